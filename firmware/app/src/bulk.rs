@@ -1,0 +1,151 @@
+//! The bulk services: echo (RFC 862), discard (RFC 863) and chargen (RFC 864),
+//! a few sockets each, all moving bytes as fast as the buffers allow.
+
+use heapless::Vec;
+use log::debug;
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::tcp::{self, State};
+
+use crate::counters::Counters;
+use crate::lab::{end_of_connection, listen};
+use crate::protocol::{self, chargen_fill};
+use crate::storage::BULK_SERVICES;
+
+/// Most sockets one bulk service may have.
+pub const MAX_BULK_SLOTS: usize = 64;
+/// Bytes echo moves per copy between a socket's receive and transmit buffers.
+const ECHO_CHUNK: usize = 2048;
+
+/// Which bulk service a socket runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Service {
+    Echo,
+    Discard,
+    Chargen,
+}
+
+impl Service {
+    pub const ALL: [Service; BULK_SERVICES] = [Service::Echo, Service::Discard, Service::Chargen];
+
+    pub fn port(self) -> u16 {
+        match self {
+            Service::Echo => protocol::ECHO_PORT,
+            Service::Discard => protocol::DISCARD_PORT,
+            Service::Chargen => protocol::CHARGEN_PORT,
+        }
+    }
+}
+
+/// One bulk socket and what its service remembers about the connection.
+pub(crate) struct BulkSocket {
+    handle: SocketHandle,
+    service: Service,
+    /// Position in the endless chargen stream.
+    chargen_pos: u64,
+    last_state: State,
+}
+
+/// Every bulk socket of the device.
+pub(crate) struct Bulk {
+    sockets: Vec<BulkSocket, { BULK_SERVICES * MAX_BULK_SLOTS }>,
+}
+
+impl Bulk {
+    pub const fn new() -> Self {
+        Bulk { sockets: Vec::new() }
+    }
+
+    /// Registers a listening socket for `service`.
+    pub fn add(&mut self, handle: SocketHandle, service: Service) {
+        let socket = BulkSocket {
+            handle,
+            service,
+            chargen_pos: 0,
+            last_state: State::Listen,
+        };
+        // The caller checked bulk_slots against MAX_BULK_SLOTS.
+        let _ = self.sockets.push(socket);
+    }
+
+    /// Serves every bulk socket once.
+    pub fn poll(&mut self, sockets: &mut SocketSet<'_>, counters: &mut Counters) {
+        for bulk in self.sockets.iter_mut() {
+            let socket = sockets.get_mut::<tcp::Socket>(bulk.handle);
+            let state = socket.state();
+            let was_idle = matches!(bulk.last_state, State::Listen | State::SynReceived);
+            match state {
+                State::Listen | State::SynReceived => {}
+                State::Closed | State::TimeWait => {
+                    if !was_idle {
+                        end_of_connection(bulk.last_state, state, counters);
+                        debug!("{:?}: connection ended", bulk.service);
+                    }
+                    bulk.chargen_pos = 0;
+                    listen(socket, bulk.service.port());
+                    bulk.last_state = State::Listen;
+                    continue;
+                }
+                _ => {
+                    if was_idle {
+                        counters.accepted += 1;
+                        bulk.chargen_pos = 0;
+                    }
+                    match bulk.service {
+                        Service::Echo => echo(socket),
+                        Service::Discard => drain(socket),
+                        Service::Chargen => {
+                            drain(socket);
+                            bulk.chargen_pos = chargen(socket, bulk.chargen_pos);
+                        }
+                    }
+                    // The peer has finished and everything owed is queued: close.
+                    if !socket.may_recv() && state == State::CloseWait {
+                        socket.close();
+                    }
+                }
+            }
+            bulk.last_state = socket.state();
+        }
+    }
+}
+
+/// Moves received bytes to the transmit buffer, as many as fit.
+fn echo(socket: &mut tcp::Socket) {
+    let mut chunk = [0u8; ECHO_CHUNK];
+    while socket.can_recv() && socket.can_send() {
+        let room = socket.send_capacity() - socket.send_queue();
+        let want = room.min(chunk.len());
+        match socket.recv_slice(&mut chunk[..want]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                // `n` bytes fit: room was measured above.
+                let _ = socket.send_slice(&chunk[..n]);
+            }
+        }
+    }
+}
+
+/// Drops everything received.
+fn drain(socket: &mut tcp::Socket) {
+    while socket.can_recv() {
+        if !matches!(socket.recv(|b| (b.len(), b.len())), Ok(n) if n > 0) {
+            break;
+        }
+    }
+}
+
+/// Fills the transmit buffer with the chargen stream from `pos`; returns the
+/// new position.
+fn chargen(socket: &mut tcp::Socket, mut pos: u64) -> u64 {
+    while socket.may_send() && socket.can_send() {
+        let sent = socket.send(|buf| {
+            chargen_fill(pos, buf);
+            (buf.len(), buf.len())
+        });
+        match sent {
+            Ok(0) | Err(_) => break,
+            Ok(n) => pos += n as u64,
+        }
+    }
+    pos
+}

@@ -1,0 +1,90 @@
+//! What a board tells the application about its network identity and its pool.
+
+use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr};
+
+/// The device's default Ethernet address (smoltcp's examples use the same).
+pub const DEFAULT_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
+/// The device's default IPv4 address.
+pub const DEFAULT_IPV4: Ipv4Cidr = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24);
+/// The device's default IPv6 address.
+pub const DEFAULT_IPV6: Ipv6Cidr = Ipv6Cidr::new(Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1), 64);
+/// The host side of the default IPv4 network (the TAP's address).
+pub const HOST_IPV4: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
+/// The host side of the default IPv6 network.
+pub const HOST_IPV6: Ipv6Address = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x100);
+
+/// Network identity of the device. `Config::default()` gives DESIGN.md's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Board name shown by `INFO`.
+    pub board: &'static str,
+    /// Ethernet address.
+    pub mac: EthernetAddress,
+    /// Static IPv4 address; with `dhcp` it is the fallback until a lease arrives.
+    pub ipv4: Ipv4Cidr,
+    /// IPv6 address.
+    pub ipv6: Ipv6Cidr,
+    /// IPv4 default gateway, if any.
+    pub gateway4: Option<Ipv4Address>,
+    /// IPv6 default gateway, if any.
+    pub gateway6: Option<Ipv6Address>,
+    /// Ask for an IPv4 lease with DHCPv4 (QEMU user networking).
+    pub dhcp: bool,
+    /// Seed for TCP initial sequence numbers; a board passes something that
+    /// differs from boot to boot.
+    pub random_seed: u64,
+    /// When the device gives up on a client.
+    pub timeouts: Timeouts,
+}
+
+/// Default for [`Timeouts::idle_ms`]: a lab client that sends nothing for two
+/// minutes gets `BYE idle` and is closed.
+pub const IDLE_TIMEOUT_MS: u64 = 120_000;
+/// Default for [`Timeouts::slow_reader_ms`]: a client that leaves its output
+/// unread this long, while more is waiting for it, is disconnected.
+pub const SLOW_READER_TIMEOUT_MS: u64 = 10_000;
+/// Default for [`Timeouts::handshake_ms`]: a connection that does not finish
+/// its handshake in this time frees its slot.
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+/// Keep-alive probe interval on every connection, so a vanished peer is noticed.
+pub const KEEP_ALIVE_MS: u64 = 10_000;
+/// A connection whose peer acknowledges nothing (data or keep-alive) for this
+/// long is aborted by the stack.
+pub const DEAD_PEER_MS: u64 = 30_000;
+
+/// When the device gives up on a client, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Lab client silent this long: `BYE idle`, then closed.
+    pub idle_ms: u64,
+    /// Output left unread this long: disconnected, with a log line.
+    pub slow_reader_ms: u64,
+    /// Handshake unfinished this long (a SYN flood): the slot listens again.
+    pub handshake_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            idle_ms: IDLE_TIMEOUT_MS,
+            slow_reader_ms: SLOW_READER_TIMEOUT_MS,
+            handshake_ms: HANDSHAKE_TIMEOUT_MS,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            board: "unknown",
+            mac: DEFAULT_MAC,
+            ipv4: DEFAULT_IPV4,
+            ipv6: DEFAULT_IPV6,
+            gateway4: None,
+            gateway6: None,
+            dhcp: false,
+            random_seed: 0x5eed_50c1_1ab0_0001,
+            timeouts: Timeouts::default(),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Event counters: frames through the device and what happened to connections.
+
+use core::cell::Cell;
+
+/// Connection counters kept by the services, shown by `INFO`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames received from the board's device.
+    pub frames_rx: u64,
+    /// Frames handed to the board's device.
+    pub frames_tx: u64,
+    /// Connections accepted on any service.
+    pub accepted: u64,
+    /// SYNs answered with RST: nothing listening, or every slot busy.
+    pub refused: u64,
+    /// Connections the device ended because one of its timeouts fired.
+    pub timed_out: u64,
+    /// Connections that ended without an orderly close (peer RST, dead peer).
+    pub reset: u64,
+    /// Connections that ended with an orderly close.
+    pub closed: u64,
+    /// Lab lines over the length limit.
+    pub lines_too_long: u64,
+}
+
+/// Counters the device middleware updates from inside smoltcp's tokens, which
+/// only borrow them shared.
+#[derive(Debug, Default)]
+pub(crate) struct FrameCounters {
+    pub rx: Cell<u64>,
+    pub tx: Cell<u64>,
+    pub refused: Cell<u64>,
+}
+
+impl FrameCounters {
+    pub fn bump(cell: &Cell<u64>) {
+        cell.set(cell.get().wrapping_add(1));
+    }
+}

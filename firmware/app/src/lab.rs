@@ -1,0 +1,596 @@
+//! The lab service on port 6666: a fixed pool of slots, each a listening
+//! socket plus one client's line-protocol state.
+//!
+//! Every slot listens on the lab port at once, so the pool serves as many
+//! clients as it has slots; a slot listens again as soon as its client is gone.
+//! Output is written only when it fits the client's transmit buffer; what does
+//! not fit waits in the slot (a cursor for multi-line replies, the text and the
+//! recipients of a `SAY`) and is sent as the client drains its buffer. A client
+//! that leaves its output unread past the slow-reader timeout is disconnected.
+
+use core::fmt::{self, Write};
+use core::net::SocketAddr;
+
+use heapless::Vec;
+use log::{debug, info, warn};
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::tcp::{self, State};
+use smoltcp::time::Instant;
+
+use crate::counters::Counters;
+use crate::protocol::{self, Command, MAX_LINE, MAX_RESPONSE_LINE};
+use crate::report::{self, View};
+use crate::storage::MAX_LAB_SLOTS;
+
+/// Bytes a line may occupy before its LF: the limit plus a CR that is ignored.
+const LINE_CAPACITY: usize = MAX_LINE + 1;
+/// Words in a recipient bitmap.
+const BITMAP_WORDS: usize = MAX_LAB_SLOTS / 32;
+/// Free transmit space needed before a slot reads its next command: the longest
+/// reply line and its LF, so that a one-line reply always fits.
+const REPLY_ROOM: usize = MAX_RESPONSE_LINE + 1;
+
+/// A line being formatted for sending (may hold non-UTF-8 bytes from `ECHO`).
+pub(crate) type OutLine = Vec<u8, MAX_RESPONSE_LINE>;
+
+/// What a slot is doing with its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Listening for a client.
+    Listening,
+    /// A SYN arrived; waiting for the handshake to finish since this time (ms).
+    Handshake { since: i64 },
+    /// Serving a client.
+    Connected,
+    /// `BYE` sent or the peer is gone; waiting for the socket to close.
+    Closing,
+}
+
+/// A multi-line reply in progress, with the index of its next line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    None,
+    Who { next: usize },
+    Netstat { next: usize },
+    Info { next: usize },
+}
+
+/// One lab slot's state. Boards declare `[LabSlot::EMPTY; N]` storage.
+pub struct LabSlot {
+    handle: Option<SocketHandle>,
+    phase: Phase,
+    last_state: State,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    line: Vec<u8, LINE_CAPACITY>,
+    discarding: bool,
+    reply: Reply,
+    /// A `SAY` not yet delivered to every recipient: the text and who still
+    /// needs it. The sender reads no further command until it is delivered.
+    say: Vec<u8, MAX_LINE>,
+    say_to: [u32; BITMAP_WORDS],
+    say_pending: bool,
+    last_input_ms: i64,
+    /// Since when this slot has had output waiting and no room for it.
+    blocked_since: Option<i64>,
+    /// The end of this connection is already counted (a timeout fired).
+    counted: bool,
+}
+
+impl LabSlot {
+    /// An unused slot, for static initialisation.
+    pub const EMPTY: LabSlot = LabSlot {
+        handle: None,
+        phase: Phase::Listening,
+        last_state: State::Listen,
+        peer: None,
+        local: None,
+        line: Vec::new(),
+        discarding: false,
+        reply: Reply::None,
+        say: Vec::new(),
+        say_to: [0; BITMAP_WORDS],
+        say_pending: false,
+        last_input_ms: 0,
+        blocked_since: None,
+        counted: false,
+    };
+
+    /// Forgets the client, keeping the socket handle.
+    fn reset(&mut self) {
+        let handle = self.handle;
+        *self = LabSlot::EMPTY;
+        self.handle = handle;
+    }
+
+    fn is_connected(&self) -> bool {
+        self.phase == Phase::Connected
+    }
+
+    pub(crate) fn attach(&mut self, handle: SocketHandle) {
+        *self = LabSlot::EMPTY;
+        self.handle = Some(handle);
+    }
+
+    pub(crate) fn handle(&self) -> SocketHandle {
+        self.handle.expect("lab slot without a socket")
+    }
+
+    /// The client of this slot, if one is being served.
+    pub(crate) fn client(&self) -> Option<SocketAddr> {
+        if self.is_connected() {
+            self.peer
+        } else {
+            None
+        }
+    }
+}
+
+/// Converts a smoltcp endpoint to the `SocketAddr` the protocol prints.
+pub(crate) fn socket_addr(endpoint: smoltcp::wire::IpEndpoint) -> SocketAddr {
+    SocketAddr::new(endpoint.addr.into(), endpoint.port)
+}
+
+fn room(socket: &tcp::Socket) -> usize {
+    socket.send_capacity() - socket.send_queue()
+}
+
+/// Sends `line` and its LF if both fit; says whether they did.
+fn send_line(socket: &mut tcp::Socket, line: &[u8]) -> bool {
+    if !socket.may_send() || room(socket) < line.len() + 1 {
+        return false;
+    }
+    // Both writes fit: room() was checked above.
+    let _ = socket.send_slice(line);
+    let _ = socket.send_slice(b"\n");
+    true
+}
+
+/// Formats into an [`OutLine`], truncating nothing: every line the device
+/// formats is shorter than [`MAX_RESPONSE_LINE`] by construction.
+pub(crate) struct LineWriter<'b>(pub &'b mut OutLine);
+
+impl Write for LineWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes()).map_err(|_| fmt::Error)
+    }
+}
+
+/// The lab pool.
+pub(crate) struct Lab<'a> {
+    pub slots: &'a mut [LabSlot],
+}
+
+impl Lab<'_> {
+    /// Number of clients being served.
+    pub fn in_use(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_connected()).count()
+    }
+
+    /// Serves every slot once; returns the earliest time (ms) a timeout needs
+    /// another look.
+    pub fn poll(
+        &mut self,
+        sockets: &mut SocketSet<'_>,
+        view: &View,
+        counters: &mut Counters,
+        now: Instant,
+    ) -> Option<i64> {
+        let now_ms = now.total_millis();
+        for index in 0..self.slots.len() {
+            self.track(index, sockets, counters, now_ms);
+            if self.slots[index].is_connected() {
+                self.serve(index, sockets, view, counters, now_ms);
+            }
+        }
+        self.deliver_says(sockets, now_ms);
+        let mut next: Option<i64> = None;
+        for index in 0..self.slots.len() {
+            if let Some(at) = self.check_timeouts(index, sockets, view, counters, now_ms) {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        next
+    }
+
+    /// Follows the socket's TCP state: accepts, notices the end of a
+    /// connection and puts the slot back to listening.
+    fn track(
+        &mut self,
+        index: usize,
+        sockets: &mut SocketSet<'_>,
+        counters: &mut Counters,
+        now_ms: i64,
+    ) {
+        let slot = &mut self.slots[index];
+        let socket = sockets.get_mut::<tcp::Socket>(slot.handle());
+        let state = socket.state();
+        match state {
+            State::Listen => {
+                if slot.phase != Phase::Listening {
+                    // A handshake the peer reset: smoltcp listens again by itself.
+                    slot.reset();
+                }
+            }
+            State::SynReceived => {
+                if slot.phase == Phase::Listening {
+                    slot.phase = Phase::Handshake { since: now_ms };
+                }
+            }
+            State::Closed | State::TimeWait => {
+                if slot.phase != Phase::Listening && !slot.counted {
+                    end_of_connection(slot.last_state, state, counters);
+                    debug!("lab slot {index}: {:?} gone, listening again", slot.peer);
+                }
+                slot.reset();
+                listen(socket, protocol::LAB_PORT);
+            }
+            _ => {
+                if matches!(slot.phase, Phase::Listening | Phase::Handshake { .. }) {
+                    let (Some(remote), Some(local)) =
+                        (socket.remote_endpoint(), socket.local_endpoint())
+                    else {
+                        return;
+                    };
+                    slot.phase = Phase::Connected;
+                    slot.peer = Some(socket_addr(remote));
+                    slot.local = Some(socket_addr(local));
+                    slot.last_input_ms = now_ms;
+                    counters.accepted += 1;
+                    debug!("lab slot {index}: accepted {}", socket_addr(remote));
+                    let mut line = OutLine::new();
+                    let hello = protocol::Hello {
+                        version: protocol::VERSION,
+                        slot: index,
+                        peer: socket_addr(remote),
+                        local: socket_addr(local),
+                    };
+                    let _ = write!(LineWriter(&mut line), "{hello}");
+                    // The transmit buffer is empty on accept and holds a reply line.
+                    send_line(socket, &line);
+                }
+            }
+        }
+        slot.last_state = state;
+    }
+
+    /// Sends what is pending for a connected slot, then reads and answers
+    /// commands while a reply is sure to fit.
+    fn serve(
+        &mut self,
+        index: usize,
+        sockets: &mut SocketSet<'_>,
+        view: &View,
+        counters: &mut Counters,
+        now_ms: i64,
+    ) {
+        let handle = self.slots[index].handle();
+        if room(sockets.get::<tcp::Socket>(handle)) >= REPLY_ROOM {
+            self.slots[index].blocked_since = None;
+        }
+        loop {
+            if !self.flush_reply(index, sockets, view) || self.slots[index].say_pending {
+                break;
+            }
+            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            if !socket.may_send() {
+                break;
+            }
+            if room(socket) < REPLY_ROOM {
+                self.slots[index].blocked_since.get_or_insert(now_ms);
+                break;
+            }
+            let slot = &mut self.slots[index];
+            let Some(complete) = read_line(slot, socket, counters, now_ms) else {
+                break;
+            };
+            if complete == LineEnd::TooLong {
+                send_line(socket, protocol::ERR_TOO_LONG.as_bytes());
+                continue;
+            }
+            let line: Vec<u8, LINE_CAPACITY> = core::mem::take(&mut slot.line);
+            self.execute(index, &line, sockets);
+            if self.slots[index].phase != Phase::Connected {
+                break;
+            }
+        }
+        // A peer that has finished sending and has been answered: close our side.
+        let socket = sockets.get_mut::<tcp::Socket>(handle);
+        let slot = &mut self.slots[index];
+        if slot.phase == Phase::Connected
+            && !socket.may_recv()
+            && slot.reply == Reply::None
+            && !slot.say_pending
+        {
+            socket.close();
+            slot.phase = Phase::Closing;
+        }
+    }
+
+    /// Writes as much of the pending multi-line reply as fits; true once
+    /// nothing is pending.
+    fn flush_reply(&mut self, index: usize, sockets: &mut SocketSet<'_>, view: &View) -> bool {
+        let handle = self.slots[index].handle();
+        loop {
+            let mut line = OutLine::new();
+            let mut out = LineWriter(&mut line);
+            let (done, advance) = match self.slots[index].reply {
+                Reply::None => return true,
+                Reply::Who { next } => {
+                    match self.slots[next..].iter().position(|s| s.client().is_some()) {
+                        Some(offset) => {
+                            let slot = next + offset;
+                            let peer = self.slots[slot].peer.expect("connected slot has a peer");
+                            let _ = write!(out, "{}", protocol::WhoRow { slot, peer });
+                            (false, Reply::Who { next: slot + 1 })
+                        }
+                        None => (true, Reply::None),
+                    }
+                }
+                Reply::Netstat { next } => match report::netstat_row(sockets, next, &mut out) {
+                    Some(next) => (false, Reply::Netstat { next }),
+                    None => (true, Reply::None),
+                },
+                Reply::Info { next } => {
+                    if report::info_line(view, self.in_use(), next, &mut out) {
+                        (false, Reply::Info { next: next + 1 })
+                    } else {
+                        (true, Reply::None)
+                    }
+                }
+            };
+            if done {
+                line.clear();
+                line.extend_from_slice(protocol::END.as_bytes()).ok();
+            }
+            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            if !send_line(socket, &line) {
+                return false;
+            }
+            self.slots[index].reply = advance;
+        }
+    }
+
+    /// Runs one command line of slot `index`.
+    fn execute(&mut self, index: usize, line: &[u8], sockets: &mut SocketSet<'_>) {
+        let handle = self.slots[index].handle();
+        let socket = sockets.get_mut::<tcp::Socket>(handle);
+        let slot = &mut self.slots[index];
+        match Command::parse(line) {
+            Command::Empty => {}
+            Command::Echo(text) => {
+                send_line(socket, text);
+            }
+            Command::Say(text) => {
+                send_line(socket, protocol::OK.as_bytes());
+                slot.say.clear();
+                // The text is at most MAX_LINE bytes: the line was.
+                slot.say.extend_from_slice(text).ok();
+                let mut any = false;
+                let mut bitmap = [0u32; BITMAP_WORDS];
+                for (other, s) in self.slots.iter().enumerate() {
+                    if other != index && s.is_connected() {
+                        bitmap[other / 32] |= 1 << (other % 32);
+                        any = true;
+                    }
+                }
+                let slot = &mut self.slots[index];
+                slot.say_to = bitmap;
+                slot.say_pending = any;
+            }
+            Command::Who => slot.reply = Reply::Who { next: 0 },
+            Command::Netstat => slot.reply = Reply::Netstat { next: 0 },
+            Command::Info => slot.reply = Reply::Info { next: 0 },
+            Command::Quit => {
+                send_line(socket, protocol::BYE.as_bytes());
+                socket.close();
+                slot.phase = Phase::Closing;
+                debug!("lab slot {index}: QUIT");
+            }
+            Command::Unknown => {
+                send_line(socket, protocol::ERR_UNKNOWN.as_bytes());
+            }
+        }
+    }
+
+    /// Delivers pending `SAY`s as `FROM` lines to recipients with room and no
+    /// multi-line reply in progress.
+    fn deliver_says(&mut self, sockets: &mut SocketSet<'_>, now_ms: i64) {
+        for sender in 0..self.slots.len() {
+            if !self.slots[sender].say_pending {
+                continue;
+            }
+            let from = self.slots[sender].peer;
+            let mut line = OutLine::new();
+            if let Some(from) = from {
+                let _ = write!(LineWriter(&mut line), "FROM {from} ");
+            }
+            line.extend_from_slice(&self.slots[sender].say).ok();
+            let mut remaining = false;
+            for word in 0..BITMAP_WORDS {
+                let mut bits = self.slots[sender].say_to[word];
+                while bits != 0 {
+                    let bit = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let target = word * 32 + bit;
+                    let delivered = match self.slots.get(target) {
+                        Some(t) if t.is_connected() => {
+                            t.reply == Reply::None && {
+                                let socket = sockets.get_mut::<tcp::Socket>(t.handle());
+                                send_line(socket, &line)
+                            }
+                        }
+                        // Gone: nothing to deliver.
+                        _ => true,
+                    };
+                    if delivered {
+                        self.slots[sender].say_to[word] &= !(1 << bit);
+                    } else {
+                        remaining = true;
+                        self.slots[target].blocked_since.get_or_insert(now_ms);
+                    }
+                }
+            }
+            self.slots[sender].say_pending = remaining;
+        }
+    }
+
+    /// Applies the handshake, idle and slow-reader timeouts to one slot;
+    /// returns when it next needs checking.
+    fn check_timeouts(
+        &mut self,
+        index: usize,
+        sockets: &mut SocketSet<'_>,
+        view: &View,
+        counters: &mut Counters,
+        now_ms: i64,
+    ) -> Option<i64> {
+        let timeouts = view.config.timeouts;
+        let slot = &mut self.slots[index];
+        let socket = sockets.get_mut::<tcp::Socket>(slot.handle.expect("slot has a socket"));
+        match slot.phase {
+            Phase::Handshake { since } => {
+                let deadline = since + timeouts.handshake_ms as i64;
+                if now_ms < deadline {
+                    return Some(deadline);
+                }
+                debug!("lab slot {index}: handshake timed out");
+                counters.timed_out += 1;
+                socket.abort();
+                slot.reset();
+                listen(socket, protocol::LAB_PORT);
+                None
+            }
+            Phase::Connected => {
+                if let Some(since) = slot.blocked_since {
+                    let deadline = since + timeouts.slow_reader_ms as i64;
+                    if now_ms >= deadline {
+                        warn!(
+                            "lab slot {index}: {:?} left its output unread for {} ms: disconnected",
+                            slot.peer, timeouts.slow_reader_ms
+                        );
+                        counters.timed_out += 1;
+                        socket.abort();
+                        slot.phase = Phase::Closing;
+                        slot.counted = true;
+                        return None;
+                    }
+                }
+                let idle_deadline = slot.last_input_ms + timeouts.idle_ms as i64;
+                if now_ms >= idle_deadline {
+                    info!("lab slot {index}: {:?} idle: BYE idle", slot.peer);
+                    counters.timed_out += 1;
+                    send_line(socket, b"BYE idle");
+                    socket.close();
+                    slot.phase = Phase::Closing;
+                    slot.counted = true;
+                    return None;
+                }
+                let slow = slot
+                    .blocked_since
+                    .map(|since| since + timeouts.slow_reader_ms as i64);
+                Some(slow.map_or(idle_deadline, |s| s.min(idle_deadline)))
+            }
+            Phase::Closing => {
+                // Anything a closing client still sends is dropped.
+                while socket.can_recv() {
+                    if socket.recv(|b| (b.len(), ())).is_err() {
+                        break;
+                    }
+                }
+                None
+            }
+            Phase::Listening => None,
+        }
+    }
+}
+
+/// How a read of the receive buffer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineEnd {
+    /// A whole line is in `slot.line`, terminator and CR removed.
+    Complete,
+    /// The line went over the limit; the rest of it will be discarded.
+    TooLong,
+}
+
+/// Moves bytes from the socket into the slot's line buffer up to the next LF
+/// or overflow. `None`: no whole line yet (everything received was consumed).
+fn read_line(
+    slot: &mut LabSlot,
+    socket: &mut tcp::Socket,
+    counters: &mut Counters,
+    now_ms: i64,
+) -> Option<LineEnd> {
+    // Two passes at most: the receive ring may hand its bytes out in two pieces.
+    for _ in 0..2 {
+        let result = socket.recv(|buf| {
+            for (i, &byte) in buf.iter().enumerate() {
+                if byte == b'\n' {
+                    if slot.discarding {
+                        slot.discarding = false;
+                        continue;
+                    }
+                    if slot.line.last() == Some(&b'\r') {
+                        slot.line.pop();
+                    }
+                    if slot.line.len() > MAX_LINE {
+                        slot.line.clear();
+                        return (i + 1, (i + 1, Some(LineEnd::TooLong)));
+                    }
+                    return (i + 1, (i + 1, Some(LineEnd::Complete)));
+                }
+                if slot.discarding {
+                    continue;
+                }
+                if slot.line.push(byte).is_err() {
+                    slot.line.clear();
+                    slot.discarding = true;
+                    return (i + 1, (i + 1, Some(LineEnd::TooLong)));
+                }
+            }
+            (buf.len(), (buf.len(), None))
+        });
+        let Ok((consumed, end)) = result else {
+            return None;
+        };
+        if consumed > 0 {
+            slot.last_input_ms = now_ms;
+        }
+        if end == Some(LineEnd::TooLong) {
+            counters.lines_too_long += 1;
+        }
+        if end.is_some() || !socket.can_recv() {
+            return end;
+        }
+    }
+    None
+}
+
+/// Puts a closed socket back to listening on `port`.
+pub(crate) fn listen(socket: &mut tcp::Socket, port: u16) {
+    if socket.is_open() {
+        socket.abort();
+    }
+    // Fails only for port 0 or an open socket; neither happens here.
+    let _ = socket.listen(port);
+}
+
+/// Counts how a connection ended, from the last state seen before it closed.
+pub(crate) fn end_of_connection(last: State, now: State, counters: &mut Counters) {
+    let orderly = now == State::TimeWait
+        || matches!(
+            last,
+            State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait
+        );
+    if orderly {
+        counters.closed += 1;
+    } else {
+        counters.reset += 1;
+    }
+}

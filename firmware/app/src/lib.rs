@@ -1,0 +1,312 @@
+//! socklab's TCP server application: board-independent, `no_std`, no `alloc`.
+//!
+//! A board hands in a [`smoltcp::phy::Device`], the time, and fixed storage
+//! sized by its [`Sizes`]; the [`App`] builds the interface and the socket pool
+//! over it and runs every service:
+//!
+//! | port | service |
+//! |---|---|
+//! | 6666 | the lab line protocol ([`protocol`]), one client per pool slot |
+//! | 7 | echo (RFC 862) |
+//! | 9 | discard (RFC 863) |
+//! | 19 | chargen (RFC 864) |
+//! | ICMP | echo replies, IPv4 and IPv6 (answered by the interface) |
+//!
+//! Any other TCP port answers a SYN with RST: the client's connect is refused.
+//!
+//! ```ignore
+//! let mut app = App::new(config, SIZES, storage, &mut device, now)?;
+//! loop {
+//!     let delay = app.poll(clock.now(), &mut device);
+//!     board.wait_for_frame_or(delay);
+//! }
+//! ```
+#![no_std]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod protocol;
+pub mod storage;
+
+mod bulk;
+mod counters;
+mod frames;
+mod lab;
+mod report;
+
+pub use smoltcp;
+
+pub use bulk::MAX_BULK_SLOTS;
+pub use config::{Config, Timeouts};
+pub use counters::Counters;
+pub use lab::LabSlot;
+pub use storage::{Sizes, Storage, StorageError};
+
+use log::info;
+use smoltcp::iface::{self, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::Device;
+use smoltcp::socket::{dhcpv4, tcp};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
+
+use bulk::{Bulk, Service};
+use counters::FrameCounters;
+use frames::Counted;
+use lab::Lab;
+use report::View;
+
+/// Keep-alive probe interval on every connection.
+const KEEP_ALIVE: Duration = Duration::from_millis(config::KEEP_ALIVE_MS);
+/// A peer that acknowledges nothing this long is dropped by the stack.
+const DEAD_PEER: Duration = Duration::from_millis(config::DEAD_PEER_MS);
+
+/// Where the IPv4 address in use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ipv4Source {
+    /// Configured; no DHCP.
+    Static,
+    /// DHCP asked, no lease yet: the static address is in use.
+    Fallback,
+    /// A DHCP lease.
+    Dhcp,
+}
+
+impl Ipv4Source {
+    fn name(self) -> &'static str {
+        match self {
+            Ipv4Source::Static => "static",
+            Ipv4Source::Fallback => "dhcp-fallback",
+            Ipv4Source::Dhcp => "dhcp",
+        }
+    }
+}
+
+/// The application: interface, socket pool and services.
+pub struct App<'a> {
+    config: Config,
+    sizes: Sizes,
+    iface: Interface,
+    sockets: SocketSet<'a>,
+    lab: Lab<'a>,
+    bulk: Bulk,
+    dhcp: Option<SocketHandle>,
+    ipv4_source: Ipv4Source,
+    counters: Counters,
+    frames: FrameCounters,
+    mtu: usize,
+    started: Instant,
+}
+
+impl<'a> App<'a> {
+    /// Builds the interface and every socket over the board's storage.
+    pub fn new<D: Device + ?Sized>(
+        config: Config,
+        sizes: Sizes,
+        storage: Storage<'a>,
+        device: &mut D,
+        now: Instant,
+    ) -> Result<Self, StorageError> {
+        sizes.check(&storage)?;
+        if sizes.bulk_slots > MAX_BULK_SLOTS {
+            return Err(StorageError::BadSizes("bulk_slots must be at most 64"));
+        }
+        let Storage {
+            sockets: socket_storage,
+            lab: lab_slots,
+            buffers,
+        } = storage;
+
+        let mut iface_config = iface::Config::new(HardwareAddress::Ethernet(config.mac));
+        iface_config.random_seed = config.random_seed;
+        let mut iface = Interface::new(iface_config, device, now);
+        iface.update_ip_addrs(|addrs| {
+            // Two addresses fit smoltcp's default IFACE_MAX_ADDR_COUNT.
+            let _ = addrs.push(IpCidr::Ipv4(config.ipv4));
+            let _ = addrs.push(IpCidr::Ipv6(config.ipv6));
+        });
+        if let Some(gateway) = config.gateway4 {
+            let _ = iface.routes_mut().add_default_ipv4_route(gateway);
+        }
+        if let Some(gateway) = config.gateway6 {
+            let _ = iface.routes_mut().add_default_ipv6_route(gateway);
+        }
+
+        let mut sockets = SocketSet::new(socket_storage);
+        let mut buffers: &'a mut [u8] = buffers;
+        let mut take = |len: usize| -> &'a mut [u8] {
+            let (head, tail) = core::mem::take(&mut buffers).split_at_mut(len);
+            buffers = tail;
+            head
+        };
+
+        for slot in lab_slots.iter_mut() {
+            let socket = new_socket(take(sizes.lab_rx), take(sizes.lab_tx), protocol::LAB_PORT);
+            slot.attach(sockets.add(socket));
+        }
+        let mut bulk = Bulk::new();
+        for service in Service::ALL {
+            for _ in 0..sizes.bulk_slots {
+                let mut socket = new_socket(take(sizes.bulk_rx), take(sizes.bulk_tx), service.port());
+                // Bulk transfers want every segment acknowledged at once.
+                socket.set_ack_delay(None);
+                bulk.add(sockets.add(socket), service);
+            }
+        }
+        let dhcp = config
+            .dhcp
+            .then(|| sockets.add(dhcpv4::Socket::new()));
+
+        let mtu = device.capabilities().max_transmission_unit;
+        info!(
+            "socklab {} on {}: {} lab slots ({} B rx, {} B tx), {} per bulk service, {} buffer bytes",
+            protocol::VERSION,
+            config.board,
+            sizes.lab_slots,
+            sizes.lab_rx,
+            sizes.lab_tx,
+            sizes.bulk_slots,
+            sizes.buffer_bytes()
+        );
+        info!("listening on {} and {}, ports 6666 7 9 19", config.ipv4, config.ipv6);
+        Ok(App {
+            config,
+            sizes,
+            iface,
+            sockets,
+            lab: Lab { slots: lab_slots },
+            bulk,
+            dhcp,
+            ipv4_source: if config.dhcp {
+                Ipv4Source::Fallback
+            } else {
+                Ipv4Source::Static
+            },
+            counters: Counters::default(),
+            frames: FrameCounters::default(),
+            mtu,
+            started: now,
+        })
+    }
+
+    /// Processes every frame waiting in `device`, runs the services and sends
+    /// what they wrote. Returns how long the board may sleep before the next
+    /// call if no frame arrives (`None`: until a frame arrives).
+    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> Option<Duration> {
+        let mut counted = Counted {
+            inner: &mut *device,
+            counters: &self.frames,
+        };
+        self.iface.poll(now, &mut counted, &mut self.sockets);
+        self.poll_dhcp();
+
+        self.counters.frames_rx = self.frames.rx.get();
+        self.counters.frames_tx = self.frames.tx.get();
+        self.counters.refused = self.frames.refused.get();
+        let view = View {
+            config: &self.config,
+            sizes: self.sizes,
+            mac: self.config.mac,
+            mtu: self.mtu,
+            ipv4: self.iface.ip_addrs().iter().find_map(|cidr| match cidr {
+                IpCidr::Ipv4(v4) => Some(*v4),
+                _ => None,
+            }),
+            ipv6: self.config.ipv6,
+            ipv4_source: self.ipv4_source.name(),
+            uptime_ms: (now - self.started).total_millis() as i64,
+            counters: self.counters,
+        };
+        let lab_deadline = self
+            .lab
+            .poll(&mut self.sockets, &view, &mut self.counters, now);
+        self.bulk.poll(&mut self.sockets, &mut self.counters);
+
+        // Send what the services just wrote.
+        let mut counted = Counted {
+            inner: device,
+            counters: &self.frames,
+        };
+        self.iface.poll(now, &mut counted, &mut self.sockets);
+
+        let stack = self.iface.poll_delay(now, &self.sockets);
+        let app = lab_deadline.map(|at| Duration::from_millis(at.saturating_sub(now.total_millis()).max(0) as u64));
+        match (stack, app) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The counters `INFO` shows.
+    pub fn counters(&self) -> Counters {
+        let mut counters = self.counters;
+        counters.frames_rx = self.frames.rx.get();
+        counters.frames_tx = self.frames.tx.get();
+        counters.refused = self.frames.refused.get();
+        counters
+    }
+
+    /// Lab clients being served.
+    pub fn lab_in_use(&self) -> usize {
+        self.lab.in_use()
+    }
+
+    /// The pool's sizes.
+    pub fn sizes(&self) -> Sizes {
+        self.sizes
+    }
+
+    /// The IPv4 address in use (static, or from DHCP).
+    pub fn ipv4(&self) -> Option<Ipv4Cidr> {
+        self.iface.ip_addrs().iter().find_map(|cidr| match cidr {
+            IpCidr::Ipv4(v4) => Some(*v4),
+            _ => None,
+        })
+    }
+
+    /// Applies DHCP events: a lease replaces the static address, losing it
+    /// brings the static one back.
+    fn poll_dhcp(&mut self) {
+        let Some(handle) = self.dhcp else {
+            return;
+        };
+        let event = self.sockets.get_mut::<dhcpv4::Socket>(handle).poll();
+        let (address, router, source) = match event {
+            None => return,
+            Some(dhcpv4::Event::Configured(lease)) => {
+                info!("DHCP lease {} router {:?}", lease.address, lease.router);
+                (lease.address, lease.router, Ipv4Source::Dhcp)
+            }
+            Some(dhcpv4::Event::Deconfigured) => {
+                if self.ipv4_source == Ipv4Source::Fallback {
+                    return;
+                }
+                info!("DHCP lease lost: back to {}", self.config.ipv4);
+                (self.config.ipv4, self.config.gateway4, Ipv4Source::Fallback)
+            }
+        };
+        self.iface.update_ip_addrs(|addrs| {
+            for cidr in addrs.iter_mut() {
+                if let IpCidr::Ipv4(v4) = cidr {
+                    *v4 = address;
+                }
+            }
+        });
+        self.iface.routes_mut().remove_default_ipv4_route();
+        if let Some(router) = router {
+            let _ = self.iface.routes_mut().add_default_ipv4_route(router);
+        }
+        self.ipv4_source = source;
+    }
+}
+
+/// A TCP socket over the given buffers, listening on `port`, with keep-alive
+/// and a dead-peer timeout so a vanished client frees it.
+fn new_socket<'a>(rx: &'a mut [u8], tx: &'a mut [u8], port: u16) -> tcp::Socket<'a> {
+    let mut socket = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
+    socket.set_keep_alive(Some(KEEP_ALIVE));
+    socket.set_timeout(Some(DEAD_PEER));
+    socket.set_nagle_enabled(false);
+    lab::listen(&mut socket, port);
+    socket
+}

@@ -1,0 +1,490 @@
+//! The wire protocol, written once: service ports, the lab's command words and
+//! response formats, their parsers, and RFC 864's chargen pattern.
+//!
+//! The device formats with these definitions and the host tools parse with them,
+//! so the two sides cannot drift apart. Everything here is `no_std` and
+//! allocation-free: parsers borrow from the line they are given.
+
+use core::fmt;
+use core::net::SocketAddr;
+use core::str::FromStr;
+
+/// Product name, the first half of the `HELLO` banner's `socklab/<version>`.
+pub const PRODUCT: &str = "socklab";
+/// Version announced in `HELLO`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The lab service: the line protocol of this module.
+pub const LAB_PORT: u16 = 6666;
+/// RFC 862 echo: every byte received is sent back.
+pub const ECHO_PORT: u16 = 7;
+/// RFC 863 discard: every byte received is dropped.
+pub const DISCARD_PORT: u16 = 9;
+/// RFC 864 character generator: the rotating pattern until the client closes.
+pub const CHARGEN_PORT: u16 = 19;
+
+/// Longest lab line accepted, in bytes, without its terminator.
+pub const MAX_LINE: usize = 256;
+/// Longest line the device ever sends (a `FROM` line with an IPv6 peer and a
+/// full-length text is the longest), without its LF.
+pub const MAX_RESPONSE_LINE: usize = MAX_LINE + 64;
+
+/// Reply to a successful `SAY`.
+pub const OK: &str = "OK";
+/// Terminates multi-line replies (`WHO`, `NETSTAT`, `INFO`).
+pub const END: &str = "END";
+/// Reply to `QUIT`, the last line before the device closes.
+pub const BYE: &str = "BYE";
+/// Reply to a command word the device does not know.
+pub const ERR_UNKNOWN: &str = "ERR unknown command";
+/// Reply to a line over [`MAX_LINE`] bytes; the rest of that line is discarded.
+pub const ERR_TOO_LONG: &str = "ERR line too long";
+
+/// One lab command, parsed from a line without its terminator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// `ECHO <text>`: the device answers `<text>`.
+    Echo(&'a [u8]),
+    /// `SAY <text>`: `OK` to the sender, `FROM <addr> <text>` to the others.
+    Say(&'a [u8]),
+    /// `WHO`: the connected lab clients, then `END`.
+    Who,
+    /// `NETSTAT`: every socket of the device, then `END`.
+    Netstat,
+    /// `INFO`: `key=value` lines, then `END`.
+    Info,
+    /// `QUIT`: `BYE`, then the device closes.
+    Quit,
+    /// An empty line: no answer.
+    Empty,
+    /// Anything else: `ERR unknown command`.
+    Unknown,
+}
+
+impl<'a> Command<'a> {
+    /// Parses one line (LF already removed; a trailing CR is ignored here).
+    /// Command words are case-insensitive; the text of `ECHO`/`SAY` is
+    /// everything after the first space, verbatim.
+    pub fn parse(line: &'a [u8]) -> Self {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return Command::Empty;
+        }
+        let (word, rest) = match line.iter().position(|&b| b == b' ') {
+            Some(i) => (&line[..i], Some(&line[i + 1..])),
+            None => (line, None),
+        };
+        let is = |name: &str| word.eq_ignore_ascii_case(name.as_bytes());
+        match rest {
+            _ if is("ECHO") => Command::Echo(rest.unwrap_or(b"")),
+            _ if is("SAY") => Command::Say(rest.unwrap_or(b"")),
+            None if is("WHO") => Command::Who,
+            None if is("NETSTAT") => Command::Netstat,
+            None if is("INFO") => Command::Info,
+            None if is("QUIT") => Command::Quit,
+            _ => Command::Unknown,
+        }
+    }
+}
+
+/// Why a device line could not be parsed by the host side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// The line does not start with the expected word.
+    WrongKind,
+    /// A field is missing.
+    Missing(&'static str),
+    /// A field is present but malformed.
+    Invalid(&'static str),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::WrongKind => write!(f, "unexpected kind of line"),
+            ParseError::Missing(field) => write!(f, "missing field `{field}`"),
+            ParseError::Invalid(field) => write!(f, "invalid field `{field}`"),
+        }
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+fn field<T: FromStr>(value: Option<&str>, name: &'static str) -> Result<T, ParseError> {
+    value
+        .ok_or(ParseError::Missing(name))?
+        .parse()
+        .map_err(|_| ParseError::Invalid(name))
+}
+
+fn keyed<'a>(word: Option<&'a str>, key: &'static str) -> Result<&'a str, ParseError> {
+    word.ok_or(ParseError::Missing(key))?
+        .strip_prefix(key)
+        .and_then(|v| v.strip_prefix('='))
+        .ok_or(ParseError::Missing(key))
+}
+
+/// The banner a lab client receives on accept:
+/// `HELLO socklab/<version> slot=<n> peer=<client addr> local=<device addr>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hello<'a> {
+    /// The device's version string.
+    pub version: &'a str,
+    /// The pool slot that serves this client.
+    pub slot: usize,
+    /// The client's address as the device sees it.
+    pub peer: SocketAddr,
+    /// The device's address of this connection.
+    pub local: SocketAddr,
+}
+
+impl<'a> Hello<'a> {
+    /// Parses a `HELLO` line.
+    pub fn parse(line: &'a str) -> Result<Self, ParseError> {
+        let mut words = line.split_ascii_whitespace();
+        if words.next() != Some("HELLO") {
+            return Err(ParseError::WrongKind);
+        }
+        let version = words
+            .next()
+            .and_then(|w| w.strip_prefix(PRODUCT))
+            .and_then(|w| w.strip_prefix('/'))
+            .ok_or(ParseError::Missing("version"))?;
+        Ok(Hello {
+            version,
+            slot: field(Some(keyed(words.next(), "slot")?), "slot")?,
+            peer: field(Some(keyed(words.next(), "peer")?), "peer")?,
+            local: field(Some(keyed(words.next(), "local")?), "local")?,
+        })
+    }
+}
+
+impl fmt::Display for Hello<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "HELLO {PRODUCT}/{} slot={} peer={} local={}",
+            self.version, self.slot, self.peer, self.local
+        )
+    }
+}
+
+/// A `FROM <sender addr> <text>` line, delivered to the other lab clients on `SAY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct From<'a> {
+    /// Who said it.
+    pub sender: SocketAddr,
+    /// What was said.
+    pub text: &'a str,
+}
+
+impl<'a> From<'a> {
+    /// Parses a `FROM` line.
+    pub fn parse(line: &'a str) -> Result<Self, ParseError> {
+        let rest = line.strip_prefix("FROM ").ok_or(ParseError::WrongKind)?;
+        let (addr, text) = rest.split_once(' ').unwrap_or((rest, ""));
+        Ok(From {
+            sender: field(Some(addr), "sender")?,
+            text,
+        })
+    }
+}
+
+/// One `WHO` row: `<slot> <client addr>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WhoRow {
+    /// The pool slot.
+    pub slot: usize,
+    /// The connected client.
+    pub peer: SocketAddr,
+}
+
+impl WhoRow {
+    /// Parses a `WHO` row (not the closing `END`).
+    pub fn parse(line: &str) -> Result<Self, ParseError> {
+        let mut words = line.split_ascii_whitespace();
+        let row = WhoRow {
+            slot: field(words.next(), "slot")?,
+            peer: field(words.next(), "peer")?,
+        };
+        match words.next() {
+            None => Ok(row),
+            Some(_) => Err(ParseError::Invalid("peer")),
+        }
+    }
+}
+
+impl fmt::Display for WhoRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.slot, self.peer)
+    }
+}
+
+/// One side of a `NETSTAT` row: an address, or `*:<port>` / `*:*` for a
+/// listening socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SockName {
+    /// A bound address.
+    Addr(SocketAddr),
+    /// Any address; the port if one is bound.
+    Any(Option<u16>),
+}
+
+impl FromStr for SockName {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        match s.strip_prefix("*:") {
+            Some("*") => Ok(SockName::Any(None)),
+            Some(port) => Ok(SockName::Any(Some(
+                port.parse().map_err(|_| ParseError::Invalid("port"))?,
+            ))),
+            None => s
+                .parse()
+                .map(SockName::Addr)
+                .map_err(|_| ParseError::Invalid("address")),
+        }
+    }
+}
+
+impl fmt::Display for SockName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SockName::Addr(addr) => write!(f, "{addr}"),
+            SockName::Any(Some(port)) => write!(f, "*:{port}"),
+            SockName::Any(None) => write!(f, "*:*"),
+        }
+    }
+}
+
+impl SockName {
+    /// The port, if there is one.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            SockName::Addr(addr) => Some(addr.port()),
+            SockName::Any(port) => *port,
+        }
+    }
+}
+
+/// One `NETSTAT` row: `tcp <local> <remote> <STATE> <rx_queued> <tx_queued>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetstatRow<'a> {
+    /// The device's side.
+    pub local: SockName,
+    /// The peer's side (`*:*` while listening).
+    pub remote: SockName,
+    /// The TCP state as RFC 793 names it, upper case with dashes
+    /// (`LISTEN`, `SYN-RECEIVED`, `ESTABLISHED`, `CLOSE-WAIT`, ...).
+    pub state: &'a str,
+    /// Bytes received and not yet read by the service.
+    pub rx_queued: usize,
+    /// Bytes queued for sending and not yet acknowledged.
+    pub tx_queued: usize,
+}
+
+impl<'a> NetstatRow<'a> {
+    /// Parses a `NETSTAT` row (not the closing `END`).
+    pub fn parse(line: &'a str) -> Result<Self, ParseError> {
+        let mut words = line.split_ascii_whitespace();
+        if words.next() != Some("tcp") {
+            return Err(ParseError::WrongKind);
+        }
+        let row = NetstatRow {
+            local: field(words.next(), "local")?,
+            remote: field(words.next(), "remote")?,
+            state: words.next().ok_or(ParseError::Missing("state"))?,
+            rx_queued: field(words.next(), "rx_queued")?,
+            tx_queued: field(words.next(), "tx_queued")?,
+        };
+        match words.next() {
+            None => Ok(row),
+            Some(_) => Err(ParseError::Invalid("tx_queued")),
+        }
+    }
+}
+
+impl fmt::Display for NetstatRow<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "tcp {} {} {} {} {}",
+            self.local, self.remote, self.state, self.rx_queued, self.tx_queued
+        )
+    }
+}
+
+/// Parses one `INFO` line into its key and value.
+pub fn parse_info(line: &str) -> Result<(&str, &str), ParseError> {
+    match line.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !key.contains(' ') => Ok((key, value)),
+        _ => Err(ParseError::WrongKind),
+    }
+}
+
+/// Keys `INFO` always reports, in this order.
+pub mod info {
+    /// Board name (`linux-tap`, `mps2-an385`).
+    pub const BOARD: &str = "board";
+    /// Firmware version.
+    pub const VERSION: &str = "version";
+    /// Ethernet address.
+    pub const MAC: &str = "mac";
+    /// IPv4 address with prefix, e.g. `192.168.69.1/24`.
+    pub const IPV4: &str = "ipv4";
+    /// IPv6 address with prefix.
+    pub const IPV6: &str = "ipv6";
+    /// `static`, `dhcp` (lease held) or `dhcp-fallback` (static while asking).
+    pub const IPV4_SOURCE: &str = "ipv4_source";
+    /// Interface MTU in bytes.
+    pub const MTU: &str = "mtu";
+    /// Milliseconds since the application started.
+    pub const UPTIME_MS: &str = "uptime_ms";
+    /// Size of the lab pool.
+    pub const LAB_SLOTS: &str = "lab_slots";
+    /// Lab slots with a client.
+    pub const LAB_IN_USE: &str = "lab_in_use";
+    /// Receive buffer of each lab slot, bytes.
+    pub const LAB_RX_BUFFER: &str = "lab_rx_buffer";
+    /// Transmit buffer of each lab slot, bytes.
+    pub const LAB_TX_BUFFER: &str = "lab_tx_buffer";
+    /// Sockets per bulk service (echo, discard, chargen each).
+    pub const BULK_SLOTS: &str = "bulk_slots";
+    /// Receive buffer of each bulk socket, bytes.
+    pub const BULK_RX_BUFFER: &str = "bulk_rx_buffer";
+    /// Transmit buffer of each bulk socket, bytes.
+    pub const BULK_TX_BUFFER: &str = "bulk_tx_buffer";
+    /// Total TCP sockets of the device.
+    pub const SOCKETS: &str = "sockets";
+    /// Socket buffer bytes in all.
+    pub const BUFFER_BYTES: &str = "buffer_bytes";
+    /// Idle time after which a lab client gets `BYE idle` and is closed, ms.
+    pub const IDLE_TIMEOUT_MS: &str = "idle_timeout_ms";
+    /// Time a client may leave its output unread before it is disconnected, ms.
+    pub const SLOW_READER_TIMEOUT_MS: &str = "slow_reader_timeout_ms";
+    /// Time a handshake may take before its slot is freed, ms.
+    pub const HANDSHAKE_TIMEOUT_MS: &str = "handshake_timeout_ms";
+    /// Frames received from the device.
+    pub const FRAMES_RX: &str = "frames_rx";
+    /// Frames sent to the device.
+    pub const FRAMES_TX: &str = "frames_tx";
+    /// Connections accepted on any service.
+    pub const CONN_ACCEPTED: &str = "conn_accepted";
+    /// Connection attempts answered with RST (nothing listening or pool full).
+    pub const CONN_REFUSED: &str = "conn_refused";
+    /// Connections the device ended because a timeout fired.
+    pub const CONN_TIMED_OUT: &str = "conn_timed_out";
+    /// Connections that ended without an orderly close (peer reset, stack timeout).
+    pub const CONN_RESET: &str = "conn_reset";
+    /// Connections that ended with an orderly close.
+    pub const CONN_CLOSED: &str = "conn_closed";
+    /// Lab lines longer than the limit.
+    pub const LINES_TOO_LONG: &str = "lines_too_long";
+}
+
+/// Length of one chargen line: 72 printing characters, CR, LF.
+pub const CHARGEN_LINE_LEN: usize = 74;
+/// Printing characters per chargen line.
+pub const CHARGEN_LINE_CHARS: usize = 72;
+/// Number of printing ASCII characters, space to `~`, that chargen rotates through.
+pub const CHARGEN_ALPHABET: usize = 95;
+
+/// The byte at position `pos` of the endless chargen stream (RFC 864): line
+/// `n` holds 72 characters starting with the `n mod 95`-th printing character,
+/// then CR LF.
+pub const fn chargen_byte(pos: u64) -> u8 {
+    let line = pos / CHARGEN_LINE_LEN as u64;
+    let col = (pos % CHARGEN_LINE_LEN as u64) as usize;
+    match col {
+        CHARGEN_LINE_CHARS => b'\r',
+        c if c > CHARGEN_LINE_CHARS => b'\n',
+        c => b' ' + ((line + c as u64) % CHARGEN_ALPHABET as u64) as u8,
+    }
+}
+
+/// Fills `out` with the chargen stream starting at position `pos`.
+pub fn chargen_fill(pos: u64, out: &mut [u8]) {
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = chargen_byte(pos + i as u64);
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn commands_are_case_insensitive() {
+        assert_eq!(Command::parse(b"echo hi there"), Command::Echo(b"hi there"));
+        assert_eq!(Command::parse(b"EcHo  x"), Command::Echo(b" x"));
+        assert_eq!(Command::parse(b"ECHO"), Command::Echo(b""));
+        assert_eq!(Command::parse(b"say hello\r"), Command::Say(b"hello"));
+        assert_eq!(Command::parse(b"who"), Command::Who);
+        assert_eq!(Command::parse(b"NetStat"), Command::Netstat);
+        assert_eq!(Command::parse(b"INFO"), Command::Info);
+        assert_eq!(Command::parse(b"quit\r"), Command::Quit);
+        assert_eq!(Command::parse(b""), Command::Empty);
+        assert_eq!(Command::parse(b"\r"), Command::Empty);
+        assert_eq!(Command::parse(b"ECHOX"), Command::Unknown);
+        assert_eq!(Command::parse(b"WHO extra"), Command::Unknown);
+        assert_eq!(Command::parse(b"\xff\xfe"), Command::Unknown);
+    }
+
+    #[test]
+    fn hello_round_trips() {
+        let line = "HELLO socklab/0.1.0 slot=3 peer=[fdaa::100]:40000 local=[fdaa::1]:6666";
+        let hello = Hello::parse(line).unwrap();
+        assert_eq!(hello.slot, 3);
+        assert_eq!(hello.peer, "[fdaa::100]:40000".parse().unwrap());
+        assert_eq!(hello.local.port(), LAB_PORT);
+        let mut buf = heapless::String::<128>::new();
+        fmt::write(&mut buf, format_args!("{hello}")).unwrap();
+        assert_eq!(buf.as_str(), line);
+        assert_eq!(Hello::parse("HI there"), Err(ParseError::WrongKind));
+        assert_eq!(
+            Hello::parse("HELLO socklab/1 slot=x peer=1.2.3.4:5 local=1.2.3.4:6"),
+            Err(ParseError::Invalid("slot"))
+        );
+    }
+
+    #[test]
+    fn netstat_rows_parse() {
+        let row = NetstatRow::parse("tcp *:6666 *:* LISTEN 0 0").unwrap();
+        assert_eq!(row.local, SockName::Any(Some(6666)));
+        assert_eq!(row.remote, SockName::Any(None));
+        assert_eq!(row.state, "LISTEN");
+        let row = NetstatRow::parse(
+            "tcp 192.168.69.1:6666 192.168.69.100:40000 ESTABLISHED 5 17",
+        )
+        .unwrap();
+        assert_eq!(row.remote.port(), Some(40000));
+        assert_eq!((row.rx_queued, row.tx_queued), (5, 17));
+        assert!(NetstatRow::parse("tcp *:6666 *:* LISTEN 0").is_err());
+        assert!(NetstatRow::parse("END").is_err());
+    }
+
+    #[test]
+    fn from_who_and_info_parse() {
+        let from = From::parse("FROM 192.168.69.100:4000 hi all").unwrap();
+        assert_eq!(from.text, "hi all");
+        assert_eq!(from.sender.port(), 4000);
+        let who = WhoRow::parse("7 [fdaa::100]:1234").unwrap();
+        assert_eq!(who.slot, 7);
+        assert_eq!(parse_info("mtu=1500"), Ok(("mtu", "1500")));
+        assert!(parse_info("END").is_err());
+    }
+
+    #[test]
+    fn chargen_follows_rfc_864() {
+        let mut first = [0u8; CHARGEN_LINE_LEN * 2];
+        chargen_fill(0, &mut first);
+        assert!(first.starts_with(b" !\"#$%&'()*+,-./0123456789"));
+        assert_eq!(&first[72..74], b"\r\n");
+        assert!(first[74..].starts_with(b"!\"#$%"));
+        // Line 95 starts with a space again.
+        assert_eq!(chargen_byte(95 * CHARGEN_LINE_LEN as u64), b' ');
+        // Line 23 is the first to wrap past `~`.
+        let line23 = 23 * CHARGEN_LINE_LEN as u64;
+        assert_eq!(chargen_byte(line23 + 71), b'~');
+        assert_eq!(chargen_byte(line23 + 72), b'\r');
+    }
+}

@@ -1,0 +1,139 @@
+//! What the device says about itself: `NETSTAT` rows and `INFO` lines,
+//! formatted one at a time so a long reply can wait for buffer room.
+
+use core::fmt::Write;
+
+use smoltcp::iface::SocketSet;
+use smoltcp::socket::Socket;
+use smoltcp::socket::tcp::State;
+use smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
+
+use crate::config::Config;
+use crate::counters::Counters;
+use crate::lab::{socket_addr, LineWriter};
+use crate::protocol::{info, NetstatRow, SockName, VERSION};
+use crate::storage::Sizes;
+
+/// A snapshot of the device taken at the start of a poll.
+pub(crate) struct View<'v> {
+    pub config: &'v Config,
+    pub sizes: Sizes,
+    pub mac: EthernetAddress,
+    pub mtu: usize,
+    pub ipv4: Option<Ipv4Cidr>,
+    pub ipv6: Ipv6Cidr,
+    pub ipv4_source: &'static str,
+    pub uptime_ms: i64,
+    pub counters: Counters,
+}
+
+/// Formats the first TCP socket at or after position `next` of the socket
+/// set; returns the position after it, or `None` when there is none left.
+pub(crate) fn netstat_row(
+    sockets: &SocketSet<'_>,
+    next: usize,
+    out: &mut LineWriter<'_>,
+) -> Option<usize> {
+    for (position, (_, socket)) in sockets.iter().enumerate().skip(next) {
+        let Socket::Tcp(tcp) = socket else {
+            continue;
+        };
+        let state = tcp.state();
+        let row = match (state, tcp.local_endpoint(), tcp.remote_endpoint()) {
+            (State::Listen, _, _) | (_, None, _) | (_, _, None) => NetstatRow {
+                local: SockName::Any(Some(tcp.listen_endpoint().port).filter(|p| *p != 0)),
+                remote: SockName::Any(None),
+                state: state_name(state),
+                rx_queued: 0,
+                tx_queued: 0,
+            },
+            (_, Some(local), Some(remote)) => NetstatRow {
+                local: SockName::Addr(socket_addr(local)),
+                remote: SockName::Addr(socket_addr(remote)),
+                state: state_name(state),
+                rx_queued: tcp.recv_queue(),
+                tx_queued: tcp.send_queue(),
+            },
+        };
+        let _ = write!(out, "{row}");
+        return Some(position + 1);
+    }
+    None
+}
+
+/// RFC 793's name of a TCP state, as `NETSTAT` prints it.
+pub(crate) fn state_name(state: State) -> &'static str {
+    match state {
+        State::Closed => "CLOSED",
+        State::Listen => "LISTEN",
+        State::SynSent => "SYN-SENT",
+        State::SynReceived => "SYN-RECEIVED",
+        State::Established => "ESTABLISHED",
+        State::FinWait1 => "FIN-WAIT-1",
+        State::FinWait2 => "FIN-WAIT-2",
+        State::CloseWait => "CLOSE-WAIT",
+        State::Closing => "CLOSING",
+        State::LastAck => "LAST-ACK",
+        State::TimeWait => "TIME-WAIT",
+    }
+}
+
+/// Formats `INFO` line number `index`; false past the last one.
+pub(crate) fn info_line(
+    view: &View<'_>,
+    lab_in_use: usize,
+    index: usize,
+    out: &mut LineWriter<'_>,
+) -> bool {
+    let s = &view.sizes;
+    let c = &view.counters;
+    let t = &view.config.timeouts;
+    let written = match index {
+        0 => write!(out, "{}={}", info::BOARD, view.config.board),
+        1 => write!(out, "{}={}", info::VERSION, VERSION),
+        2 => {
+            let m = view.mac.0;
+            write!(
+                out,
+                "{}={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                info::MAC,
+                m[0],
+                m[1],
+                m[2],
+                m[3],
+                m[4],
+                m[5]
+            )
+        }
+        3 => match view.ipv4 {
+            Some(cidr) => write!(out, "{}={}", info::IPV4, cidr),
+            None => write!(out, "{}=none", info::IPV4),
+        },
+        4 => write!(out, "{}={}", info::IPV6, view.ipv6),
+        5 => write!(out, "{}={}", info::IPV4_SOURCE, view.ipv4_source),
+        6 => write!(out, "{}={}", info::MTU, view.mtu),
+        7 => write!(out, "{}={}", info::UPTIME_MS, view.uptime_ms),
+        8 => write!(out, "{}={}", info::LAB_SLOTS, s.lab_slots),
+        9 => write!(out, "{}={}", info::LAB_IN_USE, lab_in_use),
+        10 => write!(out, "{}={}", info::LAB_RX_BUFFER, s.lab_rx),
+        11 => write!(out, "{}={}", info::LAB_TX_BUFFER, s.lab_tx),
+        12 => write!(out, "{}={}", info::BULK_SLOTS, s.bulk_slots),
+        13 => write!(out, "{}={}", info::BULK_RX_BUFFER, s.bulk_rx),
+        14 => write!(out, "{}={}", info::BULK_TX_BUFFER, s.bulk_tx),
+        15 => write!(out, "{}={}", info::SOCKETS, s.sockets()),
+        16 => write!(out, "{}={}", info::BUFFER_BYTES, s.buffer_bytes()),
+        17 => write!(out, "{}={}", info::IDLE_TIMEOUT_MS, t.idle_ms),
+        18 => write!(out, "{}={}", info::SLOW_READER_TIMEOUT_MS, t.slow_reader_ms),
+        19 => write!(out, "{}={}", info::HANDSHAKE_TIMEOUT_MS, t.handshake_ms),
+        20 => write!(out, "{}={}", info::FRAMES_RX, c.frames_rx),
+        21 => write!(out, "{}={}", info::FRAMES_TX, c.frames_tx),
+        22 => write!(out, "{}={}", info::CONN_ACCEPTED, c.accepted),
+        23 => write!(out, "{}={}", info::CONN_REFUSED, c.refused),
+        24 => write!(out, "{}={}", info::CONN_TIMED_OUT, c.timed_out),
+        25 => write!(out, "{}={}", info::CONN_RESET, c.reset),
+        26 => write!(out, "{}={}", info::CONN_CLOSED, c.closed),
+        27 => write!(out, "{}={}", info::LINES_TOO_LONG, c.lines_too_long),
+        _ => return false,
+    };
+    written.is_ok()
+}
