@@ -52,7 +52,9 @@ pub(crate) struct Bulk {
 
 impl Bulk {
     pub const fn new() -> Self {
-        Bulk { sockets: Vec::new() }
+        Bulk {
+            sockets: Vec::new(),
+        }
     }
 
     /// Registers a listening socket for `service`.

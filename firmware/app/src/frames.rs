@@ -39,8 +39,14 @@ impl<D: Device + ?Sized> Device for Counted<'_, D> {
         let counters = self.counters;
         self.inner.receive(timestamp).map(|(rx, tx)| {
             (
-                CountedRx { token: rx, counters },
-                CountedTx { token: tx, counters },
+                CountedRx {
+                    token: rx,
+                    counters,
+                },
+                CountedTx {
+                    token: tx,
+                    counters,
+                },
             )
         })
     }

@@ -152,7 +152,9 @@ pub(crate) struct LineWriter<'b>(pub &'b mut OutLine);
 
 impl Write for LineWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.extend_from_slice(s.as_bytes()).map_err(|_| fmt::Error)
+        self.0
+            .extend_from_slice(s.as_bytes())
+            .map_err(|_| fmt::Error)
     }
 }
 

@@ -147,17 +147,20 @@ impl<'a> App<'a> {
         let mut bulk = Bulk::new();
         for service in Service::ALL {
             for _ in 0..sizes.bulk_slots {
-                let mut socket = new_socket(take(sizes.bulk_rx), take(sizes.bulk_tx), service.port());
+                let mut socket =
+                    new_socket(take(sizes.bulk_rx), take(sizes.bulk_tx), service.port());
                 // Bulk transfers want every segment acknowledged at once.
                 socket.set_ack_delay(None);
                 bulk.add(sockets.add(socket), service);
             }
         }
-        let dhcp = config
-            .dhcp
-            .then(|| sockets.add(dhcpv4::Socket::new()));
+        let dhcp = config.dhcp.then(|| sockets.add(dhcpv4::Socket::new()));
 
-        let mtu = device.capabilities().max_transmission_unit;
+        // smoltcp counts the Ethernet header in the device's MTU; INFO shows the IP MTU.
+        let mtu = device
+            .capabilities()
+            .max_transmission_unit
+            .saturating_sub(smoltcp::wire::EthernetFrame::<&[u8]>::header_len());
         info!(
             "socklab {} on {}: {} lab slots ({} B rx, {} B tx), {} per bulk service, {} buffer bytes",
             protocol::VERSION,
@@ -168,7 +171,10 @@ impl<'a> App<'a> {
             sizes.bulk_slots,
             sizes.buffer_bytes()
         );
-        info!("listening on {} and {}, ports 6666 7 9 19", config.ipv4, config.ipv6);
+        info!(
+            "listening on {} and {}, ports 6666 7 9 19",
+            config.ipv4, config.ipv6
+        );
         Ok(App {
             config,
             sizes,
@@ -222,15 +228,18 @@ impl<'a> App<'a> {
             .poll(&mut self.sockets, &view, &mut self.counters, now);
         self.bulk.poll(&mut self.sockets, &mut self.counters);
 
-        // Send what the services just wrote.
+        // Send what the services just wrote. Egress only: a frame that arrives
+        // meanwhile stays queued in the device, so the board's wait returns at
+        // once and the services see its effect on the next call.
         let mut counted = Counted {
             inner: device,
             counters: &self.frames,
         };
-        self.iface.poll(now, &mut counted, &mut self.sockets);
+        self.iface.poll_egress(now, &mut counted, &mut self.sockets);
 
         let stack = self.iface.poll_delay(now, &self.sockets);
-        let app = lab_deadline.map(|at| Duration::from_millis(at.saturating_sub(now.total_millis()).max(0) as u64));
+        let app = lab_deadline
+            .map(|at| Duration::from_millis(at.saturating_sub(now.total_millis()).max(0) as u64));
         match (stack, app) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

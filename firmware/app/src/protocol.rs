@@ -452,10 +452,8 @@ mod test {
         assert_eq!(row.local, SockName::Any(Some(6666)));
         assert_eq!(row.remote, SockName::Any(None));
         assert_eq!(row.state, "LISTEN");
-        let row = NetstatRow::parse(
-            "tcp 192.168.69.1:6666 192.168.69.100:40000 ESTABLISHED 5 17",
-        )
-        .unwrap();
+        let row = NetstatRow::parse("tcp 192.168.69.1:6666 192.168.69.100:40000 ESTABLISHED 5 17")
+            .unwrap();
         assert_eq!(row.remote.port(), Some(40000));
         assert_eq!((row.rx_queued, row.tx_queued), (5, 17));
         assert!(NetstatRow::parse("tcp *:6666 *:* LISTEN 0").is_err());

@@ -4,8 +4,8 @@
 use core::fmt::Write;
 
 use smoltcp::iface::SocketSet;
-use smoltcp::socket::Socket;
 use smoltcp::socket::tcp::State;
+use smoltcp::socket::Socket;
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
 
 use crate::config::Config;
