@@ -1,0 +1,67 @@
+//! Remembers what this process created (namespaces, device processes) so that
+//! an interrupted command (Ctrl-C) can remove it before exiting.
+//!
+//! Normal shutdown goes through `Drop`; this registry is only the safety net
+//! for a signal handler, which cannot unwind the stacks that own the values.
+
+use std::sync::Mutex;
+
+struct Created {
+    namespaces: Vec<String>,
+    pids: Vec<u32>,
+}
+
+static CREATED: Mutex<Created> = Mutex::new(Created {
+    namespaces: Vec::new(),
+    pids: Vec::new(),
+});
+
+fn with<R>(f: impl FnOnce(&mut Created) -> R) -> R {
+    let mut created = CREATED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    f(&mut created)
+}
+
+/// Records a namespace this process created.
+pub(crate) fn register_netns(name: &str) {
+    with(|c| c.namespaces.push(name.to_owned()));
+}
+
+/// Forgets a namespace (deleted or handed over).
+pub(crate) fn unregister_netns(name: &str) {
+    with(|c| c.namespaces.retain(|n| n != name));
+}
+
+/// Records a device process this process started.
+pub(crate) fn register_pid(pid: u32) {
+    with(|c| c.pids.push(pid));
+}
+
+/// Forgets a device process (reaped).
+pub(crate) fn unregister_pid(pid: u32) {
+    with(|c| c.pids.retain(|&p| p != pid));
+}
+
+/// Kills every registered device process and deletes every registered
+/// namespace (with the TAPs inside). For a Ctrl-C handler, just before exit.
+pub fn emergency_cleanup() {
+    let (pids, namespaces) = with(|c| {
+        (
+            std::mem::take(&mut c.pids),
+            std::mem::take(&mut c.namespaces),
+        )
+    });
+    for pid in pids {
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            // SAFETY: kill has no memory-safety preconditions; the PID is a
+            // child of ours that has not been reaped, so it is not reused.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    // Give the kernel a moment to release the TAPs the devices held.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    for name in namespaces {
+        let _ = crate::netns::ip(["netns", "del", &name]);
+    }
+}

@@ -1,0 +1,33 @@
+//! `socklab info ADDR [--json]`: what the device says about itself.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use socklab_host::render::info_table;
+
+use super::Global;
+
+/// Arguments of `socklab info`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The device's lab service: host, host:port or [v6]:port (port 6666 by default).
+    #[arg(value_parser = super::parse_addr)]
+    pub addr: SocketAddr,
+
+    /// Print a JSON object instead of `key  value` lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `socklab info`.
+pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    let mut client = global.lab_client(args.addr)?;
+    let info = client.info()?;
+    let _ = client.quit();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        print!("{}", info_table(&info));
+    }
+    super::ok()
+}

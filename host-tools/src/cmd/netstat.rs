@@ -1,0 +1,33 @@
+//! `socklab netstat ADDR [--json]`: the device's socket table.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use socklab_host::render::netstat_table;
+
+use super::Global;
+
+/// Arguments of `socklab netstat`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The device's lab service: host, host:port or [v6]:port (port 6666 by default).
+    #[arg(value_parser = super::parse_addr)]
+    pub addr: SocketAddr,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `socklab netstat`.
+pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    let mut client = global.lab_client(args.addr)?;
+    let sockets = client.netstat()?;
+    let _ = client.quit();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&sockets)?);
+    } else {
+        print!("{}", netstat_table(&sockets));
+    }
+    super::ok()
+}

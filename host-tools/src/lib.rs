@@ -1,0 +1,22 @@
+//! socklab's host side: everything that talks to a socklab device from a
+//! normal Linux machine.
+//!
+//! * [`addr`] parses the `ADDR` argument (`host[:port]`, `[v6]:port`);
+//! * [`client`] is a blocking lab-protocol client ([`client::LabClient`]);
+//! * [`netns`] creates network namespaces and TAPs, and opens sockets inside
+//!   a namespace ([`netns::Netns::run`], [`netns::HostNet`]);
+//! * [`ping`] sends ICMP echo requests (IPv4 and IPv6);
+//! * [`launch`] starts devices and tears them down ([`launch::TapDevice`],
+//!   the [`launch::Device`] trait);
+//! * [`render`] formats answers for people.
+//!
+//! Ports, command words and response formats come from
+//! `socklab_app::protocol`, shared with the device: nothing is written twice.
+
+pub mod addr;
+pub mod cleanup;
+pub mod client;
+pub mod launch;
+pub mod netns;
+pub mod ping;
+pub mod render;

@@ -1,0 +1,108 @@
+//! Renders device answers for people: the socket table as aligned columns
+//! (like `netstat`), `INFO` as `key  value` lines. JSON comes from serde.
+
+use crate::client::{Info, Socket};
+
+/// Column headers of the socket table.
+pub const NETSTAT_HEADERS: [&str; 6] = ["Proto", "Local", "Remote", "State", "Recv-Q", "Send-Q"];
+
+/// The socket table, one line per socket, columns aligned; queue sizes
+/// right-aligned. Ends with a newline.
+pub fn netstat_table(sockets: &[Socket]) -> String {
+    let rows: Vec<[String; 6]> = sockets
+        .iter()
+        .map(|s| {
+            [
+                s.proto.clone(),
+                s.local.to_string(),
+                s.remote.to_string(),
+                s.state.clone(),
+                s.recv_q.to_string(),
+                s.send_q.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = NETSTAT_HEADERS.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let headers = NETSTAT_HEADERS.map(str::to_owned);
+    let mut out = String::new();
+    for row in std::iter::once(&headers).chain(&rows) {
+        let line = format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:>w4$}  {:>w5$}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3],
+            w4 = widths[4],
+            w5 = widths[5],
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `INFO` as `key  value` lines, keys aligned. Ends with a newline.
+pub fn info_table(info: &Info) -> String {
+    let width = info.entries.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    info.entries
+        .iter()
+        .map(|(key, value)| format!("{key:<width$}  {value}\n"))
+        .collect()
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn netstat_columns_align() {
+        let sockets: Vec<Socket> = [
+            "tcp *:6666 *:* LISTEN 0 0",
+            "tcp 192.168.69.1:6666 192.168.69.100:40000 ESTABLISHED 12 0",
+            "tcp [fdaa::1]:7 [fdaa::100]:40001 CLOSE-WAIT 0 1460",
+        ]
+        .iter()
+        .map(|line| Socket::parse(line).unwrap())
+        .collect();
+        let table = netstat_table(&sockets);
+        let expected = "\
+Proto  Local              Remote                State        Recv-Q  Send-Q
+tcp    *:6666             *:*                   LISTEN            0       0
+tcp    192.168.69.1:6666  192.168.69.100:40000  ESTABLISHED      12       0
+tcp    [fdaa::1]:7        [fdaa::100]:40001     CLOSE-WAIT        0    1460
+";
+        assert_eq!(table, expected);
+    }
+
+    #[test]
+    fn netstat_json_is_a_list_of_objects() {
+        let sockets = vec![Socket::parse("tcp *:6666 *:* LISTEN 0 0").unwrap()];
+        let json: serde_json::Value = serde_json::to_value(&sockets).unwrap();
+        assert_eq!(json[0]["local"], "*:6666");
+        assert_eq!(json[0]["remote"], "*:*");
+        assert_eq!(json[0]["state"], "LISTEN");
+        assert_eq!(json[0]["recv_q"], 0);
+    }
+
+    #[test]
+    fn info_keys_align() {
+        let info = Info {
+            entries: vec![
+                ("mtu".into(), "1500".into()),
+                ("lab_slots".into(), "64".into()),
+            ],
+        };
+        assert_eq!(info_table(&info), "mtu        1500\nlab_slots  64\n");
+    }
+}

@@ -1,0 +1,425 @@
+//! The conformance cases: each takes a running device and asserts one promise
+//! of DESIGN.md over real sockets.
+
+use std::collections::HashSet;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::Duration;
+
+use rand::RngCore;
+use socklab_app::protocol::{
+    self, info, CHARGEN_LINE_LEN, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT,
+};
+use socklab_host::client::{LabClient, Socket};
+
+use crate::{eventually, Dut};
+
+/// How long a single read may wait in these cases.
+const WAIT: Duration = Duration::from_secs(10);
+
+fn client(dut: &Dut) -> LabClient {
+    dut.lab_client().expect("lab client gets HELLO")
+}
+
+fn info_value(client: &mut LabClient, key: &str) -> u64 {
+    let info = client.info().expect("INFO answered");
+    info.parse(key)
+        .unwrap_or_else(|| panic!("INFO has no numeric `{key}`: {:?}", info.entries))
+}
+
+fn lab_rows(rows: &[Socket]) -> Vec<&Socket> {
+    rows.iter()
+        .filter(|r| r.local.port() == Some(LAB_PORT))
+        .collect()
+}
+
+/// Every lab slot LISTENs except `busy`, within a few seconds.
+fn wait_for_listening_slots(observer: &mut LabClient, slots: usize, busy: usize) {
+    let last = eventually(Duration::from_secs(5), || {
+        let rows = observer.netstat().expect("NETSTAT answered");
+        let listening = lab_rows(&rows)
+            .iter()
+            .filter(|r| r.state == "LISTEN")
+            .count();
+        (listening == slots - busy).then_some(())
+    });
+    if last.is_none() {
+        let rows = observer.netstat().expect("NETSTAT answered");
+        panic!(
+            "expected {} of {slots} lab slots LISTEN, NETSTAT says:\n{:#?}",
+            slots - busy,
+            lab_rows(&rows)
+        );
+    }
+}
+
+/// Each client's HELLO names its own slot, its own address and the device's.
+pub fn hello_shows_each_client_its_own_socket(dut: &Dut) {
+    let clients: Vec<LabClient> = (0..3).map(|_| client(dut)).collect();
+    let mut slots = HashSet::new();
+    for c in &clients {
+        let hello = c.greeting();
+        assert_eq!(hello.version, protocol::VERSION);
+        assert!(slots.insert(hello.slot), "slot {} given twice", hello.slot);
+        assert_eq!(hello.local.port(), LAB_PORT, "{hello}");
+        if dut.has_real_addresses() {
+            assert_eq!(hello.local, dut.lab_addr(), "{hello}");
+            assert_eq!(
+                Some(hello.peer),
+                c.local_addr().ok(),
+                "peer is the client's own socket"
+            );
+        }
+    }
+    let ports: HashSet<u16> = clients.iter().map(|c| c.greeting().peer.port()).collect();
+    assert_eq!(ports.len(), 3, "each client has its own port");
+}
+
+/// `ECHO <text>` answers the text verbatim, spaces included.
+pub fn echo_answers_the_text(dut: &Dut) {
+    let mut c = client(dut);
+    assert_eq!(c.echo("hello, socket").unwrap(), "hello, socket");
+    assert_eq!(c.echo("  two  spaces ").unwrap(), "  two  spaces ");
+    c.send_line("echo lower case works").unwrap();
+    assert_eq!(c.read_line().unwrap(), "lower case works");
+}
+
+/// `SAY` answers OK and arrives as `FROM <sender> <text>` at every other client.
+pub fn say_reaches_every_other_client(dut: &Dut) {
+    let mut a = client(dut);
+    let mut b = client(dut);
+    let mut c = client(dut);
+    a.say("hi from a").unwrap();
+    let sender = a.greeting().peer;
+    for other in [&mut b, &mut c] {
+        let message = other.next_message(WAIT).expect("FROM line");
+        assert_eq!(message.sender, sender);
+        assert_eq!(message.text, "hi from a");
+    }
+    // The sender does not hear itself.
+    assert_eq!(a.echo("after").unwrap(), "after");
+    assert!(a.take_messages().is_empty());
+}
+
+/// `WHO` lists exactly the connected clients, by slot, then END.
+pub fn who_lists_the_clients(dut: &Dut) {
+    let mut a = client(dut);
+    let b = client(dut);
+    let rows = a.who().unwrap();
+    let mut got: Vec<(usize, SocketAddr)> = rows.iter().map(|r| (r.slot, r.peer)).collect();
+    got.sort();
+    let mut want = vec![
+        (a.greeting().slot, a.greeting().peer),
+        (b.greeting().slot, b.greeting().peer),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+}
+
+/// `NETSTAT` shows the three connections and every idle slot listening, and
+/// the bulk services listening.
+pub fn netstat_lists_connections_and_listeners(dut: &Dut) {
+    let mut a = client(dut);
+    let _b = client(dut);
+    let _c = client(dut);
+    let slots = info_value(&mut a, info::LAB_SLOTS) as usize;
+    let rows = a.netstat().unwrap();
+    let lab = lab_rows(&rows);
+    assert_eq!(lab.len(), slots, "one row per lab slot");
+    let established: Vec<_> = lab.iter().filter(|r| r.state == "ESTABLISHED").collect();
+    assert_eq!(established.len(), 3, "{lab:#?}");
+    assert_eq!(
+        lab.iter().filter(|r| r.state == "LISTEN").count(),
+        slots - 3
+    );
+    for row in &established {
+        assert!(matches!(row.remote, protocol::SockName::Addr(_)), "{row:?}");
+    }
+    for port in [ECHO_PORT, DISCARD_PORT, CHARGEN_PORT] {
+        assert!(
+            rows.iter().any(|r| r.is_listening_on(port)),
+            "nothing listens on {port}"
+        );
+    }
+}
+
+/// `INFO` reports identity, sizes and counters that add up.
+pub fn info_reports_sizes_and_counters(dut: &Dut) {
+    let mut a = client(dut);
+    let _b = client(dut);
+    let info = a.info().unwrap();
+    for key in [
+        info::BOARD,
+        info::MAC,
+        info::IPV4,
+        info::IPV6,
+        info::MTU,
+        info::UPTIME_MS,
+        info::LAB_SLOTS,
+        info::LAB_IN_USE,
+        info::LAB_RX_BUFFER,
+        info::LAB_TX_BUFFER,
+        info::FRAMES_RX,
+        info::FRAMES_TX,
+        info::CONN_ACCEPTED,
+        info::CONN_REFUSED,
+        info::CONN_TIMED_OUT,
+    ] {
+        assert!(
+            info.get(key).is_some(),
+            "INFO lacks {key}: {:?}",
+            info.entries
+        );
+    }
+    assert_eq!(info.get(info::BOARD), Some(dut.board_name()));
+    assert_eq!(info.get(info::MAC), Some("02:00:00:00:00:01"));
+    assert_eq!(info.parse::<u64>(info::LAB_IN_USE), Some(2));
+    assert!(info.parse::<u64>(info::LAB_SLOTS).unwrap() >= 8);
+    assert!(info.parse::<u64>(info::CONN_ACCEPTED).unwrap() >= 2);
+    assert!(info.parse::<u64>(info::FRAMES_RX).unwrap() > 0);
+    assert!(info.parse::<u64>(info::FRAMES_TX).unwrap() > 0);
+    assert!(info.parse::<u64>(info::MTU).unwrap() >= 576);
+}
+
+/// `QUIT` answers BYE and the device closes the connection.
+pub fn quit_says_bye_and_closes(dut: &Dut) {
+    let mut c = client(dut);
+    c.send_line("QUIT").unwrap();
+    assert_eq!(c.read_line().unwrap(), protocol::BYE);
+    let mut stream = c.stream().try_clone().unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(
+        stream.read_to_end(&mut rest).unwrap(),
+        0,
+        "nothing after BYE, then EOF"
+    );
+}
+
+/// An empty line is answered by nothing: the next answer is the next command's.
+pub fn empty_line_gets_no_answer(dut: &Dut) {
+    let mut c = client(dut);
+    c.send_raw(b"\n\r\n\nECHO next\n").unwrap();
+    assert_eq!(c.read_line().unwrap(), "next");
+}
+
+/// Anything that is not a command gets `ERR unknown command`.
+pub fn unknown_command_is_an_error(dut: &Dut) {
+    let mut c = client(dut);
+    for line in ["HELP", "WHO am i", "\u{1}\u{2}", "ECHOX y"] {
+        c.send_line(line).unwrap();
+        assert_eq!(
+            c.read_line().unwrap(),
+            protocol::ERR_UNKNOWN,
+            "for {line:?}"
+        );
+    }
+}
+
+/// A 1000-byte line gets `ERR line too long`, and the connection still works.
+pub fn long_line_is_refused_and_connection_survives(dut: &Dut) {
+    let mut c = client(dut);
+    let mut line = b"ECHO ".to_vec();
+    line.extend(std::iter::repeat_n(b'x', 995));
+    line.push(b'\n');
+    c.send_raw(&line).unwrap();
+    assert_eq!(c.read_line().unwrap(), protocol::ERR_TOO_LONG);
+    assert_eq!(c.echo("still here").unwrap(), "still here");
+}
+
+/// A line of exactly 256 bytes, ended by CR LF, is a valid command.
+pub fn longest_line_with_crlf_is_accepted(dut: &Dut) {
+    let mut c = client(dut);
+    let text = "y".repeat(protocol::MAX_LINE - 5);
+    c.send_raw(format!("ECHO {text}\r\n").as_bytes()).unwrap();
+    assert_eq!(c.read_line().unwrap(), text);
+    let over = "z".repeat(protocol::MAX_LINE - 4);
+    c.send_raw(format!("ECHO {over}\r\n").as_bytes()).unwrap();
+    assert_eq!(c.read_line().unwrap(), protocol::ERR_TOO_LONG);
+}
+
+/// As many clients as the pool has slots are all served at once.
+pub fn whole_pool_is_served_at_once(dut: &Dut) {
+    let mut first = client(dut);
+    let slots = info_value(&mut first, info::LAB_SLOTS) as usize;
+    let mut clients = vec![first];
+    for _ in 1..slots {
+        clients.push(client(dut));
+    }
+    let used: HashSet<usize> = clients.iter().map(|c| c.greeting().slot).collect();
+    assert_eq!(used.len(), slots, "every slot serves one client");
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(
+            c.echo(&format!("client {i}")).unwrap(),
+            format!("client {i}")
+        );
+    }
+    assert_eq!(
+        info_value(&mut clients[0], info::LAB_IN_USE) as usize,
+        slots
+    );
+}
+
+/// A client beyond the pool is refused (RST), and served once a slot frees.
+pub fn connect_beyond_the_pool_is_refused(dut: &Dut) {
+    let mut first = client(dut);
+    let slots = info_value(&mut first, info::LAB_SLOTS) as usize;
+    let mut clients = vec![first];
+    for _ in 1..slots {
+        clients.push(client(dut));
+    }
+    let refused_before = info_value(&mut clients[0], info::CONN_REFUSED);
+    let err = dut.connect(LAB_PORT).expect_err("the pool is full");
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+    assert_eq!(
+        info_value(&mut clients[0], info::CONN_REFUSED),
+        refused_before + 1
+    );
+    clients.pop().unwrap().quit().unwrap();
+    let again = eventually(WAIT, || dut.lab_client().ok()).expect("a slot frees");
+    assert!(again.greeting().slot < slots);
+}
+
+/// 200 connect / command / disconnect cycles; afterwards every slot listens.
+pub fn two_hundred_cycles_leave_every_slot_listening(dut: &Dut) {
+    for i in 0..200 {
+        let mut c = client(dut);
+        assert_eq!(c.echo(&format!("cycle {i}")).unwrap(), format!("cycle {i}"));
+        c.quit().unwrap();
+    }
+    let mut observer = client(dut);
+    let slots = info_value(&mut observer, info::LAB_SLOTS) as usize;
+    wait_for_listening_slots(&mut observer, slots, 1);
+    assert_eq!(info_value(&mut observer, info::LAB_IN_USE), 1);
+    assert!(info_value(&mut observer, info::CONN_ACCEPTED) >= 201);
+}
+
+/// A client that vanishes with RST frees its slot.
+pub fn client_that_resets_frees_its_slot(dut: &Dut) {
+    let mut observer = client(dut);
+    let slots = info_value(&mut observer, info::LAB_SLOTS) as usize;
+    let c = client(dut);
+    let peer = c.greeting().peer;
+    let socket = socket2::Socket::from(c.stream().try_clone().unwrap());
+    socket.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(socket);
+    drop(c); // close with linger 0: the kernel sends RST
+    let gone = eventually(WAIT, || {
+        let who = observer.who().expect("WHO answered");
+        (!who.iter().any(|r| r.peer == peer)).then_some(())
+    });
+    assert!(gone.is_some(), "{peer} still listed after its RST");
+    wait_for_listening_slots(&mut observer, slots, 1);
+}
+
+/// 1 MiB of random bytes through echo comes back byte-exact.
+pub fn echo_returns_a_mebibyte_byte_exact(dut: &Dut) {
+    let mut data = vec![0u8; 1 << 20];
+    rand::thread_rng().fill_bytes(&mut data);
+    let back = through_echo(dut, &data);
+    assert_eq!(back.len(), data.len());
+    assert!(back == data, "echoed bytes differ");
+}
+
+/// Sends `data` to echo while reading it back; returns what came back.
+pub fn through_echo(dut: &Dut, data: &[u8]) -> Vec<u8> {
+    let stream = dut.connect(ECHO_PORT).expect("connect to echo");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    let expected = data.len();
+    let receiving = std::thread::spawn(move || {
+        let mut back = Vec::with_capacity(expected);
+        let mut buf = vec![0u8; 64 * 1024];
+        while back.len() < expected {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => back.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("echo read after {} bytes: {e}", back.len()),
+            }
+        }
+        back
+    });
+    let mut writer = stream;
+    writer.write_all(data).expect("write to echo");
+    let back = receiving.join().expect("reader thread");
+    writer.shutdown(Shutdown::Write).ok();
+    back
+}
+
+/// discard takes bulk data and sends nothing back.
+pub fn discard_swallows_bulk_data(dut: &Dut) {
+    let mut stream = dut.connect(DISCARD_PORT).expect("connect to discard");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let chunk = vec![0xA5u8; 64 * 1024];
+    for _ in 0..16 {
+        stream.write_all(&chunk).expect("discard takes data");
+    }
+    stream.shutdown(Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    stream
+        .read_to_end(&mut back)
+        .expect("discard closes after us");
+    assert!(back.is_empty(), "discard sent {} bytes", back.len());
+}
+
+/// chargen sends RFC 864's rotating 72-character lines.
+pub fn chargen_lines_follow_rfc_864(dut: &Dut) {
+    let mut stream = dut.connect(CHARGEN_PORT).expect("connect to chargen");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let lines = 200;
+    let mut got = vec![0u8; lines * CHARGEN_LINE_LEN];
+    stream.read_exact(&mut got).expect("chargen sends");
+    for (pos, byte) in got.iter().enumerate() {
+        assert_eq!(
+            *byte,
+            protocol::chargen_byte(pos as u64),
+            "byte {pos} (line {}, column {})",
+            pos / CHARGEN_LINE_LEN,
+            pos % CHARGEN_LINE_LEN
+        );
+    }
+    assert!(got.starts_with(b" !\"#$%&'()*+,-./0123456789"));
+}
+
+/// A connect to a port where nothing listens is refused (RST).
+pub fn closed_port_is_refused(dut: &Dut) {
+    let mut observer = client(dut);
+    let before = info_value(&mut observer, info::CONN_REFUSED);
+    for port in [6667, 80, 22] {
+        let err = dut.connect(port).expect_err("nothing listens there");
+        assert_eq!(
+            err.kind(),
+            ErrorKind::ConnectionRefused,
+            "port {port}: {err}"
+        );
+    }
+    assert_eq!(info_value(&mut observer, info::CONN_REFUSED), before + 3);
+}
+
+/// ICMP echo requests are answered over IPv4 and IPv6.
+pub fn ping_is_answered(dut: &Dut) {
+    let rtt4 = dut.ping4().expect("IPv4 ping answered");
+    let rtt6 = dut.ping6().expect("IPv6 ping answered");
+    assert!(rtt4 < WAIT && rtt6 < WAIT);
+}
+
+/// The whole lab protocol works over IPv6, addresses printed in brackets.
+pub fn lab_session_over_ipv6(dut: &Dut) {
+    let addr = dut.addr6(LAB_PORT).expect("the device has an IPv6 address");
+    let mut a = dut.lab_client_at(addr).expect("HELLO over IPv6");
+    let mut b = dut.lab_client_at(addr).expect("HELLO over IPv6");
+    assert!(a.greeting().peer.is_ipv6() && a.greeting().local.is_ipv6());
+    assert_eq!(a.greeting().local, addr);
+    assert_eq!(a.echo("v6").unwrap(), "v6");
+    a.say("over six").unwrap();
+    let message = b.next_message(WAIT).unwrap();
+    assert_eq!(
+        (message.sender, message.text.as_str()),
+        (a.greeting().peer, "over six")
+    );
+    let rows = b.netstat().unwrap();
+    assert!(rows
+        .iter()
+        .any(|r| r.local == protocol::SockName::Addr(addr) && r.state == "ESTABLISHED"));
+    a.quit().unwrap();
+}

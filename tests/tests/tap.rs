@@ -1,0 +1,7 @@
+//! The conformance suite on the linux-tap board: `socklab-tap` on a TAP in a
+//! private network namespace, reached with real kernel sockets.
+
+use socklab_tests::{network_cases, transport_cases, Board};
+
+transport_cases!(Board::Tap);
+network_cases!(Board::Tap);
