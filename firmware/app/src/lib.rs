@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod badlink;
 pub mod config;
 pub mod protocol;
 pub mod storage;

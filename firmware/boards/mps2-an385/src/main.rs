@@ -1,0 +1,236 @@
+//! socklab on QEMU's mps2-an385: start-up, the poll loop, and the panic and fault exits.
+//!
+//! The board supplies what the application needs and nothing more: the LAN9118 as a
+//! `smoltcp::phy::Device` ([`device`]), a millisecond clock ([`clock`]), a `log` sink on
+//! UART0 ([`uart`]), and the pool's storage as statics sized by [`SIZES`]. Between polls
+//! the core sleeps in `wfi` until a frame arrives or the application's next deadline
+//! ([`idle`]). A panic or a HardFault prints what happened and ends QEMU with a failure
+//! status through semihosting.
+#![no_std]
+#![no_main]
+
+mod clock;
+mod device;
+mod idle;
+mod lan9118;
+mod uart;
+
+use core::fmt::Write;
+use core::ptr::addr_of_mut;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use cortex_m_rt::{entry, exception, ExceptionFrame};
+use cortex_m_semihosting::debug;
+use log::{info, LevelFilter};
+use socklab_app::smoltcp::iface::SocketStorage;
+use socklab_app::smoltcp::time::Instant;
+use socklab_app::{App, Config, LabSlot, Sizes, Storage};
+
+use crate::device::Lan9118Device;
+use crate::lan9118::Lan9118;
+use crate::uart::Uart;
+
+/// The socket pool, sized for a microcontroller (about 72 KiB of socket buffers): eight
+/// lab clients at once, two connections per bulk service (echo, discard, chargen).
+pub const SIZES: Sizes = Sizes {
+    lab_slots: 8,
+    lab_rx: 1024,
+    lab_tx: 2048,
+    bulk_slots: 2,
+    bulk_rx: 4096,
+    bulk_tx: 4096,
+};
+
+/// Board name the application reports in `INFO`.
+const BOARD: &str = "mps2-an385";
+/// Log records up to this level reach UART0.
+const LOG_LEVEL: LevelFilter = LevelFilter::Info;
+/// Longest sleep between polls, even when the application has no deadline. It also
+/// keeps the clock's 64-bit extension fed, which needs a read every 171 s.
+const MAX_IDLE_MS: u64 = 1000;
+
+// The pool's storage. Statics, not locals: they live for the whole run and do not
+// weigh on the stack. Only `take_storage` names them.
+static mut SOCKETS: [SocketStorage<'static>; SIZES.sockets()] =
+    [SocketStorage::EMPTY; SIZES.sockets()];
+static mut LAB: [LabSlot; SIZES.lab_slots] = [LabSlot::EMPTY; SIZES.lab_slots];
+static mut BUFFERS: [u8; SIZES.buffer_bytes()] = [0; SIZES.buffer_bytes()];
+
+/// Hands out the pool's statics as `'static` borrows, once.
+fn take_storage() -> Storage<'static> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    assert!(
+        !TAKEN.swap(true, Ordering::Relaxed),
+        "pool storage taken twice"
+    );
+    // SAFETY: the flag makes this body run at most once, and no other code names these
+    // statics, so each `&mut` is the only reference to its static for the whole run.
+    unsafe {
+        Storage {
+            sockets: &mut *addr_of_mut!(SOCKETS),
+            lab: &mut *addr_of_mut!(LAB),
+            buffers: &mut *addr_of_mut!(BUFFERS),
+        }
+    }
+}
+
+/// The application's clock: milliseconds since boot.
+fn now() -> Instant {
+    Instant::from_millis(clock::now_ms() as i64)
+}
+
+#[entry]
+fn main() -> ! {
+    // Interrupts stay masked for the whole run: interrupt lines only end `wfi` (idle).
+    cortex_m::interrupt::disable();
+    clock::init();
+    uart::init_logger(LOG_LEVEL);
+    info!(
+        "socklab-mps2 {}: Cortex-M3, pool {} B",
+        env!("CARGO_PKG_VERSION"),
+        SIZES.total_bytes()
+    );
+
+    // SAFETY: the LAN9118's registers on this machine; `nic` is their only user.
+    let mut nic = unsafe { Lan9118::new(lan9118::MPS2_AN385_BASE) };
+    let chip = nic.init().unwrap_or_else(|e| panic!("LAN9118: {e}"));
+    let mut config = Config {
+        board: BOARD,
+        dhcp: true,
+        ..Config::default()
+    };
+    // No entropy source on this machine; the NIC's cycle counter at least varies with
+    // how long QEMU took to get here.
+    config.random_seed ^= u64::from(nic.free_run());
+    nic.set_mac_address(config.mac.0);
+    let mac = nic.mac_address();
+    assert_eq!(mac, config.mac.0, "LAN9118 kept another MAC address");
+    nic.enable();
+    info!(
+        "LAN9118 id {:#010x}, PHY {:#010x}, MAC {}, link {}",
+        chip.id_rev,
+        chip.phy_id,
+        config.mac,
+        if nic.is_link_up() { "up" } else { "down" }
+    );
+    idle::init(&mut nic);
+    let mut device = Lan9118Device::new(nic);
+
+    let mut app = App::new(config, SIZES, take_storage(), &mut device, now())
+        .unwrap_or_else(|e| panic!("pool storage: {e}"));
+    let mut health = NicHealth::new(device.nic());
+    loop {
+        let delay = app.poll(now(), &mut device);
+        health.check(device.nic());
+        let ms = delay.map_or(MAX_IDLE_MS, |d| d.total_millis().min(MAX_IDLE_MS));
+        idle::wait(device.nic(), ms);
+    }
+}
+
+/// Logs the NIC's link changes and error counts as they change, at most once a second.
+struct NicHealth {
+    next_check_ms: u64,
+    link_up: bool,
+    errors: lan9118::Counters,
+}
+
+impl NicHealth {
+    fn new(nic: &mut Lan9118) -> NicHealth {
+        NicHealth {
+            next_check_ms: 0,
+            link_up: nic.is_link_up(),
+            errors: nic.counters(),
+        }
+    }
+
+    fn check(&mut self, nic: &mut Lan9118) {
+        let now = clock::now_ms();
+        if now < self.next_check_ms {
+            return;
+        }
+        self.next_check_ms = now + 1000;
+        let link_up = nic.is_link_up();
+        if link_up != self.link_up {
+            self.link_up = link_up;
+            info!("LAN9118 link {}", if link_up { "up" } else { "down" });
+        }
+        let c = nic.counters();
+        let e = &self.errors;
+        let errors = |c: &lan9118::Counters| {
+            (
+                c.rx_errors,
+                c.rx_length_errors,
+                c.rx_missed,
+                c.tx_errors,
+                c.tx_no_space,
+                c.tx_length_errors,
+                c.csr_timeouts,
+            )
+        };
+        if errors(&c) != errors(e) {
+            log::warn!(
+                "LAN9118 errors: rx {} bad, {} bad length, {} missed; tx {} failed, \
+                 {} no space, {} bad length; {} register timeouts ({} frames in, {} out)",
+                c.rx_errors,
+                c.rx_length_errors,
+                c.rx_missed,
+                c.tx_errors,
+                c.tx_no_space,
+                c.tx_length_errors,
+                c.csr_timeouts,
+                c.rx_frames,
+                c.tx_frames
+            );
+        }
+        self.errors = c;
+    }
+}
+
+/// Prints the panic on UART0 and ends QEMU with a failure status.
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    cortex_m::interrupt::disable();
+    let mut uart = Uart::init();
+    let _ = writeln!(uart, "\nPANIC at {} ms: {}", clock::now_ms(), info);
+    exit_failure()
+}
+
+/// Prints the fault, the fault status registers and the stacked registers on UART0 and
+/// ends QEMU with a failure status.
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    let mut uart = Uart::init();
+    // SAFETY: read-only use of the System Control Block's fault status registers.
+    let scb = unsafe { &*cortex_m::peripheral::SCB::PTR };
+    let _ = writeln!(
+        uart,
+        "\nHARDFAULT pc={:#010x} lr={:#010x} xpsr={:#010x} \
+         cfsr={:#010x} hfsr={:#010x} mmfar={:#010x} bfar={:#010x}",
+        frame.pc(),
+        frame.lr(),
+        frame.xpsr(),
+        scb.cfsr.read(),
+        scb.hfsr.read(),
+        scb.mmfar.read(),
+        scb.bfar.read()
+    );
+    let _ = writeln!(
+        uart,
+        "  r0={:#010x} r1={:#010x} r2={:#010x} r3={:#010x} r12={:#010x}",
+        frame.r0(),
+        frame.r1(),
+        frame.r2(),
+        frame.r3(),
+        frame.r12()
+    );
+    exit_failure()
+}
+
+/// Ends QEMU through semihosting with EXIT_FAILURE. QEMU must run with
+/// `-semihosting-config enable=on` (the runner does); without it the BKPT faults.
+fn exit_failure() -> ! {
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
