@@ -3,10 +3,12 @@
 //! directions, from a seed so a failing run can be replayed.
 //!
 //! It needs no heap: held frames (duplicates, reordered and delayed frames)
-//! live in `SLOTS` fixed buffers of `FRAME` bytes per direction. When they are
-//! all taken a frame passes unharmed (counted in [`LinkStats::held_full`]).
-//! Boards wrap their NIC in it when a fault option is given, and fold
-//! [`BadLink::next_due`] into their wait so held frames are released on time.
+//! live in fixed buffers cut from storage the board hands in
+//! ([`storage_bytes`]). When they are all taken, or a frame is bigger than a
+//! buffer, the frame passes unharmed (counted in [`LinkStats::held_full`]).
+//! Frames spared by the dice pass without a copy. Boards wrap their NIC in it
+//! when a fault option is given, and fold [`BadLink::next_due`] into their
+//! wait so held frames are released on time.
 
 use smoltcp::phy::{Device, DeviceCapabilities, RxToken, TxToken};
 use smoltcp::time::{Duration, Instant};
@@ -15,6 +17,8 @@ use smoltcp::time::{Duration, Instant};
 pub const MILLION: u32 = 1_000_000;
 /// How long a reordered frame is held back: frames arriving meanwhile overtake it.
 pub const REORDER_WINDOW: Duration = Duration::from_millis(2);
+/// Most frames held at once per direction.
+pub const MAX_HELD: usize = 16;
 /// The Ethernet header, left intact by corruption so the frame still reaches
 /// the stack (which must then catch the damage by checksum).
 const ETHERNET_HEADER: usize = 14;
@@ -100,96 +104,159 @@ impl Rng {
     }
 }
 
-/// A frame waiting in a hold buffer.
-#[derive(Clone, Copy)]
-struct Held<const FRAME: usize> {
-    due: Option<Instant>,
-    len: usize,
-    data: [u8; FRAME],
+/// Bytes of storage a link needs to hold `held` frames of up to `frame`
+/// bytes each way (plus one scratch frame each way).
+pub const fn storage_bytes(held: usize, frame: usize) -> usize {
+    2 * (held + 1) * frame
 }
 
-impl<const FRAME: usize> Held<FRAME> {
-    const EMPTY: Self = Held {
-        due: None,
-        len: 0,
-        data: [0; FRAME],
-    };
+/// A held frame's bookkeeping; its bytes are buffer `index` of the side.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hold {
+    due: Option<Instant>,
+    len: usize,
+}
+
+/// What happens to one frame, drawn before its bytes are seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fate {
+    drop: bool,
+    corrupt: bool,
+    duplicate: bool,
+    hold_until: Option<Instant>,
 }
 
 /// The faults of one direction with its own generator and hold buffers.
-struct Side<const SLOTS: usize, const FRAME: usize> {
+struct Side<'s> {
     faults: Faults,
     rng: Rng,
-    held: [Held<FRAME>; SLOTS],
+    frame: usize,
+    holds: [Hold; MAX_HELD],
+    held: usize,
+    /// `held` buffers of `frame` bytes.
+    buffers: &'s mut [u8],
+    /// One frame to harm or discard without touching the device's buffers.
+    scratch: &'s mut [u8],
     stats: LinkStats,
 }
 
-/// What to do with one frame.
-enum Fate {
-    Drop,
-    Pass,
-    Hold(Instant),
-}
-
-impl<const SLOTS: usize, const FRAME: usize> Side<SLOTS, FRAME> {
-    fn new(faults: Faults, seed: u64) -> Self {
+impl<'s> Side<'s> {
+    fn new(faults: Faults, seed: u64, held: usize, frame: usize, storage: &'s mut [u8]) -> Self {
+        let (buffers, scratch) = storage.split_at_mut(held * frame);
         Side {
             faults,
             rng: Rng::new(seed),
-            held: [Held::EMPTY; SLOTS],
+            frame,
+            holds: [Hold::default(); MAX_HELD],
+            held,
+            buffers,
+            scratch,
             stats: LinkStats::default(),
         }
     }
 
-    /// Holds a copy of `frame` until `due`; false if no buffer is free.
-    fn hold(&mut self, frame: &[u8], due: Instant) -> bool {
-        if frame.len() > FRAME {
-            return false;
-        }
-        match self.held.iter_mut().find(|h| h.due.is_none()) {
-            Some(slot) => {
-                slot.data[..frame.len()].copy_from_slice(frame);
-                slot.len = frame.len();
-                slot.due = Some(due);
-                true
-            }
-            None => {
-                self.stats.held_full += 1;
-                false
-            }
-        }
+    fn buffer(&mut self, index: usize) -> &mut [u8] {
+        &mut self.buffers[index * self.frame..(index + 1) * self.frame]
     }
 
-    /// Decides what happens to `frame` (corrupting it in place if so drawn).
-    fn judge(&mut self, frame: &mut [u8], now: Instant) -> Fate {
+    /// Draws the fate of the next frame.
+    fn draw(&mut self, now: Instant) -> Fate {
         self.stats.frames += 1;
         let f = self.faults;
         if self.rng.chance(f.drop_ppm) {
             self.stats.dropped += 1;
-            return Fate::Drop;
+            return Fate {
+                drop: true,
+                corrupt: false,
+                duplicate: false,
+                hold_until: None,
+            };
         }
-        if frame.len() > ETHERNET_HEADER && self.rng.chance(f.corrupt_ppm) {
-            let at = ETHERNET_HEADER + self.rng.below(frame.len() - ETHERNET_HEADER);
-            frame[at] ^= 1 << self.rng.below(8);
-            self.stats.corrupted += 1;
-        }
-        if self.rng.chance(f.duplicate_ppm) && self.hold(frame, now) {
-            self.stats.duplicated += 1;
-        }
-        if self.rng.chance(f.reorder_ppm) {
+        let corrupt = self.rng.chance(f.corrupt_ppm);
+        let duplicate = self.rng.chance(f.duplicate_ppm);
+        let hold_until = if self.rng.chance(f.reorder_ppm) {
             self.stats.reordered += 1;
-            return Fate::Hold(now + REORDER_WINDOW);
-        }
-        if self.rng.chance(f.delay_ppm) {
+            Some(now + REORDER_WINDOW)
+        } else if self.rng.chance(f.delay_ppm) {
             self.stats.delayed += 1;
-            return Fate::Hold(now + f.delay);
+            Some(now + f.delay)
+        } else {
+            None
+        };
+        Fate {
+            drop: false,
+            corrupt,
+            duplicate,
+            hold_until,
         }
-        Fate::Pass
     }
 
-    /// The index of the earliest held frame due by `now`.
+    /// A free hold buffer for a frame of `len` bytes, counted as taken until `due`.
+    fn take_hold(&mut self, len: usize, due: Instant) -> Option<usize> {
+        if len > self.frame {
+            self.stats.held_full += 1;
+            return None;
+        }
+        let index = self.holds[..self.held].iter().position(|h| h.due.is_none());
+        match index {
+            Some(i) => {
+                self.holds[i] = Hold {
+                    due: Some(due),
+                    len,
+                };
+                Some(i)
+            }
+            None => {
+                self.stats.held_full += 1;
+                None
+            }
+        }
+    }
+
+    /// Flips one bit past the Ethernet header.
+    fn corrupt(rng: &mut Rng, stats: &mut LinkStats, frame: &mut [u8]) {
+        if frame.len() > ETHERNET_HEADER {
+            let at = ETHERNET_HEADER + rng.below(frame.len() - ETHERNET_HEADER);
+            frame[at] ^= 1 << rng.below(8);
+            stats.corrupted += 1;
+        }
+    }
+
+    /// Applies corruption and duplication to a frame that goes through now.
+    fn harm(&mut self, fate: Fate, frame: &mut [u8], now: Instant) {
+        if fate.corrupt {
+            Self::corrupt(&mut self.rng, &mut self.stats, frame);
+        }
+        if fate.duplicate {
+            if let Some(i) = self.take_hold(frame.len(), now) {
+                self.buffer(i)[..frame.len()].copy_from_slice(frame);
+                self.stats.duplicated += 1;
+            }
+        }
+    }
+
+    /// Puts a frame into a hold buffer until `due`, corrupting the held copy
+    /// if so drawn; false if no buffer is free.
+    fn hold(&mut self, fate: Fate, frame: &[u8], due: Instant) -> bool {
+        let Some(i) = self.take_hold(frame.len(), due) else {
+            return false;
+        };
+        let (len, start) = (frame.len(), i * self.frame);
+        let held = &mut self.buffers[start..start + len];
+        held.copy_from_slice(frame);
+        if fate.corrupt {
+            Self::corrupt(&mut self.rng, &mut self.stats, held);
+        }
+        true
+    }
+
+    fn has_free_hold(&self) -> bool {
+        self.holds[..self.held].iter().any(|h| h.due.is_none())
+    }
+
+    /// The earliest held frame due by `now`.
     fn due(&self, now: Instant) -> Option<usize> {
-        self.held
+        self.holds[..self.held]
             .iter()
             .enumerate()
             .filter(|(_, h)| h.due.is_some_and(|d| d <= now))
@@ -198,39 +265,64 @@ impl<const SLOTS: usize, const FRAME: usize> Side<SLOTS, FRAME> {
     }
 
     fn next_due(&self) -> Option<Instant> {
-        self.held.iter().filter_map(|h| h.due).min()
+        self.holds[..self.held].iter().filter_map(|h| h.due).min()
     }
 }
-
-/// The middleware. `SLOTS` frames can be held per direction, each at most
-/// `FRAME` bytes (a board's largest frame).
-pub struct BadLink<D, const SLOTS: usize, const FRAME: usize> {
-    inner: D,
-    rx: Side<SLOTS, FRAME>,
-    rx_frame: [u8; FRAME],
-    tx: Side<SLOTS, FRAME>,
+/// Why a link could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkError {
+    /// More held frames asked for than [`MAX_HELD`].
+    TooManyHeld,
+    /// The storage is not [`storage_bytes`] long.
+    Storage {
+        /// Bytes needed.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
 }
 
-impl<D: Device, const SLOTS: usize, const FRAME: usize> BadLink<D, SLOTS, FRAME> {
-    /// Wraps `inner`; the same `faults` apply both ways, with generators
-    /// derived from `seed`.
-    pub fn new(inner: D, faults: Faults, seed: u64) -> Self {
-        BadLink {
-            inner,
-            rx: Side::new(faults, seed),
-            rx_frame: [0; FRAME],
-            tx: Side::new(faults, seed.rotate_left(32) ^ 0xA5A5_A5A5),
+/// The middleware: the board's device seen through a bad link.
+pub struct BadLink<'s, D> {
+    inner: D,
+    rx: Side<'s>,
+    tx: Side<'s>,
+}
+
+impl<'s, D: Device> BadLink<'s, D> {
+    /// Wraps `inner`. The same `faults` apply both ways, drawn from
+    /// generators derived from `seed`; up to `held` frames of up to `frame`
+    /// bytes can be held per direction, in `storage`
+    /// ([`storage_bytes`]`(held, frame)` bytes).
+    pub fn new(
+        inner: D,
+        faults: Faults,
+        seed: u64,
+        held: usize,
+        frame: usize,
+        storage: &'s mut [u8],
+    ) -> Result<Self, LinkError> {
+        if held > MAX_HELD {
+            return Err(LinkError::TooManyHeld);
         }
+        let expected = storage_bytes(held, frame);
+        if storage.len() != expected {
+            return Err(LinkError::Storage {
+                expected,
+                got: storage.len(),
+            });
+        }
+        let (rx, tx) = storage.split_at_mut(expected / 2);
+        Ok(BadLink {
+            inner,
+            rx: Side::new(faults, seed, held, frame, rx),
+            tx: Side::new(faults, seed.rotate_left(32) ^ 0xA5A5_A5A5, held, frame, tx),
+        })
     }
 
     /// What the link did to received and to sent frames.
     pub fn stats(&self) -> (LinkStats, LinkStats) {
         (self.rx.stats, self.tx.stats)
-    }
-
-    /// The wrapped device.
-    pub fn inner_mut(&mut self) -> &mut D {
-        &mut self.inner
     }
 
     /// When the next held frame is due: the board must poll again by then.
@@ -247,51 +339,85 @@ impl<D: Device, const SLOTS: usize, const FRAME: usize> BadLink<D, SLOTS, FRAME>
             let Some(token) = self.inner.transmit(now) else {
                 return;
             };
-            let held = &mut self.tx.held[i];
-            let len = held.len;
-            token.consume(len, |buf| buf.copy_from_slice(&held.data[..len]));
-            held.due = None;
+            let len = self.tx.holds[i].len;
+            let frame = &self.tx.buffer(i)[..len];
+            token.consume(len, |buf| buf.copy_from_slice(frame));
+            self.tx.holds[i].due = None;
         }
     }
 }
 
-/// A received frame, already judged, in the link's own buffer.
-pub struct BadRx<'a> {
-    frame: &'a [u8],
+/// A received frame: straight from the device, or from a hold buffer.
+pub struct BadRx<'a, 's, T> {
+    source: RxSource<T>,
+    side: &'a mut Side<'s>,
 }
 
-impl RxToken for BadRx<'_> {
+enum RxSource<T> {
+    /// A frame of the device, harmed on consumption as drawn.
+    Live { token: T, fate: Fate, now: Instant },
+    /// A frame released from a hold buffer.
+    Held { index: usize },
+}
+
+impl<T: RxToken> RxToken for BadRx<'_, '_, T> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.frame)
+        let BadRx { source, side } = self;
+        match source {
+            RxSource::Held { index } => {
+                side.holds[index].due = None;
+                let len = side.holds[index].len;
+                f(&side.buffer(index)[..len])
+            }
+            RxSource::Live { token, fate, now } => token.consume(|frame| {
+                if !(fate.corrupt || fate.duplicate) || frame.len() > side.frame {
+                    return f(frame);
+                }
+                let len = frame.len();
+                let scratch = core::mem::take(&mut side.scratch);
+                scratch[..len].copy_from_slice(frame);
+                side.harm(fate, &mut scratch[..len], now);
+                let result = f(&scratch[..len]);
+                side.scratch = scratch;
+                result
+            }),
+        }
     }
 }
 
-/// A frame to send: judged once smoltcp has written it.
-pub struct BadTx<'a, T, const SLOTS: usize, const FRAME: usize> {
+/// A frame to send, judged as smoltcp writes it.
+pub struct BadTx<'a, 's, T> {
     token: T,
-    side: &'a mut Side<SLOTS, FRAME>,
+    side: &'a mut Side<'s>,
     now: Instant,
 }
 
-impl<T: TxToken, const SLOTS: usize, const FRAME: usize> TxToken for BadTx<'_, T, SLOTS, FRAME> {
+impl<T: TxToken> TxToken for BadTx<'_, '_, T> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let BadTx { token, side, now } = self;
-        if len > FRAME {
-            // Larger than the hold buffers: pass it through untouched.
+        let fate = side.draw(now);
+        if len > side.frame {
             return token.consume(len, f);
         }
-        let mut frame = [0u8; FRAME];
-        let result = f(&mut frame[..len]);
-        match side.judge(&mut frame[..len], now) {
-            Fate::Drop => {}
-            Fate::Pass => token.consume(len, |buf| buf.copy_from_slice(&frame[..len])),
-            Fate::Hold(due) => {
-                if !side.hold(&frame[..len], due) {
-                    token.consume(len, |buf| buf.copy_from_slice(&frame[..len]));
+        if fate.drop {
+            return f(&mut side.scratch[..len]);
+        }
+        if let Some(due) = fate.hold_until {
+            if let Some(i) = side.take_hold(len, due) {
+                let start = i * side.frame;
+                let frame = &mut side.buffers[start..start + len];
+                let result = f(frame);
+                if fate.corrupt {
+                    Side::corrupt(&mut side.rng, &mut side.stats, frame);
                 }
+                return result;
             }
         }
-        result
+        token.consume(len, |frame| {
+            let result = f(frame);
+            side.harm(fate, frame, now);
+            result
+        })
     }
 }
 
@@ -299,59 +425,64 @@ impl<T: TxToken, const SLOTS: usize, const FRAME: usize> TxToken for BadTx<'_, T
 /// consume frames without delivering one).
 const RX_ATTEMPTS: usize = 8;
 
-impl<D: Device, const SLOTS: usize, const FRAME: usize> Device for BadLink<D, SLOTS, FRAME> {
+impl<'s, D: Device> Device for BadLink<'s, D> {
     type RxToken<'a>
-        = BadRx<'a>
+        = BadRx<'a, 's, D::RxToken<'a>>
     where
         Self: 'a;
     type TxToken<'a>
-        = BadTx<'a, D::TxToken<'a>, SLOTS, FRAME>
+        = BadTx<'a, 's, D::TxToken<'a>>
     where
         Self: 'a;
 
     fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         self.release_tx(now);
-        let mut len = None;
-        if let Some(i) = self.rx.due(now) {
-            let held = &mut self.rx.held[i];
-            self.rx_frame[..held.len].copy_from_slice(&held.data[..held.len]);
-            held.due = None;
-            len = Some(held.len);
+        if let Some(index) = self.rx.due(now) {
+            let tx = self.inner.transmit(now)?;
+            return Some((
+                BadRx {
+                    source: RxSource::Held { index },
+                    side: &mut self.rx,
+                },
+                BadTx {
+                    token: tx,
+                    side: &mut self.tx,
+                    now,
+                },
+            ));
         }
         for _ in 0..RX_ATTEMPTS {
-            if len.is_some() {
-                break;
+            let mut fate = self.rx.draw(now);
+            if fate.hold_until.is_some() && !self.rx.has_free_hold() {
+                self.rx.stats.held_full += 1;
+                fate.hold_until = None;
             }
-            let (token, _) = self.inner.receive(now)?;
-            let buffer = &mut self.rx_frame;
-            let n = token.consume(|frame| {
-                let n = frame.len().min(FRAME);
-                buffer[..n].copy_from_slice(&frame[..n]);
-                n
-            });
-            match self.rx.judge(&mut self.rx_frame[..n], now) {
-                Fate::Drop => {}
-                Fate::Pass => len = Some(n),
-                Fate::Hold(due) => {
-                    let frame = self.rx_frame;
-                    if !self.rx.hold(&frame[..n], due) {
-                        len = Some(n);
-                    }
-                }
+            if fate.drop {
+                let (token, _) = self.inner.receive(now)?;
+                token.consume(|_| ());
+                continue;
             }
+            if let Some(due) = fate.hold_until {
+                let (token, _) = self.inner.receive(now)?;
+                let side = &mut self.rx;
+                // A buffer is free; only a frame bigger than the buffers is lost.
+                token.consume(|frame| side.hold(fate, frame, due));
+                continue;
+            }
+            let (token, tx) = self.inner.receive(now)?;
+            return Some((
+                BadRx {
+                    source: RxSource::Live { token, fate, now },
+                    side: &mut self.rx,
+                },
+                BadTx {
+                    token: tx,
+                    side: &mut self.tx,
+                    now,
+                },
+            ));
         }
-        let len = len?;
-        let tx = self.inner.transmit(now)?;
-        Some((
-            BadRx {
-                frame: &self.rx_frame[..len],
-            },
-            BadTx {
-                token: tx,
-                side: &mut self.tx,
-                now,
-            },
-        ))
+        None
     }
 
     fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
@@ -366,5 +497,182 @@ impl<D: Device, const SLOTS: usize, const FRAME: usize> Device for BadLink<D, SL
 
     fn capabilities(&self) -> DeviceCapabilities {
         self.inner.capabilities()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    extern crate std;
+    use std::collections::VecDeque;
+    use std::vec::Vec;
+
+    use super::*;
+    use smoltcp::phy::Medium;
+
+    /// A device whose receive queue the test fills and whose sent frames it reads.
+    #[derive(Default)]
+    struct Queue {
+        incoming: VecDeque<Vec<u8>>,
+        sent: Vec<Vec<u8>>,
+    }
+
+    struct QueueRx(Vec<u8>);
+    struct QueueTx<'a>(&'a mut Vec<Vec<u8>>);
+
+    impl RxToken for QueueRx {
+        fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+            f(&self.0)
+        }
+    }
+
+    impl TxToken for QueueTx<'_> {
+        fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+            let mut frame = std::vec![0; len];
+            let result = f(&mut frame);
+            self.0.push(frame);
+            result
+        }
+    }
+
+    impl Device for Queue {
+        type RxToken<'a> = QueueRx;
+        type TxToken<'a> = QueueTx<'a>;
+        fn receive(&mut self, _: Instant) -> Option<(QueueRx, QueueTx<'_>)> {
+            let frame = self.incoming.pop_front()?;
+            Some((QueueRx(frame), QueueTx(&mut self.sent)))
+        }
+        fn transmit(&mut self, _: Instant) -> Option<QueueTx<'_>> {
+            Some(QueueTx(&mut self.sent))
+        }
+        fn capabilities(&self) -> DeviceCapabilities {
+            let mut caps = DeviceCapabilities::default();
+            caps.medium = Medium::Ethernet;
+            caps.max_transmission_unit = 1514;
+            caps
+        }
+    }
+
+    const FRAME: usize = 128;
+    const HELD: usize = 4;
+
+    fn frames(n: usize) -> VecDeque<Vec<u8>> {
+        (0..n).map(|i| std::vec![i as u8; 60]).collect()
+    }
+
+    /// Receives every frame the link lets through, one call per simulated
+    /// millisecond, so held frames come out too.
+    fn receive_all(link: &mut BadLink<'_, Queue>) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        for step in 0..10_000 {
+            let now = Instant::from_millis(step);
+            if let Some((rx, _)) = link.receive(now) {
+                got.push(rx.consume(|f| f.to_vec()));
+            }
+            if link.inner.incoming.is_empty() && link.next_due().is_none() {
+                break;
+            }
+        }
+        got
+    }
+
+    fn link(storage: &mut [u8], faults: Faults, seed: u64, n: usize) -> BadLink<'_, Queue> {
+        let queue = Queue {
+            incoming: frames(n),
+            sent: Vec::new(),
+        };
+        BadLink::new(queue, faults, seed, HELD, FRAME, storage).unwrap()
+    }
+
+    #[test]
+    fn a_clean_link_passes_everything_in_order() {
+        let mut storage = std::vec![0; storage_bytes(HELD, FRAME)];
+        let mut l = link(&mut storage, Faults::default(), 1, 100);
+        let got = receive_all(&mut l);
+        assert_eq!(got, Vec::from(frames(100)));
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_faults() {
+        let faults = Faults {
+            drop_ppm: Faults::ppm(10.0),
+            corrupt_ppm: Faults::ppm(5.0),
+            duplicate_ppm: Faults::ppm(5.0),
+            reorder_ppm: Faults::ppm(5.0),
+            ..Faults::default()
+        };
+        let run = |seed| {
+            let mut storage = std::vec![0; storage_bytes(HELD, FRAME)];
+            let mut l = link(&mut storage, faults, seed, 2000);
+            (receive_all(&mut l), l.stats().0)
+        };
+        let (a, stats_a) = run(7);
+        let (b, stats_b) = run(7);
+        let (c, _) = run(8);
+        assert_eq!(a, b);
+        assert_eq!(stats_a, stats_b);
+        assert_ne!(a, c);
+        // 10 % of 2000 frames dropped, give or take.
+        assert!((120..280).contains(&stats_a.dropped), "{stats_a:?}");
+        assert!(
+            stats_a.duplicated > 40 && stats_a.reordered > 40 && stats_a.corrupted > 40,
+            "{stats_a:?}"
+        );
+        assert_eq!(a.len() as u64, 2000 - stats_a.dropped + stats_a.duplicated);
+    }
+
+    #[test]
+    fn duplicates_arrive_twice_and_reordered_frames_late() {
+        let mut storage = std::vec![0; storage_bytes(HELD, FRAME)];
+        let faults = Faults {
+            duplicate_ppm: MILLION,
+            ..Faults::default()
+        };
+        let mut l = link(&mut storage, faults, 3, 3);
+        let got = receive_all(&mut l);
+        assert_eq!(got.len(), 6);
+        for frame in frames(3) {
+            assert_eq!(got.iter().filter(|g| **g == frame).count(), 2);
+        }
+
+        let faults = Faults {
+            reorder_ppm: MILLION / 2,
+            ..Faults::default()
+        };
+        let mut l = link(&mut storage, faults, 5, 50);
+        let got = receive_all(&mut l);
+        let mut sorted = got.clone();
+        sorted.sort();
+        assert_eq!(sorted, Vec::from(frames(50)), "nothing lost");
+        assert_ne!(got, Vec::from(frames(50)), "some frames overtaken");
+    }
+
+    #[test]
+    fn sent_frames_are_harmed_too() {
+        let mut storage = std::vec![0; storage_bytes(HELD, FRAME)];
+        let faults = Faults {
+            drop_ppm: MILLION,
+            ..Faults::default()
+        };
+        let mut l = link(&mut storage, faults, 1, 0);
+        for _ in 0..10 {
+            let token = l.transmit(Instant::ZERO).unwrap();
+            token.consume(60, |buf| buf.fill(1));
+        }
+        assert!(l.inner.sent.is_empty());
+        assert_eq!(l.stats().1.dropped, 10);
+    }
+
+    #[test]
+    fn storage_of_the_wrong_size_is_refused() {
+        let mut storage = std::vec![0; 10];
+        let err = BadLink::new(
+            Queue::default(),
+            Faults::default(),
+            1,
+            HELD,
+            FRAME,
+            &mut storage,
+        );
+        assert!(matches!(err, Err(LinkError::Storage { .. })));
     }
 }
