@@ -13,6 +13,7 @@ use std::time::Instant as StdInstant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use socklab_app::badlink::{self, BadLink, Faults};
 use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::phy::{
     self, Device, FaultInjector, Medium, PcapMode, PcapWriter, TunTapInterface,
@@ -64,18 +65,30 @@ struct Args {
     /// Write every frame in and out to this pcap file (Wireshark, tcpdump -r).
     #[arg(long, value_name = "FILE")]
     pcap: Option<std::path::PathBuf>,
-    /// Percentage of frames to drop, each way (0-100).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
-    drop_chance: u8,
-    /// Percentage of frames to corrupt, each way (0-100).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
-    corrupt_chance: u8,
+    /// Percentage of frames to drop, each way (0-100, fractions allowed).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_percent)]
+    drop_chance: f32,
+    /// Percentage of frames to corrupt (one bit flipped past the Ethernet header).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_percent)]
+    corrupt_chance: f32,
+    /// Percentage of frames to deliver twice.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_percent)]
+    duplicate_chance: f32,
+    /// Percentage of frames to hold back 2 ms so that later frames overtake them.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_percent)]
+    reorder_chance: f32,
+    /// Percentage of frames to delay by --delay-ms.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_percent)]
+    delay_chance: f32,
+    /// How long a delayed frame is held, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    delay_ms: u64,
     /// Most frames per second, each way (0: unlimited).
     #[arg(long, default_value_t = 0, value_name = "PKTS_PER_SEC")]
     rate_limit: u64,
-    /// Seed for the fault injector, so a failing run can be replayed.
+    /// Seed of the bad link's dice: the same seed replays the same faults.
     #[arg(long, default_value_t = 1)]
-    seed: u32,
+    seed: u64,
     /// Idle lab clients get `BYE idle` after this many milliseconds.
     #[arg(long, default_value_t = config::IDLE_TIMEOUT_MS)]
     idle_timeout_ms: u64,
@@ -89,6 +102,13 @@ fn parse_with<T: std::str::FromStr>(text: &str) -> Result<T, String> {
     text.parse().map_err(|_| {
         format!("`{text}` is not an address with prefix, e.g. 192.168.69.1/24 or fdaa::1/64")
     })
+}
+
+fn parse_percent(text: &str) -> Result<f32, String> {
+    match text.trim_end_matches('%').parse::<f32>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("`{text}` is not a percentage between 0 and 100")),
+    }
 }
 
 fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
@@ -124,6 +144,25 @@ fn main() {
     }
 }
 
+/// Frames the bad link can hold back per direction.
+const BAD_LINK_HELD: usize = 16;
+/// Longest sleep while the bad link may hold frames: it releases them only
+/// when polled. (A clean device sleeps until a frame or a timer.)
+const BAD_LINK_TICK: Duration = Duration::from_millis(1);
+
+impl Args {
+    fn faults(&self) -> Faults {
+        Faults {
+            drop_ppm: Faults::ppm(self.drop_chance),
+            corrupt_ppm: Faults::ppm(self.corrupt_chance),
+            duplicate_ppm: Faults::ppm(self.duplicate_chance),
+            reorder_ppm: Faults::ppm(self.reorder_chance),
+            delay_ppm: Faults::ppm(self.delay_chance),
+            delay: Duration::from_millis(self.delay_ms),
+        }
+    }
+}
+
 fn run(args: Args) -> Result<()> {
     let tap = TunTapInterface::new(&args.tap, Medium::Ethernet).with_context(|| {
         format!(
@@ -133,7 +172,6 @@ fn run(args: Args) -> Result<()> {
         )
     })?;
     let fd = tap.as_raw_fd();
-    let faults = args.drop_chance > 0 || args.corrupt_chance > 0 || args.rate_limit > 0;
     let pcap = match &args.pcap {
         Some(path) => Some(
             std::fs::File::create(path)
@@ -141,25 +179,89 @@ fn run(args: Args) -> Result<()> {
         ),
         None => None,
     };
-    match (faults, pcap) {
-        (false, None) => serve(&args, tap, fd),
-        (false, Some(file)) => serve(&args, PcapWriter::new(tap, file, PcapMode::Both), fd),
-        (true, pcap) => {
-            let mut injector = FaultInjector::new(tap, args.seed);
-            injector.set_drop_chance(args.drop_chance);
-            injector.set_corrupt_chance(args.corrupt_chance);
-            if args.rate_limit > 0 {
-                let per_bucket = (args.rate_limit * RATE_BUCKET.total_millis() / 1000).max(1);
-                injector.set_bucket_interval(RATE_BUCKET);
-                injector.set_max_tx_rate(per_bucket);
-                injector.set_max_rx_rate(per_bucket);
-            }
-            match pcap {
-                // The capture shows the frames as the application sees them.
-                Some(file) => serve(&args, PcapWriter::new(injector, file, PcapMode::Both), fd),
-                None => serve(&args, injector, fd),
-            }
+    // TAP -> rate limit -> bad link -> pcap -> application; each layer only
+    // when asked for, so a plain run has no middleware in its path.
+    RateLayer(BadLinkLayer(PcapLayer(pcap, Serve(&args, fd)))).run(tap)
+}
+
+/// One optional layer of the device stack: wraps the device it is given (or
+/// not) and hands it on.
+trait Layer {
+    fn run<D: Device>(self, device: D) -> Result<()>;
+}
+
+struct RateLayer<N>(N);
+struct BadLinkLayer<N>(N);
+struct PcapLayer<N>(Option<std::fs::File>, N);
+struct Serve<'a>(&'a Args, i32);
+
+impl<N: Layer + HasArgs> Layer for RateLayer<N> {
+    fn run<D: Device>(self, device: D) -> Result<()> {
+        let rate = self.0.args().rate_limit;
+        if rate == 0 {
+            return self.0.run(device);
         }
+        let mut limited = FaultInjector::new(device, 0);
+        let per_bucket = (rate * RATE_BUCKET.total_millis() / 1000).max(1);
+        limited.set_bucket_interval(RATE_BUCKET);
+        limited.set_max_tx_rate(per_bucket);
+        limited.set_max_rx_rate(per_bucket);
+        self.0.run(limited)
+    }
+}
+
+impl<N: Layer + HasArgs> Layer for BadLinkLayer<N> {
+    fn run<D: Device>(self, device: D) -> Result<()> {
+        let args = self.0.args();
+        let faults = args.faults();
+        if faults.is_clean() {
+            return self.0.run(device);
+        }
+        let frame = device.capabilities().max_transmission_unit;
+        let storage = leak(badlink::storage_bytes(BAD_LINK_HELD, frame), || 0u8);
+        let link = BadLink::new(device, faults, args.seed, BAD_LINK_HELD, frame, storage)
+            .map_err(|e| anyhow::anyhow!("bad link: {e:?}"))?;
+        log::info!("bad link: {faults:?}, seed {}", args.seed);
+        self.0.run(link)
+    }
+}
+
+impl Layer for PcapLayer<Serve<'_>> {
+    fn run<D: Device>(self, device: D) -> Result<()> {
+        match self.0 {
+            // The capture shows the frames as the application sees them.
+            Some(file) => self.1.run(PcapWriter::new(device, file, PcapMode::Both)),
+            None => self.1.run(device),
+        }
+    }
+}
+
+impl Layer for Serve<'_> {
+    fn run<D: Device>(self, device: D) -> Result<()> {
+        serve(self.0, device, self.1)
+    }
+}
+
+/// Layers that can see the options.
+trait HasArgs {
+    fn args(&self) -> &Args;
+}
+
+impl HasArgs for Serve<'_> {
+    fn args(&self) -> &Args {
+        self.0
+    }
+}
+
+impl<N: HasArgs> HasArgs for PcapLayer<N> {
+    fn args(&self) -> &Args {
+        self.1.args()
+    }
+}
+
+impl<N: HasArgs> HasArgs for BadLinkLayer<N> {
+    fn args(&self) -> &Args {
+        self.0.args()
     }
 }
 
@@ -210,8 +312,13 @@ fn serve<D: Device>(args: &Args, mut device: D, fd: i32) -> Result<()> {
     )?;
     out.flush()?;
     drop(out);
+    let tick = (!args.faults().is_clean()).then_some(BAD_LINK_TICK);
     loop {
         let delay = app.poll(now(), &mut device);
+        let delay = match (delay, tick) {
+            (Some(d), Some(t)) => Some(d.min(t)),
+            (d, t) => d.or(t),
+        };
         phy::wait(fd, delay).context("waiting on the TAP")?;
     }
 }
