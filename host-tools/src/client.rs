@@ -33,14 +33,14 @@ pub enum ClientError {
     },
     /// No route to the device's address from this network namespace.
     #[error(
-        "{addr} is unreachable from here ({source}): is the TAP up with the host-side \
+        "{addr} is unreachable from here ({error}): is the TAP up with the host-side \
          address (`socklab tap up`), or does the device live in a namespace (`socklab --netns NS ...`)?"
     )]
     Unreachable {
         /// Where we tried to connect.
         addr: SocketAddr,
         /// The kernel's error.
-        source: io::Error,
+        error: io::Error,
     },
     /// Nothing arrived in time.
     #[error(
@@ -90,20 +90,23 @@ pub enum ClientError {
         reason: String,
     },
     /// Any other I/O error.
-    #[error("I/O error talking to {addr}: {source}")]
+    #[error("I/O error talking to {addr}: {error}")]
     Io {
         /// The device.
         addr: SocketAddr,
         /// The kernel's error.
-        source: io::Error,
+        error: io::Error,
     },
+    /// The network namespace to talk from is missing or cannot be entered.
+    #[error(transparent)]
+    Netns(#[from] crate::netns::NetnsError),
 }
 
 impl ClientError {
     /// Classifies an I/O error from a socket talking to `addr`.
-    pub fn from_io(addr: SocketAddr, source: io::Error, timeout: Duration, during: &str) -> Self {
+    pub fn from_io(addr: SocketAddr, error: io::Error, timeout: Duration, during: &str) -> Self {
         use io::ErrorKind::*;
-        match source.kind() {
+        match error.kind() {
             ConnectionRefused => ClientError::Refused { addr },
             TimedOut | WouldBlock => ClientError::Timeout {
                 addr,
@@ -112,9 +115,9 @@ impl ClientError {
             },
             ConnectionReset | ConnectionAborted | BrokenPipe => ClientError::Reset { addr },
             HostUnreachable | NetworkUnreachable | AddrNotAvailable => {
-                ClientError::Unreachable { addr, source }
+                ClientError::Unreachable { addr, error }
             }
-            _ => ClientError::Io { addr, source },
+            _ => ClientError::Io { addr, error },
         }
     }
 

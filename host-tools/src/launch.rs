@@ -88,7 +88,7 @@ pub trait Device {
             .run(|| ping(ip, DEFAULT_TIMEOUT))
             .map_err(|e| PingError::Io {
                 addr: ip,
-                source: e.into(),
+                error: e.into(),
             })?
     }
 
@@ -104,7 +104,7 @@ pub trait Device {
             .run(|| ping(ip, DEFAULT_TIMEOUT))
             .map_err(|e| PingError::Io {
                 addr: ip,
-                source: e.into(),
+                error: e.into(),
             })?
     }
 
@@ -122,7 +122,7 @@ pub trait Device {
 pub enum LaunchError {
     /// Namespaces and TAPs need root.
     #[error(
-        "starting the device in a network namespace needs root. Run as root, or create a TAP \
+        "creating a network namespace or a TAP for the device needs root. Run as root, or create a TAP \
          for your user once (`sudo socklab tap up --user $USER`) and attach to it \
          (`socklab run tap --name tap0`)"
     )]
@@ -134,15 +134,15 @@ pub enum LaunchError {
     #[error("cannot find the `socklab-tap` binary: {0}")]
     Binary(String),
     /// The device process could not be started.
-    #[error("cannot start {binary}: {source}")]
+    #[error("cannot start {binary}: {error}")]
     Spawn {
         /// The program.
         binary: PathBuf,
         /// Why.
-        source: io::Error,
+        error: io::Error,
     },
     /// The device exited while starting.
-    #[error("the device exited during start-up ({status}); its log:\n{log}")]
+    #[error("the device exited during start-up ({status}); {}", log_excerpt(log))]
     Exited {
         /// How it ended.
         status: ExitStatus,
@@ -150,7 +150,10 @@ pub enum LaunchError {
         log: String,
     },
     /// The device did not answer in time.
-    #[error("the device did not come up within {timeout:?}: {reason}; its log:\n{log}")]
+    #[error(
+        "the device did not come up within {timeout:?}: {reason}; {}",
+        log_excerpt(log)
+    )]
     NotReady {
         /// How long we waited.
         timeout: Duration,
@@ -162,6 +165,24 @@ pub enum LaunchError {
     /// A temporary file for the log could not be made.
     #[error("cannot create the device log file: {0}")]
     Log(io::Error),
+}
+
+/// The last lines of a device log, for an error message.
+fn log_excerpt(log: &str) -> String {
+    const LINES: usize = 30;
+    let lines: Vec<&str> = log.lines().collect();
+    match lines.len() {
+        0 => "it wrote no log (see the messages above, if any)".to_owned(),
+        n => {
+            let shown = &lines[n.saturating_sub(LINES)..];
+            let what = if n > LINES {
+                "the end of its log"
+            } else {
+                "its log"
+            };
+            format!("{what}:\n    {}", shown.join("\n    "))
+        }
+    }
 }
 
 /// Which network namespace a [`TapDevice`] runs in.
@@ -296,9 +317,12 @@ impl TapDevice {
             Some(binary) => binary.clone(),
             None => find_tap_binary()?,
         };
+        // One suffix for everything this device gets: `socklab-<pid>-<n>`,
+        // `sl<pid>-<n>` (IFNAMSIZ allows 15 characters).
+        let id = netns::unique_name("");
         let tap_name = match (&opts.tap, &opts.netns) {
             (Some(name), _) => name.clone(),
-            (None, NetnsChoice::Private) => netns::unique_name("sl"),
+            (None, NetnsChoice::Private) => format!("sl{id}"),
             (None, _) => "tap0".to_owned(),
         };
         // Only attaching to an existing TAP in our own namespace works unprivileged.
@@ -307,7 +331,7 @@ impl TapDevice {
             return Err(LaunchError::NotRoot);
         }
         let netns = match &opts.netns {
-            NetnsChoice::Private => Some(Netns::create_unique("socklab-")?),
+            NetnsChoice::Private => Some(Netns::create(&format!("socklab-{id}"))?),
             NetnsChoice::Named(name) => Some(Netns::open_or_create(name)?),
             NetnsChoice::Current => None,
         };
@@ -320,8 +344,9 @@ impl TapDevice {
 
         let (log_dir, stderr) = match opts.log {
             DeviceLog::Capture => {
-                let dir = std::env::temp_dir().join(netns::unique_name("socklab-log-"));
+                let dir = std::env::temp_dir().join(format!("socklab-log-{id}"));
                 fs::create_dir_all(&dir).map_err(LaunchError::Log)?;
+                cleanup::register_dir(&dir);
                 let file = File::create(dir.join("device.log")).map_err(LaunchError::Log)?;
                 (Some(dir), Stdio::from(file))
             }
@@ -340,9 +365,15 @@ impl TapDevice {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
-        let mut child = command.spawn().map_err(|source| LaunchError::Spawn {
-            binary: binary.clone(),
-            source,
+        let mut child = command.spawn().map_err(|error| {
+            if let Some(dir) = &log_dir {
+                cleanup::unregister_dir(dir);
+                let _ = fs::remove_dir_all(dir);
+            }
+            LaunchError::Spawn {
+                binary: binary.clone(),
+                error,
+            }
         })?;
         let pid = child.id();
         cleanup::register_pid(pid);
@@ -554,6 +585,7 @@ impl Drop for TapDevice {
             eprintln!("socklab: could not stop the device (pid {}): {e}", self.pid);
         }
         if let Some(dir) = &self.log_dir {
+            cleanup::unregister_dir(dir);
             if std::env::var_os(KEEP_LOGS_ENV).is_some() || thread::panicking() {
                 eprintln!(
                     "socklab: device log kept in {}",
@@ -588,6 +620,7 @@ pub fn find_tap_binary() -> Result<PathBuf, LaunchError> {
         let candidates = exe.ancestors().skip(1).take(2).map(|dir| dir.join(TAP_BIN));
         for candidate in candidates {
             if candidate.is_file() {
+                warn_if_stale(&candidate);
                 return Ok(candidate);
             }
         }
@@ -595,9 +628,52 @@ pub fn find_tap_binary() -> Result<PathBuf, LaunchError> {
     build_tap_binary()
 }
 
+/// The source tree this crate was built from (the workspace root).
+fn source_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Warns on stderr when `binary` is older than the device's sources in this
+/// source tree: it would run yesterday's firmware.
+fn warn_if_stale(binary: &Path) {
+    let Ok(built) = fs::metadata(binary).and_then(|m| m.modified()) else {
+        return;
+    };
+    let root = source_root();
+    // Only what goes into the binary: cargo does not relink for tests or benches.
+    let sources = ["firmware/app/src", "firmware/boards/linux-tap/src"].map(|dir| root.join(dir));
+    let newest = sources
+        .iter()
+        .filter_map(|dir| newest_modification(dir, 4))
+        .max();
+    if newest.is_some_and(|newest| newest > built) {
+        eprintln!(
+            "socklab: warning: {} is older than the firmware sources; rebuild it \
+             (`cargo build -p {TAP_BIN}`) or set {TAP_BIN_ENV}",
+            binary.display()
+        );
+    }
+}
+
+/// The latest modification time of the files under `path`, `depth` levels deep.
+fn newest_modification(path: &Path, depth: usize) -> Option<std::time::SystemTime> {
+    let meta = fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    if depth == 0 {
+        return None;
+    }
+    fs::read_dir(path)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| newest_modification(&entry.path(), depth - 1))
+        .max()
+}
+
 /// Builds `socklab-tap` (release) from this source tree; returns its path.
 pub fn build_tap_binary() -> Result<PathBuf, LaunchError> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = source_root();
     if !root.join("Cargo.toml").is_file() {
         return Err(LaunchError::Binary(format!(
             "not next to this program, and the source tree {} is gone; set {TAP_BIN_ENV}",
@@ -641,6 +717,51 @@ pub fn build_tap_binary() -> Result<PathBuf, LaunchError> {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    /// Needs root and a built `socklab-tap` (`$SOCKLAB_TAP_BIN` or next to
+    /// the test binary); skipped otherwise rather than building it here.
+    #[test]
+    fn tap_device_starts_answers_and_cleans_up() {
+        if !netns::is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let found = std::env::var_os(TAP_BIN_ENV)
+            .map(PathBuf::from)
+            .or_else(|| {
+                let exe = std::env::current_exe().ok()?;
+                exe.ancestors().nth(2).map(|dir| dir.join(TAP_BIN))
+            });
+        let Some(binary) = found.filter(|path| path.is_file()) else {
+            eprintln!("skipped: no {TAP_BIN} binary built");
+            return;
+        };
+        let device = TapDevice::start(TapOptions {
+            binary: Some(binary),
+            ..TapOptions::default()
+        })
+        .unwrap();
+        let ns = device.netns().unwrap().name().to_owned();
+        assert!(Netns::exists(&ns));
+        let mut client = device.lab_client().unwrap();
+        assert_eq!(client.greeting().local, device.lab_addr());
+        assert_eq!(client.echo("hi").unwrap(), "hi");
+        client.quit().unwrap();
+        let refused = device.connect(LAB_PORT + 1).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        device.ping4().unwrap();
+        device.ping6().unwrap();
+        let log_path = device.log_path().unwrap();
+        assert!(log_path.is_file());
+        let pid = device.pid();
+        drop(device);
+        assert!(!Netns::exists(&ns), "namespace {ns} left behind");
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "device {pid} still running"
+        );
+        assert!(!log_path.exists(), "log left behind");
+    }
 
     #[test]
     fn ready_line_parses() {

@@ -75,18 +75,41 @@ mod test {
 
     #[test]
     fn global_netns_goes_anywhere() {
-        let cli = Cli::try_parse_from(["socklab", "netstat", "192.168.69.1", "--netns", "x", "--json"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "socklab",
+            "netstat",
+            "192.168.69.1",
+            "--netns",
+            "x",
+            "--json",
+        ])
+        .unwrap();
         assert_eq!(cli.global.netns.as_deref(), Some("x"));
-        let cli = Cli::try_parse_from(["socklab", "--netns", "y", "connect", "[fdaa::1]:7"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["socklab", "--netns", "y", "connect", "[fdaa::1]:7"]).unwrap();
         assert_eq!(cli.global.netns.as_deref(), Some("y"));
-        let Command::Connect(args) = cli.command else { panic!() };
+        let Command::Connect(args) = cli.command else {
+            panic!()
+        };
         assert_eq!(args.addr.port(), 7);
     }
 
     #[test]
     fn device_options_pass_through() {
-        let cli = Cli::try_parse_from(["socklab", "run", "tap", "--", "--pcap", "x.pcap", "--drop-chance", "5"]).unwrap();
-        let Command::Run(args) = cli.command else { panic!() };
+        let cli = Cli::try_parse_from([
+            "socklab",
+            "run",
+            "tap",
+            "--",
+            "--pcap",
+            "x.pcap",
+            "--drop-chance",
+            "5",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!()
+        };
         assert_eq!(args.device_args, ["--pcap", "x.pcap", "--drop-chance", "5"]);
     }
 }

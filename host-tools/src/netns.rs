@@ -46,19 +46,19 @@ pub enum NetnsError {
     #[error("network namespace {0:?} does not exist (see `ip netns list`)")]
     NotFound(String),
     /// Entering the namespace failed.
-    #[error("cannot enter network namespace {name:?}: {source}{}", if source.kind() == io::ErrorKind::PermissionDenied { " (this needs root)" } else { "" })]
+    #[error("cannot enter network namespace {name:?}: {error}{}", if error.kind() == io::ErrorKind::PermissionDenied { " (this needs root)" } else { "" })]
     Enter {
         /// The namespace.
         name: String,
         /// The kernel's error.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
 impl From<NetnsError> for io::Error {
     fn from(error: NetnsError) -> Self {
         match error {
-            NetnsError::Enter { source, .. } => source,
+            NetnsError::Enter { error, .. } => error,
             other => io::Error::other(other),
         }
     }
@@ -87,7 +87,7 @@ where
     let hint = if stderr.contains("Operation not permitted") || stderr.contains("Permission denied")
     {
         " — this needs root: run it with sudo"
-    } else if stderr.contains("File exists") {
+    } else if stderr.contains("File exists") || stderr.contains("Device or resource busy") {
         " — it already exists; pick another name or delete it first"
     } else {
         ""
@@ -250,9 +250,9 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    let enter_error = |source| NetnsError::Enter {
+    let enter_error = |error| NetnsError::Enter {
         name: name.to_owned(),
-        source,
+        error,
     };
     let file = File::open(Path::new(NETNS_DIR).join(name)).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => NetnsError::NotFound(name.to_owned()),
@@ -328,8 +328,7 @@ impl HostNet {
         addr: SocketAddr,
         timeout: Duration,
     ) -> Result<LabClient, ClientError> {
-        self.run(|| LabClient::connect(addr, timeout))
-            .map_err(|e| ClientError::from_io(addr, e.into(), timeout, "entering the namespace"))?
+        self.run(|| LabClient::connect(addr, timeout))?
     }
 }
 

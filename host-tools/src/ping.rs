@@ -35,12 +35,12 @@ pub enum PingError {
     #[error("this device cannot be pinged from the host: {0}")]
     Unsupported(&'static str),
     /// Any other socket error.
-    #[error("ping {addr}: {source}")]
+    #[error("ping {addr}: {error}")]
     Io {
         /// Who was pinged.
         addr: IpAddr,
         /// The kernel's error.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -61,9 +61,9 @@ pub fn ping_with(
     payload: &[u8],
     timeout: Duration,
 ) -> Result<Duration, PingError> {
-    let io_error = |source: io::Error| match source.kind() {
-        io::ErrorKind::PermissionDenied => PingError::Permission(source),
-        _ => PingError::Io { addr, source },
+    let io_error = |error: io::Error| match error.kind() {
+        io::ErrorKind::PermissionDenied => PingError::Permission(error),
+        _ => PingError::Io { addr, error },
     };
     let (domain, protocol, request, reply) = match addr {
         IpAddr::V4(_) => (

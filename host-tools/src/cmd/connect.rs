@@ -15,8 +15,8 @@ use super::Global;
 /// Arguments of `socklab connect`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The device: host, host:port or [v6]:port (port 6666, the lab, by default).
-    #[arg(value_parser = super::parse_addr)]
+    /// The device's address (the lab, port 6666, unless a port is given).
+    #[arg(value_parser = super::parse_addr, help = super::ADDR_HELP)]
     pub addr: SocketAddr,
 }
 
@@ -27,7 +27,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let timeout = global.timeout();
     let stream = global
         .host_net()
-        .connect(addr, timeout)
+        .run(|| TcpStream::connect_timeout(&addr, timeout))?
         .map_err(|e| ClientError::from_io(addr, e, timeout, "connecting"))?;
     let _ = stream.set_nodelay(true);
     eprintln!(
@@ -55,7 +55,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Prints the device's lines until it closes.
-fn read_device(stream: &TcpStream, addr: SocketAddr, timeout: std::time::Duration) -> anyhow::Result<ExitCode> {
+fn read_device(
+    stream: &TcpStream,
+    addr: SocketAddr,
+    timeout: std::time::Duration,
+) -> anyhow::Result<ExitCode> {
     let mut reader = BufReader::new(stream);
     let mut stdout = io::stdout();
     let mut line = Vec::new();

@@ -54,6 +54,11 @@ pub fn ok() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Help text of every `ADDR` argument (a constant: rustdoc would read the
+/// brackets of a doc comment as links).
+pub const ADDR_HELP: &str =
+    "The device: HOST, HOST:PORT or [IPV6]:PORT; without a port, 6666 (the lab service)";
+
 /// An `ADDR` argument: `host`, `host:port`, `[v6]:port`; port 6666 by default.
 pub fn parse_addr(s: &str) -> Result<SocketAddr, socklab_host::addr::AddrError> {
     socklab_host::addr::parse_addr(s)

@@ -10,8 +10,8 @@ use super::Global;
 /// Arguments of `socklab netstat`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The device's lab service: host, host:port or [v6]:port (port 6666 by default).
-    #[arg(value_parser = super::parse_addr)]
+    /// The device's address (the lab, port 6666, unless a port is given).
+    #[arg(value_parser = super::parse_addr, help = super::ADDR_HELP)]
     pub addr: SocketAddr,
 
     /// Print JSON instead of a table.

@@ -38,12 +38,15 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         match net.run(|| ping(ip, timeout))? {
             Ok(rtt) => {
                 answered += 1;
-                println!("reply from {ip}: seq={seq} time={:.3} ms", rtt.as_secs_f64() * 1e3);
+                println!(
+                    "reply from {ip}: seq={seq} time={:.3} ms",
+                    rtt.as_secs_f64() * 1e3
+                );
             }
             Err(e) => println!("no reply from {ip}: seq={seq}: {e}"),
         }
     }
-    println!("{} requests, {answered} replies", args.count);
+    println!("{} sent, {answered} answered", args.count);
     Ok(if answered > 0 {
         ExitCode::SUCCESS
     } else {

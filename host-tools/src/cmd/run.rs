@@ -82,11 +82,19 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             break ExitCode::FAILURE;
         }
     };
-    let netns = device.netns().filter(|ns| ns.is_owned()).map(|ns| ns.name().to_owned());
-    let tap = device.tap().is_owned().then(|| device.tap().name().to_owned());
+    let netns = device
+        .netns()
+        .filter(|ns| ns.is_owned())
+        .map(|ns| ns.name().to_owned());
+    let tap = device
+        .tap()
+        .is_owned()
+        .then(|| device.tap().name().to_owned());
     device.stop()?;
     match (netns, tap) {
-        (Some(ns), _) => eprintln!("socklab: device stopped; network namespace {ns} and its TAP removed"),
+        (Some(ns), _) => {
+            eprintln!("socklab: device stopped; network namespace {ns} and its TAP removed")
+        }
         (None, Some(tap)) => eprintln!("socklab: device stopped; TAP {tap} removed"),
         (None, None) => eprintln!("socklab: device stopped"),
     }
@@ -105,7 +113,10 @@ fn print_how_to_reach(device: &TapDevice) {
         device.pid(),
         device.tap().name()
     );
-    println!("  device  {}  {}  mac {}", ready.ipv4, ready.ipv6, ready.mac);
+    println!(
+        "  device  {}  {}  mac {}",
+        ready.ipv4, ready.ipv6, ready.mac
+    );
     println!(
         "  lab {}, echo {ECHO_PORT}, discard {DISCARD_PORT}, chargen {CHARGEN_PORT}; ping answered",
         lab.port()

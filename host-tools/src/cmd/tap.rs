@@ -37,7 +37,10 @@ pub struct Args {
 
 /// Runs `socklab tap`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(netns::is_root(), "creating and deleting TAPs needs root: run `sudo socklab tap ...`");
+    anyhow::ensure!(
+        netns::is_root(),
+        "creating and deleting TAPs needs root: run `sudo socklab tap ...`"
+    );
     match args.action {
         Action::Up => up(global, &args),
         Action::Down => down(global, &args),
@@ -45,7 +48,11 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn up(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
-    let mut ns = global.netns.as_deref().map(Netns::open_or_create).transpose()?;
+    let mut ns = global
+        .netns
+        .as_deref()
+        .map(Netns::open_or_create)
+        .transpose()?;
     let user = args
         .user
         .clone()
@@ -58,7 +65,10 @@ fn up(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         Some(ns) => {
             let created = ns.is_owned();
             ns.keep();
-            format!(" in network namespace {ns}{}", if created { " (created)" } else { "" })
+            format!(
+                " in network namespace {ns}{}",
+                if created { " (created)" } else { "" }
+            )
         }
         None => String::new(),
     };
@@ -69,9 +79,19 @@ fn up(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         DEFAULT_IPV6.prefix_len(),
         user.map(|u| format!(", owned by {u}")).unwrap_or_default(),
     );
-    let netns_flag = global.netns.as_deref().map(|n| format!(" --netns {n}")).unwrap_or_default();
-    println!("start the device:  socklab{netns_flag} run tap --name {}", args.name);
-    println!("remove it:         sudo socklab{netns_flag} tap down --name {}", args.name);
+    let netns_flag = global
+        .netns
+        .as_deref()
+        .map(|n| format!(" --netns {n}"))
+        .unwrap_or_default();
+    println!(
+        "start the device:  socklab{netns_flag} run tap --name {}",
+        args.name
+    );
+    println!(
+        "remove it:         sudo socklab{netns_flag} tap down --name {}",
+        args.name
+    );
     super::ok()
 }
 

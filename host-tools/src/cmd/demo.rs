@@ -1,0 +1,789 @@
+//! `socklab demo`: starts a device, connects three clients, and walks a
+//! newcomer through the life of a TCP socket — address, port, listen,
+//! connect, accept, one socket per client, talking, a refused connect, ping,
+//! a checked transfer, goodbye — checking each step (✔/✘) as it goes.
+
+use std::fmt::Display;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::process::ExitCode;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context};
+use socklab_app::protocol::{info, ECHO_PORT, LAB_PORT};
+use socklab_host::client::{LabClient, Socket};
+use socklab_host::launch::{Device, TapDevice, TapOptions};
+use socklab_host::netns::{self, Netns};
+use socklab_host::ping::PingError;
+use socklab_host::render::netstat_table;
+
+use super::Global;
+
+/// The board the demo runs on.
+#[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
+pub enum Board {
+    /// `socklab-tap` on a TAP in a private network namespace (needs root).
+    #[default]
+    Tap,
+}
+
+/// Arguments of `socklab demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Go on after a failed step (steps that need what failed are skipped).
+    #[arg(long)]
+    pub keep_going: bool,
+
+    /// Where the device runs.
+    #[arg(long, value_enum, default_value_t = Board::Tap)]
+    pub board: Board,
+
+    /// Bytes sent through the echo service in the transfer step.
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    pub transfer: usize,
+}
+
+/// The three clients of the demo.
+const NAMES: [&str; 3] = ["alice", "bob", "carol"];
+/// A port nothing listens on.
+const CLOSED_PORT: u16 = LAB_PORT + 1;
+
+/// Runs `socklab demo`; fails if any step failed.
+pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    // Ctrl-C (or SIGTERM, SIGHUP): stop the device and delete the namespace before exiting.
+    ctrlc::set_handler(|| {
+        eprintln!("\nsocklab: interrupted; removing the device and its namespace");
+        socklab_host::cleanup::emergency_cleanup();
+        std::process::exit(130);
+    })?;
+    if global.netns.is_some() {
+        eprintln!("socklab: note: the demo makes a namespace of its own; --netns is ignored");
+    }
+    let mut demo = Demo::new(args.keep_going);
+    let result = demo.run(&args, global.timeout());
+    println!();
+    let steps = demo.passed + demo.failed + demo.skipped;
+    let summary = format!(
+        "{steps} step{}: {} passed, {} failed{}",
+        if steps == 1 { "" } else { "s" },
+        demo.passed,
+        demo.failed,
+        if demo.skipped > 0 {
+            format!(", {} skipped", demo.skipped)
+        } else {
+            String::new()
+        }
+    );
+    println!("{summary}");
+    match result {
+        Err(Stopped) => {
+            println!("stopped at the first failure (--keep-going runs every step)");
+            Ok(ExitCode::FAILURE)
+        }
+        Ok(()) if demo.failed > 0 => Ok(ExitCode::FAILURE),
+        Ok(()) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The demo stopped at a failed step.
+struct Stopped;
+
+/// A step that could not run because an earlier one failed.
+#[derive(Debug)]
+struct Skipped(&'static str);
+
+impl Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "skipped: {}", self.0)
+    }
+}
+
+impl std::error::Error for Skipped {}
+
+/// A ping the board cannot do is skipped, not failed.
+fn skip_unsupported(error: PingError) -> anyhow::Error {
+    match error {
+        PingError::Unsupported(why) => Skipped(why).into(),
+        other => other.into(),
+    }
+}
+
+/// `Some(value)`, or a [`Skipped`] error naming what is missing.
+fn need<'a, T>(value: &'a Option<T>, what: &'static str) -> anyhow::Result<&'a T> {
+    value.as_ref().ok_or_else(|| Skipped(what).into())
+}
+
+/// The transcript and the score.
+struct Demo {
+    keep_going: bool,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    section: usize,
+}
+
+/// A device the demo started: one variant per board.
+enum Started {
+    Tap(TapDevice),
+}
+
+impl Started {
+    fn device(&self) -> &dyn Device {
+        match self {
+            Started::Tap(device) => device,
+        }
+    }
+}
+
+impl Demo {
+    fn new(keep_going: bool) -> Self {
+        Demo {
+            keep_going,
+            passed: 0,
+            failed: 0,
+            skipped: 0,
+            section: 0,
+        }
+    }
+
+    /// A numbered heading.
+    fn section(&mut self, title: &str) {
+        self.section += 1;
+        println!();
+        println!("{}. {title}", self.section);
+    }
+
+    /// Explanation: indented, wrapped at 80 columns.
+    fn explain(&self, text: &str) {
+        for line in wrap(text, 76) {
+            println!("  {line}");
+        }
+    }
+
+    /// Runs one checked step; the closure returns its value and the line
+    /// that says what happened.
+    fn step<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce() -> anyhow::Result<(T, String)>,
+    ) -> Result<Option<T>, Stopped> {
+        match f() {
+            Ok((value, detail)) => {
+                self.passed += 1;
+                // The first line of the detail goes after the mark, the rest
+                // (device output) below it.
+                let mut lines = detail.lines();
+                println!("✔ {what}: {}", lines.next().unwrap_or_default());
+                for line in lines {
+                    println!("      {line}");
+                }
+                Ok(Some(value))
+            }
+            Err(e) if e.downcast_ref::<Skipped>().is_some() => {
+                self.skipped += 1;
+                println!("– {what}: {e}");
+                Ok(None)
+            }
+            Err(e) => {
+                self.failed += 1;
+                println!("✘ {what}: {e:#}");
+                if self.keep_going {
+                    Ok(None)
+                } else {
+                    Err(Stopped)
+                }
+            }
+        }
+    }
+
+    fn run(&mut self, args: &Args, timeout: Duration) -> Result<(), Stopped> {
+        println!("socklab demo: the life of a TCP socket, on a device with no hardware");
+        println!("====================================================================");
+        let started = match args.board {
+            Board::Tap => self.start_tap()?.map(Started::Tap),
+        };
+        let Some(started) = started else {
+            return Ok(());
+        };
+        let result = self.lifecycle(started.device(), args, timeout);
+        if self.failed > 0 {
+            print_log_tail(&started.device().log());
+        }
+        let cleanup = match started {
+            Started::Tap(device) => self.stop_tap(device),
+        };
+        result.and(cleanup)
+    }
+
+    /// Section 1: the device and its network.
+    fn start_tap(&mut self) -> Result<Option<TapDevice>, Stopped> {
+        self.section("A device on a network");
+        self.explain(
+            "An IP address identifies a machine on a network. A machine has one network \
+             interface per network it is on, and each interface has its own address.",
+        );
+        self.explain(
+            "Our machine is socklab-tap: a TCP server firmware (smoltcp, no operating system \
+             underneath) running as a Linux process, wired to a virtual Ethernet interface, a \
+             TAP. To leave your real network alone it gets a private network namespace: its own \
+             interfaces, addresses and routes, deleted at the end.",
+        );
+        if !netns::is_root() {
+            println!("✘ the demo creates a network namespace and a TAP, which needs root: run `sudo socklab demo`");
+            self.failed += 1;
+            return Err(Stopped);
+        }
+        let device = self.step("device started", || {
+            let device = TapDevice::start(TapOptions::default())?;
+            let ns = device
+                .netns()
+                .map(|ns| ns.name().to_owned())
+                .unwrap_or_default();
+            let detail = format!(
+                "socklab-tap (pid {}) in network namespace {ns}, on TAP {}",
+                device.pid(),
+                device.tap().name()
+            );
+            Ok((device, detail))
+        })?;
+        let Some(device) = device else {
+            return Ok(None);
+        };
+        let ready = device.ready().clone();
+        self.explain(&format!(
+            "The TAP is a cable with two ends. The host's end has the addresses \
+             {}/{} and {}/{}; the device's end, its only interface, has two \
+             addresses, one per IP version: {} and {} (Ethernet address {}).",
+            socklab_app::config::HOST_IPV4,
+            socklab_app::config::DEFAULT_IPV4.prefix_len(),
+            socklab_app::config::HOST_IPV6,
+            socklab_app::config::DEFAULT_IPV6.prefix_len(),
+            ready.ipv4,
+            ready.ipv6,
+            ready.mac
+        ));
+        Ok(Some(device))
+    }
+
+    /// Sections 2 to 10, on a running device.
+    fn lifecycle(
+        &mut self,
+        device: &dyn Device,
+        args: &Args,
+        timeout: Duration,
+    ) -> Result<(), Stopped> {
+        let lab = device.lab_addr();
+        self.section("A server socket listens on a port");
+        self.explain(&format!(
+            "A port is an endpoint for one program: each address has 65536 of them, and a \
+             program acquires a port to talk on the network. The device's lab service \
+             acquired port {LAB_PORT} and listens there: a server socket waiting for clients."
+        ));
+        let facts = self.step("the device describes itself (INFO)", || {
+            let mut client = device.lab_client()?;
+            let facts = client.info()?;
+            client.quit()?;
+            let slots: usize = facts
+                .parse(info::LAB_SLOTS)
+                .context("INFO has no lab_slots")?;
+            let detail = format!(
+                "board {}, {slots} lab slots with {}-byte input and {}-byte output buffers, MTU {}",
+                facts.get(info::BOARD).unwrap_or("?"),
+                facts.get(info::LAB_RX_BUFFER).unwrap_or("?"),
+                facts.get(info::LAB_TX_BUFFER).unwrap_or("?"),
+                facts.get(info::MTU).unwrap_or("?"),
+            );
+            Ok((slots, detail))
+        })?;
+        let slots = facts.unwrap_or(0);
+        self.explain(&format!(
+            "smoltcp has no listen backlog: one socket takes one client. So the device keeps \
+             a pool of {} sockets, all listening on port {LAB_PORT} at once; each accepts one \
+             client, and goes back to listening when its client leaves.",
+            if slots > 0 {
+                slots.to_string()
+            } else {
+                "N".to_owned()
+            }
+        ));
+
+        // Section 3: three clients.
+        self.section("Clients connect: the server accepts, each side gets a socket");
+        self.explain(&format!(
+            "To connect, a client needs the server's (IP address, port): {lab}. Its kernel \
+             picks a free local port for the client's socket. The device accepts: now each side \
+             has a socket of its own, knows the other's IP address and port, and has an input \
+             buffer and an output buffer. The device greets each client with HELLO, naming the \
+             pool slot that serves it, the client as the device sees it (peer) and the \
+             device's side (local)."
+        ));
+        let mut clients: Vec<Option<LabClient>> = Vec::new();
+        for (i, name) in NAMES.iter().enumerate() {
+            let addr = if i == 2 {
+                self.explain(
+                    "carol comes in over IPv6: the same interface and port, the device's other address.",
+                );
+                match device.addr6(LAB_PORT) {
+                    Some(addr) => addr,
+                    None => lab,
+                }
+            } else {
+                lab
+            };
+            let client = self.step(&format!("{name} connects to {addr}"), || {
+                let mut lab_client = device.lab_client_at(addr)?;
+                lab_client.set_timeout(timeout);
+                let mine = lab_client.local_addr()?;
+                let hello = lab_client.greeting().clone();
+                ensure!(
+                    hello.peer == mine,
+                    "HELLO says peer={} but the socket's local address is {mine}",
+                    hello.peer
+                );
+                ensure!(
+                    hello.local == addr,
+                    "HELLO says local={}, expected {addr}",
+                    hello.local
+                );
+                Ok((
+                    lab_client,
+                    format!(
+                        "slot {}, socket {mine} <-> {}\n{hello}",
+                        hello.slot, hello.local
+                    ),
+                ))
+            })?;
+            clients.push(client);
+        }
+        self.step("three sockets, one port", || {
+            let [Some(a), Some(b), Some(c)] = &clients[..] else {
+                bail!(Skipped("a client did not connect"))
+            };
+            let hellos = [a.greeting(), b.greeting(), c.greeting()];
+            ensure!(
+                hellos.iter().all(|h| h.local.port() == LAB_PORT),
+                "not every local side is port {LAB_PORT}"
+            );
+            let ports: Vec<u16> = hellos.iter().map(|h| h.peer.port()).collect();
+            let slots: Vec<usize> = hellos.iter().map(|h| h.slot).collect();
+            ensure!(distinct(&ports), "client ports repeat: {ports:?}");
+            ensure!(distinct(&slots), "slots repeat: {slots:?}");
+            Ok((
+                (),
+                format!(
+                    "every device side is port {LAB_PORT}; client ports {} differ; slots {}",
+                    join(&ports),
+                    join(&slots)
+                ),
+            ))
+        })?;
+        self.explain(
+            "A socket is one connection, named by four things: local address and port, remote \
+             address and port. Many sockets share port 6666, yet one program acquired it.",
+        );
+
+        // Section 4: talking.
+        self.section("Talking over a socket: ECHO and SAY");
+        self.explain(
+            "Writing to a socket puts bytes in its output buffer; TCP carries them across and \
+             they wait in the other side's input buffer until read. ECHO asks the device to \
+             write a line back.",
+        );
+        self.step("alice: ECHO hello, socket", || {
+            let alice = clients[0]
+                .as_mut()
+                .ok_or(Skipped("alice is not connected"))?;
+            let answer = alice.echo("hello, socket")?;
+            ensure!(answer == "hello, socket", "the device answered {answer:?}");
+            Ok(((), format!("the device wrote back {answer:?}")))
+        })?;
+        self.explain(
+            "SAY goes to everybody else: the device writes the line, with who said it, to every \
+             other client's socket. It arrives whenever it arrives, between the client's own \
+             commands.",
+        );
+        let said = "hi everyone";
+        let bob_addr = clients[1].as_ref().map(|c| c.greeting().peer);
+        self.step(&format!("bob: SAY {said}"), || {
+            let bob = clients[1].as_mut().ok_or(Skipped("bob is not connected"))?;
+            bob.say(said)?;
+            Ok(((), "the device answered OK".to_owned()))
+        })?;
+        for i in [0, 2] {
+            let name = NAMES[i];
+            self.step(&format!("{name} hears bob"), || {
+                let sender = need(&bob_addr, "bob is not connected")?;
+                let client = clients[i].as_mut().ok_or(Skipped("not connected"))?;
+                let message = client.next_message(timeout)?;
+                ensure!(
+                    message.sender == *sender && message.text == said,
+                    "got FROM {} {:?}, expected FROM {sender} {said:?}",
+                    message.sender,
+                    message.text
+                );
+                Ok(((), format!("FROM {} {}", message.sender, message.text)))
+            })?;
+        }
+
+        // Section 5: WHO.
+        self.section("Who is connected? (WHO)");
+        self.step("carol: WHO", || {
+            let carol = clients[2]
+                .as_mut()
+                .ok_or(Skipped("carol is not connected"))?;
+            let rows = carol.who()?;
+            let expected: Vec<SocketAddr> = clients
+                .iter()
+                .flatten()
+                .map(|c| c.greeting().peer)
+                .collect();
+            for peer in &expected {
+                ensure!(
+                    rows.iter().any(|r| r.peer == *peer),
+                    "WHO does not list {peer}"
+                );
+            }
+            let mut detail = format!("{} clients connected (slot, client)", rows.len());
+            for row in &rows {
+                detail.push_str(&format!("\n{row}"));
+            }
+            Ok(((), detail))
+        })?;
+
+        // Section 6: NETSTAT.
+        self.section("The socket table (NETSTAT)");
+        self.explain(
+            "netstat lists the sockets in use. The device's table has every socket of every \
+             service: ours are ESTABLISHED, the rest of the lab pool still LISTENs — the server \
+             keeps listening while it serves. Recv-Q counts the bytes waiting in a socket's \
+             input buffer for the service to read; Send-Q the bytes in its output buffer \
+             that the other side has not yet acknowledged.",
+        );
+        self.step("alice: NETSTAT", || {
+            let alice = clients[0].as_mut().ok_or(Skipped("alice is not connected"))?;
+            let sockets = alice.netstat()?;
+            let peers: Vec<SocketAddr> = clients.iter().flatten().map(|c| c.greeting().peer).collect();
+            let ours = count_established_lab(&sockets, &peers);
+            let listening = sockets.iter().filter(|s| s.is_listening_on(LAB_PORT)).count();
+            ensure!(ours == peers.len(), "{ours} of our {} connections are ESTABLISHED", peers.len());
+            ensure!(listening > 0, "no lab socket is listening any more");
+            if slots > 0 {
+                ensure!(
+                    ours + listening == slots,
+                    "{ours} established + {listening} listening lab sockets, but the pool has {slots}"
+                );
+            }
+            Ok((
+                (),
+                format!(
+                    "{ours} ESTABLISHED lab sockets (ours) and {listening} more LISTENing on port {LAB_PORT}\n{}",
+                    compact_table(&netstat_table(&sockets))
+                ),
+            ))
+        })?;
+
+        // Section 7: a closed port.
+        self.section("A port where nothing listens");
+        self.explain(&format!(
+            "A connection needs a program listening on that port. Nothing listens on port \
+             {CLOSED_PORT}, so the device answers the client's SYN with a reset (RST), and \
+             connect() fails with \"connection refused\"."
+        ));
+        let closed = device.addr(CLOSED_PORT);
+        self.step(&format!("connect to {closed}"), || {
+            match device.connect(CLOSED_PORT) {
+                Ok(_) => bail!("the connection was accepted; something listens on {CLOSED_PORT}"),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    Ok(((), format!("refused, as it should be ({e})")))
+                }
+                Err(e) => Err(anyhow!(e).context("expected \"connection refused\"")),
+            }
+        })?;
+
+        // Section 8: ping.
+        self.section("Is the machine there? (ping)");
+        self.explain(
+            "ping has no port: it is ICMP, below TCP, one machine asking another for an echo. \
+             The device answers on both of its addresses.",
+        );
+        let ip4 = device.addr(0).ip();
+        self.step(&format!("ping {ip4}"), || {
+            let rtt = device.ping4().map_err(skip_unsupported)?;
+            Ok(((), format!("answered in {}", ms(rtt))))
+        })?;
+        if let Some(addr6) = device.addr6(0) {
+            self.step(&format!("ping {}", addr6.ip()), || {
+                let rtt = device.ping6().map_err(skip_unsupported)?;
+                Ok(((), format!("answered in {}", ms(rtt))))
+            })?;
+        }
+
+        // Section 9: bulk transfer on echo.
+        self.section("A stream of bytes (the echo service, port 7)");
+        self.explain(&format!(
+            "TCP carries a stream of bytes: in order, nothing lost, nothing repeated, however \
+             the network cuts it into segments. The echo service on port {ECHO_PORT} (RFC 862) \
+             sends back every byte it receives. We send {} random bytes and check every one \
+             that comes back.",
+            args.transfer
+        ));
+        let echo = device.addr(ECHO_PORT);
+        self.step(
+            &format!("{} random bytes through {echo}", args.transfer),
+            || {
+                let elapsed = echo_transfer(device, args.transfer, timeout)?;
+                Ok((
+                    (),
+                    format!(
+                        "all came back identical in {} ({})",
+                        ms(elapsed),
+                        rate(args.transfer, elapsed)
+                    ),
+                ))
+            },
+        )?;
+
+        // Section 10: goodbye.
+        self.section("Goodbye: closing the sockets");
+        self.explain(
+            "QUIT asks the device to close: it answers BYE and closes its side; the client \
+             closes its own. The slot's socket goes back to listening for the next client.",
+        );
+        let peers: Vec<SocketAddr> = clients
+            .iter()
+            .flatten()
+            .map(|c| c.greeting().peer)
+            .collect();
+        for (i, slot) in clients.iter_mut().enumerate() {
+            let name = NAMES[i];
+            self.step(&format!("{name}: QUIT"), || {
+                let client = slot.take().ok_or(Skipped("not connected"))?;
+                client.quit()?;
+                Ok(((), "BYE, and the device closed the connection".to_owned()))
+            })?;
+        }
+        self.step("every lab slot is free again", || {
+            let (listening, mine) = wait_for_free_slots(device, &peers, timeout)?;
+            Ok((
+                (),
+                format!(
+                    "a new client's NETSTAT shows {listening} lab sockets LISTENing and one \
+                     ESTABLISHED: its own, slot {mine}"
+                ),
+            ))
+        })?;
+        Ok(())
+    }
+
+    /// Section 11: stop the device, check that nothing is left.
+    fn stop_tap(&mut self, device: TapDevice) -> Result<(), Stopped> {
+        self.section("Cleaning up");
+        let ns = device.netns().map(|ns| ns.name().to_owned());
+        let pid = device.pid();
+        self.step("device stopped, namespace and TAP removed", || {
+            device.stop()?;
+            let ns = ns.unwrap_or_default();
+            ensure!(!Netns::exists(&ns), "namespace {ns} still exists");
+            ensure!(!process_exists(pid), "process {pid} still exists");
+            Ok((
+                (),
+                format!("pid {pid} gone, namespace {ns} deleted with its TAP"),
+            ))
+        })
+        .map(drop)
+    }
+}
+
+/// Prints the end of the device's log to stderr, after a failure.
+fn print_log_tail(log: &str) {
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(20)..];
+    if !tail.is_empty() {
+        eprintln!("device log (last {} lines):", tail.len());
+        for line in tail {
+            eprintln!("    {line}");
+        }
+    }
+}
+
+/// Sends `len` random bytes through the echo service and checks what comes
+/// back; returns the time it took.
+fn echo_transfer(device: &dyn Device, len: usize, timeout: Duration) -> anyhow::Result<Duration> {
+    let mut data = vec![0u8; len];
+    rand::fill(&mut data[..]);
+    let stream = device
+        .connect(ECHO_PORT)
+        .context("connecting to the echo service")?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let start = Instant::now();
+    let mut writer = stream.try_clone()?;
+    let mut back = vec![0u8; len];
+    // Write and read at once: the device's buffers are small.
+    thread::scope(|scope| -> anyhow::Result<()> {
+        let sender = scope.spawn(|| writer.write_all(&data));
+        let mut reader = &stream;
+        reader
+            .read_exact(&mut back)
+            .context("reading the echo back")?;
+        sender
+            .join()
+            .map_err(|_| anyhow!("the sending thread panicked"))?
+            .context("sending")?;
+        Ok(())
+    })?;
+    let elapsed = start.elapsed();
+    let _ = stream.shutdown(Shutdown::Both);
+    if let Some(at) = data.iter().zip(&back).position(|(a, b)| a != b) {
+        bail!(
+            "byte {at} differs: sent {:#04x}, got {:#04x}",
+            data[at],
+            back[at]
+        );
+    }
+    Ok(elapsed)
+}
+
+/// After the clients left: waits (bounded) until a fresh client sees every
+/// lab socket LISTENing except its own and none of the old peers.
+fn wait_for_free_slots(
+    device: &dyn Device,
+    old: &[SocketAddr],
+    timeout: Duration,
+) -> anyhow::Result<(usize, usize)> {
+    let deadline = Instant::now() + timeout;
+    let mut client = device.lab_client()?;
+    let me = client.greeting().clone();
+    loop {
+        let sockets = client.netstat()?;
+        let established: Vec<&Socket> = sockets
+            .iter()
+            .filter(|s| s.local.port() == Some(LAB_PORT) && !s.is_listening_on(LAB_PORT))
+            .collect();
+        let listening = sockets
+            .iter()
+            .filter(|s| s.is_listening_on(LAB_PORT))
+            .count();
+        let only_me =
+            established.len() == 1 && established[0].remote.to_string() == me.peer.to_string();
+        if only_me {
+            client.quit()?;
+            return Ok((listening, me.slot));
+        }
+        if Instant::now() >= deadline {
+            let left: Vec<String> = established
+                .iter()
+                .filter(|s| old.iter().any(|o| s.remote.to_string() == o.to_string()))
+                .map(|s| format!("{} {}", s.remote, s.state))
+                .collect();
+            bail!("after {timeout:?} old sockets remain: {}", left.join(", "));
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn count_established_lab(sockets: &[Socket], peers: &[SocketAddr]) -> usize {
+    sockets
+        .iter()
+        .filter(|s| {
+            s.state == "ESTABLISHED"
+                && s.local.port() == Some(LAB_PORT)
+                && peers.iter().any(|p| s.remote.to_string() == p.to_string())
+        })
+        .count()
+}
+
+/// Keeps the table readable: a run of identical rows (the listening sockets
+/// of a pool) shows once, with a count of the others.
+fn compact_table(table: &str) -> String {
+    let mut out = String::new();
+    let mut lines = table.lines().peekable();
+    while let Some(line) = lines.next() {
+        out.push_str(line);
+        out.push('\n');
+        let mut same = 0;
+        while lines.next_if(|next| *next == line).is_some() {
+            same += 1;
+        }
+        if same > 0 {
+            out.push_str(&format!("... and {same} more like it\n"));
+        }
+    }
+    out
+}
+
+fn distinct<T: PartialEq>(items: &[T]) -> bool {
+    items
+        .iter()
+        .enumerate()
+        .all(|(i, a)| items[..i].iter().all(|b| a != b))
+}
+
+fn join<T: Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn rate(bytes: usize, d: Duration) -> String {
+    let mbit = bytes as f64 * 8.0 / d.as_secs_f64().max(1e-9) / 1e6;
+    format!("{mbit:.0} Mbit/s each way")
+}
+
+fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Greedy word wrap.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn wrap_keeps_words_whole() {
+        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "cc dd"]);
+        assert_eq!(wrap("  one  ", 10), ["one"]);
+        assert!(wrap("", 10).is_empty());
+    }
+
+    #[test]
+    fn listening_lab_rows_fold() {
+        let table = "Proto Local\ntcp *:6666 *:* LISTEN\ntcp *:6666 *:* LISTEN\ntcp *:6666 *:* LISTEN\ntcp *:7 *:* LISTEN\n";
+        assert_eq!(
+            compact_table(table),
+            "Proto Local\ntcp *:6666 *:* LISTEN\n... and 2 more like it\ntcp *:7 *:* LISTEN\n"
+        );
+        assert_eq!(compact_table("a\nb\nb\n"), "a\nb\n... and 1 more like it\n");
+    }
+
+    #[test]
+    fn distinct_finds_repeats() {
+        assert!(distinct(&[1, 2, 3]));
+        assert!(!distinct(&[1, 2, 1]));
+    }
+}
