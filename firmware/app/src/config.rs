@@ -46,6 +46,9 @@ pub const SLOW_READER_TIMEOUT_MS: u64 = 10_000;
 /// Default for [`Timeouts::handshake_ms`]: a connection that does not finish
 /// its handshake in this time frees its slot.
 pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+/// Default for [`Timeouts::closing_ms`]: after `BYE` (or the peer's FIN) a
+/// connection that has not finished closing in this time is aborted.
+pub const CLOSING_TIMEOUT_MS: u64 = 5_000;
 /// Keep-alive probe interval on every connection, so a vanished peer is noticed.
 pub const KEEP_ALIVE_MS: u64 = 10_000;
 /// A connection whose peer acknowledges nothing (data or keep-alive) for this
@@ -61,6 +64,8 @@ pub struct Timeouts {
     pub slow_reader_ms: u64,
     /// Handshake unfinished this long (a SYN flood): the slot listens again.
     pub handshake_ms: u64,
+    /// Close unfinished this long (a peer that ignores our FIN): aborted.
+    pub closing_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -69,6 +74,7 @@ impl Default for Timeouts {
             idle_ms: IDLE_TIMEOUT_MS,
             slow_reader_ms: SLOW_READER_TIMEOUT_MS,
             handshake_ms: HANDSHAKE_TIMEOUT_MS,
+            closing_ms: CLOSING_TIMEOUT_MS,
         }
     }
 }

@@ -42,8 +42,9 @@ enum Phase {
     Handshake { since: i64 },
     /// Serving a client.
     Connected,
-    /// `BYE` sent or the peer is gone; waiting for the socket to close.
-    Closing,
+    /// `BYE` sent or the peer is gone; waiting for the socket to close
+    /// since this time (ms).
+    Closing { since: i64 },
 }
 
 /// A multi-line reply in progress, with the index of its next line.
@@ -63,6 +64,9 @@ pub struct LabSlot {
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     line: Vec<u8, LINE_CAPACITY>,
+    /// `line` holds a whole command not yet run (a `SAY` waiting for the
+    /// previous one to reach everybody).
+    line_ready: bool,
     discarding: bool,
     reply: Reply,
     /// A `SAY` not yet delivered to every recipient: the text and who still
@@ -70,7 +74,8 @@ pub struct LabSlot {
     say: Vec<u8, MAX_LINE>,
     say_to: [u32; BITMAP_WORDS],
     say_pending: bool,
-    last_input_ms: i64,
+    /// Last time the client sent something or drained its output (ms).
+    last_activity_ms: i64,
     /// Since when this slot has had output waiting and no room for it.
     blocked_since: Option<i64>,
     /// The end of this connection is already counted (a timeout fired).
@@ -86,12 +91,13 @@ impl LabSlot {
         peer: None,
         local: None,
         line: Vec::new(),
+        line_ready: false,
         discarding: false,
         reply: Reply::None,
         say: Vec::new(),
         say_to: [0; BITMAP_WORDS],
         say_pending: false,
-        last_input_ms: 0,
+        last_activity_ms: 0,
         blocked_since: None,
         counted: false,
     };
@@ -237,7 +243,7 @@ impl Lab<'_> {
                     slot.phase = Phase::Connected;
                     slot.peer = Some(socket_addr(remote));
                     slot.local = Some(socket_addr(local));
-                    slot.last_input_ms = now_ms;
+                    slot.last_activity_ms = now_ms;
                     counters.accepted += 1;
                     debug!("lab slot {index}: accepted {}", socket_addr(remote));
                     let mut line = OutLine::new();
@@ -271,7 +277,8 @@ impl Lab<'_> {
             self.slots[index].blocked_since = None;
         }
         loop {
-            if !self.flush_reply(index, sockets, view) || self.slots[index].say_pending {
+            if !self.flush_reply(index, sockets, view) {
+                self.slots[index].blocked_since.get_or_insert(now_ms);
                 break;
             }
             let socket = sockets.get_mut::<tcp::Socket>(handle);
@@ -283,15 +290,25 @@ impl Lab<'_> {
                 break;
             }
             let slot = &mut self.slots[index];
-            let Some(complete) = read_line(slot, socket, counters, now_ms) else {
-                break;
-            };
-            if complete == LineEnd::TooLong {
-                send_line(socket, protocol::ERR_TOO_LONG.as_bytes());
-                continue;
+            if !slot.line_ready {
+                match read_line(slot, socket, counters, now_ms) {
+                    None => break,
+                    Some(LineEnd::TooLong) => {
+                        send_line(socket, protocol::ERR_TOO_LONG.as_bytes());
+                        continue;
+                    }
+                    Some(LineEnd::Complete) => slot.line_ready = true,
+                }
             }
+            // One sender's FROM lines reach each recipient in order: its next
+            // SAY waits until the previous one reached everybody. Other
+            // commands go on.
+            if slot.say_pending && matches!(Command::parse(&slot.line), Command::Say(_)) {
+                break;
+            }
+            slot.line_ready = false;
             let line: Vec<u8, LINE_CAPACITY> = core::mem::take(&mut slot.line);
-            self.execute(index, &line, sockets);
+            self.execute(index, &line, sockets, now_ms);
             if self.slots[index].phase != Phase::Connected {
                 break;
             }
@@ -303,9 +320,10 @@ impl Lab<'_> {
             && !socket.may_recv()
             && slot.reply == Reply::None
             && !slot.say_pending
+            && !slot.line_ready
         {
             socket.close();
-            slot.phase = Phase::Closing;
+            slot.phase = Phase::Closing { since: now_ms };
         }
     }
 
@@ -349,12 +367,14 @@ impl Lab<'_> {
             if !send_line(socket, &line) {
                 return false;
             }
+            // Output moves: whatever its pace, this is no stalled reader.
+            self.slots[index].blocked_since = None;
             self.slots[index].reply = advance;
         }
     }
 
     /// Runs one command line of slot `index`.
-    fn execute(&mut self, index: usize, line: &[u8], sockets: &mut SocketSet<'_>) {
+    fn execute(&mut self, index: usize, line: &[u8], sockets: &mut SocketSet<'_>, now_ms: i64) {
         let handle = self.slots[index].handle();
         let socket = sockets.get_mut::<tcp::Socket>(handle);
         let slot = &mut self.slots[index];
@@ -386,7 +406,7 @@ impl Lab<'_> {
             Command::Quit => {
                 send_line(socket, protocol::BYE.as_bytes());
                 socket.close();
-                slot.phase = Phase::Closing;
+                slot.phase = Phase::Closing { since: now_ms };
                 debug!("lab slot {index}: QUIT");
             }
             Command::Unknown => {
@@ -427,6 +447,9 @@ impl Lab<'_> {
                     };
                     if delivered {
                         self.slots[sender].say_to[word] &= !(1 << bit);
+                        if let Some(target) = self.slots.get_mut(target) {
+                            target.blocked_since = None;
+                        }
                     } else {
                         remaining = true;
                         self.slots[target].blocked_since.get_or_insert(now_ms);
@@ -473,18 +496,27 @@ impl Lab<'_> {
                         );
                         counters.timed_out += 1;
                         socket.abort();
-                        slot.phase = Phase::Closing;
+                        slot.phase = Phase::Closing { since: now_ms };
                         slot.counted = true;
                         return None;
                     }
                 }
-                let idle_deadline = slot.last_input_ms + timeouts.idle_ms as i64;
+                // A client reading a reply or with a command still to run is
+                // not idle; a slow reader is the slow-reader timeout's business.
+                if socket.send_queue() > 0
+                    || slot.reply != Reply::None
+                    || slot.say_pending
+                    || slot.line_ready
+                {
+                    slot.last_activity_ms = now_ms;
+                }
+                let idle_deadline = slot.last_activity_ms + timeouts.idle_ms as i64;
                 if now_ms >= idle_deadline {
                     info!("lab slot {index}: {:?} idle: BYE idle", slot.peer);
                     counters.timed_out += 1;
                     send_line(socket, b"BYE idle");
                     socket.close();
-                    slot.phase = Phase::Closing;
+                    slot.phase = Phase::Closing { since: now_ms };
                     slot.counted = true;
                     return None;
                 }
@@ -493,13 +525,25 @@ impl Lab<'_> {
                     .map(|since| since + timeouts.slow_reader_ms as i64);
                 Some(slow.map_or(idle_deadline, |s| s.min(idle_deadline)))
             }
-            Phase::Closing => {
+            Phase::Closing { since } => {
                 // Anything a closing client still sends is dropped.
                 while socket.can_recv() {
                     if socket.recv(|b| (b.len(), ())).is_err() {
                         break;
                     }
                 }
+                let deadline = since + timeouts.closing_ms as i64;
+                if now_ms < deadline {
+                    return Some(deadline);
+                }
+                // The client never finished closing (it ignores our FIN):
+                // take the slot back.
+                debug!("lab slot {index}: close timed out");
+                if !slot.counted {
+                    counters.timed_out += 1;
+                    slot.counted = true;
+                }
+                socket.abort();
                 None
             }
             Phase::Listening => None,
@@ -557,7 +601,7 @@ fn read_line(
             return None;
         };
         if consumed > 0 {
-            slot.last_input_ms = now_ms;
+            slot.last_activity_ms = now_ms;
         }
         if end == Some(LineEnd::TooLong) {
             counters.lines_too_long += 1;

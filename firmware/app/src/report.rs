@@ -120,7 +120,7 @@ pub(crate) fn info_line(
         12 => write!(out, "{}={}", info::BULK_SLOTS, s.bulk_slots),
         13 => write!(out, "{}={}", info::BULK_RX_BUFFER, s.bulk_rx),
         14 => write!(out, "{}={}", info::BULK_TX_BUFFER, s.bulk_tx),
-        15 => write!(out, "{}={}", info::SOCKETS, s.sockets()),
+        15 => write!(out, "{}={}", info::SOCKETS, s.tcp_sockets()),
         16 => write!(out, "{}={}", info::BUFFER_BYTES, s.buffer_bytes()),
         17 => write!(out, "{}={}", info::IDLE_TIMEOUT_MS, t.idle_ms),
         18 => write!(out, "{}={}", info::SLOW_READER_TIMEOUT_MS, t.slow_reader_ms),

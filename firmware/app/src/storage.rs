@@ -37,6 +37,11 @@ impl Sizes {
         self.lab_slots + BULK_SERVICES * self.bulk_slots + EXTRA_SOCKETS
     }
 
+    /// TCP sockets of the device (every socket but DHCP's).
+    pub const fn tcp_sockets(&self) -> usize {
+        self.lab_slots + BULK_SERVICES * self.bulk_slots
+    }
+
     /// Bytes of socket buffer the board must provide.
     pub const fn buffer_bytes(&self) -> usize {
         self.lab_slots * (self.lab_rx + self.lab_tx)
