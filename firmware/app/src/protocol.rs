@@ -401,10 +401,31 @@ pub const fn chargen_byte(pos: u64) -> u8 {
     }
 }
 
+/// Bytes after which the chargen stream repeats: 95 lines.
+pub const CHARGEN_PERIOD: usize = CHARGEN_ALPHABET * CHARGEN_LINE_LEN;
+
+/// One whole period of the chargen stream, built at compile time, so that
+/// filling a buffer is a few `memcpy`s (chargen is the device's bulk source).
+static CHARGEN_STREAM: [u8; CHARGEN_PERIOD] = {
+    let mut stream = [0u8; CHARGEN_PERIOD];
+    let mut i = 0;
+    while i < CHARGEN_PERIOD {
+        stream[i] = chargen_byte(i as u64);
+        i += 1;
+    }
+    stream
+};
+
 /// Fills `out` with the chargen stream starting at position `pos`.
 pub fn chargen_fill(pos: u64, out: &mut [u8]) {
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = chargen_byte(pos + i as u64);
+    let mut offset = (pos % CHARGEN_PERIOD as u64) as usize;
+    let mut out = out;
+    while !out.is_empty() {
+        let take = (CHARGEN_PERIOD - offset).min(out.len());
+        let (head, tail) = out.split_at_mut(take);
+        head.copy_from_slice(&CHARGEN_STREAM[offset..offset + take]);
+        out = tail;
+        offset = 0;
     }
 }
 
@@ -469,6 +490,23 @@ mod test {
         assert_eq!(who.slot, 7);
         assert_eq!(parse_info("mtu=1500"), Ok(("mtu", "1500")));
         assert!(parse_info("END").is_err());
+    }
+
+    #[test]
+    fn chargen_fill_matches_chargen_byte_from_any_position() {
+        let mut buf = [0u8; 3 * CHARGEN_LINE_LEN * CHARGEN_ALPHABET / 2];
+        for start in [0u64, 1, 71, 72, 73, 74, 75, 95 * 74 - 1, 123_456_789] {
+            for len in [0usize, 1, 2, 73, 74, 75, 500, buf.len()] {
+                chargen_fill(start, &mut buf[..len]);
+                for (i, byte) in buf[..len].iter().enumerate() {
+                    assert_eq!(
+                        *byte,
+                        chargen_byte(start + i as u64),
+                        "start {start} offset {i}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

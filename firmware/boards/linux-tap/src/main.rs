@@ -6,6 +6,7 @@
 //! clock (`std::time::Instant`), and a `log` sink (stderr).
 
 mod logger;
+mod tap;
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -14,17 +15,17 @@ use std::time::Instant as StdInstant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use socklab_app::badlink::{self, BadLink, Faults};
+
+use crate::tap::Tap;
 use socklab_app::smoltcp::iface::SocketStorage;
-use socklab_app::smoltcp::phy::{
-    self, Device, FaultInjector, Medium, PcapMode, PcapWriter, TunTapInterface,
-};
+use socklab_app::smoltcp::phy::{self, Device, FaultInjector, PcapMode, PcapWriter};
 use socklab_app::smoltcp::time::{Duration, Instant};
 use socklab_app::smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
 use socklab_app::{config, App, Config, LabSlot, Sizes, Storage};
 
-/// The linux-tap pool: 64 lab clients at once, and bulk sockets with buffers
-/// big enough for window scaling.
-pub const SIZES: Sizes = Sizes {
+/// The default pool: 64 lab clients at once, and bulk sockets with buffers
+/// big enough for window scaling at MTU 1500 (about 6.6 MB in all).
+pub const DEFAULT_POOL: Sizes = Sizes {
     lab_slots: 64,
     lab_rx: 1024,
     lab_tx: 4096,
@@ -32,6 +33,44 @@ pub const SIZES: Sizes = Sizes {
     bulk_rx: 256 * 1024,
     bulk_tx: 256 * 1024,
 };
+
+/// The jumbo pool, for a TAP with an MTU up to 65535: 4 MiB bulk buffers each
+/// way (window scaling), two sockets per bulk service (about 50 MB in all).
+pub const JUMBO_POOL: Sizes = Sizes {
+    bulk_slots: 2,
+    bulk_rx: 4 * 1024 * 1024,
+    bulk_tx: 4 * 1024 * 1024,
+    ..DEFAULT_POOL
+};
+
+/// The large pool: 1024 lab clients at once (about 10 MB in all).
+pub const LARGE_POOL: Sizes = Sizes {
+    lab_slots: 1024,
+    lab_rx: 1024,
+    lab_tx: 2048,
+    ..DEFAULT_POOL
+};
+
+/// Which pool the device runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Pool {
+    /// 64 lab slots, 256 KiB bulk buffers.
+    Default,
+    /// 4 MiB bulk buffers for a TAP MTU up to 65535.
+    Jumbo,
+    /// 1024 lab slots.
+    Large,
+}
+
+impl Pool {
+    fn sizes(self) -> Sizes {
+        match self {
+            Pool::Default => DEFAULT_POOL,
+            Pool::Jumbo => JUMBO_POOL,
+            Pool::Large => LARGE_POOL,
+        }
+    }
+}
 
 /// Interval over which `--rate-limit` counts packets.
 const RATE_BUCKET: Duration = Duration::from_millis(100);
@@ -44,6 +83,10 @@ const RATE_BUCKET: Duration = Duration::from_millis(100);
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
+    /// Socket pool: default (64 lab slots), jumbo (big buffers for a TAP MTU
+    /// up to 65535), large (1024 lab slots).
+    #[arg(long, value_enum, default_value_t = Pool::Default)]
+    pool: Pool,
     /// TAP interface to attach to.
     #[arg(long, default_value = "tap0")]
     tap: String,
@@ -164,7 +207,7 @@ impl Args {
 }
 
 fn run(args: Args) -> Result<()> {
-    let tap = TunTapInterface::new(&args.tap, Medium::Ethernet).with_context(|| {
+    let tap = Tap::open(&args.tap).with_context(|| {
         format!(
             "cannot attach to TAP `{}`: create it first (`socklab tap up --name {0}` or \
              `ip tuntap add {0} mode tap user $USER && ip link set {0} up`)",
@@ -292,12 +335,21 @@ fn serve<D: Device>(args: &Args, mut device: D, fd: i32) -> Result<()> {
             ..Default::default()
         },
     };
+    let sizes = args.pool.sizes();
+    log::info!(
+        "pool {:?}: {} lab slots, {} per bulk service; memory {} bytes ({} in socket buffers)",
+        args.pool,
+        sizes.lab_slots,
+        sizes.bulk_slots,
+        sizes.total_bytes(),
+        sizes.buffer_bytes()
+    );
     let storage = Storage {
-        sockets: leak(SIZES.sockets(), || SocketStorage::EMPTY),
-        lab: leak(SIZES.lab_slots, || LabSlot::EMPTY),
-        buffers: leak(SIZES.buffer_bytes(), || 0u8),
+        sockets: leak(sizes.sockets(), || SocketStorage::EMPTY),
+        lab: leak(sizes.lab_slots, || LabSlot::EMPTY),
+        buffers: leak(sizes.buffer_bytes(), || 0u8),
     };
-    let mut app = match App::new(config, SIZES, storage, &mut device, now()) {
+    let mut app = match App::new(config, sizes, storage, &mut device, now()) {
         Ok(app) => app,
         Err(error) => bail!("the pool's storage does not fit its sizes: {error}"),
     };
