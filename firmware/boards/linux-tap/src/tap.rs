@@ -48,7 +48,7 @@ fn ifreq(name: &str) -> io::Result<libc::ifreq> {
 impl Tap {
     /// Attaches to the TAP interface `name` (which must exist and be ours).
     pub fn open(name: &str) -> io::Result<Tap> {
-        let path = CStr::from_bytes_with_nul(b"/dev/net/tun\0").expect("literal has one NUL");
+        let path: &CStr = c"/dev/net/tun";
         // SAFETY: a plain open(2) of a NUL-terminated path.
         let raw = unsafe {
             libc::open(
