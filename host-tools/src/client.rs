@@ -14,7 +14,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use socklab_app::protocol::{self, Hello, NetstatRow, ParseError, SockName, WhoRow, BYE, END, OK};
+use socklab_app::protocol::{
+    self, Hello, NetstatRow, ParseError, SockName, WaitRow, WhoRow, BYE, END, OK,
+};
 
 /// How long [`LabClient::connect`] and each command wait by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -361,9 +363,24 @@ impl LabClient {
         self.expect(during, &line, OK)
     }
 
-    /// `WHO`: the connected lab clients.
+    /// `WHO`: the lab clients being served (the backlog's `wait` rows are
+    /// left out: see [`LabClient::who_and_queue`]).
     pub fn who(&mut self) -> Result<Vec<WhoRow>, ClientError> {
-        self.list("WHO", WhoRow::parse)
+        Ok(self.who_and_queue()?.0)
+    }
+
+    /// `WHO` in full: the clients being served, and those waiting in the
+    /// backlog for a slot, first in line first.
+    pub fn who_and_queue(&mut self) -> Result<(Vec<WhoRow>, Vec<WaitRow>), ClientError> {
+        let rows = self.list("WHO", |line| match WaitRow::parse(line) {
+            Ok(wait) => Ok(Err(wait)),
+            Err(_) => WhoRow::parse(line).map(Ok),
+        })?;
+        let (served, waiting): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.is_ok());
+        Ok((
+            served.into_iter().filter_map(Result::ok).collect(),
+            waiting.into_iter().filter_map(Result::err).collect(),
+        ))
     }
 
     /// `NETSTAT`: every socket of the device.

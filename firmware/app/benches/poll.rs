@@ -15,6 +15,7 @@ use socklab_app::{Config, Sizes};
 /// The linux-tap board's lab pool (64 slots), with bulk buffers that let one
 /// connection keep a 64 KiB window open.
 const BENCH: Sizes = Sizes {
+    lab_backlog: 0,
     lab_slots: 64,
     lab_rx: 1024,
     lab_tx: 4096,

@@ -35,6 +35,33 @@ pub struct Config {
     pub random_seed: u64,
     /// When the device gives up on a client.
     pub timeouts: Timeouts,
+    /// What a client meets when every lab slot is busy.
+    pub backlog: BacklogPolicy,
+}
+
+/// What a lab client meets when every slot is busy.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum BacklogPolicy {
+    /// Its connection waits in the backlog, in arrival order, and gets its
+    /// `HELLO` when a slot frees (like a listen queue). Beyond the backlog it
+    /// is refused.
+    #[default]
+    Wait,
+    /// It is refused (RST): the backlog is not used.
+    Refuse,
+    /// It is accepted, told `ERR busy`, and closed.
+    Busy,
+}
+
+impl BacklogPolicy {
+    /// The name `INFO` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            BacklogPolicy::Wait => "wait",
+            BacklogPolicy::Refuse => "refuse",
+            BacklogPolicy::Busy => "busy",
+        }
+    }
 }
 
 /// Default for [`Timeouts::idle_ms`]: a lab client that sends nothing for two
@@ -91,6 +118,7 @@ impl Default for Config {
             dhcp: false,
             random_seed: 0x5eed_50c1_1ab0_0001,
             timeouts: Timeouts::default(),
+            backlog: BacklogPolicy::Wait,
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct Counters {
     pub reset: u64,
     /// Connections that ended with an orderly close.
     pub closed: u64,
+    /// Clients told `ERR busy` (backlog policy `busy`).
+    pub busy: u64,
     /// Lab lines over the length limit.
     pub lines_too_long: u64,
 }

@@ -17,6 +17,7 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 
+use crate::config::BacklogPolicy;
 use crate::counters::Counters;
 use crate::protocol::{self, Command, MAX_LINE, MAX_RESPONSE_LINE};
 use crate::report::{self, View};
@@ -42,6 +43,9 @@ enum Phase {
     Handshake { since: i64 },
     /// Serving a client.
     Connected,
+    /// A backlog socket holding an accepted client until a slot frees;
+    /// tickets give the order of arrival.
+    Waiting { ticket: u64 },
     /// `BYE` sent or the peer is gone; waiting for the socket to close
     /// since this time (ms).
     Closing { since: i64 },
@@ -51,9 +55,20 @@ enum Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reply {
     None,
-    Who { next: usize },
-    Netstat { next: usize },
-    Info { next: usize },
+    Who {
+        next: usize,
+    },
+    Netstat {
+        next: usize,
+    },
+    Info {
+        next: usize,
+    },
+    /// The backlog part of `WHO`: waiting clients after ticket `after`.
+    Queue {
+        after: Option<u64>,
+        position: usize,
+    },
 }
 
 /// One lab slot's state. Boards declare `[LabSlot::EMPTY; N]` storage.
@@ -132,6 +147,28 @@ impl LabSlot {
     }
 }
 
+/// Starts serving the client of `socket` in slot `index`: `HELLO`.
+fn welcome(slot: &mut LabSlot, index: usize, socket: &mut tcp::Socket, now_ms: i64) {
+    let (Some(remote), Some(local)) = (socket.remote_endpoint(), socket.local_endpoint()) else {
+        return;
+    };
+    slot.phase = Phase::Connected;
+    slot.peer = Some(socket_addr(remote));
+    slot.local = Some(socket_addr(local));
+    slot.last_activity_ms = now_ms;
+    debug!("lab slot {index}: serving {}", socket_addr(remote));
+    let mut line = OutLine::new();
+    let hello = protocol::Hello {
+        version: protocol::VERSION,
+        slot: index,
+        peer: socket_addr(remote),
+        local: socket_addr(local),
+    };
+    let _ = write!(LineWriter(&mut line), "{hello}");
+    // The transmit buffer is empty on accept and holds a reply line.
+    send_line(socket, &line);
+}
+
 /// Converts a smoltcp endpoint to the `SocketAddr` the protocol prints.
 pub(crate) fn socket_addr(endpoint: smoltcp::wire::IpEndpoint) -> SocketAddr {
     SocketAddr::new(endpoint.addr.into(), endpoint.port)
@@ -164,15 +201,67 @@ impl Write for LineWriter<'_> {
     }
 }
 
-/// The lab pool.
+/// The lab pool: `serving` slots, then the backlog.
 pub(crate) struct Lab<'a> {
     pub slots: &'a mut [LabSlot],
+    /// Slots that serve clients; the rest of `slots` is the backlog.
+    pub serving: usize,
+    pub policy: BacklogPolicy,
+    /// The next waiting client's ticket.
+    pub next_ticket: u64,
 }
 
 impl Lab<'_> {
     /// Number of clients being served.
     pub fn in_use(&self) -> usize {
         self.slots.iter().filter(|s| s.is_connected()).count()
+    }
+
+    /// Number of clients waiting in the backlog.
+    pub fn queued(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(s.phase, Phase::Waiting { .. }))
+            .count()
+    }
+
+    /// The waiting client with the smallest ticket above `after`.
+    fn next_waiting(&self, after: Option<u64>) -> Option<usize> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s.phase {
+                Phase::Waiting { ticket } if after.is_none_or(|a| ticket > a) => Some((ticket, i)),
+                _ => None,
+            })
+            .min()
+            .map(|(_, i)| i)
+    }
+
+    /// Hands each free serving slot the longest-waiting backlog connection:
+    /// the two slots swap sockets, the waiting client gets its `HELLO`.
+    fn promote(&mut self, sockets: &mut SocketSet<'_>, now_ms: i64) {
+        for index in 0..self.serving {
+            let free = self.slots[index].phase == Phase::Listening
+                && sockets
+                    .get::<tcp::Socket>(self.slots[index].handle())
+                    .state()
+                    == State::Listen;
+            if !free {
+                continue;
+            }
+            let Some(waiting) = self.next_waiting(None) else {
+                return;
+            };
+            let listening = self.slots[index].handle;
+            self.slots[index].handle = self.slots[waiting].handle;
+            self.slots[waiting].handle = listening;
+            self.slots[waiting].reset();
+            debug!("lab backlog {waiting} -> slot {index}");
+            let socket = sockets.get_mut::<tcp::Socket>(self.slots[index].handle());
+            self.slots[index].last_state = socket.state();
+            welcome(&mut self.slots[index], index, socket, now_ms);
+        }
     }
 
     /// Serves every slot once; returns the earliest time (ms) a timeout needs
@@ -187,6 +276,9 @@ impl Lab<'_> {
         let now_ms = now.total_millis();
         for index in 0..self.slots.len() {
             self.track(index, sockets, counters, now_ms);
+        }
+        self.promote(sockets, now_ms);
+        for index in 0..self.serving {
             if self.slots[index].is_connected() {
                 self.serve(index, sockets, view, counters, now_ms);
             }
@@ -231,33 +323,40 @@ impl Lab<'_> {
                     debug!("lab slot {index}: {:?} gone, listening again", slot.peer);
                 }
                 slot.reset();
-                listen(socket, protocol::LAB_PORT);
-            }
-            _ => {
-                if matches!(slot.phase, Phase::Listening | Phase::Handshake { .. }) {
-                    let (Some(remote), Some(local)) =
-                        (socket.remote_endpoint(), socket.local_endpoint())
-                    else {
-                        return;
-                    };
-                    slot.phase = Phase::Connected;
-                    slot.peer = Some(socket_addr(remote));
-                    slot.local = Some(socket_addr(local));
-                    slot.last_activity_ms = now_ms;
-                    counters.accepted += 1;
-                    debug!("lab slot {index}: accepted {}", socket_addr(remote));
-                    let mut line = OutLine::new();
-                    let hello = protocol::Hello {
-                        version: protocol::VERSION,
-                        slot: index,
-                        peer: socket_addr(remote),
-                        local: socket_addr(local),
-                    };
-                    let _ = write!(LineWriter(&mut line), "{hello}");
-                    // The transmit buffer is empty on accept and holds a reply line.
-                    send_line(socket, &line);
+                if index < self.serving || self.policy != BacklogPolicy::Refuse {
+                    listen(socket, protocol::LAB_PORT);
                 }
             }
+            _ => match slot.phase {
+                Phase::Listening | Phase::Handshake { .. } => {
+                    if socket.remote_endpoint().is_none() {
+                        return;
+                    }
+                    counters.accepted += 1;
+                    if index < self.serving {
+                        welcome(slot, index, socket, now_ms);
+                    } else if self.policy == BacklogPolicy::Busy {
+                        slot.peer = socket.remote_endpoint().map(socket_addr);
+                        send_line(socket, protocol::ERR_BUSY.as_bytes());
+                        socket.close();
+                        slot.phase = Phase::Closing { since: now_ms };
+                        counters.busy += 1;
+                    } else {
+                        slot.peer = socket.remote_endpoint().map(socket_addr);
+                        slot.phase = Phase::Waiting {
+                            ticket: self.next_ticket,
+                        };
+                        self.next_ticket += 1;
+                        debug!("lab backlog {index}: {:?} waits", slot.peer);
+                    }
+                }
+                Phase::Waiting { .. } if !socket.may_recv() => {
+                    // The client gave up waiting (sent FIN): close our side.
+                    socket.close();
+                    slot.phase = Phase::Closing { since: now_ms };
+                }
+                _ => {}
+            },
         }
         slot.last_state = state;
     }
@@ -344,15 +443,43 @@ impl Lab<'_> {
                             let _ = write!(out, "{}", protocol::WhoRow { slot, peer });
                             (false, Reply::Who { next: slot + 1 })
                         }
-                        None => (true, Reply::None),
+                        None => match self.next_waiting(None) {
+                            Some(_) => {
+                                self.slots[index].reply = Reply::Queue {
+                                    after: None,
+                                    position: 1,
+                                };
+                                continue;
+                            }
+                            None => (true, Reply::None),
+                        },
                     }
                 }
+                Reply::Queue { after, position } => match self.next_waiting(after) {
+                    Some(waiting) => {
+                        let slot = &self.slots[waiting];
+                        let ticket = match slot.phase {
+                            Phase::Waiting { ticket } => ticket,
+                            _ => unreachable!("next_waiting returns waiting slots"),
+                        };
+                        let peer = slot.peer.expect("waiting slot has a peer");
+                        let _ = write!(out, "{}", protocol::WaitRow { position, peer });
+                        (
+                            false,
+                            Reply::Queue {
+                                after: Some(ticket),
+                                position: position + 1,
+                            },
+                        )
+                    }
+                    None => (true, Reply::None),
+                },
                 Reply::Netstat { next } => match report::netstat_row(sockets, next, &mut out) {
                     Some(next) => (false, Reply::Netstat { next }),
                     None => (true, Reply::None),
                 },
                 Reply::Info { next } => {
-                    if report::info_line(view, self.in_use(), next, &mut out) {
+                    if report::info_line(view, self.in_use(), self.queued(), next, &mut out) {
                         (false, Reply::Info { next: next + 1 })
                     } else {
                         (true, Reply::None)
@@ -546,7 +673,7 @@ impl Lab<'_> {
                 socket.abort();
                 None
             }
-            Phase::Listening => None,
+            Phase::Listening | Phase::Waiting { .. } => None,
         }
     }
 }

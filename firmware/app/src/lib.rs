@@ -39,7 +39,7 @@ mod report;
 pub use smoltcp;
 
 pub use bulk::MAX_BULK_SLOTS;
-pub use config::{Config, Timeouts};
+pub use config::{BacklogPolicy, Config, Timeouts};
 pub use counters::Counters;
 pub use lab::LabSlot;
 pub use storage::{Sizes, Storage, StorageError};
@@ -141,8 +141,12 @@ impl<'a> App<'a> {
             head
         };
 
-        for slot in lab_slots.iter_mut() {
-            let socket = new_socket(take(sizes.lab_rx), take(sizes.lab_tx), protocol::LAB_PORT);
+        for (index, slot) in lab_slots.iter_mut().enumerate() {
+            let mut socket = new_socket(take(sizes.lab_rx), take(sizes.lab_tx), protocol::LAB_PORT);
+            if index >= sizes.lab_slots && config.backlog == BacklogPolicy::Refuse {
+                // No backlog: a client beyond the slots is refused.
+                socket.abort();
+            }
             slot.attach(sockets.add(socket));
         }
         let mut bulk = Bulk::new();
@@ -181,7 +185,12 @@ impl<'a> App<'a> {
             sizes,
             iface,
             sockets,
-            lab: Lab { slots: lab_slots },
+            lab: Lab {
+                slots: lab_slots,
+                serving: sizes.lab_slots,
+                policy: config.backlog,
+                next_ticket: 0,
+            },
             bulk,
             dhcp,
             ipv4_source: if config.dhcp {
@@ -259,6 +268,11 @@ impl<'a> App<'a> {
     /// Lab clients being served.
     pub fn lab_in_use(&self) -> usize {
         self.lab.in_use()
+    }
+
+    /// Lab clients waiting in the backlog.
+    pub fn lab_queued(&self) -> usize {
+        self.lab.queued()
     }
 
     /// The pool's sizes.

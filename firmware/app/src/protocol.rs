@@ -39,6 +39,11 @@ pub const BYE: &str = "BYE";
 pub const ERR_UNKNOWN: &str = "ERR unknown command";
 /// Reply to a line over [`MAX_LINE`] bytes; the rest of that line is discarded.
 pub const ERR_TOO_LONG: &str = "ERR line too long";
+/// Said to a client, before closing, when every slot is busy and the backlog
+/// policy is `busy`.
+pub const ERR_BUSY: &str = "ERR busy";
+/// Said before the device closes an idle client.
+pub const BYE_IDLE: &str = "BYE idle";
 
 /// One lab command, parsed from a line without its terminator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +225,40 @@ impl fmt::Display for WhoRow {
     }
 }
 
+/// A `WHO` row for a client waiting in the backlog: `wait <position> <addr>`
+/// (position 1 is served next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitRow {
+    /// Place in the queue, from 1.
+    pub position: usize,
+    /// The waiting client.
+    pub peer: SocketAddr,
+}
+
+impl WaitRow {
+    /// Parses a backlog row of `WHO`.
+    pub fn parse(line: &str) -> Result<Self, ParseError> {
+        let mut words = line.split_ascii_whitespace();
+        if words.next() != Some("wait") {
+            return Err(ParseError::WrongKind);
+        }
+        let row = WaitRow {
+            position: field(words.next(), "position")?,
+            peer: field(words.next(), "peer")?,
+        };
+        match words.next() {
+            None => Ok(row),
+            Some(_) => Err(ParseError::Invalid("peer")),
+        }
+    }
+}
+
+impl fmt::Display for WaitRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "wait {} {}", self.position, self.peer)
+    }
+}
+
 /// One side of a `NETSTAT` row: an address, or `*:<port>` / `*:*` for a
 /// listening socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -343,6 +382,12 @@ pub mod info {
     pub const LAB_SLOTS: &str = "lab_slots";
     /// Lab slots with a client.
     pub const LAB_IN_USE: &str = "lab_in_use";
+    /// Connections the backlog can hold while every slot is busy.
+    pub const LAB_BACKLOG: &str = "lab_backlog";
+    /// Clients waiting in the backlog now.
+    pub const LAB_QUEUED: &str = "lab_queued";
+    /// `wait`, `refuse` or `busy`: what a client meets when every slot is busy.
+    pub const BACKLOG_POLICY: &str = "backlog_policy";
     /// Receive buffer of each lab slot, bytes.
     pub const LAB_RX_BUFFER: &str = "lab_rx_buffer";
     /// Transmit buffer of each lab slot, bytes.
@@ -377,8 +422,12 @@ pub mod info {
     pub const CONN_RESET: &str = "conn_reset";
     /// Connections that ended with an orderly close.
     pub const CONN_CLOSED: &str = "conn_closed";
+    /// Clients told `ERR busy`.
+    pub const CONN_BUSY: &str = "conn_busy";
     /// Lab lines longer than the limit.
     pub const LINES_TOO_LONG: &str = "lines_too_long";
+    /// After `BYE`, a close unfinished this long is aborted, ms.
+    pub const CLOSING_TIMEOUT_MS: &str = "closing_timeout_ms";
 }
 
 /// Length of one chargen line: 72 printing characters, CR, LF.
@@ -489,6 +538,10 @@ mod test {
         let who = WhoRow::parse("7 [fdaa::100]:1234").unwrap();
         assert_eq!(who.slot, 7);
         assert_eq!(parse_info("mtu=1500"), Ok(("mtu", "1500")));
+        let wait = WaitRow::parse("wait 2 192.168.69.100:5000").unwrap();
+        assert_eq!(wait.position, 2);
+        assert!(WhoRow::parse("wait 2 192.168.69.100:5000").is_err());
+        assert!(WaitRow::parse("2 192.168.69.100:5000").is_err());
         assert!(parse_info("END").is_err());
     }
 

@@ -82,6 +82,7 @@ pub(crate) fn state_name(state: State) -> &'static str {
 pub(crate) fn info_line(
     view: &View<'_>,
     lab_in_use: usize,
+    lab_queued: usize,
     index: usize,
     out: &mut LineWriter<'_>,
 ) -> bool {
@@ -115,6 +116,16 @@ pub(crate) fn info_line(
         7 => write!(out, "{}={}", info::UPTIME_MS, view.uptime_ms),
         8 => write!(out, "{}={}", info::LAB_SLOTS, s.lab_slots),
         9 => write!(out, "{}={}", info::LAB_IN_USE, lab_in_use),
+        28 => write!(out, "{}={}", info::LAB_BACKLOG, s.lab_backlog),
+        29 => write!(out, "{}={}", info::LAB_QUEUED, lab_queued),
+        30 => write!(
+            out,
+            "{}={}",
+            info::BACKLOG_POLICY,
+            view.config.backlog.name()
+        ),
+        31 => write!(out, "{}={}", info::CONN_BUSY, c.busy),
+        32 => write!(out, "{}={}", info::CLOSING_TIMEOUT_MS, t.closing_ms),
         10 => write!(out, "{}={}", info::LAB_RX_BUFFER, s.lab_rx),
         11 => write!(out, "{}={}", info::LAB_TX_BUFFER, s.lab_tx),
         12 => write!(out, "{}={}", info::BULK_SLOTS, s.bulk_slots),

@@ -19,6 +19,9 @@ pub const MAX_LAB_SLOTS: usize = 2048;
 pub struct Sizes {
     /// Lab clients served at once (sockets listening on 6666).
     pub lab_slots: usize,
+    /// Further connections on 6666 that wait, accepted, for a slot to free
+    /// (the listen backlog); each has lab-sized buffers.
+    pub lab_backlog: usize,
     /// Receive buffer of each lab socket, bytes.
     pub lab_rx: usize,
     /// Transmit buffer of each lab socket, bytes.
@@ -34,17 +37,22 @@ pub struct Sizes {
 impl Sizes {
     /// Socket slots the board must provide.
     pub const fn sockets(&self) -> usize {
-        self.lab_slots + BULK_SERVICES * self.bulk_slots + EXTRA_SOCKETS
+        self.tcp_sockets() + EXTRA_SOCKETS
+    }
+
+    /// Lab sockets: the serving slots and the backlog.
+    pub const fn lab_sockets(&self) -> usize {
+        self.lab_slots + self.lab_backlog
     }
 
     /// TCP sockets of the device (every socket but DHCP's).
     pub const fn tcp_sockets(&self) -> usize {
-        self.lab_slots + BULK_SERVICES * self.bulk_slots
+        self.lab_sockets() + BULK_SERVICES * self.bulk_slots
     }
 
     /// Bytes of socket buffer the board must provide.
     pub const fn buffer_bytes(&self) -> usize {
-        self.lab_slots * (self.lab_rx + self.lab_tx)
+        self.lab_sockets() * (self.lab_rx + self.lab_tx)
             + BULK_SERVICES * self.bulk_slots * (self.bulk_rx + self.bulk_tx)
     }
 
@@ -52,7 +60,7 @@ impl Sizes {
     pub const fn total_bytes(&self) -> usize {
         self.buffer_bytes()
             + self.sockets() * core::mem::size_of::<SocketStorage<'static>>()
-            + self.lab_slots * core::mem::size_of::<LabSlot>()
+            + self.lab_sockets() * core::mem::size_of::<LabSlot>()
     }
 }
 
@@ -60,7 +68,7 @@ impl Sizes {
 pub struct Storage<'a> {
     /// `sizes.sockets()` socket slots.
     pub sockets: &'a mut [SocketStorage<'a>],
-    /// `sizes.lab_slots` lab states.
+    /// `sizes.lab_sockets()` lab states (slots, then backlog).
     pub lab: &'a mut [LabSlot],
     /// `sizes.buffer_bytes()` bytes for all socket buffers.
     pub buffers: &'a mut [u8],
@@ -114,8 +122,10 @@ impl core::fmt::Display for StorageError {
 impl Sizes {
     /// Checks the sizes and that `storage` matches them.
     pub fn check(&self, storage: &Storage<'_>) -> Result<(), StorageError> {
-        if self.lab_slots == 0 || self.lab_slots > MAX_LAB_SLOTS {
-            return Err(StorageError::BadSizes("lab_slots must be 1..=2048"));
+        if self.lab_slots == 0 || self.lab_sockets() > MAX_LAB_SLOTS {
+            return Err(StorageError::BadSizes(
+                "lab_slots must be at least 1 and lab_slots + lab_backlog at most 2048",
+            ));
         }
         if self.bulk_slots == 0 {
             return Err(StorageError::BadSizes("bulk_slots must be at least 1"));
@@ -130,7 +140,7 @@ impl Sizes {
         }
         let pairs = [
             (storage.sockets.len(), self.sockets(), 0),
-            (storage.lab.len(), self.lab_slots, 1),
+            (storage.lab.len(), self.lab_sockets(), 1),
             (storage.buffers.len(), self.buffer_bytes(), 2),
         ];
         for (got, expected, which) in pairs {

@@ -217,6 +217,9 @@ fn netstat_lists_every_socket_listening_ones_too() {
     );
 }
 
+/// Lines `INFO` answers before `END`.
+const INFO_KEYS: usize = 33;
+
 #[test]
 fn info_reports_every_key_then_end() {
     let mut net = Net::small();
@@ -255,6 +258,11 @@ fn info_reports_every_key_then_end() {
             info::CONN_RESET,
             info::CONN_CLOSED,
             info::LINES_TOO_LONG,
+            info::LAB_BACKLOG,
+            info::LAB_QUEUED,
+            info::BACKLOG_POLICY,
+            info::CONN_BUSY,
+            info::CLOSING_TIMEOUT_MS,
         ]
     );
     let v = |key| value(&info, key);
@@ -291,6 +299,11 @@ fn info_reports_every_key_then_end() {
     assert_eq!(v(info::CONN_RESET), "0");
     assert_eq!(v(info::CONN_CLOSED), "0");
     assert_eq!(v(info::LINES_TOO_LONG), "0");
+    assert_eq!(v(info::LAB_BACKLOG), "0");
+    assert_eq!(v(info::LAB_QUEUED), "0");
+    assert_eq!(v(info::BACKLOG_POLICY), "wait");
+    assert_eq!(v(info::CONN_BUSY), "0");
+    assert_eq!(v(info::CLOSING_TIMEOUT_MS), "5000");
 }
 
 /// `sockets` is documented as "Total TCP sockets of the device": the rows
@@ -425,7 +438,7 @@ fn command_words_are_case_insensitive_and_crlf_is_accepted() {
         net.ask_multi(&mut a, "NetStat").len(),
         SMALL.lab_slots + 3 * SMALL.bulk_slots
     );
-    assert_eq!(net.ask_multi(&mut a, "iNfO\r").len(), 28);
+    assert_eq!(net.ask_multi(&mut a, "iNfO\r").len(), INFO_KEYS);
     assert_eq!(net.ask(&mut a, "say quiet please\r"), protocol::OK);
     assert_eq!(net.line(&mut b), format!("FROM {} quiet please", a.local));
     assert_eq!(net.ask(&mut a, "Quit\r"), protocol::BYE);
@@ -445,7 +458,7 @@ fn pipelined_commands_are_answered_in_order() {
     let rows = net.lines_to_end(&mut c);
     assert_eq!(rows.len(), SMALL.lab_slots + 3 * SMALL.bulk_slots);
     parse_rows(&rows);
-    assert_eq!(net.lines_to_end(&mut c).len(), 28);
+    assert_eq!(net.lines_to_end(&mut c).len(), INFO_KEYS);
     assert_eq!(net.line(&mut c), protocol::ERR_UNKNOWN);
     assert_eq!(net.line(&mut c), "two");
     net.quiet(&mut c, 100);
@@ -993,7 +1006,7 @@ fn netstat_larger_than_the_transmit_buffer_arrives_complete() {
         );
     }
     let mut reader = others.pop().unwrap();
-    assert_eq!(net.info(&mut reader).len(), 28);
+    assert_eq!(net.info(&mut reader).len(), INFO_KEYS);
     assert_eq!(net.ask_multi(&mut reader, "WHO").len(), 8);
     assert_eq!(net.ask(&mut others[0], "ECHO fine"), "fine");
 }
@@ -1210,4 +1223,112 @@ fn malformed_frames_do_not_disturb_the_device() {
         !rows.iter().any(|r| r.contains("SYN-RECEIVED")),
         "{rows:#?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// The listen backlog
+
+/// The small pool with two backlog places.
+const WITH_BACKLOG: Sizes = Sizes {
+    lab_backlog: 2,
+    ..SMALL
+};
+
+/// Fills every slot; returns the clients, in slot order.
+fn fill_pool(net: &mut Net) -> Vec<Conn> {
+    let mut conns: Vec<(usize, Conn)> = (0..SMALL.lab_slots)
+        .map(|_| {
+            let (conn, slot) = net.lab(false);
+            (slot, conn)
+        })
+        .collect();
+    conns.sort_by_key(|(slot, _)| *slot);
+    conns.into_iter().map(|(_, c)| c).collect()
+}
+
+#[test]
+fn clients_beyond_the_pool_wait_in_order_and_are_served_as_slots_free() {
+    let mut net = Net::new(Config::default(), WITH_BACKLOG);
+    let mut served = fill_pool(&mut net);
+    // Two more: accepted by TCP, no HELLO yet, listed by WHO in arrival order.
+    let mut first = net.connect(lab_addr(false));
+    net.run(50);
+    let mut second = net.connect(lab_addr(true));
+    net.quiet(&mut first, 200);
+    net.quiet(&mut second, 200);
+    assert_eq!(net.app.lab_queued(), 2);
+    let who = net.ask_multi(&mut served[0], "WHO");
+    assert_eq!(who.len(), SMALL.lab_slots + 2, "{who:?}");
+    assert_eq!(who[SMALL.lab_slots], format!("wait 1 {}", first.local));
+    assert_eq!(who[SMALL.lab_slots + 1], format!("wait 2 {}", second.local));
+    let info = net.info(&mut served[0]);
+    assert_eq!(value(&info, info::LAB_QUEUED), "2");
+    assert_eq!(value(&info, info::LAB_BACKLOG), "2");
+    // The queued sockets show in NETSTAT too: ESTABLISHED beyond the slots.
+    let lines = net.netstat(&mut served[0]);
+    let rows = parse_rows(&lines);
+    assert_eq!(count(&rows, LAB_PORT, "ESTABLISHED"), SMALL.lab_slots + 2);
+
+    // Beyond pool + backlog: refused.
+    let refused = net.open(lab_addr(false));
+    assert!(net.wait_closed(&refused, 2_000));
+    assert_eq!(net.app.counters().refused, 1);
+
+    // Slot 2 frees: the first waiter gets it, then slot 0 frees: the second.
+    let leaving = served.remove(2);
+    quit(&mut net, leaving);
+    assert_eq!(net.hello(&mut first), 2);
+    net.quiet(&mut second, 200);
+    let leaving = served.remove(0);
+    quit(&mut net, leaving);
+    assert_eq!(net.hello(&mut second), 0);
+    assert_eq!(net.app.lab_queued(), 0);
+    // Commands sent while waiting are answered once served.
+    assert_eq!(net.ask(&mut first, "ECHO served"), "served");
+    assert_eq!(net.ask(&mut second, "ECHO me too"), "me too");
+}
+
+#[test]
+fn a_waiting_client_that_gives_up_frees_its_place() {
+    let mut net = Net::new(Config::default(), WITH_BACKLOG);
+    let mut served = fill_pool(&mut net);
+    let waiting = net.connect(lab_addr(false));
+    net.run(100);
+    assert_eq!(net.app.lab_queued(), 1);
+    net.socket(&waiting).close();
+    net.run(500);
+    assert_eq!(net.app.lab_queued(), 0);
+    let leaving = served.remove(1);
+    quit(&mut net, leaving);
+    let (_next, slot) = net.lab(false);
+    assert_eq!(slot, 1);
+}
+
+#[test]
+fn the_busy_policy_says_err_busy_and_closes() {
+    let config = Config {
+        backlog: socklab_app::BacklogPolicy::Busy,
+        ..Config::default()
+    };
+    let mut net = Net::new(config, WITH_BACKLOG);
+    let _served = fill_pool(&mut net);
+    // Accepted, told, closed: by the time the client looks it is CLOSE-WAIT.
+    let mut extra = net.open(lab_addr(false));
+    assert_eq!(net.line(&mut extra), protocol::ERR_BUSY);
+    assert!(net.wait_closed(&extra, 2_000) || net.state(&extra) == State::CloseWait);
+    assert_eq!(net.app.counters().busy, 1);
+}
+
+#[test]
+fn the_refuse_policy_refuses_beyond_the_slots() {
+    let config = Config {
+        backlog: socklab_app::BacklogPolicy::Refuse,
+        ..Config::default()
+    };
+    let mut net = Net::new(config, WITH_BACKLOG);
+    let _served = fill_pool(&mut net);
+    let extra = net.open(lab_addr(false));
+    assert!(net.wait_closed(&extra, 2_000));
+    assert_eq!(net.app.counters().refused, 1);
+    assert_eq!(net.app.lab_queued(), 0);
 }

@@ -49,6 +49,7 @@ const FIRST_CLIENT_PORT: u16 = 40_000;
 
 /// A small pool, so that exhausting it is cheap.
 pub const SMALL: Sizes = Sizes {
+    lab_backlog: 0,
     lab_slots: 4,
     lab_rx: 1024,
     lab_tx: 2048,
@@ -181,7 +182,7 @@ impl Net {
         let now = Instant::from_secs(1);
         let storage = Storage {
             sockets: leak(sizes.sockets(), || SocketStorage::EMPTY),
-            lab: leak(sizes.lab_slots, || LabSlot::EMPTY),
+            lab: leak(sizes.lab_sockets(), || LabSlot::EMPTY),
             buffers: leak(sizes.buffer_bytes(), || 0u8),
         };
         let mut app_dev = QueueDevice::default();

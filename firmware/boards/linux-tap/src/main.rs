@@ -21,12 +21,14 @@ use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::phy::{self, Device, FaultInjector, PcapMode, PcapWriter};
 use socklab_app::smoltcp::time::{Duration, Instant};
 use socklab_app::smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
-use socklab_app::{config, App, Config, LabSlot, Sizes, Storage};
+use socklab_app::{config, App, BacklogPolicy, Config, LabSlot, Sizes, Storage};
 
-/// The default pool: 64 lab clients at once, and bulk sockets with buffers
-/// big enough for window scaling at MTU 1500 (about 6.6 MB in all).
+/// The default pool: 64 lab clients at once and 16 more waiting, and bulk
+/// sockets with buffers big enough for window scaling at MTU 1500 (about
+/// 6.7 MB in all).
 pub const DEFAULT_POOL: Sizes = Sizes {
     lab_slots: 64,
+    lab_backlog: 16,
     lab_rx: 1024,
     lab_tx: 4096,
     bulk_slots: 4,
@@ -43,13 +45,25 @@ pub const JUMBO_POOL: Sizes = Sizes {
     ..DEFAULT_POOL
 };
 
-/// The large pool: 1024 lab clients at once (about 10 MB in all).
+/// The large pool: 1024 lab clients at once, 64 more waiting (about 11 MB in all).
 pub const LARGE_POOL: Sizes = Sizes {
     lab_slots: 1024,
+    lab_backlog: 64,
     lab_rx: 1024,
     lab_tx: 2048,
     ..DEFAULT_POOL
 };
+
+/// What a lab client meets when every slot is busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Backlog {
+    /// Wait in the backlog, in arrival order, until a slot frees.
+    Wait,
+    /// Refused (RST).
+    Refuse,
+    /// Accepted, told `ERR busy`, closed.
+    Busy,
+}
 
 /// Which pool the device runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -132,6 +146,10 @@ struct Args {
     /// Seed of the bad link's dice: the same seed replays the same faults.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// When every lab slot is busy: wait (queue in the backlog), refuse (RST),
+    /// or busy (accept, `ERR busy`, close).
+    #[arg(long, value_enum, default_value_t = Backlog::Wait)]
+    backlog: Backlog,
     /// Idle lab clients get `BYE idle` after this many milliseconds.
     #[arg(long, default_value_t = config::IDLE_TIMEOUT_MS)]
     idle_timeout_ms: u64,
@@ -330,6 +348,11 @@ fn serve<D: Device>(args: &Args, mut device: D, fd: i32) -> Result<()> {
         gateway6: args.gateway6,
         dhcp: false,
         random_seed: seed,
+        backlog: match args.backlog {
+            Backlog::Wait => BacklogPolicy::Wait,
+            Backlog::Refuse => BacklogPolicy::Refuse,
+            Backlog::Busy => BacklogPolicy::Busy,
+        },
         timeouts: socklab_app::Timeouts {
             idle_ms: args.idle_timeout_ms,
             ..Default::default()
@@ -346,7 +369,7 @@ fn serve<D: Device>(args: &Args, mut device: D, fd: i32) -> Result<()> {
     );
     let storage = Storage {
         sockets: leak(sizes.sockets(), || SocketStorage::EMPTY),
-        lab: leak(sizes.lab_slots, || LabSlot::EMPTY),
+        lab: leak(sizes.lab_sockets(), || LabSlot::EMPTY),
         buffers: leak(sizes.buffer_bytes(), || 0u8),
     };
     let mut app = match App::new(config, sizes, storage, &mut device, now()) {

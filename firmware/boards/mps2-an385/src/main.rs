@@ -34,6 +34,7 @@ use crate::uart::Uart;
 /// lab clients at once, two connections per bulk service (echo, discard, chargen).
 pub const SIZES: Sizes = Sizes {
     lab_slots: 8,
+    lab_backlog: 4,
     lab_rx: 1024,
     lab_tx: 2048,
     bulk_slots: 2,
@@ -53,7 +54,7 @@ const MAX_IDLE_MS: u64 = 1000;
 // weigh on the stack. Only `take_storage` names them.
 static mut SOCKETS: [SocketStorage<'static>; SIZES.sockets()] =
     [SocketStorage::EMPTY; SIZES.sockets()];
-static mut LAB: [LabSlot; SIZES.lab_slots] = [LabSlot::EMPTY; SIZES.lab_slots];
+static mut LAB: [LabSlot; SIZES.lab_sockets()] = [LabSlot::EMPTY; SIZES.lab_sockets()];
 static mut BUFFERS: [u8; SIZES.buffer_bytes()] = [0; SIZES.buffer_bytes()];
 
 /// Hands out the pool's statics as `'static` borrows, once.
