@@ -93,6 +93,11 @@ pub struct Timeouts {
     pub handshake_ms: u64,
     /// Close unfinished this long (a peer that ignores our FIN): aborted.
     pub closing_ms: u64,
+    /// Keep-alive probe interval on every connection.
+    pub keep_alive_ms: u64,
+    /// A peer that acknowledges nothing (data or keep-alive) this long is
+    /// dropped by the stack: a vanished client frees its socket.
+    pub dead_peer_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -102,6 +107,8 @@ impl Default for Timeouts {
             slow_reader_ms: SLOW_READER_TIMEOUT_MS,
             handshake_ms: HANDSHAKE_TIMEOUT_MS,
             closing_ms: CLOSING_TIMEOUT_MS,
+            keep_alive_ms: KEEP_ALIVE_MS,
+            dead_peer_ms: DEAD_PEER_MS,
         }
     }
 }

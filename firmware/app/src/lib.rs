@@ -57,11 +57,6 @@ use frames::Counted;
 use lab::Lab;
 use report::View;
 
-/// Keep-alive probe interval on every connection.
-const KEEP_ALIVE: Duration = Duration::from_millis(config::KEEP_ALIVE_MS);
-/// A peer that acknowledges nothing this long is dropped by the stack.
-const DEAD_PEER: Duration = Duration::from_millis(config::DEAD_PEER_MS);
-
 /// Where the IPv4 address in use came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ipv4Source {
@@ -142,7 +137,12 @@ impl<'a> App<'a> {
         };
 
         for (index, slot) in lab_slots.iter_mut().enumerate() {
-            let mut socket = new_socket(take(sizes.lab_rx), take(sizes.lab_tx), protocol::LAB_PORT);
+            let mut socket = new_socket(
+                take(sizes.lab_rx),
+                take(sizes.lab_tx),
+                protocol::LAB_PORT,
+                &config.timeouts,
+            );
             if index >= sizes.lab_slots && config.backlog == BacklogPolicy::Refuse {
                 // No backlog: a client beyond the slots is refused.
                 socket.abort();
@@ -152,8 +152,12 @@ impl<'a> App<'a> {
         let mut bulk = Bulk::new();
         for service in Service::ALL {
             for _ in 0..sizes.bulk_slots {
-                let mut socket =
-                    new_socket(take(sizes.bulk_rx), take(sizes.bulk_tx), service.port());
+                let mut socket = new_socket(
+                    take(sizes.bulk_rx),
+                    take(sizes.bulk_tx),
+                    service.port(),
+                    &config.timeouts,
+                );
                 // Bulk transfers want every segment acknowledged at once.
                 socket.set_ack_delay(None);
                 bulk.add(sockets.add(socket), service);
@@ -326,10 +330,15 @@ impl<'a> App<'a> {
 
 /// A TCP socket over the given buffers, listening on `port`, with keep-alive
 /// and a dead-peer timeout so a vanished client frees it.
-fn new_socket<'a>(rx: &'a mut [u8], tx: &'a mut [u8], port: u16) -> tcp::Socket<'a> {
+fn new_socket<'a>(
+    rx: &'a mut [u8],
+    tx: &'a mut [u8],
+    port: u16,
+    timeouts: &Timeouts,
+) -> tcp::Socket<'a> {
     let mut socket = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
-    socket.set_keep_alive(Some(KEEP_ALIVE));
-    socket.set_timeout(Some(DEAD_PEER));
+    socket.set_keep_alive(Some(Duration::from_millis(timeouts.keep_alive_ms)));
+    socket.set_timeout(Some(Duration::from_millis(timeouts.dead_peer_ms)));
     socket.set_nagle_enabled(false);
     lab::listen(&mut socket, port);
     socket

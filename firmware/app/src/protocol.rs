@@ -428,6 +428,10 @@ pub mod info {
     pub const LINES_TOO_LONG: &str = "lines_too_long";
     /// After `BYE`, a close unfinished this long is aborted, ms.
     pub const CLOSING_TIMEOUT_MS: &str = "closing_timeout_ms";
+    /// Keep-alive probe interval, ms.
+    pub const KEEP_ALIVE_MS: &str = "keep_alive_ms";
+    /// A peer silent this long (no ACK of data or keep-alive) is dropped, ms.
+    pub const DEAD_PEER_MS: &str = "dead_peer_ms";
 }
 
 /// Length of one chargen line: 72 printing characters, CR, LF.

@@ -218,7 +218,7 @@ fn netstat_lists_every_socket_listening_ones_too() {
 }
 
 /// Lines `INFO` answers before `END`.
-const INFO_KEYS: usize = 33;
+const INFO_KEYS: usize = 35;
 
 #[test]
 fn info_reports_every_key_then_end() {
@@ -263,6 +263,8 @@ fn info_reports_every_key_then_end() {
             info::BACKLOG_POLICY,
             info::CONN_BUSY,
             info::CLOSING_TIMEOUT_MS,
+            info::KEEP_ALIVE_MS,
+            info::DEAD_PEER_MS,
         ]
     );
     let v = |key| value(&info, key);

@@ -153,6 +153,19 @@ struct Args {
     /// Idle lab clients get `BYE idle` after this many milliseconds.
     #[arg(long, default_value_t = config::IDLE_TIMEOUT_MS)]
     idle_timeout_ms: u64,
+    /// A client that leaves its output unread this long (while more waits) is
+    /// disconnected, in milliseconds.
+    #[arg(long, default_value_t = config::SLOW_READER_TIMEOUT_MS)]
+    slow_reader_timeout_ms: u64,
+    /// A handshake unfinished this long frees its socket, in milliseconds.
+    #[arg(long, default_value_t = config::HANDSHAKE_TIMEOUT_MS)]
+    handshake_timeout_ms: u64,
+    /// Keep-alive probe interval on every connection, in milliseconds.
+    #[arg(long, default_value_t = config::KEEP_ALIVE_MS)]
+    keep_alive_ms: u64,
+    /// A peer that acknowledges nothing this long is dropped, in milliseconds.
+    #[arg(long, default_value_t = config::DEAD_PEER_MS)]
+    dead_peer_ms: u64,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, default_value = "info", value_parser = parse_level)]
     log_level: log::LevelFilter,
@@ -355,6 +368,10 @@ fn serve<D: Device>(args: &Args, mut device: D, fd: i32) -> Result<()> {
         },
         timeouts: socklab_app::Timeouts {
             idle_ms: args.idle_timeout_ms,
+            slow_reader_ms: args.slow_reader_timeout_ms,
+            handshake_ms: args.handshake_timeout_ms,
+            keep_alive_ms: args.keep_alive_ms,
+            dead_peer_ms: args.dead_peer_ms,
             ..Default::default()
         },
     };
