@@ -320,6 +320,11 @@ impl<'s, D: Device> BadLink<'s, D> {
         })
     }
 
+    /// The device behind the link.
+    pub fn inner_mut(&mut self) -> &mut D {
+        &mut self.inner
+    }
+
     /// What the link did to received and to sent frames.
     pub fn stats(&self) -> (LinkStats, LinkStats) {
         (self.rx.stats, self.tx.stats)

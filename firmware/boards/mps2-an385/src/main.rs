@@ -13,6 +13,7 @@ mod clock;
 mod device;
 mod idle;
 mod lan9118;
+mod options;
 mod uart;
 
 use core::fmt::Write;
@@ -22,6 +23,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
 use log::{info, LevelFilter};
+use socklab_app::badlink::{self, BadLink};
 use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::time::Instant;
 use socklab_app::{App, Config, LabSlot, Sizes, Storage};
@@ -30,16 +32,18 @@ use crate::device::Lan9118Device;
 use crate::lan9118::Lan9118;
 use crate::uart::Uart;
 
-/// The socket pool, sized for a microcontroller (about 72 KiB of socket buffers): eight
-/// lab clients at once, two connections per bulk service (echo, discard, chargen).
+/// The socket pool, sized for a microcontroller (about 228 KiB of socket buffers): eight
+/// lab clients at once and four waiting, two connections per bulk service (echo,
+/// discard, chargen) with 16 KiB windows, enough for fast retransmit to recover most
+/// losses without waiting for a retransmission timeout.
 pub const SIZES: Sizes = Sizes {
     lab_slots: 8,
     lab_backlog: 4,
     lab_rx: 1024,
     lab_tx: 2048,
     bulk_slots: 2,
-    bulk_rx: 4096,
-    bulk_tx: 4096,
+    bulk_rx: 16 * 1024,
+    bulk_tx: 16 * 1024,
 };
 
 /// Board name the application reports in `INFO`.
@@ -100,6 +104,7 @@ fn main() -> ! {
         dhcp: true,
         ..Config::default()
     };
+    let options = options::apply(&mut config);
     // No entropy source on this machine; the NIC's cycle counter at least varies with
     // how long QEMU took to get here.
     config.random_seed ^= u64::from(nic.free_run());
@@ -117,14 +122,61 @@ fn main() -> ! {
     idle::init(&mut nic);
     let mut device = Lan9118Device::new(nic);
 
-    let mut app = App::new(config, SIZES, take_storage(), &mut device, now())
+    let app = App::new(config, SIZES, take_storage(), &mut device, now())
         .unwrap_or_else(|e| panic!("pool storage: {e}"));
-    let mut health = NicHealth::new(device.nic());
+    if options.faults.is_clean() {
+        serve(app, device, |d| d, |_| None)
+    } else {
+        info!("bad link: {:?}, seed {}", options.faults, options.seed);
+        let link = BadLink::new(
+            device,
+            options.faults,
+            options.seed,
+            BAD_LINK_HELD,
+            BAD_LINK_FRAME,
+            take_bad_link_storage(),
+        )
+        .unwrap_or_else(|e| panic!("bad link: {e:?}"));
+        serve(app, link, |l| l.inner_mut(), |l| l.next_due())
+    }
+}
+
+/// Frames the bad link can hold back per direction.
+const BAD_LINK_HELD: usize = 4;
+/// The largest frame the bad link holds: Ethernet with a 1500-byte MTU.
+const BAD_LINK_FRAME: usize = 1514;
+
+/// The bad link's hold buffers, taken once when a fault option is given.
+fn take_bad_link_storage() -> &'static mut [u8] {
+    static mut STORAGE: [u8; badlink::storage_bytes(BAD_LINK_HELD, BAD_LINK_FRAME)] =
+        [0; badlink::storage_bytes(BAD_LINK_HELD, BAD_LINK_FRAME)];
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    assert!(
+        !TAKEN.swap(true, Ordering::Relaxed),
+        "bad-link storage taken twice"
+    );
+    // SAFETY: the flag makes this run at most once and nothing else names STORAGE.
+    unsafe { &mut *addr_of_mut!(STORAGE) }
+}
+
+/// The poll loop: poll, check the NIC's health, sleep until a frame, the
+/// application's deadline or (with a bad link) the next held frame.
+fn serve<D: socklab_app::smoltcp::phy::Device>(
+    mut app: App<'static>,
+    mut device: D,
+    nic: impl Fn(&mut D) -> &mut Lan9118Device,
+    next_due: impl Fn(&D) -> Option<Instant>,
+) -> ! {
+    let mut health = NicHealth::new(nic(&mut device).nic());
     loop {
-        let delay = app.poll(now(), &mut device);
-        health.check(device.nic());
-        let ms = delay.map_or(MAX_IDLE_MS, |d| d.total_millis().min(MAX_IDLE_MS));
-        idle::wait(device.nic(), ms);
+        let now = now();
+        let delay = app.poll(now, &mut device);
+        health.check(nic(&mut device).nic());
+        let mut ms = delay.map_or(MAX_IDLE_MS, |d| d.total_millis().min(MAX_IDLE_MS));
+        if let Some(due) = next_due(&device) {
+            ms = ms.min((due - now).total_millis());
+        }
+        idle::wait(nic(&mut device).nic(), ms);
     }
 }
 
