@@ -55,12 +55,28 @@ fn number<T: core::str::FromStr>(option: &str, value: Option<&str>) -> T {
         .unwrap_or_else(|_| panic!("option {option}: `{value}` is not a number"))
 }
 
+/// Parses a percentage such as `5`, `0.5` or `12.25` into parts per million,
+/// without core's float parser (which would cost the image tens of KB).
 fn percent(option: &str, value: Option<&str>) -> u32 {
-    let p: f32 = number(option, value);
-    if !(0.0..=100.0).contains(&p) {
-        panic!("option {option}: {p} is not a percentage between 0 and 100");
+    let value = value.unwrap_or_else(|| panic!("option {option} needs a value"));
+    let bad =
+        || -> ! { panic!("option {option}: `{value}` is not a percentage between 0 and 100") };
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    if whole.is_empty() || fraction.len() > 4 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        bad();
     }
-    Faults::ppm(p)
+    let whole: u32 = whole.parse().unwrap_or_else(|_| bad());
+    // Four decimals of a percent are whole parts per million.
+    let mut ppm = whole.checked_mul(10_000).unwrap_or_else(|| bad());
+    let mut scale = 1_000;
+    for digit in fraction.bytes() {
+        ppm += u32::from(digit - b'0') * scale;
+        scale /= 10;
+    }
+    if ppm > socklab_app::badlink::MILLION {
+        bad();
+    }
+    ppm
 }
 
 /// Reads and applies the command line: timeouts and backlog go into `config`,
