@@ -4,7 +4,8 @@
 //!
 //! Every launcher implements [`Device`], so code written against the trait
 //! runs on any board: [`TapDevice`] (the `socklab-tap` process on a TAP inside
-//! a private network namespace) today, a QEMU launcher next.
+//! a private network namespace) and [`QemuDevice`] (the mps2-an385 image in
+//! QEMU, on user networking or on a TAP; in `launch/qemu.rs`).
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -23,6 +24,13 @@ use crate::cleanup;
 use crate::client::{ClientError, LabClient, DEFAULT_TIMEOUT};
 use crate::netns::{self, HostNet, Netns, NetnsError, Tap};
 use crate::ping::{ping, PingError};
+
+mod qemu;
+pub use qemu::{
+    build_mps2_image, find_mps2_image, free_port_base, QemuDevice, QemuLink, QemuLog, QemuNet,
+    QemuOptions, DEFAULT_PORT_BASE, FORWARDED_PORTS, MAX_PORT_BASE, MPS2_BOARD, MPS2_ELF_ENV,
+    MPS2_ELF_PATH, QEMU_BIN, QEMU_CLOSED_PORT,
+};
 
 /// Name of the linux-tap board's binary.
 pub const TAP_BIN: &str = "socklab-tap";
@@ -115,6 +123,20 @@ pub trait Device {
             None => format!("socklab connect {}", self.lab_addr().ip()),
         }
     }
+
+    /// True when the host reaches the device through a NAT (QEMU's user
+    /// networking): a host `connect()` succeeds before the device answers, a
+    /// refusal shows as a connection closed without a word, and the device
+    /// sees another address pair than the host's socket.
+    fn behind_nat(&self) -> bool {
+        false
+    }
+
+    /// How the device ended, if it stopped by itself (a crash, an exit);
+    /// `None` while it runs.
+    fn exit_status(&self) -> Option<ExitStatus> {
+        None
+    }
 }
 
 /// Why a device could not be started.
@@ -133,6 +155,18 @@ pub enum LaunchError {
     /// `socklab-tap` was not found and could not be built.
     #[error("cannot find the `socklab-tap` binary: {0}")]
     Binary(String),
+    /// The mps2-an385 image was not found and could not be built.
+    #[error("cannot get the mps2-an385 image: {0}")]
+    Image(String),
+    /// QEMU's user networking cannot forward the device's ports.
+    #[error("cannot forward the device's ports: {0}")]
+    Ports(String),
+    /// `qemu-system-arm` is not installed.
+    #[error(
+        "qemu-system-arm is not on PATH: install it with scripts/setup \
+         (apt package qemu-system-arm, see PLATFORM.md for the qemu-utils conflict)"
+    )]
+    NoQemu,
     /// The device process could not be started.
     #[error("cannot start {binary}: {error}")]
     Spawn {
@@ -577,6 +611,43 @@ impl Device for TapDevice {
             None => String::new(),
         }
     }
+
+    fn exit_status(&self) -> Option<ExitStatus> {
+        self.child.as_ref().and_then(|_| peek_exit(self.pid))
+    }
+}
+
+/// How child `pid` ended, if it has, without reaping it (`waitid` with
+/// `WNOWAIT`): the owner's `try_wait` still works afterwards.
+fn peek_exit(pid: u32) -> Option<ExitStatus> {
+    use std::os::unix::process::ExitStatusExt;
+    let id = libc::id_t::from(pid);
+    // SAFETY: `info` is a valid siginfo_t to write to; waitid only reads the
+    // state of our own child.
+    let info = unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let rc = libc::waitid(
+            libc::P_PID,
+            id,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        if rc != 0 {
+            return None;
+        }
+        info
+    };
+    // SAFETY: waitid filled in a SIGCHLD siginfo (or left it zeroed: pid 0).
+    let (child, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if child == 0 {
+        return None; // Still running.
+    }
+    let raw = match info.si_code {
+        libc::CLD_EXITED => (status & 0xff) << 8,
+        libc::CLD_DUMPED => status | 0x80,
+        _ => status,
+    };
+    Some(ExitStatus::from_raw(raw))
 }
 
 impl Drop for TapDevice {

@@ -7,13 +7,16 @@
 //!   a namespace ([`netns::Netns::run`], [`netns::HostNet`]);
 //! * [`ping`] sends ICMP echo requests (IPv4 and IPv6);
 //! * [`launch`] starts devices and tears them down ([`launch::TapDevice`],
-//!   the [`launch::Device`] trait);
-//! * [`render`] formats answers for people.
+//!   [`launch::QemuDevice`], the [`launch::Device`] trait);
+//! * [`render`] formats answers for people;
+//! * [`bench`] measures a device, and Linux's TCP stack as a baseline
+//!   (`socklab bench`).
 //!
 //! Ports, command words and response formats come from
 //! `socklab_app::protocol`, shared with the device: nothing is written twice.
 
 pub mod addr;
+pub mod bench;
 pub mod cleanup;
 pub mod client;
 pub mod launch;

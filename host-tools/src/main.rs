@@ -40,6 +40,12 @@ enum Command {
     Ping(cmd::ping::Args),
     /// Create or delete a TAP interface with the host-side addresses (needs root).
     Tap(cmd::tap::Args),
+    /// Measure a device's throughput, latency, connection rate and concurrency, optionally
+    /// next to Linux's own TCP stack (`--baseline kernel`).
+    Bench(cmd::bench::Args),
+    /// The kernel baseline's server (started by `socklab bench --baseline kernel`).
+    #[command(hide = true)]
+    KernelServer(cmd::bench::ServerArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -53,6 +59,8 @@ fn main() -> std::process::ExitCode {
         Command::Who(args) => cmd::who::run(&cli.global, args),
         Command::Ping(args) => cmd::ping::run(&cli.global, args),
         Command::Tap(args) => cmd::tap::run(&cli.global, args),
+        Command::Bench(args) => cmd::bench::run(&cli.global, args),
+        Command::KernelServer(args) => cmd::bench::serve(args),
     };
     match result {
         Ok(code) => code,

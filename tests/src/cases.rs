@@ -12,7 +12,7 @@ use socklab_app::protocol::{
 };
 use socklab_host::client::{LabClient, Socket};
 
-use crate::{eventually, Dut};
+use crate::{eventually, Dut, Refusal};
 
 /// How long a single read may wait in these cases.
 const WAIT: Duration = Duration::from_secs(10);
@@ -27,10 +27,47 @@ fn info_value(client: &mut LabClient, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("INFO has no numeric `{key}`: {:?}", info.entries))
 }
 
+/// Lab sockets of the device: its slots and its backlog, all on port 6666.
+fn lab_sockets(client: &mut LabClient) -> usize {
+    (info_value(client, info::LAB_SLOTS) + info_value(client, info::LAB_BACKLOG)) as usize
+}
+
 fn lab_rows(rows: &[Socket]) -> Vec<&Socket> {
     rows.iter()
         .filter(|r| r.local.port() == Some(LAB_PORT))
         .collect()
+}
+
+/// Connects to the device's `port` and asserts that the device refused the
+/// connection, as the board's network shows it (see [`Refusal`]).
+fn assert_refused(dut: &Dut, port: u16) {
+    match dut.refusal() {
+        Refusal::Reset => {
+            let err = dut.connect(port).expect_err("nothing listens there");
+            assert_eq!(
+                err.kind(),
+                ErrorKind::ConnectionRefused,
+                "port {port}: {err}"
+            );
+        }
+        Refusal::ClosedWithoutHello => {
+            let mut stream = dut
+                .connect(port)
+                .expect("QEMU accepts the host's connection for the device");
+            stream.set_read_timeout(Some(WAIT)).unwrap();
+            let mut got = Vec::new();
+            match stream.read_to_end(&mut got) {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+                Err(e) => panic!("port {port}: expected the connection to be closed: {e}"),
+            }
+            assert!(
+                got.is_empty(),
+                "port {port}: refused, yet the device sent {:?}",
+                String::from_utf8_lossy(&got)
+            );
+        }
+    }
 }
 
 /// Every lab slot LISTENs except `busy`, within a few seconds.
@@ -46,7 +83,7 @@ fn wait_for_listening_slots(observer: &mut LabClient, slots: usize, busy: usize)
     if last.is_none() {
         let rows = observer.netstat().expect("NETSTAT answered");
         panic!(
-            "expected {} of {slots} lab slots LISTEN, NETSTAT says:\n{:#?}",
+            "expected {} of {slots} lab sockets LISTEN, NETSTAT says:\n{:#?}",
             slots - busy,
             lab_rows(&rows)
         );
@@ -122,10 +159,14 @@ pub fn netstat_lists_connections_and_listeners(dut: &Dut) {
     let mut a = client(dut);
     let _b = client(dut);
     let _c = client(dut);
-    let slots = info_value(&mut a, info::LAB_SLOTS) as usize;
+    let slots = lab_sockets(&mut a);
     let rows = a.netstat().unwrap();
     let lab = lab_rows(&rows);
-    assert_eq!(lab.len(), slots, "one row per lab slot");
+    assert_eq!(
+        lab.len(),
+        slots,
+        "one row per lab socket (slots and backlog)"
+    );
     let established: Vec<_> = lab.iter().filter(|r| r.state == "ESTABLISHED").collect();
     assert_eq!(established.len(), 3, "{lab:#?}");
     assert_eq!(
@@ -260,24 +301,66 @@ pub fn whole_pool_is_served_at_once(dut: &Dut) {
     );
 }
 
-/// A client beyond the pool is refused (RST), and served once a slot frees.
-pub fn connect_beyond_the_pool_is_refused(dut: &Dut) {
-    let mut first = client(dut);
-    let slots = info_value(&mut first, info::LAB_SLOTS) as usize;
-    let mut clients = vec![first];
+/// A full pool queues the next clients (the listen backlog): accepted, no
+/// `HELLO` yet, listed by `WHO` in arrival order; each gets its `HELLO`, in
+/// that order, as a served client leaves. Beyond pool + backlog: refused.
+pub fn clients_beyond_the_pool_wait_and_beyond_the_backlog_are_refused(dut: &Dut) {
+    let mut clients = vec![client(dut)];
+    let slots = info_value(&mut clients[0], info::LAB_SLOTS) as usize;
+    let backlog = info_value(&mut clients[0], info::LAB_BACKLOG) as usize;
+    assert!(backlog >= 4, "the board has a backlog of {backlog}");
     for _ in 1..slots {
         clients.push(client(dut));
     }
-    let refused_before = info_value(&mut clients[0], info::CONN_REFUSED);
-    let err = dut.connect(LAB_PORT).expect_err("the pool is full");
-    assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+    // Four extra clients, one after the other (each seen waiting before the next).
+    let mut waiting = Vec::new();
+    for n in 1..=4 {
+        let stream = dut.connect(LAB_PORT).expect("a waiting client is accepted");
+        let queued = eventually(WAIT, || {
+            (info_value(&mut clients[0], info::LAB_QUEUED) == n as u64).then_some(())
+        });
+        assert!(queued.is_some(), "client {n} is not queued");
+        waiting.push(stream);
+    }
+    let (served, queue) = clients[0].who_and_queue().expect("WHO answered");
+    assert_eq!(served.len(), slots);
     assert_eq!(
-        info_value(&mut clients[0], info::CONN_REFUSED),
-        refused_before + 1
+        queue.iter().map(|w| w.position).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
     );
-    clients.pop().unwrap().quit().unwrap();
-    let again = eventually(WAIT, || dut.lab_client().ok()).expect("a slot frees");
-    assert!(again.greeting().slot < slots);
+    if dut.has_real_addresses() {
+        let expected: Vec<_> = waiting.iter().map(|s| s.local_addr().unwrap()).collect();
+        assert_eq!(queue.iter().map(|w| w.peer).collect::<Vec<_>>(), expected);
+    }
+    // Fill the rest of the backlog; the next client is refused.
+    let mut rest = Vec::new();
+    for n in 5..=backlog {
+        rest.push(dut.connect(LAB_PORT).expect("the backlog has room"));
+        let queued = eventually(WAIT, || {
+            (info_value(&mut clients[0], info::LAB_QUEUED) == n as u64).then_some(())
+        });
+        assert!(queued.is_some(), "client {n} is not queued");
+    }
+    let refused_before = info_value(&mut clients[0], info::CONN_REFUSED);
+    assert_refused(dut, LAB_PORT);
+    if dut.refusal() == Refusal::Reset {
+        assert_eq!(
+            info_value(&mut clients[0], info::CONN_REFUSED),
+            refused_before + 1
+        );
+    }
+    drop(rest);
+    // As served clients QUIT, the waiting ones get HELLO, first come first served.
+    let mut freed = Vec::new();
+    for stream in waiting {
+        let leaving = clients.pop().unwrap();
+        freed.push(leaving.greeting().slot);
+        leaving.quit().unwrap();
+        let mut served = LabClient::from_stream(stream, WAIT).expect("HELLO once a slot frees");
+        assert_eq!(served.greeting().slot, *freed.last().unwrap());
+        assert_eq!(served.echo("served at last").unwrap(), "served at last");
+        clients.insert(0, served);
+    }
 }
 
 /// 200 connect / command / disconnect cycles; afterwards every slot listens.
@@ -288,7 +371,7 @@ pub fn two_hundred_cycles_leave_every_slot_listening(dut: &Dut) {
         c.quit().unwrap();
     }
     let mut observer = client(dut);
-    let slots = info_value(&mut observer, info::LAB_SLOTS) as usize;
+    let slots = lab_sockets(&mut observer);
     wait_for_listening_slots(&mut observer, slots, 1);
     assert_eq!(info_value(&mut observer, info::LAB_IN_USE), 1);
     assert!(info_value(&mut observer, info::CONN_ACCEPTED) >= 201);
@@ -297,7 +380,7 @@ pub fn two_hundred_cycles_leave_every_slot_listening(dut: &Dut) {
 /// A client that vanishes with RST frees its slot.
 pub fn client_that_resets_frees_its_slot(dut: &Dut) {
     let mut observer = client(dut);
-    let slots = info_value(&mut observer, info::LAB_SLOTS) as usize;
+    let slots = lab_sockets(&mut observer);
     let c = client(dut);
     let peer = c.greeting().peer;
     let socket = socket2::Socket::from(c.stream().try_clone().unwrap());
@@ -385,15 +468,14 @@ pub fn chargen_lines_follow_rfc_864(dut: &Dut) {
 pub fn closed_port_is_refused(dut: &Dut) {
     let mut observer = client(dut);
     let before = info_value(&mut observer, info::CONN_REFUSED);
-    for port in [6667, 80, 22] {
-        let err = dut.connect(port).expect_err("nothing listens there");
-        assert_eq!(
-            err.kind(),
-            ErrorKind::ConnectionRefused,
-            "port {port}: {err}"
-        );
+    let ports = dut.closed_ports();
+    for &port in ports {
+        assert_refused(dut, port);
     }
-    assert_eq!(info_value(&mut observer, info::CONN_REFUSED), before + 3);
+    assert_eq!(
+        info_value(&mut observer, info::CONN_REFUSED),
+        before + ports.len() as u64
+    );
 }
 
 /// ICMP echo requests are answered over IPv4 and IPv6.

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context};
 use socklab_app::protocol::{info, ECHO_PORT, LAB_PORT};
 use socklab_host::client::{LabClient, Socket};
-use socklab_host::launch::{Device, TapDevice, TapOptions};
+use socklab_host::launch::{
+    Device, QemuDevice, QemuLink, QemuNet, QemuOptions, TapDevice, TapOptions,
+};
 use socklab_host::netns::{self, Netns};
 use socklab_host::ping::PingError;
 use socklab_host::render::netstat_table;
@@ -25,6 +27,19 @@ use super::Global;
 pub enum Board {
     /// `socklab-tap` on a TAP in a private network namespace (needs root).
     #[default]
+    Tap,
+    /// The mps2-an385 image in QEMU (Cortex-M3, LAN9118): on a TAP in a private network
+    /// namespace as root (every step), else on QEMU's user networking (no ping, no IPv6).
+    Qemu,
+}
+
+/// The network of the QEMU board in the demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Net {
+    /// QEMU user networking, no root: ports forwarded on 127.0.0.1; ping and IPv6 are
+    /// skipped.
+    User,
+    /// A TAP in a private network namespace (needs root): every step.
     Tap,
 }
 
@@ -38,6 +53,10 @@ pub struct Args {
     /// Where the device runs.
     #[arg(long, value_enum, default_value_t = Board::Tap)]
     pub board: Board,
+
+    /// --board qemu: the network (default: tap as root, else user).
+    #[arg(long, value_enum)]
+    pub net: Option<Net>,
 
     /// Bytes sent through the echo service in the transfer step.
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
@@ -57,6 +76,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         socklab_host::cleanup::emergency_cleanup();
         std::process::exit(130);
     })?;
+    if matches!(args.board, Board::Tap) && args.net.is_some() {
+        bail!("--net is for --board qemu");
+    }
     if global.netns.is_some() {
         eprintln!("socklab: note: the demo makes a namespace of its own; --netns is ignored");
     }
@@ -89,7 +111,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
 /// The demo stopped at a failed step.
 struct Stopped;
 
-/// A step that could not run because an earlier one failed.
+/// A step that could not run: an earlier one failed, or the board's network
+/// cannot do it (counted as skipped, never as passed).
 #[derive(Debug)]
 struct Skipped(&'static str);
 
@@ -126,12 +149,14 @@ struct Demo {
 /// A device the demo started: one variant per board.
 enum Started {
     Tap(TapDevice),
+    Qemu(QemuDevice),
 }
 
 impl Started {
     fn device(&self) -> &dyn Device {
         match self {
             Started::Tap(device) => device,
+            Started::Qemu(device) => device,
         }
     }
 }
@@ -202,6 +227,7 @@ impl Demo {
         println!("====================================================================");
         let started = match args.board {
             Board::Tap => self.start_tap()?.map(Started::Tap),
+            Board::Qemu => self.start_qemu(args.net)?.map(Started::Qemu),
         };
         let Some(started) = started else {
             return Ok(());
@@ -212,6 +238,7 @@ impl Demo {
         }
         let cleanup = match started {
             Started::Tap(device) => self.stop_tap(device),
+            Started::Qemu(device) => self.stop_qemu(device),
         };
         result.and(cleanup)
     }
@@ -263,6 +290,98 @@ impl Demo {
             ready.ipv6,
             ready.mac
         ));
+        Ok(Some(device))
+    }
+
+    /// Section 1 on the QEMU board: the image, QEMU, and its network.
+    fn start_qemu(&mut self, net: Option<Net>) -> Result<Option<QemuDevice>, Stopped> {
+        self.section("A device on a network");
+        self.explain(
+            "An IP address identifies a machine on a network. A machine has one network \
+             interface per network it is on, and each interface has its own address.",
+        );
+        self.explain(
+            "Our machine is an emulated microcontroller board, Arm's MPS2 with a Cortex-M3 \
+             (QEMU's mps2-an385), running a TCP server firmware: smoltcp, no operating system, \
+             every socket and buffer fixed when the image is built. Its network interface is the \
+             board's LAN9118 Ethernet chip; its log comes out of its serial port (UART).",
+        );
+        let root = netns::is_root();
+        let net = match net {
+            Some(net) => net,
+            None if root => Net::Tap,
+            None => Net::User,
+        };
+        if net == Net::Tap {
+            self.explain(
+                "QEMU wires the chip to a TAP, a virtual Ethernet cable into this machine. To \
+                 leave your real network alone, the TAP and QEMU get a private network \
+                 namespace: its own interfaces, addresses and routes, deleted at the end.",
+            );
+            if !root {
+                println!("✘ a network namespace and a TAP need root: run `sudo socklab demo --board qemu`, or use --net user");
+                self.failed += 1;
+                return Err(Stopped);
+            }
+        } else {
+            self.explain(
+                "QEMU wires the chip to its user networking: a small router inside QEMU that \
+                 hands the device an address by DHCP and forwards a few TCP ports of this \
+                 machine's 127.0.0.1 to it. No root needed, but only those TCP ports get \
+                 through: the ping and IPv6 steps below are skipped (run as root, or with \
+                 --net tap, to see them).",
+            );
+        }
+        let device = self.step("device started", || {
+            let opts = QemuOptions {
+                net: match net {
+                    Net::Tap => QemuNet::private_tap(),
+                    Net::User => QemuNet::user_any_ports(),
+                },
+                ..QemuOptions::default()
+            };
+            let device = QemuDevice::start(opts)?;
+            let place = match (device.netns(), device.tap()) {
+                (Some(ns), Some(tap)) => {
+                    format!("in network namespace {ns}, on TAP {}", tap.name())
+                }
+                _ => "on user networking".to_owned(),
+            };
+            let mut detail = format!(
+                "QEMU (pid {}) {place}; the firmware answered {:.0} ms after QEMU started. Its \
+                 UART says:",
+                device.pid(),
+                device.ready_after().as_secs_f64() * 1e3
+            );
+            for line in device.log().lines().take(8) {
+                detail.push('\n');
+                detail.push_str(line);
+            }
+            Ok((device, detail))
+        })?;
+        let Some(device) = device else {
+            return Ok(None);
+        };
+        match device.link() {
+            QemuLink::Tap => self.explain(&format!(
+                "The TAP is a cable with two ends. The host's end has the addresses \
+                 {}/{} and {}/{}; the device's end, its only interface, has two \
+                 addresses, one per IP version: {} and {} (Ethernet address 02:00:00:00:00:01).",
+                socklab_app::config::HOST_IPV4,
+                socklab_app::config::DEFAULT_IPV4.prefix_len(),
+                socklab_app::config::HOST_IPV6,
+                socklab_app::config::DEFAULT_IPV6.prefix_len(),
+                socklab_app::config::DEFAULT_IPV4,
+                socklab_app::config::DEFAULT_IPV6,
+            )),
+            QemuLink::User { lease, .. } => self.explain(&format!(
+                "The device took the address {lease} from QEMU's DHCP server; QEMU's router is \
+                 10.0.2.2. From here we reach the device's port {LAB_PORT} at {}: QEMU accepts \
+                 there and opens a connection to {lease}:{LAB_PORT} for us (a NAT, like a home \
+                 router's port forwarding).",
+                device.lab_addr()
+            )),
+        }
         Ok(Some(device))
     }
 
@@ -318,15 +437,31 @@ impl Demo {
              pool slot that serves it, the client as the device sees it (peer) and the \
              device's side (local)."
         ));
+        let nat = device.behind_nat();
+        if nat {
+            self.explain(
+                "Through QEMU's NAT each side sees its own pair of addresses: our socket is on \
+                 127.0.0.1, while the device sees its client coming from QEMU's router \
+                 10.0.2.2, each client from a port of its own.",
+            );
+        }
         let mut clients: Vec<Option<LabClient>> = Vec::new();
         for (i, name) in NAMES.iter().enumerate() {
             let addr = if i == 2 {
-                self.explain(
-                    "carol comes in over IPv6: the same interface and port, the device's other address.",
-                );
                 match device.addr6(LAB_PORT) {
-                    Some(addr) => addr,
-                    None => lab,
+                    Some(addr) => {
+                        self.explain(
+                            "carol comes in over IPv6: the same interface and port, the device's other address.",
+                        );
+                        addr
+                    }
+                    None => {
+                        self.explain(
+                            "carol would come in over IPv6, the device's other address, but QEMU's \
+                             user networking carries IPv4 only: she uses IPv4 like the others.",
+                        );
+                        lab
+                    }
                 }
             } else {
                 lab
@@ -336,6 +471,20 @@ impl Demo {
                 lab_client.set_timeout(timeout);
                 let mine = lab_client.local_addr()?;
                 let hello = lab_client.greeting().clone();
+                if nat {
+                    ensure!(
+                        hello.local.port() == LAB_PORT,
+                        "HELLO says local={}, expected port {LAB_PORT}",
+                        hello.local
+                    );
+                    return Ok((
+                        lab_client,
+                        format!(
+                            "slot {}, socket {mine} <-> {addr}; through QEMU the device sees {} <-> {}\n{hello}",
+                            hello.slot, hello.peer, hello.local
+                        ),
+                    ));
+                }
                 ensure!(
                     hello.peer == mine,
                     "HELLO says peer={} but the socket's local address is {mine}",
@@ -490,9 +639,38 @@ impl Demo {
              {CLOSED_PORT}, so the device answers the client's SYN with a reset (RST), and \
              connect() fails with \"connection refused\"."
         ));
+        if nat {
+            self.explain(&format!(
+                "Through QEMU's NAT it looks different: QEMU itself accepts our connection on \
+                 {} at once, then tries the device's port {CLOSED_PORT}, gets the RST, and \
+                 closes our connection without a single byte: no HELLO.",
+                device.addr(CLOSED_PORT)
+            ));
+        }
         let closed = device.addr(CLOSED_PORT);
         self.step(&format!("connect to {closed}"), || {
             match device.connect(CLOSED_PORT) {
+                Ok(stream) if nat => {
+                    stream.set_read_timeout(Some(timeout))?;
+                    let mut got = Vec::new();
+                    match (&stream).read_to_end(&mut got) {
+                        Ok(_) if got.is_empty() => Ok((
+                            (),
+                            "QEMU accepted, then closed the connection without a byte: the \
+                             device refused"
+                                .to_owned(),
+                        )),
+                        Ok(_) => {
+                            bail!("{} bytes came from a port where nothing listens", got.len())
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok((
+                            (),
+                            "QEMU accepted, then reset the connection: the device refused"
+                                .to_owned(),
+                        )),
+                        Err(e) => Err(anyhow!(e).context("expected QEMU to close the connection")),
+                    }
+                }
                 Ok(_) => bail!("the connection was accepted; something listens on {CLOSED_PORT}"),
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                     Ok(((), format!("refused, as it should be ({e})")))
@@ -507,13 +685,30 @@ impl Demo {
             "ping has no port: it is ICMP, below TCP, one machine asking another for an echo. \
              The device answers on both of its addresses.",
         );
+        if nat {
+            self.explain(
+                "But QEMU's user networking forwards TCP ports only: no ping reaches the device \
+                 from here, so both steps are skipped, not passed (`sudo socklab demo --board \
+                 qemu` runs them over a TAP).",
+            );
+        }
         let ip4 = device.addr(0).ip();
-        self.step(&format!("ping {ip4}"), || {
+        let ping4 = if nat {
+            "ping the device over IPv4".to_owned()
+        } else {
+            format!("ping {ip4}")
+        };
+        self.step(&ping4, || {
             let rtt = device.ping4().map_err(skip_unsupported)?;
             Ok(((), format!("answered in {}", ms(rtt))))
         })?;
         if let Some(addr6) = device.addr6(0) {
             self.step(&format!("ping {}", addr6.ip()), || {
+                let rtt = device.ping6().map_err(skip_unsupported)?;
+                Ok(((), format!("answered in {}", ms(rtt))))
+            })?;
+        } else {
+            self.step("ping the device over IPv6", || {
                 let rtt = device.ping6().map_err(skip_unsupported)?;
                 Ok(((), format!("answered in {}", ms(rtt))))
             })?;
@@ -574,6 +769,36 @@ impl Demo {
             ))
         })?;
         Ok(())
+    }
+
+    /// Section 11 on the QEMU board: stop QEMU, check that nothing is left.
+    fn stop_qemu(&mut self, device: QemuDevice) -> Result<(), Stopped> {
+        self.section("Cleaning up");
+        let ns = device.netns().map(|ns| ns.name().to_owned());
+        let pid = device.pid();
+        let what = if ns.is_some() {
+            "QEMU stopped, namespace and TAP removed"
+        } else {
+            "QEMU stopped"
+        };
+        self.step(what, || {
+            if let Some(status) = device.try_wait() {
+                bail!("QEMU had exited by itself ({status}): the firmware crashed");
+            }
+            device.stop();
+            ensure!(!process_exists(pid), "process {pid} still exists");
+            match ns {
+                Some(ns) => {
+                    ensure!(!Netns::exists(&ns), "namespace {ns} still exists");
+                    Ok((
+                        (),
+                        format!("pid {pid} gone, namespace {ns} deleted with its TAP"),
+                    ))
+                }
+                None => Ok(((), format!("pid {pid} gone, its forwarded ports closed"))),
+            }
+        })
+        .map(drop)
     }
 
     /// Section 11: stop the device, check that nothing is left.

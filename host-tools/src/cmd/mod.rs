@@ -1,5 +1,6 @@
 //! The subcommands, one module each, and the options they share.
 
+pub mod bench;
 pub mod connect;
 pub mod demo;
 pub mod info;

@@ -1,13 +1,18 @@
-//! `socklab run tap`: start a device and keep it running until Ctrl-C, then
-//! remove what was created for it.
+//! `socklab run tap|qemu`: start a device and keep it running until Ctrl-C,
+//! then remove what was created for it.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use socklab_app::protocol::{CHARGEN_PORT, DISCARD_PORT, ECHO_PORT};
-use socklab_host::launch::{Device, DeviceLog, NetnsChoice, TapDevice, TapOptions};
+use anyhow::bail;
+use socklab_app::protocol::{CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
+use socklab_host::launch::{
+    Device, DeviceLog, LaunchError, NetnsChoice, QemuDevice, QemuLink, QemuLog, QemuNet,
+    QemuOptions, TapDevice, TapOptions, DEFAULT_PORT_BASE, MAX_PORT_BASE, QEMU_CLOSED_PORT,
+};
 use socklab_host::netns;
 
 use super::Global;
@@ -16,6 +21,17 @@ use super::Global;
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Board {
     /// `socklab-tap`: the firmware as a Linux process on a TAP interface.
+    Tap,
+    /// The mps2-an385 image (Cortex-M3, LAN9118) in QEMU, built first if needed.
+    Qemu,
+}
+
+/// How the QEMU board's NIC reaches the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Net {
+    /// QEMU user networking (no root): the device's ports are forwarded to 127.0.0.1.
+    User,
+    /// A TAP with the host-side addresses: the device at 192.168.69.1 and fdaa::1.
     Tap,
 }
 
@@ -29,31 +45,86 @@ pub struct Args {
     /// Attach to this TAP (created if missing, with the host-side addresses). Without it
     /// and as root, the device gets a private network namespace and TAP of its own, so
     /// your real network is never touched; without it and not root, `tap0`.
-    #[arg(long, value_name = "TAP")]
+    #[arg(long, visible_alias = "tap", value_name = "TAP")]
     pub name: Option<String>,
 
-    /// Device log level (error, warn, info, debug, trace).
+    /// qemu: the network of the board's NIC (default: user, or tap with --tap).
+    #[arg(long, value_enum)]
+    pub net: Option<Net>,
+
+    /// Capture the device's Ethernet frames to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+
+    /// qemu: write the firmware's UART log to this file instead of the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// qemu --net user: host port = N + device port (default 10000: lab 16666, echo
+    /// 10007, discard 10009, chargen 10019).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(..=i64::from(MAX_PORT_BASE)))]
+    pub port_base: Option<u16>,
+
+    /// qemu: one more argument for qemu-system-arm (repeat it: `--qemu-arg=-d
+    /// --qemu-arg=guest_errors`).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub qemu_arg: Vec<OsString>,
+
+    /// tap: device log level (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
     pub log_level: String,
 
-    /// Options for the device itself, after `--`: `--pcap FILE`, `--drop-chance PCT`,
-    /// `--corrupt-chance PCT`, `--rate-limit PKTS`, `--mac`, `--ip`, `--ip6`, ...
+    /// Options for the device itself, after `--`: `--drop-chance PCT`, `--corrupt-chance
+    /// PCT`, ... (tap: also `--rate-limit PKTS`, `--mac`, `--ip`, `--ip6`; qemu: the
+    /// image's boot options, handed over by semihosting).
     #[arg(last = true, value_name = "DEVICE OPTIONS")]
     pub device_args: Vec<OsString>,
 }
 
 /// Runs `socklab run`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let Board::Tap = args.board;
-    let netns = match (&global.netns, &args.name) {
+    match args.board {
+        Board::Tap => run_tap(global, args),
+        Board::Qemu => run_qemu(global, args),
+    }
+}
+
+/// The namespace for a device on a TAP: `--netns`, else a private one as
+/// root without `--tap`, else the caller's.
+fn netns_choice(global: &Global, tap: &Option<String>) -> NetnsChoice {
+    match (&global.netns, tap) {
         (Some(ns), _) => NetnsChoice::Named(ns.clone()),
         (None, None) if netns::is_root() => NetnsChoice::Private,
         (None, _) => NetnsChoice::Current,
-    };
+    }
+}
+
+/// Ctrl-C (SIGINT, SIGTERM, SIGHUP) arrives on the returned channel.
+fn stop_channel() -> anyhow::Result<mpsc::Receiver<()>> {
     let (stop_tx, stop_rx) = mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })?;
+    Ok(stop_rx)
+}
+
+fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
+    for (given, option) in [
+        (args.net.is_some(), "--net"),
+        (args.log.is_some(), "--log"),
+        (args.port_base.is_some(), "--port-base"),
+        (!args.qemu_arg.is_empty(), "--qemu-arg"),
+    ] {
+        if given {
+            bail!("{option} is for `socklab run qemu`");
+        }
+    }
+    if let Some(pcap) = args.pcap.take() {
+        args.device_args
+            .extend([OsString::from("--pcap"), pcap.into_os_string()]);
+    }
+    let netns = netns_choice(global, &args.name);
+    let stop_rx = stop_channel()?;
     eprintln!("socklab: starting socklab-tap ...");
     let opts = TapOptions {
         netns,
@@ -101,6 +172,173 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+fn run_qemu(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    let tap = match (args.net, &args.name) {
+        (Some(Net::User), Some(_)) => bail!("--tap is for --net tap"),
+        (Some(Net::Tap), _) | (None, Some(_)) => true,
+        (Some(Net::User) | None, None) => false,
+    };
+    let net = if tap {
+        if args.port_base.is_some() {
+            bail!("--port-base is for --net user");
+        }
+        QemuNet::Tap {
+            netns: netns_choice(global, &args.name),
+            tap: args.name,
+        }
+    } else {
+        if global.netns.is_some() {
+            eprintln!("socklab: note: with --net user QEMU forwards ports on 127.0.0.1 here; --netns is ignored");
+        }
+        QemuNet::User {
+            port_base: Some(args.port_base.unwrap_or(DEFAULT_PORT_BASE)),
+        }
+    };
+    let firmware_args = args
+        .device_args
+        .into_iter()
+        .map(|arg| {
+            arg.into_string()
+                .map_err(|arg| anyhow::anyhow!("boot option {arg:?} is not UTF-8"))
+        })
+        .collect::<anyhow::Result<Vec<String>>>()?;
+    let stop_rx = stop_channel()?;
+    eprintln!(
+        "socklab: starting the mps2-an385 image in QEMU ({}) ...",
+        if tap { "on a TAP" } else { "user networking" }
+    );
+    let opts = QemuOptions {
+        net,
+        pcap: args.pcap,
+        log: args.log.map_or(QemuLog::Terminal, QemuLog::File),
+        ready_timeout: global.timeout().max(Duration::from_secs(10)),
+        image: None,
+        firmware_args,
+        qemu_args: args.qemu_arg,
+    };
+    let device = QemuDevice::start(opts).map_err(|error| {
+        let taken = matches!(&error, LaunchError::Exited { log, .. } if log.contains("host forwarding rule"));
+        let error = anyhow::Error::from(error);
+        if taken {
+            error.context("a forwarded host port is taken (another `socklab run qemu`?): pick another --port-base")
+        } else {
+            error
+        }
+    })?;
+    eprintln!("socklab: QEMU: {}", device.command_line());
+    print_qemu(&device);
+
+    let code = loop {
+        if stop_rx.recv_timeout(Duration::from_millis(200)).is_ok() {
+            eprintln!("socklab: stopping QEMU ...");
+            break ExitCode::SUCCESS;
+        }
+        if let Some(status) = device.try_wait() {
+            // A Ctrl-C in the terminal reaches QEMU too: that is a stop.
+            if stop_rx.recv_timeout(Duration::from_millis(200)).is_ok() {
+                break ExitCode::SUCCESS;
+            }
+            eprintln!("socklab: QEMU exited: {status} (a firmware panic or fault exits with 1; see the UART log)");
+            break ExitCode::FAILURE;
+        }
+    };
+    let netns = device
+        .netns()
+        .filter(|ns| ns.is_owned())
+        .map(|ns| ns.name().to_owned());
+    let tap = device
+        .tap()
+        .filter(|tap| tap.is_owned())
+        .map(|tap| tap.name().to_owned());
+    let pcap = device.pcap().map(|p| p.display().to_string());
+    device.stop();
+    match (netns, tap) {
+        (Some(ns), _) => {
+            eprintln!("socklab: QEMU stopped; network namespace {ns} and its TAP removed")
+        }
+        (None, Some(tap)) => eprintln!("socklab: QEMU stopped; TAP {tap} removed"),
+        (None, None) => eprintln!("socklab: QEMU stopped"),
+    }
+    if let Some(pcap) = pcap {
+        eprintln!("socklab: capture in {pcap}");
+    }
+    Ok(code)
+}
+
+fn print_qemu(device: &QemuDevice) {
+    let place = match device.netns() {
+        Some(ns) => format!(" in network namespace {ns}"),
+        None => String::new(),
+    };
+    let ready = format!(
+        "HELLO {:.2} s after start",
+        device.ready_after().as_secs_f64()
+    );
+    match device.link() {
+        QemuLink::User { lease, .. } => {
+            println!(
+                "mps2-an385 is running in QEMU (pid {}) on user networking; {ready}",
+                device.pid()
+            );
+            println!("  device  {lease} (DHCP lease from QEMU), mac 02:00:00:00:00:01");
+            println!("  ports forwarded from 127.0.0.1 (nothing else reaches the device):");
+            for (port, what) in [
+                (LAB_PORT, "lab"),
+                (ECHO_PORT, "echo"),
+                (DISCARD_PORT, "discard"),
+                (CHARGEN_PORT, "chargen"),
+                (
+                    QEMU_CLOSED_PORT,
+                    "nothing listens: QEMU closes the connection at once",
+                ),
+            ] {
+                let host = device.addr(port);
+                println!("    {:<16} -> {port:<5} {what}", host.to_string());
+            }
+            println!("  no ping, no IPv6 through QEMU's user networking (--net tap has both)");
+        }
+        QemuLink::Tap => {
+            let tap = device.tap().map(|t| t.name()).unwrap_or("?");
+            println!(
+                "mps2-an385 is running in QEMU (pid {}){place}, on TAP {tap}; {ready}",
+                device.pid()
+            );
+            println!(
+                "  device  {}  {}  mac 02:00:00:00:00:01",
+                socklab_app::config::DEFAULT_IPV4,
+                socklab_app::config::DEFAULT_IPV6
+            );
+            println!(
+                "  lab {LAB_PORT}, echo {ECHO_PORT}, discard {DISCARD_PORT}, chargen {CHARGEN_PORT}; ping answered"
+            );
+        }
+    }
+    if let Some(pcap) = device.pcap() {
+        println!("  capture  {} (pcap)", pcap.display());
+    }
+    if let Some(log) = device.log_path() {
+        println!("  UART log {}", log.display());
+    }
+    let lab = device.lab_addr();
+    let (prefix, target) = match (device.link(), device.host_net().netns_name()) {
+        (QemuLink::User { .. }, _) => ("socklab".to_owned(), lab.to_string()),
+        (QemuLink::Tap, Some(ns)) => (format!("socklab --netns {ns}"), lab.ip().to_string()),
+        (QemuLink::Tap, None) => ("socklab".to_owned(), lab.ip().to_string()),
+    };
+    println!("talk to it:");
+    println!("  {prefix} connect {target}");
+    println!("  {prefix} netstat {target}");
+    match (device.link(), device.host_net().netns_name()) {
+        (QemuLink::User { .. }, _) => println!("  nc {} {}", lab.ip(), lab.port()),
+        (QemuLink::Tap, Some(ns)) => {
+            println!("  {prefix} ping {target}");
+            println!("  sudo ip netns exec {ns} nc {} {}", lab.ip(), lab.port());
+        }
+        (QemuLink::Tap, None) => println!("  {prefix} ping {target}"),
+    }
+    println!("press Ctrl-C to stop it");
+}
+
 fn print_how_to_reach(device: &TapDevice) {
     let ready = device.ready();
     let lab = device.lab_addr();
@@ -133,4 +371,51 @@ fn print_how_to_reach(device: &TapDevice) {
         println!("  sudo ip netns exec {ns} nc {} {}", lab.ip(), lab.port());
     }
     println!("press Ctrl-C to stop it");
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        global: Global,
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn qemu_options_parse() {
+        let cli = Cli::try_parse_from([
+            "run",
+            "qemu",
+            "--net",
+            "tap",
+            "--tap",
+            "tap7",
+            "--pcap",
+            "x.pcap",
+            "--log",
+            "uart.log",
+            "--qemu-arg",
+            "-d",
+            "--qemu-arg=guest_errors",
+            "--",
+            "--drop-chance",
+            "5",
+        ])
+        .unwrap();
+        assert!(matches!(cli.args.board, Board::Qemu));
+        assert_eq!(cli.args.net, Some(Net::Tap));
+        assert_eq!(cli.args.name.as_deref(), Some("tap7"));
+        assert_eq!(cli.args.pcap, Some(PathBuf::from("x.pcap")));
+        assert_eq!(cli.args.log, Some(PathBuf::from("uart.log")));
+        assert_eq!(cli.args.qemu_arg, ["-d", "guest_errors"]);
+        assert_eq!(cli.args.device_args, ["--drop-chance", "5"]);
+        let cli = Cli::try_parse_from(["run", "qemu", "--port-base", "20000"]).unwrap();
+        assert_eq!(cli.args.port_base, Some(20000));
+        assert!(Cli::try_parse_from(["run", "qemu", "--port-base", "60000"]).is_err());
+    }
 }

@@ -1,0 +1,117 @@
+//! `socklab bench` end to end, without a device: the kernel baseline's own
+//! server, started in a namespace of the test's, stands in for the device at
+//! ADDR, and `--baseline kernel` measures the real baseline next to it.
+//! Needs root (namespaces, a veth pair); skipped otherwise.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use socklab_host::bench::kernel::{NETNS_PREFIX, READY_LINE, SERVER_SUBCOMMAND};
+use socklab_host::netns::{is_root, Netns};
+
+const SOCKLAB: &str = env!("CARGO_BIN_EXE_socklab");
+
+fn bench_namespaces() -> Vec<String> {
+    std::fs::read_dir("/var/run/netns")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(NETNS_PREFIX))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn bench_measures_a_server_at_addr_against_the_kernel_and_cleans_up() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let before = bench_namespaces();
+    let ns = Netns::create_unique("socklab-bt").unwrap();
+    let mut server = ns
+        .command(SOCKLAB)
+        .args([SERVER_SUBCOMMAND, "--bind", "127.0.0.1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert!(ready.starts_with(READY_LINE), "{ready:?}");
+    let dir = std::env::temp_dir().join(format!("socklab-bench-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plot = dir.join("bench.svg");
+    let started = Instant::now();
+    let output = Command::new(SOCKLAB)
+        .args(["--netns", ns.name(), "bench", "127.0.0.1", "all"])
+        .args(["--baseline", "kernel", "--runs", "1", "--duration", "0.3"])
+        .args(["--count", "300", "--clients", "2", "--concurrency", "8"])
+        .args(["--device-pid", &server.id().to_string(), "--pin", "0"])
+        .args(["--no-progress", "--json", "--plot"])
+        .arg(&plot)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    drop(ns);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let figure = |key: &str| {
+        json["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key"] == key)
+            .unwrap_or_else(|| panic!("no figure {key}"))
+            .clone()
+    };
+    for key in [
+        "throughput.host_to_device",
+        "throughput.device_to_host",
+        "throughput.echo",
+        "latency.p50",
+        "connect.rate",
+        "concurrency.rate",
+    ] {
+        let f = figure(key);
+        for target in ["device", "kernel"] {
+            let value = f["values"][target]["value"].as_f64().unwrap();
+            assert!(value > 0.0, "{key} on {target}: {value}");
+        }
+        assert!(f["ratio"].as_f64().unwrap() > 0.0, "{key}");
+    }
+    assert_eq!(figure("connect.failures")["values"]["device"]["value"], 0.0);
+    assert_eq!(
+        figure("concurrency.errors")["values"]["kernel"]["value"],
+        0.0
+    );
+    let latency = &json["targets"][0]["results"]["latency"][0];
+    assert_eq!(latency["pinning"]["cpu"], 0);
+    assert_eq!(latency["pinning"]["target_pinned"], true);
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    // The Markdown of the saved JSON.
+    let saved = dir.join("bench.json");
+    std::fs::write(&saved, &output.stdout).unwrap();
+    let md = Command::new(SOCKLAB)
+        .args(["bench", "--markdown-from"])
+        .arg(&saved)
+        .output()
+        .unwrap();
+    assert!(md.status.success());
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(
+        md.contains("| workload | figure | device | kernel | device/kernel |"),
+        "{md}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(bench_namespaces(), before, "namespaces left behind");
+}
