@@ -784,3 +784,1057 @@ pub fn echo_reply_of(frame: &[u8]) -> Option<(IpAddr, IpAddr, u16, u16, Vec<u8>)
         _ => None,
     }
 }
+
+// ---------------------------------------------------------------------------
+// Fuzzing
+
+/// What the property tests (`tests/fuzz.rs`) and the cargo-fuzz targets
+/// (`fuzz/`) feed the device, how a case is run, and the check that the pool
+/// is whole afterwards.
+///
+/// Inputs are plain data: the property tests build them with proptest
+/// strategies, the fuzz targets decode them from the fuzzer's bytes
+/// ([`fuzz::frames_from_bytes`], [`fuzz::lab_from_bytes`]); both run them with
+/// [`fuzz::run_frames`] and [`fuzz::run_lab`]. A case is whatever the device
+/// does with its input, then every client gone (reset, closed, vanished, or
+/// lingering silently), the clock driven past every timeout, and
+/// [`Net::assert_pool_whole`].
+pub mod fuzz {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::OnceLock;
+
+    use socklab_app::protocol::{SockName, MAX_RESPONSE_LINE};
+    use socklab_app::smoltcp::wire::{
+        ArpOperation, ArpPacket, ArpRepr, Icmpv6Packet, Ipv6Address, NdiscRepr, RawHardwareAddress,
+        UdpPacket,
+    };
+    use socklab_app::{BacklogPolicy, Timeouts};
+
+    use super::*;
+
+    /// A tiny pool: two slots, one backlog place, one socket per bulk
+    /// service, buffers so small that windows close after a few lines.
+    pub const FUZZ_SIZES: Sizes = Sizes {
+        lab_slots: 2,
+        lab_backlog: 1,
+        lab_rx: 128,
+        lab_tx: 512,
+        bulk_slots: 1,
+        bulk_rx: 256,
+        bulk_tx: 256,
+    };
+
+    /// Short timeouts, so that a case frees everything in a few simulated
+    /// seconds.
+    pub const FUZZ_TIMEOUTS: Timeouts = Timeouts {
+        idle_ms: 2_000,
+        slow_reader_ms: 1_000,
+        handshake_ms: 1_000,
+        closing_ms: 1_000,
+        keep_alive_ms: 1_000,
+        dead_peer_ms: 3_000,
+    };
+
+    /// How long a case lets pass once its clients are gone: longer than any
+    /// chain of [`FUZZ_TIMEOUTS`] (a waiting client promoted, then idle, then
+    /// closing), and than smoltcp's neighbor-cache lifetime (60 s), so that a
+    /// neighbor entry an injected ARP or NDISC frame poisoned has expired too.
+    pub const DRAIN_MS: u64 = 65_000;
+
+    /// The device's config for fuzzing: defaults, [`FUZZ_TIMEOUTS`], `backlog`.
+    pub fn fuzz_config(backlog: BacklogPolicy) -> Config {
+        Config {
+            timeouts: FUZZ_TIMEOUTS,
+            backlog,
+            ..Config::default()
+        }
+    }
+
+    // -- the check -------------------------------------------------------
+
+    impl Net {
+        /// Asserts that the pool is whole: nobody served or waiting, a new
+        /// client gets its `HELLO` and an `ECHO` answered, `NETSTAT` shows
+        /// every other socket listening (the backlog's closed under the
+        /// `refuse` policy) and `WHO` only the new client. Call it once every
+        /// client is gone and the timeouts have passed.
+        pub fn assert_pool_whole(&mut self) {
+            assert_eq!(self.app.lab_in_use(), 0, "lab clients still served");
+            assert_eq!(self.app.lab_queued(), 0, "lab clients still waiting");
+            let (mut conn, slot) = self.lab(false);
+            assert_eq!(self.ask(&mut conn, "ECHO whole"), "whole");
+
+            let sizes = self.app.sizes();
+            let refuse = self
+                .info(&mut conn)
+                .iter()
+                .any(|(k, v)| k == protocol::info::BACKLOG_POLICY && v == "refuse");
+            let lines = self.netstat(&mut conn);
+            assert_eq!(lines.len(), sizes.tcp_sockets(), "{lines:#?}");
+            let rows: Vec<NetstatRow<'_>> = lines
+                .iter()
+                .map(|l| NetstatRow::parse(l).expect("netstat() checked the rows"))
+                .collect();
+            let (lab, bulk) = rows.split_at(sizes.lab_sockets());
+            let ours = |r: &&NetstatRow<'_>| {
+                r.state == "ESTABLISHED"
+                    && r.local == SockName::Addr(conn.remote)
+                    && r.remote == SockName::Addr(conn.local)
+            };
+            let listening = |r: &&NetstatRow<'_>, port: u16| {
+                r.state == "LISTEN" && r.local == SockName::Any(Some(port))
+            };
+            let closed = if refuse { sizes.lab_backlog } else { 0 };
+            assert_eq!(lab.iter().filter(ours).count(), 1, "{lines:#?}");
+            assert_eq!(
+                lab.iter()
+                    .filter(|r| listening(r, protocol::LAB_PORT))
+                    .count(),
+                sizes.lab_sockets() - 1 - closed,
+                "lab sockets not listening again: {lines:#?}"
+            );
+            assert_eq!(
+                lab.iter().filter(|r| r.state == "CLOSED").count(),
+                closed,
+                "{lines:#?}"
+            );
+            for port in [protocol::ECHO_PORT, protocol::DISCARD_PORT, protocol::CHARGEN_PORT] {
+                assert_eq!(
+                    bulk.iter().filter(|r| listening(r, port)).count(),
+                    sizes.bulk_slots,
+                    "port {port} sockets not listening again: {lines:#?}"
+                );
+            }
+
+            let who = self.ask_multi(&mut conn, "WHO");
+            assert_eq!(who, vec![format!("{slot} {}", conn.local)]);
+            assert_eq!(self.ask(&mut conn, "QUIT"), protocol::BYE);
+        }
+    }
+
+    // -- frames ------------------------------------------------------------
+
+    /// A part of a frame, for mutations aimed at one header.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Layer {
+        /// From the Ethernet header on.
+        Ethernet,
+        /// From the IP (or ARP) header on.
+        Network,
+        /// From the TCP, UDP or ICMP header on.
+        Transport,
+        /// From the transport's payload on.
+        Payload,
+    }
+
+    /// One change to a frame. Positions wrap around the frame's length, so
+    /// every mutation applies to every frame.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Mutation {
+        /// Flips bit `bit % 8` of byte `at`.
+        Flip { at: usize, bit: u8 },
+        /// Writes the low bytes of `value`, big-endian, `offset` bytes into
+        /// `layer`: one byte if `width % 3` is 0, two if 1, four if 2.
+        Field {
+            layer: Layer,
+            offset: usize,
+            width: u8,
+            value: u32,
+        },
+        /// Inserts `bytes` before byte `at`.
+        Insert { at: usize, bytes: Vec<u8> },
+        /// Deletes `len` bytes from `at`.
+        Delete { at: usize, len: usize },
+        /// Keeps the first `len` bytes.
+        Truncate { len: usize },
+    }
+
+    const ETH_LEN: usize = 14;
+
+    /// Where `layer` starts in `frame` (may be past its end).
+    fn layer_start(frame: &[u8], layer: Layer) -> usize {
+        let byte = |i: usize| frame.get(i).copied().unwrap_or(0) as usize;
+        let ethertype = (byte(12) << 8) | byte(13);
+        let (transport, protocol) = match ethertype {
+            0x0800 => (ETH_LEN + (byte(ETH_LEN) & 0x0f) * 4, byte(ETH_LEN + 9)),
+            0x86dd => (ETH_LEN + 40, byte(ETH_LEN + 6)),
+            _ => (ETH_LEN, 0),
+        };
+        let payload = match protocol {
+            6 => transport + (byte(transport + 12) >> 4) * 4,
+            _ => transport + 8,
+        };
+        match layer {
+            Layer::Ethernet => 0,
+            Layer::Network => ETH_LEN,
+            Layer::Transport => transport,
+            Layer::Payload => payload,
+        }
+    }
+
+    /// Applies `mutation` to `frame`.
+    pub fn mutate(frame: &mut Vec<u8>, mutation: &Mutation) {
+        let len = frame.len();
+        match mutation {
+            Mutation::Flip { at, bit } => {
+                if len > 0 {
+                    frame[at % len] ^= 1 << (bit % 8);
+                }
+            }
+            Mutation::Field {
+                layer,
+                offset,
+                width,
+                value,
+            } => {
+                let width = match width % 3 {
+                    0 => 1,
+                    1 => 2,
+                    _ => 4,
+                };
+                let start = layer_start(frame, *layer) + offset;
+                let bytes = &value.to_be_bytes()[4 - width..];
+                for (i, &b) in bytes.iter().enumerate() {
+                    if let Some(slot) = frame.get_mut(start + i) {
+                        *slot = b;
+                    }
+                }
+            }
+            Mutation::Insert { at, bytes } => {
+                let at = at % (len + 1);
+                frame.splice(at..at, bytes.iter().copied());
+            }
+            Mutation::Delete { at, len: n } => {
+                if len > 0 {
+                    let at = at % len;
+                    frame.drain(at..(at + n).min(len));
+                }
+            }
+            Mutation::Truncate { len: n } => frame.truncate(*n),
+        }
+    }
+
+    /// Makes a mutated frame acceptable again: IP lengths set to the frame's
+    /// (`lengths`) and IPv4, TCP, UDP, ICMP and ICMPv6 checksums recomputed
+    /// (`checksums`), so that the damage reaches TCP and the services instead
+    /// of dying on a checksum. Leaves what it cannot parse as it is.
+    pub fn fix_frame(frame: &mut [u8], lengths: bool, checksums: bool) {
+        if frame.len() < ETH_LEN {
+            return;
+        }
+        let ethertype = u16::from_be_bytes([frame[12], frame[13]]);
+        let ip = &mut frame[ETH_LEN..];
+        let (src, dst, protocol, payload) = match ethertype {
+            0x0800 => {
+                if ip.len() < 20 {
+                    return;
+                }
+                let header = usize::from(ip[0] & 0x0f) * 4;
+                if header < 20 || header > ip.len() {
+                    return;
+                }
+                if lengths {
+                    let total = ip.len().min(usize::from(u16::MAX)) as u16;
+                    Ipv4Packet::new_unchecked(&mut *ip).set_total_len(total);
+                }
+                let mut packet = Ipv4Packet::new_unchecked(&mut *ip);
+                if checksums {
+                    packet.fill_checksum();
+                }
+                let total = usize::from(packet.total_len()).min(ip.len());
+                if total < header {
+                    return;
+                }
+                let packet = Ipv4Packet::new_unchecked(&*ip);
+                let (src, dst) = (packet.src_addr(), packet.dst_addr());
+                let protocol = packet.next_header();
+                (
+                    IpAddress::Ipv4(src),
+                    IpAddress::Ipv4(dst),
+                    protocol,
+                    &mut ip[header..total],
+                )
+            }
+            0x86dd => {
+                if ip.len() < 40 {
+                    return;
+                }
+                if lengths {
+                    let payload = (ip.len() - 40).min(usize::from(u16::MAX)) as u16;
+                    Ipv6Packet::new_unchecked(&mut *ip).set_payload_len(payload);
+                }
+                let packet = Ipv6Packet::new_unchecked(&*ip);
+                let end = (40 + usize::from(packet.payload_len())).min(ip.len());
+                let (src, dst) = (packet.src_addr(), packet.dst_addr());
+                let protocol = packet.next_header();
+                (
+                    IpAddress::Ipv6(src),
+                    IpAddress::Ipv6(dst),
+                    protocol,
+                    &mut ip[40..end],
+                )
+            }
+            _ => return,
+        };
+        if !checksums {
+            return;
+        }
+        match protocol {
+            IpProtocol::Tcp if payload.len() >= 20 => {
+                TcpPacket::new_unchecked(payload).fill_checksum(&src, &dst)
+            }
+            IpProtocol::Udp if payload.len() >= 8 => {
+                UdpPacket::new_unchecked(payload).fill_checksum(&src, &dst)
+            }
+            IpProtocol::Icmp if payload.len() >= 4 => {
+                Icmpv4Packet::new_unchecked(payload).fill_checksum()
+            }
+            IpProtocol::Icmpv6 if payload.len() >= 4 => {
+                if let (IpAddress::Ipv6(s), IpAddress::Ipv6(d)) = (src, dst) {
+                    Icmpv6Packet::new_unchecked(payload).fill_checksum(&s, &d)
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Who a hand-made TCP segment claims to be.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Target {
+        /// One of the [`Session`]'s connections (index modulo their number):
+        /// its addresses, and sequence numbers relative to its own.
+        Conn(usize),
+        /// A new client port to `PORTS[port % PORTS.len()]` on the device;
+        /// sequence numbers as given.
+        Port { port: usize, v6: bool },
+    }
+
+    /// The device's services and a closed port.
+    pub const PORTS: [u16; 5] = [
+        protocol::LAB_PORT,
+        protocol::ECHO_PORT,
+        protocol::DISCARD_PORT,
+        protocol::CHARGEN_PORT,
+        1234,
+    ];
+
+    /// A TCP segment written field by field, with a correct checksum.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Segment {
+        /// Its connection.
+        pub target: Target,
+        /// Added to the connection's next sequence number.
+        pub seq: i32,
+        /// Added to the connection's next acknowledgment number.
+        pub ack: i32,
+        /// The flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10,
+        /// URG 0x20, ECE 0x40, CWR 0x80), any combination.
+        pub flags: u8,
+        /// Window field.
+        pub window: u16,
+        /// Raw option bytes (at most 40 used, zero-padded to a multiple of 4).
+        pub options: Vec<u8>,
+        /// Payload.
+        pub payload: Vec<u8>,
+    }
+
+    /// One frame of a frames case.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum FrameInput {
+        /// These bytes, exactly.
+        Raw(Vec<u8>),
+        /// An Ethernet header from the client to the device with `ethertype`,
+        /// then `bytes`.
+        Ethernet { ethertype: u16, bytes: Vec<u8> },
+        /// A well-formed IPv4 or IPv6 header from the client to the device,
+        /// protocol `protocol`, then `payload` (its checksum fixed if `fix`).
+        Ip {
+            v6: bool,
+            protocol: u8,
+            payload: Vec<u8>,
+            fix: bool,
+        },
+        /// Seed frame `index` (modulo [`seed_frames`]' length), mutated, then
+        /// fixed as [`fix_frame`] says.
+        Seed {
+            index: usize,
+            mutations: Vec<Mutation>,
+            fix_lengths: bool,
+            fix_checksums: bool,
+        },
+        /// A hand-made TCP segment.
+        Segment(Segment),
+    }
+
+    /// A frame to inject, then how long to let pass.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct FrameStep {
+        /// The frame.
+        pub input: FrameInput,
+        /// Simulated milliseconds to run after injecting it.
+        pub wait_ms: u16,
+    }
+
+    /// A session connection's addresses and what its client would send next.
+    #[derive(Debug, Clone, Copy)]
+    struct Flow {
+        local: SocketAddr,
+        remote: SocketAddr,
+        seq: TcpSeqNumber,
+        ack: TcpSeqNumber,
+    }
+
+    /// The device in the middle of things: two lab clients (IPv4, IPv6) that
+    /// have talked, and an echo, a discard and a chargen client. Every
+    /// session is the same frame for frame, so a frame captured from one is in
+    /// sequence for the next.
+    pub struct Session {
+        /// The device and the clients' interface.
+        pub net: Net,
+        /// The clients' connections.
+        pub conns: Vec<Conn>,
+        flows: Vec<Flow>,
+        /// Frames the clients sent while the session was set up.
+        pub sent: Vec<Vec<u8>>,
+    }
+
+    impl Session {
+        /// Sets the session up.
+        pub fn new() -> Session {
+            let mut net = Net::new(fuzz_config(BacklogPolicy::Wait), FUZZ_SIZES);
+            net.set_capture(true);
+            let (mut v4, _) = net.lab(false);
+            let (mut v6, _) = net.lab(true);
+            assert_eq!(net.ask(&mut v4, "ECHO seed"), "seed");
+            assert_eq!(net.ask(&mut v6, "SAY seed"), protocol::OK);
+            assert!(net.line(&mut v4).starts_with("FROM "));
+            let echo = net.connect(device(false, protocol::ECHO_PORT));
+            net.send(&echo, b"echo me");
+            let discard = net.connect(device(true, protocol::DISCARD_PORT));
+            net.send(&discard, &[0x5a; 300]);
+            // A small window: chargen fills it and waits.
+            let chargen = net.open_with(device(false, protocol::CHARGEN_PORT), 512, 512);
+            net.established(&chargen);
+            net.run(20);
+            let conns = vec![v4, v6, echo, discard, chargen];
+
+            let sent: Vec<Vec<u8>> = net
+                .captured
+                .drain(..)
+                .filter(|(dir, _)| *dir == Dir::ToApp)
+                .map(|(_, frame)| frame)
+                .collect();
+            net.set_capture(false);
+            let flows = conns
+                .iter()
+                .map(|conn| {
+                    let last = sent
+                        .iter()
+                        .rev()
+                        .find_map(|f| next_of(f, conn.local, conn.remote))
+                        .expect("every session client sent something");
+                    Flow {
+                        local: conn.local,
+                        remote: conn.remote,
+                        seq: last.0,
+                        ack: last.1,
+                    }
+                })
+                .collect();
+            Session {
+                net,
+                conns,
+                flows,
+                sent,
+            }
+        }
+
+        /// The bytes of `input` in this session.
+        pub fn frame(&self, input: &FrameInput) -> Vec<u8> {
+            match input {
+                FrameInput::Raw(bytes) => bytes.clone(),
+                FrameInput::Ethernet { ethertype, bytes } => {
+                    let mut frame = vec![0; ETH_LEN];
+                    EthernetRepr {
+                        src_addr: CLIENT_MAC,
+                        dst_addr: config::DEFAULT_MAC,
+                        ethertype: EthernetProtocol::from(*ethertype),
+                    }
+                    .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
+                    frame.extend_from_slice(bytes);
+                    frame
+                }
+                FrameInput::Ip {
+                    v6,
+                    protocol,
+                    payload,
+                    fix,
+                } => {
+                    let (src, dst): (IpAddr, IpAddr) = if *v6 {
+                        (CLIENT_V6.into(), device_v6().into())
+                    } else {
+                        (CLIENT_V4.into(), device_v4().into())
+                    };
+                    let mut frame =
+                        ip_frame(src, dst, IpProtocol::from(*protocol), payload.len(), |b| {
+                            b.copy_from_slice(payload)
+                        });
+                    fix_frame(&mut frame, false, *fix);
+                    frame
+                }
+                FrameInput::Seed {
+                    index,
+                    mutations,
+                    fix_lengths,
+                    fix_checksums,
+                } => {
+                    let seeds = seed_frames();
+                    let mut frame = seeds[index % seeds.len()].clone();
+                    for mutation in mutations {
+                        mutate(&mut frame, mutation);
+                    }
+                    fix_frame(&mut frame, *fix_lengths, *fix_checksums);
+                    frame
+                }
+                FrameInput::Segment(segment) => self.segment(segment),
+            }
+        }
+
+        fn segment(&self, s: &Segment) -> Vec<u8> {
+            let (local, remote, seq, ack) = match s.target {
+                Target::Conn(i) => {
+                    let flow = self.flows[i % self.flows.len()];
+                    (flow.local, flow.remote, flow.seq, flow.ack)
+                }
+                Target::Port { port, v6 } => {
+                    let client = SocketAddr::new(
+                        if v6 {
+                            CLIENT_V6.into()
+                        } else {
+                            CLIENT_V4.into()
+                        },
+                        50_000,
+                    );
+                    let device = device(v6, PORTS[port % PORTS.len()]);
+                    (client, device, TcpSeqNumber(0), TcpSeqNumber(0))
+                }
+            };
+            let seq = TcpSeqNumber(seq.0.wrapping_add(s.seq));
+            let ack = TcpSeqNumber(ack.0.wrapping_add(s.ack));
+            let mut options = s.options.clone();
+            options.truncate(40);
+            options.resize(options.len().div_ceil(4) * 4, 0);
+            let header = 20 + options.len();
+            let mut tcp = vec![0u8; header];
+            tcp[0..2].copy_from_slice(&local.port().to_be_bytes());
+            tcp[2..4].copy_from_slice(&remote.port().to_be_bytes());
+            tcp[4..8].copy_from_slice(&seq.0.to_be_bytes());
+            tcp[8..12].copy_from_slice(&ack.0.to_be_bytes());
+            tcp[12] = ((header / 4) as u8) << 4;
+            tcp[13] = s.flags;
+            tcp[14..16].copy_from_slice(&s.window.to_be_bytes());
+            tcp[20..].copy_from_slice(&options);
+            tcp.extend_from_slice(&s.payload);
+            let (src, dst) = (IpAddress::from(local.ip()), IpAddress::from(remote.ip()));
+            TcpPacket::new_unchecked(&mut tcp[..]).fill_checksum(&src, &dst);
+            ip_frame(local.ip(), remote.ip(), IpProtocol::Tcp, tcp.len(), |b| {
+                b.copy_from_slice(&tcp)
+            })
+        }
+
+        /// Gets every client out of the way (reset, and forgotten), lets
+        /// [`DRAIN_MS`] pass and asserts the pool is whole.
+        pub fn finish(mut self) {
+            for conn in self.conns.drain(..) {
+                self.net.socket(&conn).abort();
+                self.net.settle();
+                self.net.remove(conn);
+            }
+            self.net.set_filter(|_, _| true);
+            self.net.run(DRAIN_MS);
+            self.net.assert_pool_whole();
+        }
+    }
+
+    impl Default for Session {
+        fn default() -> Self {
+            Session::new()
+        }
+    }
+
+    /// If `frame` is a TCP segment from `local` to `remote`: the sequence
+    /// number after it and its acknowledgment number.
+    fn next_of(
+        frame: &[u8],
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<(TcpSeqNumber, TcpSeqNumber)> {
+        let seen = tcp_of(frame)?;
+        if seen.src != local || seen.dst != remote {
+            return None;
+        }
+        let (_, _, _, payload) = ip_of(frame)?;
+        let tcp = TcpPacket::new_checked(payload).ok()?;
+        let len = tcp.payload().len() + usize::from(tcp.syn()) + usize::from(tcp.fin());
+        Some((tcp.seq_number() + len, tcp.ack_number()))
+    }
+
+    /// The frames mutations start from: everything the clients of a
+    /// [`Session`] sent (handshakes, lab lines, bulk data, ACKs, window
+    /// updates), then ARP, NDISC, pings, SYNs to every service and a closed
+    /// port, and UDP, all built with `smoltcp::wire`.
+    pub fn seed_frames() -> &'static [Vec<u8>] {
+        static SEEDS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+        SEEDS.get_or_init(|| {
+            let mut seeds = Session::new().sent;
+            let (c4, c6): (IpAddr, IpAddr) = (CLIENT_V4.into(), CLIENT_V6.into());
+            let (d4, d6): (IpAddr, IpAddr) = (device_v4().into(), device_v6().into());
+            seeds.push(arp_frame(ArpOperation::Request));
+            seeds.push(arp_frame(ArpOperation::Reply));
+            seeds.push(neighbor_solicitation());
+            seeds.push(ping_frame(c4, d4, 0x1234, 1, b"ping seed"));
+            seeds.push(ping_frame(c6, d6, 0x1234, 2, b"ping seed"));
+            for (i, port) in PORTS.into_iter().enumerate() {
+                let seq = 1_000 * i as i32;
+                let port4 = SocketAddr::new(c4, 51_000 + i as u16);
+                let port6 = SocketAddr::new(c6, 52_000 + i as u16);
+                seeds.push(syn_frame(port4, device(false, port), seq));
+                seeds.push(syn_frame(port6, device(true, port), seq));
+            }
+            for (src, dst) in [(c4, d4), (c6, d6)] {
+                let udp = [0x9c, 0x40, 0x00, 0x44, 0x00, 0x0c, 0, 0, 1, 2, 3, 4];
+                let mut frame = ip_frame(src, dst, IpProtocol::Udp, udp.len(), |b| {
+                    b.copy_from_slice(&udp)
+                });
+                fix_frame(&mut frame, false, true);
+                seeds.push(frame);
+            }
+            seeds
+        })
+    }
+
+    fn arp_frame(operation: ArpOperation) -> Vec<u8> {
+        let repr = ArpRepr::EthernetIpv4 {
+            operation,
+            source_hardware_addr: CLIENT_MAC,
+            source_protocol_addr: CLIENT_V4,
+            target_hardware_addr: match operation {
+                ArpOperation::Reply => config::DEFAULT_MAC,
+                _ => EthernetAddress([0; 6]),
+            },
+            target_protocol_addr: device_v4(),
+        };
+        let mut frame = vec![0; ETH_LEN + repr.buffer_len()];
+        EthernetRepr {
+            src_addr: CLIENT_MAC,
+            dst_addr: match operation {
+                ArpOperation::Reply => config::DEFAULT_MAC,
+                _ => EthernetAddress::BROADCAST,
+            },
+            ethertype: EthernetProtocol::Arp,
+        }
+        .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
+        repr.emit(&mut ArpPacket::new_unchecked(&mut frame[ETH_LEN..]));
+        frame
+    }
+
+    fn neighbor_solicitation() -> Vec<u8> {
+        let target: Ipv6Address = device_v6();
+        let repr = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+            target_addr: target,
+            lladdr: Some(RawHardwareAddress::from(CLIENT_MAC)),
+        });
+        let (src, dst) = (CLIENT_V6, device_v6());
+        let mut frame = ip_frame(
+            src.into(),
+            dst.into(),
+            IpProtocol::Icmpv6,
+            repr.buffer_len(),
+            |b| {
+                repr.emit(
+                    &src,
+                    &dst,
+                    &mut Icmpv6Packet::new_unchecked(b),
+                    &ChecksumCapabilities::default(),
+                )
+            },
+        );
+        // NDISC wants a hop limit of 255.
+        frame[ETH_LEN + 7] = 255;
+        frame
+    }
+
+    /// Injects every frame of `steps` into a [`Session`], running the net
+    /// after each, then finishes it (every client gone, the pool checked).
+    pub fn run_frames(steps: &[FrameStep]) {
+        let mut session = Session::new();
+        for step in steps {
+            let frame = session.frame(&step.input);
+            session.net.inject(frame);
+            session.net.run(u64::from(step.wait_ms));
+        }
+        session.finish();
+    }
+
+    // -- lab byte streams ------------------------------------------------
+
+    /// How a lab client leaves at the end of a case.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum End {
+        /// Stays connected, silent (reading or not, as it was).
+        Linger,
+        /// Closes its side (FIN) and goes on as it was.
+        Close,
+        /// Resets.
+        Abort,
+        /// Disappears: nothing it sends or is sent crosses the link any more.
+        Vanish,
+    }
+
+    /// A lab client of a case.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct LabClient {
+        /// Connects over IPv6.
+        pub v6: bool,
+        /// Its receive buffer (its window), bytes.
+        pub rx_buffer: usize,
+        /// Nagle's algorithm on its socket.
+        pub nagle: bool,
+        /// Reads what it receives (at first; [`LabAct::Reading`] changes it).
+        pub reading: bool,
+        /// How it leaves.
+        pub end: End,
+    }
+
+    /// One thing a lab client does. Client indexes wrap around.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum LabAct {
+        /// Queues as much of `bytes` as its transmit buffer takes.
+        Send { client: usize, bytes: Vec<u8> },
+        /// Lets time pass.
+        Wait { ms: u16 },
+        /// Starts or stops reading.
+        Reading { client: usize, on: bool },
+        /// Closes its side (FIN).
+        Close { client: usize },
+        /// Resets its connection.
+        Abort { client: usize },
+        /// Disappears from the link.
+        Vanish { client: usize },
+    }
+
+    /// A lab case: the policy, the clients (connecting together at the
+    /// start) and what they do.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct LabCase {
+        /// The device's backlog policy.
+        pub policy: BacklogPolicy,
+        /// The clients, at least one.
+        pub clients: Vec<LabClient>,
+        /// What they do, in order.
+        pub acts: Vec<LabAct>,
+    }
+
+    /// A client of a running lab case.
+    struct Running {
+        conn: Conn,
+        reading: bool,
+        /// Lines received so far (the first must be `HELLO` or `ERR busy`).
+        lines: usize,
+    }
+
+    /// Checks the lines a client received: each at most
+    /// [`MAX_RESPONSE_LINE`] bytes, the first a `HELLO` or `ERR busy`.
+    fn check_output(client: &mut Running) {
+        while let Some(line) = client.conn.take_raw_line() {
+            assert!(
+                line.len() <= MAX_RESPONSE_LINE,
+                "{}: a {}-byte line",
+                client.conn.local,
+                line.len()
+            );
+            if client.lines == 0 {
+                assert!(
+                    line.starts_with(b"HELLO ") || line == protocol::ERR_BUSY.as_bytes(),
+                    "{}: first line {:?}",
+                    client.conn.local,
+                    String::from_utf8_lossy(&line)
+                );
+            }
+            client.lines += 1;
+        }
+        assert!(
+            client.conn.inbox.len() <= MAX_RESPONSE_LINE,
+            "{}: {} bytes without a LF",
+            client.conn.local,
+            client.conn.inbox.len()
+        );
+    }
+
+    /// Runs the net for `ms`, the reading clients reading as it goes.
+    fn pump(net: &mut Net, clients: &mut [Running], ms: u64) {
+        net.run_until(ms, |net| {
+            for client in clients.iter_mut().filter(|c| c.reading) {
+                net.pull(&mut client.conn);
+                check_output(client);
+            }
+            false
+        });
+    }
+
+    /// Runs a lab case: the clients connect, act, leave as their [`End`]
+    /// says; then the clock passes every timeout and the pool must be whole.
+    pub fn run_lab(case: &LabCase) {
+        assert!(!case.clients.is_empty(), "a lab case needs a client");
+        let mut net = Net::new(fuzz_config(case.policy), FUZZ_SIZES);
+        let vanished: Rc<RefCell<Vec<SocketAddr>>> = Rc::default();
+        let gone = Rc::clone(&vanished);
+        net.set_filter(move |_, frame| {
+            let gone = gone.borrow();
+            !tcp_of(frame).is_some_and(|t| gone.contains(&t.src) || gone.contains(&t.dst))
+        });
+        let mut clients: Vec<Running> = case
+            .clients
+            .iter()
+            .map(|spec| {
+                let conn = net.open_with(lab_addr(spec.v6), spec.rx_buffer, CLIENT_BUFFER);
+                net.socket(&conn).set_nagle_enabled(spec.nagle);
+                Running {
+                    conn,
+                    reading: spec.reading,
+                    lines: 0,
+                }
+            })
+            .collect();
+        pump(&mut net, &mut clients, 0);
+
+        let n = clients.len();
+        for act in &case.acts {
+            match act {
+                LabAct::Send { client, bytes } => {
+                    let socket = net.socket(&clients[client % n].conn);
+                    if socket.may_send() {
+                        let _ = socket.send_slice(bytes);
+                    }
+                }
+                LabAct::Wait { ms } => pump(&mut net, &mut clients, u64::from(*ms)),
+                LabAct::Reading { client, on } => clients[client % n].reading = *on,
+                LabAct::Close { client } => net.socket(&clients[client % n].conn).close(),
+                LabAct::Abort { client } => net.socket(&clients[client % n].conn).abort(),
+                LabAct::Vanish { client } => {
+                    vanished.borrow_mut().push(clients[client % n].conn.local);
+                }
+            }
+            pump(&mut net, &mut clients, 0);
+        }
+
+        for (client, spec) in clients.iter().zip(&case.clients) {
+            match spec.end {
+                End::Linger => {}
+                End::Close => net.socket(&client.conn).close(),
+                End::Abort => net.socket(&client.conn).abort(),
+                End::Vanish => vanished.borrow_mut().push(client.conn.local),
+            }
+        }
+        pump(&mut net, &mut clients, DRAIN_MS);
+        net.assert_pool_whole();
+    }
+
+    // -- fuzzer bytes ------------------------------------------------------
+
+    /// Reads a fuzzer's bytes as a series of choices; past the end every
+    /// choice is zero.
+    pub struct Choices<'d>(&'d [u8]);
+
+    impl<'d> Choices<'d> {
+        /// Choices from `data`.
+        pub fn new(data: &'d [u8]) -> Self {
+            Choices(data)
+        }
+
+        /// True once every byte is used.
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+
+        /// The next `n` bytes (fewer at the end).
+        pub fn bytes(&mut self, n: usize) -> &'d [u8] {
+            let (head, tail) = self.0.split_at(n.min(self.0.len()));
+            self.0 = tail;
+            head
+        }
+
+        /// The next byte.
+        pub fn u8(&mut self) -> u8 {
+            self.bytes(1).first().copied().unwrap_or(0)
+        }
+
+        /// The next two bytes, big-endian.
+        pub fn u16(&mut self) -> u16 {
+            u16::from_be_bytes([self.u8(), self.u8()])
+        }
+
+        /// The next four bytes, big-endian.
+        pub fn u32(&mut self) -> u32 {
+            u32::from_be_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+        }
+
+        /// A length-prefixed byte string of at most `max` bytes.
+        pub fn vec(&mut self, max: usize) -> Vec<u8> {
+            let len = usize::from(self.u16()) % (max + 1);
+            self.bytes(len).to_vec()
+        }
+    }
+
+    /// Most frames one fuzzer input injects.
+    pub const MAX_FUZZ_FRAMES: usize = 16;
+    /// Most acts one fuzzer input makes lab clients do.
+    pub const MAX_FUZZ_ACTS: usize = 64;
+
+    /// Decodes a fuzzer's bytes into frame steps (at most
+    /// [`MAX_FUZZ_FRAMES`]): per frame a kind byte, its fields, a wait byte.
+    pub fn frames_from_bytes(data: &[u8]) -> Vec<FrameStep> {
+        let mut c = Choices::new(data);
+        let mut steps = Vec::new();
+        while !c.is_empty() && steps.len() < MAX_FUZZ_FRAMES {
+            let input = match c.u8() % 5 {
+                0 => FrameInput::Raw(c.vec(LINK_MTU + 64)),
+                1 => FrameInput::Ethernet {
+                    ethertype: c.u16(),
+                    bytes: c.vec(LINK_MTU),
+                },
+                2 => {
+                    let flags = c.u8();
+                    FrameInput::Ip {
+                        v6: flags & 1 != 0,
+                        fix: flags & 2 != 0,
+                        protocol: c.u8(),
+                        payload: c.vec(1400),
+                    }
+                }
+                3 => {
+                    let index = usize::from(c.u8());
+                    let flags = c.u8();
+                    let mutations = (0..flags >> 4).map(|_| mutation_from(&mut c)).collect();
+                    FrameInput::Seed {
+                        index,
+                        mutations,
+                        fix_lengths: flags & 1 != 0,
+                        fix_checksums: flags & 2 != 0,
+                    }
+                }
+                _ => {
+                    let which = c.u8();
+                    let target = if which & 0x80 == 0 {
+                        Target::Conn(usize::from(which))
+                    } else {
+                        Target::Port {
+                            port: usize::from(which & 0x3f),
+                            v6: which & 0x40 != 0,
+                        }
+                    };
+                    FrameInput::Segment(Segment {
+                        target,
+                        seq: c.u32() as i32,
+                        ack: c.u32() as i32,
+                        flags: c.u8(),
+                        window: c.u16(),
+                        options: c.vec(40),
+                        payload: c.vec(1400),
+                    })
+                }
+            };
+            let wait_ms = u16::from(c.u8()) * 16;
+            steps.push(FrameStep { input, wait_ms });
+        }
+        steps
+    }
+
+    fn mutation_from(c: &mut Choices<'_>) -> Mutation {
+        match c.u8() % 5 {
+            0 => Mutation::Flip {
+                at: usize::from(c.u16()),
+                bit: c.u8(),
+            },
+            1 => Mutation::Field {
+                layer: match c.u8() % 4 {
+                    0 => Layer::Ethernet,
+                    1 => Layer::Network,
+                    2 => Layer::Transport,
+                    _ => Layer::Payload,
+                },
+                offset: usize::from(c.u8()),
+                width: c.u8(),
+                value: c.u32(),
+            },
+            2 => Mutation::Insert {
+                at: usize::from(c.u16()),
+                bytes: c.vec(256),
+            },
+            3 => Mutation::Delete {
+                at: usize::from(c.u16()),
+                len: usize::from(c.u16()),
+            },
+            _ => Mutation::Truncate {
+                len: usize::from(c.u16()),
+            },
+        }
+    }
+
+    /// Decodes a fuzzer's bytes into a lab case: a policy byte, a client
+    /// count, a byte and a buffer size per client, then acts (at most
+    /// [`MAX_FUZZ_ACTS`]), each a kind byte and its fields.
+    pub fn lab_from_bytes(data: &[u8]) -> LabCase {
+        let mut c = Choices::new(data);
+        let policy = match c.u8() % 3 {
+            0 => BacklogPolicy::Wait,
+            1 => BacklogPolicy::Refuse,
+            _ => BacklogPolicy::Busy,
+        };
+        let count = 1 + usize::from(c.u8() % 4);
+        let clients = (0..count)
+            .map(|_| {
+                let flags = c.u8();
+                LabClient {
+                    v6: flags & 1 != 0,
+                    nagle: flags & 2 != 0,
+                    reading: flags & 4 == 0,
+                    end: match (flags >> 3) % 4 {
+                        0 => End::Linger,
+                        1 => End::Close,
+                        2 => End::Abort,
+                        _ => End::Vanish,
+                    },
+                    rx_buffer: 64 << (c.u8() % 8),
+                }
+            })
+            .collect();
+        let mut acts = Vec::new();
+        while !c.is_empty() && acts.len() < MAX_FUZZ_ACTS {
+            let kind = c.u8();
+            let client = usize::from(kind >> 4);
+            acts.push(match kind % 8 {
+                0..=2 => LabAct::Send {
+                    client,
+                    bytes: c.vec(2048),
+                },
+                3 => LabAct::Wait {
+                    ms: u16::from(c.u8()) * 16,
+                },
+                4 => LabAct::Reading {
+                    client,
+                    on: kind & 8 != 0,
+                },
+                5 => LabAct::Close { client },
+                6 => LabAct::Abort { client },
+                _ => LabAct::Vanish { client },
+            });
+        }
+        LabCase {
+            policy,
+            clients,
+            acts,
+        }
+    }
+}

@@ -75,8 +75,8 @@ impl phy::Device for Lan9118Device {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = MAX_FRAME_LEN;
-        // No burst limit: the chip's RX FIFO holds several full frames (about 10 KiB in
-        // QEMU's model), more than this board's socket windows (4 KiB at most).
+        // No burst limit: the chip's RX FIFO holds several full frames (about 10.5 KB in
+        // QEMU's model), more than one bulk socket's receive window (8 KiB, see SIZES).
         caps
     }
 }

@@ -32,17 +32,21 @@ use crate::device::Lan9118Device;
 use crate::lan9118::Lan9118;
 use crate::uart::Uart;
 
-/// The socket pool, sized for a microcontroller (about 228 KiB of socket buffers): eight
+/// The socket pool, sized for a microcontroller (about 176 KiB of socket buffers): eight
 /// lab clients at once and four waiting, two connections per bulk service (echo,
-/// discard, chargen) with 16 KiB windows, enough for fast retransmit to recover most
-/// losses without waiting for a retransmission timeout.
+/// discard, chargen).
+///
+/// A bulk socket's receive window stays below the LAN9118's RX FIFO (2640 words, about
+/// 10.5 KB in QEMU's model), which drops frames silently when full: a bigger window lets
+/// the host overrun it and every such loss costs a retransmission timeout. The transmit
+/// side has no such bound and is bigger, so that more is in flight towards the host.
 pub const SIZES: Sizes = Sizes {
     lab_slots: 8,
     lab_backlog: 4,
     lab_rx: 1024,
     lab_tx: 2048,
     bulk_slots: 2,
-    bulk_rx: 16 * 1024,
+    bulk_rx: 8 * 1024,
     bulk_tx: 16 * 1024,
 };
 
