@@ -1077,6 +1077,10 @@ pub mod fuzz {
             }
             _ => return,
         };
+        let len = payload.len();
+        if protocol == IpProtocol::Udp && len >= 8 && lengths {
+            UdpPacket::new_unchecked(&mut *payload).set_len(len.min(usize::from(u16::MAX)) as u16);
+        }
         if !checksums {
             return;
         }
@@ -1085,7 +1089,11 @@ pub mod fuzz {
                 TcpPacket::new_unchecked(payload).fill_checksum(&src, &dst)
             }
             IpProtocol::Udp if payload.len() >= 8 => {
-                UdpPacket::new_unchecked(payload).fill_checksum(&src, &dst)
+                // The checksum covers the length the header gives.
+                let mut udp = UdpPacket::new_unchecked(&mut *payload);
+                if (8..=len).contains(&usize::from(udp.len())) {
+                    udp.fill_checksum(&src, &dst)
+                }
             }
             IpProtocol::Icmp if payload.len() >= 4 => {
                 Icmpv4Packet::new_unchecked(payload).fill_checksum()

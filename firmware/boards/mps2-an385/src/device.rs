@@ -7,16 +7,31 @@
 use socklab_app::smoltcp::phy::{self, DeviceCapabilities, Medium};
 use socklab_app::smoltcp::time::Instant;
 
+use crate::clock;
 use crate::lan9118::{Lan9118, MAX_FRAME_LEN};
 
 /// Bytes in each frame buffer: the largest frame, rounded up to a multiple of 64.
 const FRAME_BUF_LEN: usize = MAX_FRAME_LEN.div_ceil(64) * 64;
+
+/// Time spent moving frames through the chip's FIFOs, in timer ticks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FifoTime {
+    /// Ticks spent reading frames out of the RX FIFO.
+    pub rx_ticks: u64,
+    /// Ticks spent writing frames into the TX FIFO.
+    pub tx_ticks: u64,
+    /// Frames read.
+    pub rx_frames: u64,
+    /// Frames written.
+    pub tx_frames: u64,
+}
 
 /// The NIC as smoltcp sees it.
 pub struct Lan9118Device {
     nic: Lan9118,
     rx_buf: [u8; FRAME_BUF_LEN],
     tx_buf: [u8; FRAME_BUF_LEN],
+    fifo: FifoTime,
 }
 
 impl Lan9118Device {
@@ -26,7 +41,13 @@ impl Lan9118Device {
             nic,
             rx_buf: [0; FRAME_BUF_LEN],
             tx_buf: [0; FRAME_BUF_LEN],
+            fifo: FifoTime::default(),
         }
+    }
+
+    /// Time spent in the FIFOs so far (for `--profile`).
+    pub fn fifo_time(&self) -> FifoTime {
+        self.fifo
     }
 
     /// The driver itself, for waiting on it and for its counters.
@@ -44,6 +65,7 @@ pub struct RxToken<'a> {
 pub struct TxToken<'a> {
     nic: &'a mut Lan9118,
     buf: &'a mut [u8; FRAME_BUF_LEN],
+    fifo: &'a mut FifoTime,
 }
 
 impl phy::Device for Lan9118Device {
@@ -51,7 +73,10 @@ impl phy::Device for Lan9118Device {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        let started = clock::now_ticks();
         let len = self.nic.receive(&mut self.rx_buf)?;
+        self.fifo.rx_ticks += clock::now_ticks() - started;
+        self.fifo.rx_frames += 1;
         Some((
             RxToken {
                 frame: &self.rx_buf[..len],
@@ -59,6 +84,7 @@ impl phy::Device for Lan9118Device {
             TxToken {
                 nic: &mut self.nic,
                 buf: &mut self.tx_buf,
+                fifo: &mut self.fifo,
             },
         ))
     }
@@ -68,6 +94,7 @@ impl phy::Device for Lan9118Device {
         self.nic.can_transmit(MAX_FRAME_LEN).then_some(TxToken {
             nic: &mut self.nic,
             buf: &mut self.tx_buf,
+            fifo: &mut self.fifo,
         })
     }
 
@@ -100,7 +127,10 @@ impl phy::TxToken for TxToken<'_> {
         let frame = &mut self.buf[..len.min(FRAME_BUF_LEN)];
         let result = f(frame);
         // A refused frame is counted by the driver; TCP retransmits what matters.
+        let started = clock::now_ticks();
         let _ = self.nic.transmit(frame);
+        self.fifo.tx_ticks += clock::now_ticks() - started;
+        self.fifo.tx_frames += 1;
         result
     }
 }

@@ -128,8 +128,9 @@ fn main() -> ! {
 
     let app = App::new(config, SIZES, take_storage(), &mut device, now())
         .unwrap_or_else(|e| panic!("pool storage: {e}"));
+    let profile = options.profile.then(Profile::new);
     if options.faults.is_clean() {
-        serve(app, device, |d| d, |_| None)
+        serve(app, device, profile, |d| d, |_| None)
     } else {
         info!("bad link: {:?}, seed {}", options.faults, options.seed);
         let link = BadLink::new(
@@ -141,7 +142,7 @@ fn main() -> ! {
             take_bad_link_storage(),
         )
         .unwrap_or_else(|e| panic!("bad link: {e:?}"));
-        serve(app, link, |l| l.inner_mut(), |l| l.next_due())
+        serve(app, link, profile, |l| l.inner_mut(), |l| l.next_due())
     }
 }
 
@@ -168,19 +169,80 @@ fn take_bad_link_storage() -> &'static mut [u8] {
 fn serve<D: socklab_app::smoltcp::phy::Device>(
     mut app: App<'static>,
     mut device: D,
+    mut profile: Option<Profile>,
     nic: impl Fn(&mut D) -> &mut Lan9118Device,
     next_due: impl Fn(&D) -> Option<Instant>,
 ) -> ! {
     let mut health = NicHealth::new(nic(&mut device).nic());
     loop {
         let now = now();
+        let polled = clock::now_ticks();
         let delay = app.poll(now, &mut device);
+        let idled = clock::now_ticks();
         health.check(nic(&mut device).nic());
         let mut ms = delay.map_or(MAX_IDLE_MS, |d| d.total_millis().min(MAX_IDLE_MS));
         if let Some(due) = next_due(&device) {
             ms = ms.min((due - now).total_millis());
         }
         idle::wait(nic(&mut device).nic(), ms);
+        if let Some(profile) = profile.as_mut() {
+            let fifo = nic(&mut device).fifo_time();
+            profile.record(idled - polled, clock::now_ticks() - idled, fifo);
+        }
+    }
+}
+
+/// `--profile`: where the time goes, logged every [`Profile::PERIOD_TICKS`].
+struct Profile {
+    since: u64,
+    poll_ticks: u64,
+    idle_ticks: u64,
+    fifo_then: device::FifoTime,
+}
+
+impl Profile {
+    /// Five seconds of the 25 MHz timer.
+    const PERIOD_TICKS: u64 = 5 * clock::TICKS_PER_SECOND;
+
+    fn new() -> Profile {
+        Profile {
+            since: clock::now_ticks(),
+            poll_ticks: 0,
+            idle_ticks: 0,
+            fifo_then: device::FifoTime::default(),
+        }
+    }
+
+    fn record(&mut self, poll: u64, idle: u64, fifo: device::FifoTime) {
+        self.poll_ticks += poll;
+        self.idle_ticks += idle;
+        let now = clock::now_ticks();
+        let total = now - self.since;
+        if total < Self::PERIOD_TICKS {
+            return;
+        }
+        let then = self.fifo_then;
+        let rx = fifo.rx_ticks - then.rx_ticks;
+        let tx = fifo.tx_ticks - then.tx_ticks;
+        let pct = |ticks: u64| ticks * 1000 / total;
+        let stack = self.poll_ticks.saturating_sub(rx + tx);
+        info!(
+            "profile {} ms: RX FIFO {}‰ ({} frames), TX FIFO {}‰ ({} frames), \
+             stack and services {}‰, idle {}‰",
+            total / (clock::TICKS_PER_SECOND / 1000),
+            pct(rx),
+            fifo.rx_frames - then.rx_frames,
+            pct(tx),
+            fifo.tx_frames - then.tx_frames,
+            pct(stack),
+            pct(self.idle_ticks)
+        );
+        *self = Profile {
+            since: now,
+            poll_ticks: 0,
+            idle_ticks: 0,
+            fifo_then: fifo,
+        };
     }
 }
 

@@ -6,7 +6,8 @@
 //! `--duplicate-chance P`, `--reorder-chance P`, `--delay-chance P`,
 //! `--delay-ms N`, `--seed N` (the bad link), `--idle-timeout-ms N`,
 //! `--slow-reader-timeout-ms N`, `--handshake-timeout-ms N`,
-//! `--keep-alive-ms N`, `--dead-peer-ms N`, `--backlog wait|refuse|busy`.
+//! `--keep-alive-ms N`, `--dead-peer-ms N`, `--backlog wait|refuse|busy`,
+//! `--profile` (log every 5 s where the time goes: FIFOs, stack, idle).
 //! An option the image does not know stops it with a panic that says so (the
 //! host sees it in the UART log and in QEMU's exit status).
 
@@ -23,6 +24,8 @@ pub struct Options {
     pub faults: Faults,
     /// The bad link's seed.
     pub seed: u64,
+    /// Log where the time goes every few seconds (`--profile`).
+    pub profile: bool,
 }
 
 /// Reads the semihosting command line into `buffer`; returns its text.
@@ -87,6 +90,7 @@ pub fn apply(config: &mut Config) -> Options {
     let mut options = Options {
         faults: Faults::default(),
         seed: 1,
+        profile: false,
     };
     let mut words = text.split_ascii_whitespace().peekable();
     // QEMU puts the image's name (or the first `arg=`) first.
@@ -95,6 +99,10 @@ pub fn apply(config: &mut Config) -> Options {
     }
     let t = &mut config.timeouts;
     while let Some(option) = words.next() {
+        if option == "--profile" {
+            options.profile = true;
+            continue;
+        }
         let value = words.next();
         match option {
             "--drop-chance" => options.faults.drop_ppm = percent(option, value),
