@@ -238,6 +238,14 @@ impl Lab<'_> {
             .map(|(_, i)| i)
     }
 
+    /// Takes slot `index` off every pending `SAY`'s recipients.
+    fn unaddress(&mut self, index: usize) {
+        let (word, bit) = (index / 32, 1u32 << (index % 32));
+        for slot in self.slots.iter_mut().filter(|s| s.say_pending) {
+            slot.say_to[word] &= !bit;
+        }
+    }
+
     /// Hands each free serving slot the longest-waiting backlog connection:
     /// the two slots swap sockets, the waiting client gets its `HELLO`.
     fn promote(&mut self, sockets: &mut SocketSet<'_>, now_ms: i64) {
@@ -302,9 +310,20 @@ impl Lab<'_> {
         counters: &mut Counters,
         now_ms: i64,
     ) {
+        let served = matches!(
+            self.slots[index].phase,
+            Phase::Connected | Phase::Closing { .. }
+        );
         let slot = &mut self.slots[index];
         let socket = sockets.get_mut::<tcp::Socket>(slot.handle());
         let state = socket.state();
+        if served && matches!(state, State::Listen | State::Closed | State::TimeWait) {
+            // Its client is gone: a SAY still on its way must not reach the
+            // next client this slot serves.
+            self.unaddress(index);
+        }
+        let slot = &mut self.slots[index];
+        let socket = sockets.get_mut::<tcp::Socket>(slot.handle());
         match state {
             State::Listen => {
                 if slot.phase != Phase::Listening {
@@ -318,7 +337,10 @@ impl Lab<'_> {
                 }
             }
             State::Closed | State::TimeWait => {
-                if slot.phase != Phase::Listening && !slot.counted {
+                // Only accepted connections are counted as ended: a handshake
+                // the stack gave up on was never one.
+                let accepted = !matches!(slot.phase, Phase::Listening | Phase::Handshake { .. });
+                if accepted && !slot.counted {
                     end_of_connection(slot.last_state, state, counters);
                     debug!("lab slot {index}: {:?} gone, listening again", slot.peer);
                 }
