@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use socklab_host::client::LabClient;
 use socklab_host::render::info_table;
 
 use super::Global;
@@ -21,13 +22,5 @@ pub struct Args {
 
 /// Runs `socklab info`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let mut client = global.lab_client(args.addr)?;
-    let info = client.info()?;
-    let _ = client.quit();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
-    } else {
-        print!("{}", info_table(&info));
-    }
-    super::ok()
+    super::print_answer(global, args.addr, args.json, LabClient::info, info_table)
 }

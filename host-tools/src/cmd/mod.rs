@@ -50,6 +50,26 @@ impl Global {
     }
 }
 
+/// Connects to the lab at `addr`, asks one question, says `QUIT`, and prints
+/// the answer as pretty JSON or as `render` lays it out.
+pub fn print_answer<T: serde::Serialize>(
+    global: &Global,
+    addr: SocketAddr,
+    json: bool,
+    ask: impl FnOnce(&mut LabClient) -> Result<T, socklab_host::client::ClientError>,
+    render: impl FnOnce(&T) -> String,
+) -> anyhow::Result<ExitCode> {
+    let mut client = global.lab_client(addr)?;
+    let answer = ask(&mut client)?;
+    let _ = client.quit();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        print!("{}", render(&answer));
+    }
+    ok()
+}
+
 /// Success.
 pub fn ok() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)

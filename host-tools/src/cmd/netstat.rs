@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use socklab_host::client::LabClient;
 use socklab_host::render::netstat_table;
 
 use super::Global;
@@ -21,13 +22,7 @@ pub struct Args {
 
 /// Runs `socklab netstat`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let mut client = global.lab_client(args.addr)?;
-    let sockets = client.netstat()?;
-    let _ = client.quit();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&sockets)?);
-    } else {
-        print!("{}", netstat_table(&sockets));
-    }
-    super::ok()
+    super::print_answer(global, args.addr, args.json, LabClient::netstat, |rows| {
+        netstat_table(rows)
+    })
 }

@@ -17,12 +17,18 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let mut client = global.lab_client(args.addr)?;
     let me = client.greeting().slot;
-    let rows = client.who()?;
+    let (rows, waiting) = client.who_and_queue()?;
     let _ = client.quit();
     println!("Slot  Client");
     for row in rows {
         let note = if row.slot == me { "  (this query)" } else { "" };
         println!("{:>4}  {}{note}", row.slot, row.peer);
+    }
+    if !waiting.is_empty() {
+        println!("\nWaiting for a slot (the backlog), first served first:");
+        for row in waiting {
+            println!("{:>4}  {}", row.position, row.peer);
+        }
     }
     super::ok()
 }
