@@ -69,6 +69,13 @@ impl Bulk {
         let _ = self.sockets.push(socket);
     }
 
+    /// True if a bulk socket's TCP state moved since the last poll.
+    pub fn changed(&self, sockets: &SocketSet<'_>) -> bool {
+        self.sockets
+            .iter()
+            .any(|b| sockets.get::<tcp::Socket>(b.handle).state() != b.last_state)
+    }
+
     /// Serves every bulk socket once.
     pub fn poll(&mut self, sockets: &mut SocketSet<'_>, counters: &mut Counters) {
         for bulk in self.sockets.iter_mut() {

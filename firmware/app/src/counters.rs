@@ -32,9 +32,18 @@ pub(crate) struct FrameCounters {
     pub rx: Cell<u64>,
     pub tx: Cell<u64>,
     pub refused: Cell<u64>,
+    /// A TCP frame for the lab port arrived since the last [`FrameCounters::take_touched`].
+    pub lab_touched: Cell<bool>,
+    /// A TCP frame for a bulk port arrived since then.
+    pub bulk_touched: Cell<bool>,
 }
 
 impl FrameCounters {
+    /// Which services received frames since the last call: (lab, bulk).
+    pub fn take_touched(&self) -> (bool, bool) {
+        (self.lab_touched.take(), self.bulk_touched.take())
+    }
+
     pub fn bump(cell: &Cell<u64>) {
         cell.set(cell.get().wrapping_add(1));
     }

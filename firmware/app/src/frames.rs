@@ -8,6 +8,7 @@ use smoltcp::wire::{
 };
 
 use crate::counters::FrameCounters;
+use crate::protocol;
 
 /// Wraps the board's device for one poll.
 pub(crate) struct Counted<'d, D: ?Sized> {
@@ -65,8 +66,18 @@ impl<D: Device + ?Sized> Device for Counted<'_, D> {
 
 impl<T: RxToken> RxToken for CountedRx<'_, T> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        FrameCounters::bump(&self.counters.rx);
-        self.token.consume(f)
+        let counters = self.counters;
+        FrameCounters::bump(&counters.rx);
+        self.token.consume(|frame| {
+            match tcp_of(frame).map(|tcp| tcp.dst_port()) {
+                Some(protocol::LAB_PORT) => counters.lab_touched.set(true),
+                Some(protocol::ECHO_PORT | protocol::DISCARD_PORT | protocol::CHARGEN_PORT) => {
+                    counters.bulk_touched.set(true)
+                }
+                _ => {}
+            }
+            f(frame)
+        })
     }
 
     fn meta(&self) -> smoltcp::phy::PacketMeta {
@@ -92,27 +103,28 @@ impl<T: TxToken> TxToken for CountedTx<'_, T> {
     }
 }
 
+/// The TCP segment of an Ethernet frame, if it carries one (unchecked
+/// checksums: this only looks at ports and flags).
+fn tcp_of(frame: &[u8]) -> Option<TcpPacket<&[u8]>> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let tcp_bytes = match eth.ethertype() {
+        EthernetProtocol::Ipv4 => {
+            let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+            (ip.next_header() == IpProtocol::Tcp).then(|| ip.payload())?
+        }
+        EthernetProtocol::Ipv6 => {
+            let ip = Ipv6Packet::new_checked(eth.payload()).ok()?;
+            (ip.next_header() == IpProtocol::Tcp).then(|| ip.payload())?
+        }
+        _ => return None,
+    };
+    TcpPacket::new_checked(tcp_bytes).ok()
+}
+
 /// Is this frame smoltcp's answer to a SYN that no socket took? That answer,
 /// and only that one, is an RST|ACK with sequence number 0 (RFC 793's reset
 /// generation for a segment without ACK); a socket's own abort carries its
 /// current, random-based sequence number.
 fn is_refusal(frame: &[u8]) -> bool {
-    let Ok(eth) = EthernetFrame::new_checked(frame) else {
-        return false;
-    };
-    let tcp_bytes = match eth.ethertype() {
-        EthernetProtocol::Ipv4 => match Ipv4Packet::new_checked(eth.payload()) {
-            Ok(ip) if ip.next_header() == IpProtocol::Tcp => ip.payload(),
-            _ => return false,
-        },
-        EthernetProtocol::Ipv6 => match Ipv6Packet::new_checked(eth.payload()) {
-            Ok(ip) if ip.next_header() == IpProtocol::Tcp => ip.payload(),
-            _ => return false,
-        },
-        _ => return false,
-    };
-    match TcpPacket::new_checked(tcp_bytes) {
-        Ok(tcp) => tcp.rst() && tcp.ack() && tcp.seq_number() == TcpSeqNumber(0),
-        Err(_) => false,
-    }
+    tcp_of(frame).is_some_and(|tcp| tcp.rst() && tcp.ack() && tcp.seq_number() == TcpSeqNumber(0))
 }

@@ -209,12 +209,26 @@ pub(crate) struct Lab<'a> {
     pub policy: BacklogPolicy,
     /// The next waiting client's ticket.
     pub next_ticket: u64,
+    /// Some slot had a connection at the end of the last poll.
+    pub busy: bool,
 }
 
 impl Lab<'_> {
     /// Number of clients being served.
     pub fn in_use(&self) -> usize {
         self.slots.iter().filter(|s| s.is_connected()).count()
+    }
+
+    /// True if a lab socket's TCP state moved without the lab seeing it (a
+    /// stack timer aborted it, say): a cheap look before a full poll.
+    /// Only a slot with a connection can: a listening socket changes only on
+    /// a frame for the lab port, which wakes the lab anyway.
+    pub fn changed(&self, sockets: &SocketSet<'_>) -> bool {
+        self.busy
+            && self
+                .slots
+                .iter()
+                .any(|s| sockets.get::<tcp::Socket>(s.handle()).state() != s.last_state)
     }
 
     /// Number of clients waiting in the backlog.
@@ -298,6 +312,7 @@ impl Lab<'_> {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
+        self.busy = self.slots.iter().any(|s| s.phase != Phase::Listening);
         next
     }
 

@@ -45,7 +45,9 @@ pub use lab::LabSlot;
 pub use storage::{Sizes, Storage, StorageError};
 
 use log::info;
-use smoltcp::iface::{self, Interface, SocketHandle, SocketSet};
+use smoltcp::iface::{
+    self, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
+};
 use smoltcp::phy::Device;
 use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::{Duration, Instant};
@@ -56,6 +58,10 @@ use counters::FrameCounters;
 use frames::Counted;
 use lab::Lab;
 use report::View;
+
+/// Frames processed per call of [`App::poll`] before the services run and
+/// what they wrote is sent: keeps acknowledgments flowing under a flood.
+const MAX_INGRESS_PER_POLL: usize = 64;
 
 /// Where the IPv4 address in use came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +98,8 @@ pub struct App<'a> {
     frames: FrameCounters,
     mtu: usize,
     started: Instant,
+    /// When the lab next needs a look for its timeouts (ms).
+    lab_deadline: Option<i64>,
 }
 
 impl<'a> App<'a> {
@@ -194,6 +202,7 @@ impl<'a> App<'a> {
                 serving: sizes.lab_slots,
                 policy: config.backlog,
                 next_ticket: 0,
+                busy: false,
             },
             bulk,
             dhcp,
@@ -206,53 +215,84 @@ impl<'a> App<'a> {
             frames: FrameCounters::default(),
             mtu,
             started: now,
+            lab_deadline: None,
         })
     }
 
-    /// Processes every frame waiting in `device`, runs the services and sends
-    /// what they wrote. Returns how long the board may sleep before the next
-    /// call if no frame arrives (`None`: until a frame arrives).
+    /// Processes the frames waiting in `device`, runs the services that have
+    /// something to do, and sends what they wrote. Returns how long the board
+    /// may sleep before the next call if no frame arrives (`None`: until a
+    /// frame arrives).
+    ///
+    /// In that order, so that an acknowledgment rides on the answer it
+    /// acknowledges: one frame per echo round trip, not two.
     pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> Option<Duration> {
+        self.iface.poll_maintenance(now);
         let mut counted = Counted {
             inner: &mut *device,
             counters: &self.frames,
         };
-        self.iface.poll(now, &mut counted, &mut self.sockets);
+        let mut frames = 0;
+        while frames < MAX_INGRESS_PER_POLL {
+            match self
+                .iface
+                .poll_ingress_single(now, &mut counted, &mut self.sockets)
+            {
+                PollIngressSingleResult::None => break,
+                _ => frames += 1,
+            }
+        }
         self.poll_dhcp();
 
-        self.counters.frames_rx = self.frames.rx.get();
-        self.counters.frames_tx = self.frames.tx.get();
-        self.counters.refused = self.frames.refused.get();
-        let view = View {
-            config: &self.config,
-            sizes: self.sizes,
-            mac: self.config.mac,
-            mtu: self.mtu,
-            ipv4: self.iface.ip_addrs().iter().find_map(|cidr| match cidr {
-                IpCidr::Ipv4(v4) => Some(*v4),
-                _ => None,
-            }),
-            ipv6: self.config.ipv6,
-            ipv4_source: self.ipv4_source.name(),
-            uptime_ms: (now - self.started).total_millis() as i64,
-            counters: self.counters,
-        };
-        let lab_deadline = self
-            .lab
-            .poll(&mut self.sockets, &view, &mut self.counters, now);
-        self.bulk.poll(&mut self.sockets, &mut self.counters);
+        // A service runs when a frame came for it, when one of its sockets
+        // changed state on a stack timer, when its own deadline is due, or on
+        // any wake-up without traffic. Otherwise a busy echo stream would
+        // scan every lab slot on every frame.
+        let (lab_frames, bulk_frames) = self.frames.take_touched();
+        let woken_by_time = frames == 0;
+        let lab_due = self.lab_deadline.is_some_and(|at| now.total_millis() >= at);
+        if woken_by_time || lab_frames || lab_due || self.lab.changed(&self.sockets) {
+            self.counters.frames_rx = self.frames.rx.get();
+            self.counters.frames_tx = self.frames.tx.get();
+            self.counters.refused = self.frames.refused.get();
+            let view = View {
+                config: &self.config,
+                sizes: self.sizes,
+                mac: self.config.mac,
+                mtu: self.mtu,
+                ipv4: self.ipv4(),
+                ipv6: self.config.ipv6,
+                ipv4_source: self.ipv4_source.name(),
+                uptime_ms: (now - self.started).total_millis() as i64,
+                counters: self.counters,
+            };
+            self.lab_deadline = self
+                .lab
+                .poll(&mut self.sockets, &view, &mut self.counters, now);
+        }
+        if woken_by_time || bulk_frames || self.bulk.changed(&self.sockets) {
+            self.bulk.poll(&mut self.sockets, &mut self.counters);
+        }
 
-        // Send what the services just wrote. Egress only: a frame that arrives
-        // meanwhile stays queued in the device, so the board's wait returns at
-        // once and the services see its effect on the next call.
+        // Send everything the sockets have: one pass sends at most one
+        // segment per socket. A frame that arrives meanwhile stays queued in
+        // the device, so the board's wait returns at once.
         let mut counted = Counted {
             inner: device,
             counters: &self.frames,
         };
-        self.iface.poll_egress(now, &mut counted, &mut self.sockets);
+        while self.iface.poll_egress(now, &mut counted, &mut self.sockets)
+            == PollResult::SocketStateChanged
+        {}
 
-        let stack = self.iface.poll_delay(now, &self.sockets);
-        let app = lab_deadline
+        let stack = if frames == MAX_INGRESS_PER_POLL {
+            // More may be waiting: come back at once.
+            Some(Duration::ZERO)
+        } else {
+            self.iface.poll_delay(now, &self.sockets)
+        };
+        let app = self
+            .lab_deadline
             .map(|at| Duration::from_millis(at.saturating_sub(now.total_millis()).max(0) as u64));
         match (stack, app) {
             (Some(a), Some(b)) => Some(a.min(b)),
