@@ -261,6 +261,9 @@ pub struct TapOptions {
     pub ready_timeout: Duration,
     /// The binary; `None`: see [`find_tap_binary`].
     pub binary: Option<PathBuf>,
+    /// The TAP's MTU (e.g. 65000 with the device's `--pool jumbo`); `None`:
+    /// leave it (1500 for a new TAP).
+    pub mtu: Option<u32>,
 }
 
 impl Default for TapOptions {
@@ -274,6 +277,7 @@ impl Default for TapOptions {
             log: DeviceLog::Capture,
             ready_timeout: DEFAULT_READY_TIMEOUT,
             binary: None,
+            mtu: None,
         }
     }
 }
@@ -374,6 +378,9 @@ impl TapDevice {
         } else {
             Tap::create(&tap_name, netns.as_ref(), opts.tap_user.as_deref())?
         };
+        if let Some(mtu) = opts.mtu {
+            tap.set_mtu(mtu)?;
+        }
         let host_net = HostNet::from_option(netns.as_ref().map(Netns::name));
 
         let (log_dir, stderr) = match opts.log {

@@ -381,6 +381,26 @@ impl Tap {
         Ok(tap)
     }
 
+    /// Sets the TAP's MTU (68 to 65521: the kernel keeps room for the
+    /// Ethernet header under 65535). A device must open the TAP after this to
+    /// see the new MTU.
+    pub fn set_mtu(&self, mtu: u32) -> Result<(), NetnsError> {
+        let mtu = mtu.to_string();
+        let mut args = Vec::new();
+        if let Some(ns) = &self.netns {
+            args.extend(["-n", ns.as_str()]);
+        }
+        args.extend([
+            "link",
+            "set",
+            "dev",
+            self.name.as_str(),
+            "mtu",
+            mtu.as_str(),
+        ]);
+        ip(args).map(|_| ())
+    }
+
     /// Uses the existing TAP `name` (in `netns` or the current namespace); it
     /// is not deleted on drop.
     pub fn open(name: &str, netns: Option<&Netns>) -> Result<Self, NetnsError> {

@@ -17,7 +17,10 @@ use anyhow::{bail, Context};
 use socklab_host::bench::kernel::{self, KernelBaseline, KernelOptions};
 use socklab_host::bench::report::{markdown_from_json, Report};
 use socklab_host::bench::{self, pin, Limit, Options, Progress, Target, Verify, Workload};
-use socklab_host::launch::{Device, DeviceLog, NetnsChoice, TapDevice, TapOptions};
+use socklab_host::launch::{
+    Device, DeviceLog, NetnsChoice, QemuDevice, QemuLog, QemuNet, QemuOptions, TapDevice,
+    TapOptions,
+};
 
 use super::Global;
 
@@ -26,6 +29,11 @@ use super::Global;
 pub enum Board {
     /// `socklab-tap` on a TAP in a private network namespace.
     Tap,
+    /// The mps2-an385 image in QEMU, on a TAP in a private network namespace.
+    Qemu,
+    /// The mps2-an385 image in QEMU with user networking (ports forwarded on
+    /// 127.0.0.1; no root needed, but slower and not comparable with a TAP).
+    QemuUser,
 }
 
 /// Baselines `--baseline` can measure in the same run.
@@ -51,7 +59,7 @@ pub struct Args {
     #[arg(value_name = "[ADDR] [WORKLOAD]")]
     pub words: Vec<String>,
 
-    /// Start this device and measure it (needs root) instead of one at ADDR.
+    /// Start this device and measure it instead of one at ADDR (tap and qemu need root).
     #[arg(long, value_enum)]
     pub board: Option<Board>,
 
@@ -76,13 +84,15 @@ pub struct Args {
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub count: u64,
 
-    /// Parallel clients of the connection-rate workload.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub clients: u64,
+    /// Parallel clients of the connection-rate workload [default: 8, or the device's lab
+    /// slots if fewer].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub clients: Option<u64>,
 
-    /// Lab clients held at once by the concurrency workload.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65_535))]
-    pub concurrency: u64,
+    /// Lab clients held at once by the concurrency workload [default: 32, or the device's
+    /// lab slots if fewer].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=65_535))]
+    pub concurrency: Option<u64>,
 
     /// CPU for both ends of the latency ping-pong (the bench thread and each target's
     /// process): a CPU number, `none`, or `auto` (the last CPU, when every target's
@@ -125,6 +135,11 @@ pub struct Args {
     /// Log level of a device started with --board (a chatty device is a slower one).
     #[arg(long, value_name = "LEVEL", default_value = "warn")]
     pub device_log_level: String,
+
+    /// --board tap: the TAP's MTU, up to 65521 (with `-- --pool jumbo`); the
+    /// kernel baseline's veth gets the device's MTU too.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65521))]
+    pub mtu: Option<u32>,
 
     /// Options for the device started with --board, after `--` (e.g. jumbo or pool flags).
     #[arg(last = true, value_name = "DEVICE OPTIONS")]
@@ -218,6 +233,11 @@ fn split_words(words: &[String]) -> anyhow::Result<(Option<SocketAddr>, Vec<Work
 
 /// Runs `socklab bench`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    if args.mtu.is_some() && !matches!(args.board, Some(Board::Tap)) {
+        bail!(
+            "--mtu sets the TAP of --board tap; for a running device, set its TAP's MTU yourself"
+        );
+    }
     if let Some(path) = &args.markdown_from {
         if !args.words.is_empty() {
             bail!("--markdown-from measures nothing: give no address or workload with it");
@@ -279,7 +299,40 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 log_level: args.device_log_level.clone(),
                 log: DeviceLog::Capture,
                 ready_timeout: timeout.max(Duration::from_secs(10)),
+                mtu: args.mtu,
                 ..TapOptions::default()
+            })?;
+            Some(Box::new(device))
+        }
+        Some(board @ (Board::Qemu | Board::QemuUser)) => {
+            let net = match board {
+                Board::Qemu => QemuNet::Tap {
+                    netns: match &global.netns {
+                        Some(ns) => NetnsChoice::Named(ns.clone()),
+                        None => NetnsChoice::Private,
+                    },
+                    tap: None,
+                },
+                _ => QemuNet::user_any_ports(),
+            };
+            let firmware_args = args
+                .device_args
+                .iter()
+                .map(|arg| {
+                    arg.clone()
+                        .into_string()
+                        .map_err(|arg| anyhow::anyhow!("boot option {arg:?} is not UTF-8"))
+                })
+                .collect::<anyhow::Result<Vec<String>>>()?;
+            if !args.no_progress {
+                eprintln!("socklab: starting the mps2-an385 image in QEMU ...");
+            }
+            let device = QemuDevice::start(QemuOptions {
+                net,
+                log: QemuLog::Capture,
+                ready_timeout: timeout.max(Duration::from_secs(10)),
+                firmware_args,
+                ..QemuOptions::default()
             })?;
             Some(Box::new(device))
         }
@@ -324,6 +377,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    // Defaults shrink to the smallest lab pool; numbers given are checked.
+    let defaults = Options::default();
+    let slots = targets.iter().filter_map(|t| t.lab_slots).min();
+    let fit = |n: usize| slots.map_or(n, |slots| n.min(slots));
     let opts = Options {
         workloads,
         runs: args.runs as usize,
@@ -333,8 +390,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         },
         duration: Duration::from_secs_f64(args.duration),
         count: args.count as usize,
-        clients: args.clients as usize,
-        concurrency: args.concurrency as usize,
+        clients: args.clients.map_or(fit(defaults.clients), |n| n as usize),
+        concurrency: args
+            .concurrency
+            .map_or(fit(defaults.concurrency), |n| n as usize),
         pin,
         timeout,
         verify: args.verify,
@@ -348,7 +407,15 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let results = bench::run(&targets, &opts, &progress);
     progress.finish();
     let results = results?;
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    // The command as a person would type it again: `socklab ...`, not the path.
+    let mut argv: Vec<String> = std::env::args().collect();
+    if let Some(name) = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+    {
+        argv[0] = name.to_string_lossy().into_owned();
+    }
+    let command = argv.join(" ");
     let report = Report::new(command, started, opts, targets, results);
 
     if args.json {

@@ -70,6 +70,10 @@ pub struct Args {
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_arg: Vec<OsString>,
 
+    /// tap: the TAP's MTU, up to 65521 (use it with `-- --pool jumbo`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65521))]
+    pub mtu: Option<u32>,
+
     /// tap: device log level (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
     pub log_level: String,
@@ -135,6 +139,7 @@ fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
         log: DeviceLog::Inherit,
         ready_timeout: global.timeout().max(Duration::from_secs(10)),
         binary: None,
+        mtu: args.mtu,
     };
     let mut device = TapDevice::start(opts)?;
     print_how_to_reach(&device);
@@ -173,6 +178,9 @@ fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_qemu(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    if args.mtu.is_some() {
+        bail!("--mtu is for `socklab run tap`: the board's LAN9118 takes 1500-byte frames");
+    }
     let tap = match (args.net, &args.name) {
         (Some(Net::User), Some(_)) => bail!("--tap is for --net tap"),
         (Some(Net::Tap), _) | (None, Some(_)) => true,

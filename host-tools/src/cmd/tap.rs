@@ -29,6 +29,10 @@ pub struct Args {
     #[arg(long, default_value = "tap0")]
     pub name: String,
 
+    /// The TAP's MTU, up to 65521 (e.g. 65000 for `socklab-tap --pool jumbo`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65521))]
+    pub mtu: Option<u32>,
+
     /// The user allowed to attach a device to the TAP without root
     /// [default: $SUDO_USER, else the current user].
     #[arg(long)]
@@ -60,6 +64,10 @@ fn up(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         .or_else(|| std::env::var("USER").ok());
     let mut tap = Tap::create(&args.name, ns.as_ref(), user.as_deref())
         .with_context(|| format!("cannot create TAP {}", args.name))?;
+    if let Some(mtu) = args.mtu {
+        tap.set_mtu(mtu)
+            .with_context(|| format!("cannot set the MTU of {} to {mtu}", args.name))?;
+    }
     tap.keep();
     let place = match &mut ns {
         Some(ns) => {
