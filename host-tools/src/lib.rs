@@ -9,7 +9,7 @@
 //! * [`launch`] starts devices and tears them down ([`launch::TapDevice`],
 //!   [`launch::QemuDevice`], the [`launch::Device`] trait);
 //! * [`render`] formats answers for people;
-//! * [`bench`] measures a device, and Linux's TCP stack as a baseline
+//! * [`bench`](mod@bench) measures a device, and Linux's TCP stack as a baseline
 //!   (`socklab bench`).
 //!
 //! Ports, command words and response formats come from
