@@ -141,23 +141,10 @@ fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
         binary: None,
         mtu: args.mtu,
     };
-    let mut device = TapDevice::start(opts)?;
+    let device = TapDevice::start(opts)?;
     print_how_to_reach(&device);
 
-    let code = loop {
-        if stop_rx.recv_timeout(Duration::from_millis(200)).is_ok() {
-            eprintln!("socklab: stopping the device ...");
-            break ExitCode::SUCCESS;
-        }
-        if let Some(status) = device.try_wait()? {
-            // A Ctrl-C in the terminal reaches the device too: that is a stop.
-            if stop_rx.recv_timeout(Duration::from_millis(200)).is_ok() {
-                break ExitCode::SUCCESS;
-            }
-            eprintln!("socklab: the device exited: {status}");
-            break ExitCode::FAILURE;
-        }
-    };
+    let code = wait_for_stop(&device, &stop_rx, "the device", "");
     let netns = device
         .netns()
         .filter(|ns| ns.is_owned())
@@ -167,14 +154,43 @@ fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
         .is_owned()
         .then(|| device.tap().name().to_owned());
     device.stop()?;
+    report_stopped("device", netns, tap);
+    Ok(code)
+}
+
+/// Runs until Ctrl-C (a success) or until the device exits by itself (a
+/// failure, said with `crash_hint`).
+fn wait_for_stop(
+    device: &dyn Device,
+    stop_rx: &mpsc::Receiver<()>,
+    what: &str,
+    crash_hint: &str,
+) -> ExitCode {
+    loop {
+        if stop_rx.recv_timeout(Duration::from_millis(200)).is_ok() {
+            eprintln!("socklab: stopping {what} ...");
+            return ExitCode::SUCCESS;
+        }
+        if let Some(status) = device.exit_status() {
+            // A Ctrl-C in the terminal reaches the device too: that is a stop.
+            if stop_rx.recv_timeout(Duration::from_millis(200)).is_ok() {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("socklab: {what} exited: {status}{crash_hint}");
+            return ExitCode::FAILURE;
+        }
+    }
+}
+
+/// Says what was stopped and which namespace or TAP went with it.
+fn report_stopped(what: &str, netns: Option<String>, tap: Option<String>) {
     match (netns, tap) {
         (Some(ns), _) => {
-            eprintln!("socklab: device stopped; network namespace {ns} and its TAP removed")
+            eprintln!("socklab: {what} stopped; network namespace {ns} and its TAP removed")
         }
-        (None, Some(tap)) => eprintln!("socklab: device stopped; TAP {tap} removed"),
-        (None, None) => eprintln!("socklab: device stopped"),
+        (None, Some(tap)) => eprintln!("socklab: {what} stopped; TAP {tap} removed"),
+        (None, None) => eprintln!("socklab: {what} stopped"),
     }
-    Ok(code)
 }
 
 fn run_qemu(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
@@ -236,20 +252,12 @@ fn run_qemu(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("socklab: QEMU: {}", device.command_line());
     print_qemu(&device);
 
-    let code = loop {
-        if stop_rx.recv_timeout(Duration::from_millis(200)).is_ok() {
-            eprintln!("socklab: stopping QEMU ...");
-            break ExitCode::SUCCESS;
-        }
-        if let Some(status) = device.try_wait() {
-            // A Ctrl-C in the terminal reaches QEMU too: that is a stop.
-            if stop_rx.recv_timeout(Duration::from_millis(200)).is_ok() {
-                break ExitCode::SUCCESS;
-            }
-            eprintln!("socklab: QEMU exited: {status} (a firmware panic or fault exits with 1; see the UART log)");
-            break ExitCode::FAILURE;
-        }
-    };
+    let code = wait_for_stop(
+        &device,
+        &stop_rx,
+        "QEMU",
+        " (a firmware panic or fault exits with 1; see the UART log)",
+    );
     let netns = device
         .netns()
         .filter(|ns| ns.is_owned())
@@ -260,13 +268,7 @@ fn run_qemu(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         .map(|tap| tap.name().to_owned());
     let pcap = device.pcap().map(|p| p.display().to_string());
     device.stop();
-    match (netns, tap) {
-        (Some(ns), _) => {
-            eprintln!("socklab: QEMU stopped; network namespace {ns} and its TAP removed")
-        }
-        (None, Some(tap)) => eprintln!("socklab: QEMU stopped; TAP {tap} removed"),
-        (None, None) => eprintln!("socklab: QEMU stopped"),
-    }
+    report_stopped("QEMU", netns, tap);
     if let Some(pcap) = pcap {
         eprintln!("socklab: capture in {pcap}");
     }
