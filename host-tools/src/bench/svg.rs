@@ -63,11 +63,20 @@ fn linear_ticks(max: f64) -> Vec<f64> {
     (0..=n).map(|i| i as f64 * step).collect()
 }
 
-/// Ticks 1, 2, 5 × 10^k covering `min..=max` (both > 0).
+/// Ticks 1, 2, 5 × 10^k covering `min..=max`; none unless both are finite
+/// and positive (a run without latencies has a minimum of 0, whose decade
+/// would never grow).
 fn log_ticks(min: f64, max: f64) -> Vec<f64> {
     let mut ticks = Vec::new();
+    if !(min.is_finite() && max.is_finite() && min > 0.0 && max >= min) {
+        return ticks;
+    }
     let mut decade = 10f64.powf(min.log10().floor());
-    while decade <= max * 1.0001 {
+    // An f64 spans about 600 decades; the guard above keeps this far shorter.
+    for _ in 0..700 {
+        if decade > max * 1.0001 {
+            break;
+        }
         for m in [1.0, 2.0, 5.0] {
             let t = decade * m;
             if t >= min * 0.9999 && t <= max * 1.0001 {
@@ -369,6 +378,14 @@ fn no_data(out: &mut String, panel: &Panel) {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn log_ticks_of_an_empty_range_are_none() {
+        assert!(log_ticks(0.0, 0.0).is_empty());
+        assert!(log_ticks(0.0, 5.0).is_empty());
+        assert!(log_ticks(f64::NAN, 5.0).is_empty());
+        assert!(log_ticks(f64::INFINITY, f64::INFINITY).is_empty());
+    }
 
     #[test]
     fn ticks_are_round() {
