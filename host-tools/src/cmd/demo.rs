@@ -406,25 +406,35 @@ impl Demo {
             let slots: usize = facts
                 .parse(info::LAB_SLOTS)
                 .context("INFO has no lab_slots")?;
+            let backlog: usize = facts
+                .parse(info::LAB_BACKLOG)
+                .context("INFO has no lab_backlog")?;
             let detail = format!(
-                "board {}, {slots} lab slots with {}-byte input and {}-byte output buffers, MTU {}",
+                "board {}, {slots} lab slots and {backlog} backlog places, with {}-byte input \
+                 and {}-byte output buffers, MTU {}",
                 facts.get(info::BOARD).unwrap_or("?"),
                 facts.get(info::LAB_RX_BUFFER).unwrap_or("?"),
                 facts.get(info::LAB_TX_BUFFER).unwrap_or("?"),
                 facts.get(info::MTU).unwrap_or("?"),
             );
-            Ok((slots, detail))
+            Ok(((slots, backlog), detail))
         })?;
-        let slots = facts.unwrap_or(0);
-        self.explain(&format!(
-            "smoltcp has no listen backlog: one socket takes one client. So the device keeps \
-             a pool of {} sockets, all listening on port {LAB_PORT} at once; each accepts one \
-             client, and goes back to listening when its client leaves.",
+        let (slots, backlog) = facts.unwrap_or((0, 0));
+        let n = |v: usize| {
             if slots > 0 {
-                slots.to_string()
+                v.to_string()
             } else {
                 "N".to_owned()
             }
+        };
+        self.explain(&format!(
+            "smoltcp has no listen backlog: one socket takes one client. So the device keeps \
+             a pool of {} sockets, all listening on port {LAB_PORT} at once; each accepts one \
+             client, and goes back to listening when its client leaves. {} more sockets form \
+             a backlog, like the accept queue of a kernel: when every slot is busy, they accept \
+             the next clients and hold them, in arrival order, until a slot frees.",
+            n(slots),
+            n(backlog)
         ));
 
         // Section 3: three clients.
@@ -619,8 +629,9 @@ impl Demo {
             ensure!(listening > 0, "no lab socket is listening any more");
             if slots > 0 {
                 ensure!(
-                    ours + listening == slots,
-                    "{ours} established + {listening} listening lab sockets, but the pool has {slots}"
+                    ours + listening == slots + backlog,
+                    "{ours} established + {listening} listening lab sockets, but the pool has \
+                     {slots} slots and {backlog} backlog places"
                 );
             }
             Ok((

@@ -1,0 +1,65 @@
+//! The README's first command: `socklab demo` on each board must pass every
+//! step and leave nothing behind (it exits non-zero if any step fails).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `socklab` binary built next to this test (`cargo build --workspace --bins`).
+fn socklab() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin = dir.join("socklab");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --release --workspace --bins` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+fn demo(args: &[&str]) {
+    let out = Command::new(socklab())
+        .arg("demo")
+        .args(args)
+        .output()
+        .expect("run socklab demo");
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "socklab demo {args:?} failed ({}):\n{transcript}\n{log}",
+        out.status
+    );
+    let summary = transcript
+        .lines()
+        .rev()
+        .find(|l| l.contains(" steps: "))
+        .unwrap_or_else(|| panic!("no summary line:\n{transcript}"));
+    assert!(summary.ends_with(" 0 failed"), "{summary}\n{transcript}");
+    assert!(!transcript.contains('✘'), "a step failed:\n{transcript}");
+    for needed in [
+        "HELLO socklab/",
+        "FROM ",
+        "LISTEN",
+        "refused",
+        "came back identical",
+    ] {
+        assert!(
+            transcript.contains(needed),
+            "no `{needed}` in:\n{transcript}"
+        );
+    }
+}
+
+#[test]
+fn the_demo_passes_on_the_tap_board() {
+    demo(&[]);
+}
+
+#[test]
+fn the_demo_passes_on_the_qemu_board() {
+    demo(&["--board", "qemu"]);
+}
