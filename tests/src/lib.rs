@@ -6,14 +6,22 @@
 //! asserts what DESIGN.md promises. When a case fails, the device's log is
 //! printed under the failure; a device that died during a case (a firmware
 //! crash ends QEMU) fails it.
+//!
+//! [`reliability`] holds the cases that abuse the device (a SYN flood,
+//! slowloris, a slow reader, a bad link, abrupt deaths, a soak); each starts
+//! its device with the options it needs ([`Dut::start_with`]).
 
 pub mod cases;
 pub mod crash;
+pub mod flood;
+pub mod reliability;
 
 use std::ops::Deref;
 use std::time::{Duration, Instant};
 
-use socklab_host::launch::{Device, QemuDevice, TapDevice, QEMU_CLOSED_PORT};
+use socklab_host::launch::{
+    Device, QemuDevice, QemuNet, QemuOptions, TapDevice, TapOptions, QEMU_CLOSED_PORT,
+};
 
 /// The boards the suite runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,26 +52,72 @@ pub enum Refusal {
 pub struct Dut {
     board: Board,
     device: Box<dyn Device>,
+    /// The TAP the device is attached to, if any (host side, in the
+    /// device's namespace).
+    tap: Option<String>,
 }
 
 impl Dut {
     /// Starts a fresh device on `board`.
     pub fn start(board: Board) -> Dut {
-        let device: Box<dyn Device> = match board {
-            Board::Tap => Box::new(TapDevice::start_default().expect("start socklab-tap")),
-            Board::QemuUser => Box::new(
-                QemuDevice::start_user().expect("start the mps2-an385 image in QEMU (user net)"),
-            ),
-            Board::QemuTap => {
-                Box::new(QemuDevice::start_tap().expect("start the mps2-an385 image in QEMU (TAP)"))
+        Self::start_with(board, &[])
+    }
+
+    /// Starts a fresh device on `board` with device options, the same words
+    /// on every board: `socklab-tap`'s flags, which the mps2-an385 image
+    /// takes as boot options (e.g. `["--idle-timeout-ms", "2000"]`).
+    pub fn start_with(board: Board, options: &[&str]) -> Dut {
+        let shown = options.join(" ");
+        match board {
+            Board::Tap => {
+                let device = TapDevice::start(TapOptions {
+                    device_args: options.iter().map(Into::into).collect(),
+                    ..TapOptions::default()
+                })
+                .unwrap_or_else(|e| panic!("start socklab-tap {shown}: {e}"));
+                let tap = Some(device.tap().name().to_owned());
+                Dut {
+                    board,
+                    device: Box::new(device),
+                    tap,
+                }
             }
-        };
-        Dut { board, device }
+            Board::QemuUser | Board::QemuTap => {
+                let net = match board {
+                    Board::QemuUser => QemuNet::user_any_ports(),
+                    _ => QemuNet::private_tap(),
+                };
+                let device = QemuDevice::start(QemuOptions {
+                    net,
+                    firmware_args: options.iter().map(|o| o.to_string()).collect(),
+                    ..QemuOptions::default()
+                })
+                .unwrap_or_else(|e| {
+                    panic!("start the mps2-an385 image in QEMU ({board:?}) {shown}: {e}")
+                });
+                let tap = device.tap().map(|t| t.name().to_owned());
+                Dut {
+                    board,
+                    device: Box::new(device),
+                    tap,
+                }
+            }
+        }
     }
 
     /// Wraps a device started by other means (e.g. with fault options).
     pub fn from_device(board: Board, device: Box<dyn Device>) -> Dut {
-        Dut { board, device }
+        Dut {
+            board,
+            device,
+            tap: None,
+        }
+    }
+
+    /// The host side of the device's TAP (in the device's namespace), if it
+    /// has one.
+    pub fn tap_name(&self) -> Option<&str> {
+        self.tap.as_deref()
     }
 
     /// The board this device runs on.

@@ -305,12 +305,20 @@ impl Lab<'_> {
                 self.serve(index, sockets, view, counters, now_ms);
             }
         }
-        self.deliver_says(sockets, now_ms);
+        let said = self.deliver_says(sockets, now_ms);
+        let timed_out = counters.timed_out;
         let mut next: Option<i64> = None;
         for index in 0..self.slots.len() {
             if let Some(at) = self.check_timeouts(index, sockets, view, counters, now_ms) {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
+        }
+        // Work that this poll made possible and no frame will announce: a
+        // sender whose SAY just reached everybody has its next command to
+        // run; a connection a timeout just ended takes its pending SAYs and
+        // its slot with it. Look again at once.
+        if said || counters.timed_out != timed_out {
+            next = Some(now_ms);
         }
         self.busy = self.slots.iter().any(|s| s.phase != Phase::Listening);
         next
@@ -581,7 +589,10 @@ impl Lab<'_> {
 
     /// Delivers pending `SAY`s as `FROM` lines to recipients with room and no
     /// multi-line reply in progress.
-    fn deliver_says(&mut self, sockets: &mut SocketSet<'_>, now_ms: i64) {
+    /// Returns true if a `SAY` finished, so that its sender's next command
+    /// can run.
+    fn deliver_says(&mut self, sockets: &mut SocketSet<'_>, now_ms: i64) -> bool {
+        let mut finished = false;
         for sender in 0..self.slots.len() {
             if !self.slots[sender].say_pending {
                 continue;
@@ -621,7 +632,9 @@ impl Lab<'_> {
                 }
             }
             self.slots[sender].say_pending = remaining;
+            finished |= !remaining;
         }
+        finished
     }
 
     /// Applies the handshake, idle and slow-reader timeouts to one slot;
