@@ -32,7 +32,7 @@ use crate::device::Lan9118Device;
 use crate::lan9118::Lan9118;
 use crate::uart::Uart;
 
-/// The socket pool, sized for a microcontroller (about 176 KiB of socket buffers): eight
+/// The socket pool, sized for a microcontroller (180 KiB of socket buffers): eight
 /// lab clients at once and four waiting, two connections per bulk service (echo,
 /// discard, chargen).
 ///
