@@ -457,6 +457,28 @@ pub const SLOWLORIS_IDLE_MS: u64 = 2000;
 /// Half a command: no LF.
 const HALF_LINE: &[u8] = b"ECHO half a li";
 
+/// Waits for `BYE idle` on a silent client, then for the device's close;
+/// returns how long after `since` the `BYE idle` came.
+fn bye_idle_then_close(
+    c: &mut LabClient,
+    since: Instant,
+    idle: Duration,
+) -> Result<Duration, String> {
+    let peer = c.greeting().peer;
+    c.set_timeout(idle + WAIT);
+    let line = c.read_line().map_err(|e| format!("{peer}: {e}"))?;
+    let after = since.elapsed();
+    if line != protocol::BYE_IDLE {
+        return Err(format!("{peer}: expected BYE idle, got {line:?}"));
+    }
+    match c.read_line() {
+        Err(ClientError::Closed { reason: None, .. }) => Ok(after),
+        other => Err(format!(
+            "{peer}: expected the close after BYE idle: {other:?}"
+        )),
+    }
+}
+
 /// The whole pool and the whole backlog taken by clients that send half a
 /// line and stall: the next client is refused; once the idle timeout fires
 /// every stalled client gets `BYE idle` and is closed (the waiting ones after
@@ -505,21 +527,7 @@ pub fn slowloris(board: Board) {
         let served_threads: Vec<_> = served
             .into_iter()
             .map(|(mut c, stalled_at)| {
-                s.spawn(move || -> Result<Duration, String> {
-                    let peer = c.greeting().peer;
-                    c.set_timeout(idle + WAIT);
-                    let line = c.read_line().map_err(|e| format!("{peer}: {e}"))?;
-                    let after = stalled_at.elapsed();
-                    if line != protocol::BYE_IDLE {
-                        return Err(format!("{peer}: expected BYE idle, got {line:?}"));
-                    }
-                    match c.read_line() {
-                        Err(ClientError::Closed { reason: None, .. }) => Ok(after),
-                        other => Err(format!(
-                            "{peer}: expected the close after BYE idle: {other:?}"
-                        )),
-                    }
-                })
+                s.spawn(move || bye_idle_then_close(&mut c, stalled_at, idle))
             })
             .collect();
         let waiting_threads: Vec<_> = waiting
@@ -528,20 +536,7 @@ pub fn slowloris(board: Board) {
                 s.spawn(move || -> Result<Duration, String> {
                     let mut c = LabClient::from_stream(stream, 2 * idle + WAIT)
                         .map_err(|e| format!("waiting client: no HELLO: {e}"))?;
-                    let hello_at = Instant::now();
-                    let peer = c.greeting().peer;
-                    c.set_timeout(idle + WAIT);
-                    let line = c.read_line().map_err(|e| format!("{peer}: {e}"))?;
-                    let after = hello_at.elapsed();
-                    if line != protocol::BYE_IDLE {
-                        return Err(format!("{peer}: expected BYE idle, got {line:?}"));
-                    }
-                    match c.read_line() {
-                        Err(ClientError::Closed { reason: None, .. }) => Ok(after),
-                        other => Err(format!(
-                            "{peer}: expected the close after BYE idle: {other:?}"
-                        )),
-                    }
+                    bye_idle_then_close(&mut c, Instant::now(), idle)
                 })
             })
             .collect();
