@@ -878,7 +878,11 @@ const LINK_WAIT: Duration = Duration::from_secs(60);
 
 /// Through the bad link: `bytes` random bytes through echo come back
 /// byte-exact, and meanwhile a lab session gets every command right.
-pub fn bad_link(board: Board, bytes: usize) {
+/// `window`: at most this many bytes sent and not yet echoed back (`None`:
+/// no limit). Below the device's receive buffer it keeps the connection away
+/// from a zero receive window, where smoltcp 0.14 drops the peer's data
+/// segments before reading their ACKs and the transfer can stall for minutes.
+pub fn bad_link(board: Board, bytes: usize, window: Option<usize>) {
     let seed = BAD_LINK_SEED.to_string();
     let mut options = BAD_LINK.to_vec();
     options.extend(["--seed", &seed]);
@@ -892,7 +896,7 @@ pub fn bad_link(board: Board, bytes: usize) {
     let real = dut.has_real_addresses();
     let (echoed, session) = in_net(&dut, || {
         thread::scope(|s| {
-            let echo = s.spawn(|| echo_through(echo_addr, &data));
+            let echo = s.spawn(|| echo_through(echo_addr, &data, window));
             let session = s.spawn(|| lab_session(lab_addr, board_name, real));
             (
                 echo.join().expect("echo thread"),
@@ -916,15 +920,47 @@ pub fn bad_link(board: Board, bytes: usize) {
 
 /// Writes `data` to echo while reading it back and comparing; returns how
 /// long the round trip of all of it took.
-fn echo_through(addr: SocketAddr, data: &[u8]) -> Result<Duration, String> {
+/// Writes `data` in pieces, never more than `window` bytes ahead of what
+/// came back (`echoed`); gives up after [`LINK_WAIT`] without progress.
+fn write_windowed(
+    mut stream: &TcpStream,
+    data: &[u8],
+    window: usize,
+    echoed: &std::sync::atomic::AtomicUsize,
+) -> std::io::Result<()> {
+    let piece = (window / 4).max(1);
+    let mut sent = 0;
+    while sent < data.len() {
+        let waiting_since = Instant::now();
+        while sent - echoed.load(std::sync::atomic::Ordering::Relaxed) + piece > window {
+            if waiting_since.elapsed() > LINK_WAIT {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "nothing came back for the whole link wait",
+                ));
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        let end = (sent + piece).min(data.len());
+        stream.write_all(&data[sent..end])?;
+        sent = end;
+    }
+    Ok(())
+}
+
+fn echo_through(addr: SocketAddr, data: &[u8], window: Option<usize>) -> Result<Duration, String> {
     let stream =
         TcpStream::connect_timeout(&addr, LINK_WAIT).map_err(|e| format!("connect: {e}"))?;
     stream.set_read_timeout(Some(LINK_WAIT)).unwrap();
     stream.set_write_timeout(Some(LINK_WAIT)).unwrap();
     let started = Instant::now();
+    let echoed = std::sync::atomic::AtomicUsize::new(0);
     thread::scope(|s| {
         let writer = s.spawn(|| {
-            let written = (&stream).write_all(data);
+            let written = match window {
+                None => (&stream).write_all(data),
+                Some(window) => write_windowed(&stream, data, window, &echoed),
+            };
             // The reader must not wait for bytes that were never sent.
             if written.is_err() {
                 let _ = stream.shutdown(Shutdown::Read);
@@ -951,6 +987,7 @@ fn echo_through(addr: SocketAddr, data: &[u8]) -> Result<Duration, String> {
                 return Err(format!("echoed byte {} differs", got + at));
             }
             got += n;
+            echoed.store(got, std::sync::atomic::Ordering::Relaxed);
         }
         if failed.is_some() {
             // Whichever side saw the error first took it from the socket.
