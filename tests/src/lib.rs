@@ -10,11 +10,15 @@
 //! [`reliability`] holds the cases that abuse the device (a SYN flood,
 //! slowloris, a slow reader, a bad link, abrupt deaths, a soak); each starts
 //! its device with the options it needs ([`Dut::start_with`]).
+//!
+//! [`thirdparty`] drives tools we did not write (tshark, nmap, hping3, ping,
+//! a Java client, Python asyncio) against the device from its namespace.
 
 pub mod cases;
 pub mod crash;
 pub mod flood;
 pub mod reliability;
+pub mod thirdparty;
 
 use std::ops::Deref;
 use std::time::{Duration, Instant};

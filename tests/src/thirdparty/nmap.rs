@@ -1,0 +1,236 @@
+//! nmap against the device: TCP SYN and connect scans of every port (IPv4),
+//! a SYN scan over IPv6. Exactly the ports the device listens on are open,
+//! every other port answers with a reset (closed), none is filtered, and the
+//! device greets a client right after.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use socklab_app::protocol::{CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
+
+use super::{assert_every_socket_listens, in_netns, run, ToolOutput};
+use crate::{Board, Dut};
+
+/// What one host line of nmap's grepable output (`-oG -`) says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// Ports listed with their state (`open`, `filtered`, ...).
+    pub listed: Vec<(u16, String)>,
+    /// The state of the ports not listed, and how many there are
+    /// (`Ignored State: closed (65531)`).
+    pub ignored: Option<(String, u32)>,
+}
+
+impl Scan {
+    /// Parses the `Host: ... Ports: ...` line of `nmap -oG -`.
+    pub fn parse(grepable: &str) -> Option<Scan> {
+        let line = grepable
+            .lines()
+            .find(|l| l.starts_with("Host:") && l.contains("Ports:"))?;
+        let mut fields = line.split('\t');
+        let ports = fields.find_map(|f| f.strip_prefix("Ports: "))?;
+        let listed = ports
+            .split(", ")
+            .map(|entry| {
+                let mut parts = entry.split('/');
+                let port = parts.next()?.trim().parse().ok()?;
+                let state = parts.next()?.to_owned();
+                Some((port, state))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let ignored = line.split('\t').find_map(|f| {
+            let rest = f.strip_prefix("Ignored State: ")?;
+            let (state, count) = rest.split_once(" (")?;
+            Some((state.to_owned(), count.trim_end_matches(')').parse().ok()?))
+        });
+        Some(Scan { listed, ignored })
+    }
+
+    /// The ports in state `state`.
+    pub fn ports(&self, state: &str) -> BTreeSet<u16> {
+        self.listed
+            .iter()
+            .filter(|(_, s)| s == state)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+}
+
+/// The summary line nmap ends with (`Nmap done: 1 IP address (1 host up)
+/// scanned in 4.21 seconds`).
+fn done_line(output: &ToolOutput) -> String {
+    output
+        .stdout
+        .lines()
+        .find(|l| l.contains("Nmap done"))
+        .unwrap_or("(no summary line)")
+        .trim_start_matches("# ")
+        .to_owned()
+}
+
+/// The TCP ports the device says it listens on (its NETSTAT), which must
+/// include the lab and the RFC services.
+fn listening_ports(dut: &Dut) -> BTreeSet<u16> {
+    let mut client = dut.lab_client().expect("HELLO before the scan");
+    let rows = client.netstat().expect("NETSTAT answered");
+    client.quit().expect("QUIT");
+    let ports: BTreeSet<u16> = rows
+        .iter()
+        .filter(|r| r.proto == "tcp" && r.state == "LISTEN")
+        .filter_map(|r| r.local.port())
+        .collect();
+    for service in [LAB_PORT, ECHO_PORT, DISCARD_PORT, CHARGEN_PORT] {
+        assert!(
+            ports.contains(&service),
+            "NETSTAT lists no listener on {service}"
+        );
+    }
+    ports
+}
+
+/// Runs one nmap scan of `ports` with `flags` and checks its result: exactly
+/// `open` open, every other scanned port closed, nothing filtered. Returns
+/// nmap's summary line.
+fn scan(
+    dut: &Dut,
+    flags: &[&str],
+    target: &str,
+    ports: &str,
+    scanned: u32,
+    open: &BTreeSet<u16>,
+) -> String {
+    let mut command = in_netns(dut, "nmap");
+    command
+        .args(["-n", "-Pn", "--reason", "-oG", "-", "-p", ports])
+        .args(flags)
+        .arg(target);
+    let output = run(command, Duration::from_secs(600));
+    output.assert_success();
+    let result = Scan::parse(&output.stdout).unwrap_or_else(|| {
+        panic!(
+            "`{}`: no port lines in nmap's output:\n{}\n{}",
+            output.command, output.stdout, output.stderr
+        )
+    });
+    let done = done_line(&output);
+    assert_eq!(
+        &result.ports("open"),
+        open,
+        "`{}`: open ports differ from the device's listeners:\n{}",
+        output.command,
+        output.stdout
+    );
+    let odd: Vec<_> = result
+        .listed
+        .iter()
+        .filter(|(_, state)| state != "open" && state != "closed")
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "`{}`: ports neither open nor closed (filtered means the device did not answer): {odd:?}",
+        output.command
+    );
+    let listed_closed = result.ports("closed").len() as u32;
+    let ignored_closed = match &result.ignored {
+        Some((state, n)) if state == "closed" => *n,
+        Some((state, n)) => panic!(
+            "`{}`: {n} ports {state}, expected closed:\n{}",
+            output.command, output.stdout
+        ),
+        None => 0,
+    };
+    assert_eq!(
+        open.len() as u32 + listed_closed + ignored_closed,
+        scanned,
+        "`{}`: not every port accounted for:\n{}",
+        output.command,
+        output.stdout
+    );
+    println!(
+        "figures: `nmap {} -p {ports}` on {}: {} open {:?}, {} closed; {done}",
+        flags.join(" "),
+        dut.board_name(),
+        open.len(),
+        open,
+        listed_closed + ignored_closed
+    );
+    done
+}
+
+/// After the scans the device still greets a new client, and every socket
+/// listens again.
+fn still_serves(dut: &Dut) {
+    let mut client = dut.lab_client().expect("HELLO right after the scans");
+    assert_eq!(client.echo("after nmap").unwrap(), "after nmap");
+    assert_every_socket_listens(&mut client, Duration::from_secs(15));
+    dut.assert_running();
+}
+
+/// The ports a board's scans cover, and how many that is. linux-tap: all
+/// 65535. mps2-an385 under QEMU answers a few thousand probes a second, so
+/// it gets every port up to 1024 (the well-known ones, its RFC services
+/// among them), the 1000 around the lab port, and the top end.
+fn port_range(board: Board) -> (&'static str, u32) {
+    match board {
+        Board::Tap => ("1-65535", 65535),
+        Board::QemuTap | Board::QemuUser => ("1-1024,6000-6999,65000-65535", 1024 + 1000 + 536),
+    }
+}
+
+fn expected_open(listening: &BTreeSet<u16>, ports: &str) -> BTreeSet<u16> {
+    let ranges: Vec<(u16, u16)> = ports
+        .split(',')
+        .map(|r| {
+            let (a, b) = r.split_once('-').expect("a range");
+            (a.parse().unwrap(), b.parse().unwrap())
+        })
+        .collect();
+    listening
+        .iter()
+        .copied()
+        .filter(|p| ranges.iter().any(|(a, b)| (a..=b).contains(&p)))
+        .collect()
+}
+
+/// `nmap -sS` and `nmap -sT` over IPv4 and `nmap -6 -sS` over IPv6.
+pub fn tcp_scans_find_exactly_the_listening_ports(board: Board) {
+    let dut = Dut::start(board);
+    let listening = listening_ports(&dut);
+    let (ports, scanned) = port_range(board);
+    let open = expected_open(&listening, ports);
+    let v4 = dut.addr(0).ip().to_string();
+    let v6 = dut.addr6(0).expect("IPv6 on the TAP").ip().to_string();
+    let timing = ["-T4", "--max-retries", "3"];
+    let mut syn = vec!["-sS"];
+    syn.extend(timing);
+    scan(&dut, &syn, &v4, ports, scanned, &open);
+    still_serves(&dut);
+    let mut connect = vec!["-sT"];
+    connect.extend(timing);
+    scan(&dut, &connect, &v4, ports, scanned, &open);
+    still_serves(&dut);
+    let mut syn6 = vec!["-6", "-sS"];
+    syn6.extend(timing);
+    scan(&dut, &syn6, &v6, ports, scanned, &open);
+    still_serves(&dut);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scan;
+
+    #[test]
+    fn grepable_line_parses() {
+        let out = "# Nmap 7.93 scan initiated\nHost: 192.168.69.1 ()\tStatus: Up\n\
+                   Host: 192.168.69.1 ()\tPorts: 7/open/tcp/syn-ack ttl 64/echo///, \
+                   6666/open/tcp/syn-ack ttl 64/irc///, 8/filtered/tcp/no-response//unknown///\t\
+                   Ignored State: closed (65532)\n# Nmap done at x -- 1 IP address (1 host up) scanned in 3.1 seconds\n";
+        let scan = Scan::parse(out).unwrap();
+        assert_eq!(
+            scan.ports("open").into_iter().collect::<Vec<_>>(),
+            [7, 6666]
+        );
+        assert_eq!(scan.ports("filtered").len(), 1);
+        assert_eq!(scan.ignored, Some(("closed".to_owned(), 65532)));
+    }
+}
