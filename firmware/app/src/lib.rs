@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod badlink;
+pub mod bootopts;
 pub mod config;
 pub mod protocol;
 pub mod storage;

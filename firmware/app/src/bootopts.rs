@@ -1,0 +1,208 @@
+//! Boot options of the bare-metal boards: the words of the command line QEMU hands an
+//! image (through semihosting), parsed without a heap into the [`Config`] and the bad link.
+//!
+//! Options (all optional): `--drop-chance P`, `--corrupt-chance P`,
+//! `--duplicate-chance P`, `--reorder-chance P`, `--delay-chance P`,
+//! `--delay-ms N`, `--seed N` (the bad link), `--idle-timeout-ms N`,
+//! `--slow-reader-timeout-ms N`, `--handshake-timeout-ms N`,
+//! `--keep-alive-ms N`, `--dead-peer-ms N`, `--backlog wait|refuse|busy`,
+//! `--profile` (the board logs every few seconds where its time goes).
+//! A percentage `P` is `5`, `0.5` or `12.25`; the first word, if it is not an option, is
+//! the program's name and is skipped.
+
+use core::fmt;
+
+use smoltcp::time::Duration;
+
+use crate::badlink::{Faults, MILLION};
+use crate::config::{BacklogPolicy, Config};
+
+/// What the command line asks for beyond the [`Config`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BootOptions {
+    /// The bad link's faults (clean when none is given).
+    pub faults: Faults,
+    /// The bad link's seed.
+    pub seed: u64,
+    /// Log where the time goes every few seconds (`--profile`).
+    pub profile: bool,
+}
+
+/// A command line the image cannot follow; its `Display` says what to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootOptionError<'a> {
+    /// An option this image does not know.
+    Unknown(&'a str),
+    /// An option given without its value.
+    MissingValue(&'a str),
+    /// A value that is not a whole number.
+    NotANumber(&'a str, &'a str),
+    /// A value that is not a percentage from 0 to 100 with at most four decimals.
+    NotAPercentage(&'a str, &'a str),
+    /// `--backlog` with something other than wait, refuse or busy.
+    BadBacklog(&'a str),
+}
+
+impl fmt::Display for BootOptionError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BootOptionError::Unknown(o) => write!(
+                f,
+                "unknown option `{o}` (the options are listed in firmware/app/src/bootopts.rs)"
+            ),
+            BootOptionError::MissingValue(o) => write!(f, "option {o} needs a value"),
+            BootOptionError::NotANumber(o, v) => write!(f, "option {o}: `{v}` is not a number"),
+            BootOptionError::NotAPercentage(o, v) => {
+                write!(f, "option {o}: `{v}` is not a percentage between 0 and 100")
+            }
+            BootOptionError::BadBacklog(v) => {
+                write!(f, "option --backlog takes wait, refuse or busy, not `{v}`")
+            }
+        }
+    }
+}
+
+fn number<'a, T: core::str::FromStr>(
+    option: &'a str,
+    value: Option<&'a str>,
+) -> Result<T, BootOptionError<'a>> {
+    let value = value.ok_or(BootOptionError::MissingValue(option))?;
+    value
+        .parse()
+        .map_err(|_| BootOptionError::NotANumber(option, value))
+}
+
+/// Parses a percentage such as `5`, `0.5` or `12.25` into parts per million,
+/// without core's float parser (which would cost an image tens of KB).
+fn percent<'a>(option: &'a str, value: Option<&'a str>) -> Result<u32, BootOptionError<'a>> {
+    let value = value.ok_or(BootOptionError::MissingValue(option))?;
+    let bad = BootOptionError::NotAPercentage(option, value);
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || fraction.len() > 4
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad);
+    }
+    let whole: u32 = whole.parse().map_err(|_| bad)?;
+    // Four decimals of a percent are whole parts per million.
+    let mut ppm = whole.checked_mul(10_000).ok_or(bad)?;
+    let mut scale = 1_000;
+    for digit in fraction.bytes() {
+        ppm += u32::from(digit - b'0') * scale;
+        scale /= 10;
+    }
+    if ppm > MILLION {
+        return Err(bad);
+    }
+    Ok(ppm)
+}
+
+/// Reads the command line `text`: timeouts and backlog go into `config`, the bad link's
+/// settings and `--profile` are returned.
+pub fn parse<'a>(text: &'a str, config: &mut Config) -> Result<BootOptions, BootOptionError<'a>> {
+    let mut options = BootOptions {
+        faults: Faults::default(),
+        seed: 1,
+        profile: false,
+    };
+    let mut words = text.split_ascii_whitespace().peekable();
+    if words.peek().is_some_and(|w| !w.starts_with("--")) {
+        words.next();
+    }
+    let t = &mut config.timeouts;
+    while let Some(option) = words.next() {
+        if option == "--profile" {
+            options.profile = true;
+            continue;
+        }
+        let value = words.next();
+        match option {
+            "--drop-chance" => options.faults.drop_ppm = percent(option, value)?,
+            "--corrupt-chance" => options.faults.corrupt_ppm = percent(option, value)?,
+            "--duplicate-chance" => options.faults.duplicate_ppm = percent(option, value)?,
+            "--reorder-chance" => options.faults.reorder_ppm = percent(option, value)?,
+            "--delay-chance" => options.faults.delay_ppm = percent(option, value)?,
+            "--delay-ms" => options.faults.delay = Duration::from_millis(number(option, value)?),
+            "--seed" => options.seed = number(option, value)?,
+            "--idle-timeout-ms" => t.idle_ms = number(option, value)?,
+            "--slow-reader-timeout-ms" => t.slow_reader_ms = number(option, value)?,
+            "--handshake-timeout-ms" => t.handshake_ms = number(option, value)?,
+            "--keep-alive-ms" => t.keep_alive_ms = number(option, value)?,
+            "--dead-peer-ms" => t.dead_peer_ms = number(option, value)?,
+            "--backlog" => {
+                config.backlog = match value {
+                    Some("wait") => BacklogPolicy::Wait,
+                    Some("refuse") => BacklogPolicy::Refuse,
+                    Some("busy") => BacklogPolicy::Busy,
+                    Some(other) => return Err(BootOptionError::BadBacklog(other)),
+                    None => return Err(BootOptionError::MissingValue(option)),
+                }
+            }
+            _ => return Err(BootOptionError::Unknown(option)),
+        }
+    }
+    Ok(options)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind_of_option() {
+        let mut config = Config::default();
+        let o = parse(
+            "socklab-riscv --drop-chance 5 --corrupt-chance 0.5 --seed 7 --backlog busy \
+             --idle-timeout-ms 2000 --profile",
+            &mut config,
+        )
+        .unwrap();
+        assert_eq!(o.faults.drop_ppm, 50_000);
+        assert_eq!(o.faults.corrupt_ppm, 5_000);
+        assert_eq!(o.seed, 7);
+        assert!(o.profile);
+        assert_eq!(config.backlog, BacklogPolicy::Busy);
+        assert_eq!(config.timeouts.idle_ms, 2000);
+        assert_eq!(parse("", &mut config).unwrap().faults, Faults::default());
+    }
+
+    #[test]
+    fn refuses_bad_input_with_a_reason() {
+        let mut c = Config::default();
+        assert_eq!(
+            parse("--nope", &mut c),
+            Err(BootOptionError::Unknown("--nope"))
+        );
+        assert_eq!(
+            parse("--seed", &mut c),
+            Err(BootOptionError::MissingValue("--seed"))
+        );
+        assert_eq!(
+            parse("--seed x", &mut c),
+            Err(BootOptionError::NotANumber("--seed", "x"))
+        );
+        for line in [
+            "--drop-chance 101",
+            "--drop-chance 1.23456",
+            "--drop-chance -1",
+            "--drop-chance +5",
+            "--drop-chance .5",
+            "--drop-chance 5.x",
+            "--drop-chance 99999999",
+        ] {
+            assert!(
+                matches!(
+                    parse(line, &mut c),
+                    Err(BootOptionError::NotAPercentage(..))
+                ),
+                "{line}"
+            );
+        }
+        assert_eq!(
+            parse("--backlog later", &mut c),
+            Err(BootOptionError::BadBacklog("later"))
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! Sleeping between polls: `wfi` until a frame arrives or the next poll is due.
+//!
+//! Two interrupts wake the hart: the NIC's, routed through the PLIC as a machine external
+//! interrupt, and the CLINT's machine timer (the alarm in `clock`). Both are enabled in
+//! `mie`, but `mstatus.MIE` stays clear for the whole run, so no handler ever runs: a
+//! pending, enabled interrupt still ends `wfi`, and this module clears it again. The
+//! conditions themselves (a frame waiting, the deadline reached) are read from the
+//! hardware after every wake-up, so a spurious or missed wake-up costs one more round.
+
+use core::ptr::{read_volatile, write_volatile};
+
+use crate::clock;
+use crate::nic::VirtioNet;
+
+/// The PLIC of QEMU's virt machine.
+const PLIC_BASE: usize = 0x0C00_0000;
+/// Source priorities, one word per source.
+const PLIC_PRIORITY: usize = PLIC_BASE;
+/// Context 0 (hart 0, machine mode): enable bits, one per source.
+const PLIC_ENABLE_CTX0: usize = PLIC_BASE + 0x2000;
+/// Context 0: priority threshold.
+const PLIC_THRESHOLD_CTX0: usize = PLIC_BASE + 0x20_0000;
+/// Context 0: claim (read) and complete (write).
+const PLIC_CLAIM_CTX0: usize = PLIC_BASE + 0x20_0004;
+
+fn write(addr: usize, value: u32) {
+    // SAFETY: a PLIC register of this machine; only this module touches the PLIC.
+    unsafe { write_volatile(addr as *mut u32, value) }
+}
+
+fn read(addr: usize) -> u32 {
+    // SAFETY: as in `write`.
+    unsafe { read_volatile(addr as *const u32) }
+}
+
+/// Routes the NIC's interrupt to hart 0 and lets it and the timer end `wfi`.
+pub fn init(nic: &VirtioNet) {
+    assert!(
+        !riscv::register::mstatus::read().mie(),
+        "idle::init needs interrupts off (mstatus.MIE clear)"
+    );
+    let irq = nic.irq() as usize;
+    write(PLIC_PRIORITY + 4 * irq, 1);
+    write(PLIC_ENABLE_CTX0 + 4 * (irq / 32), 1 << (irq % 32));
+    write(PLIC_THRESHOLD_CTX0, 0);
+    clock::disarm_alarm();
+    // SAFETY: with mstatus.MIE clear no handler can run; these bits only let the two
+    // interrupts end `wfi`.
+    unsafe {
+        riscv::register::mie::set_mext();
+        riscv::register::mie::set_mtimer();
+    }
+}
+
+/// Takes every pending PLIC source off the pending list.
+fn clear_external() {
+    loop {
+        let source = read(PLIC_CLAIM_CTX0);
+        if source == 0 {
+            break;
+        }
+        write(PLIC_CLAIM_CTX0, source);
+    }
+}
+
+/// Returns when the NIC holds a received frame or `ms` milliseconds have passed,
+/// whichever is first (at once for 0 or when a frame is already waiting).
+pub fn wait(nic: &mut VirtioNet, ms: u64) {
+    let deadline = clock::now_ticks() + ms * clock::TICKS_PER_MS;
+    loop {
+        // Drop both interrupts first, then look: an event after the look raises one again
+        // and ends the `wfi` below at once.
+        nic.ack_interrupt();
+        clear_external();
+        clock::disarm_alarm();
+        if nic.rx_waiting() || clock::now_ticks() >= deadline {
+            break;
+        }
+        clock::arm_alarm(deadline);
+        riscv::asm::wfi();
+    }
+    clock::disarm_alarm();
+}
