@@ -27,9 +27,10 @@ use crate::ping::{ping, PingError};
 
 mod qemu;
 pub use qemu::{
-    build_mps2_image, find_mps2_image, free_port_base, QemuDevice, QemuLink, QemuLog, QemuNet,
-    QemuOptions, DEFAULT_PORT_BASE, FORWARDED_PORTS, MAX_PORT_BASE, MPS2_BOARD, MPS2_ELF_ENV,
-    MPS2_ELF_PATH, QEMU_BIN, QEMU_CLOSED_PORT,
+    build_image, build_mps2_image, find_image, find_mps2_image, free_port_base, QemuDevice,
+    QemuLink, QemuLog, QemuMachine, QemuNet, QemuOptions, DEFAULT_PORT_BASE, FORWARDED_PORTS,
+    MAX_PORT_BASE, MPS2_BOARD, MPS2_ELF_ENV, MPS2_ELF_PATH, QEMU_BIN, QEMU_CLOSED_PORT,
+    RISCV_BOARD, RISCV_ELF_ENV, RISCV_ELF_PATH,
 };
 
 /// Name of the linux-tap board's binary.
@@ -161,12 +162,17 @@ pub enum LaunchError {
     /// QEMU's user networking cannot forward the device's ports.
     #[error("cannot forward the device's ports: {0}")]
     Ports(String),
-    /// `qemu-system-arm` is not installed.
+    /// The board's QEMU program is not installed.
     #[error(
-        "qemu-system-arm is not on PATH: install it with scripts/setup \
-         (apt package qemu-system-arm, see PLATFORM.md for the qemu-utils conflict)"
+        "{binary} is not on PATH: install it with scripts/setup (apt package {package}; \
+         the script also settles Debian 12's qemu-utils conflict)"
     )]
-    NoQemu,
+    NoQemu {
+        /// The program, e.g. `qemu-system-arm`.
+        binary: &'static str,
+        /// The Debian package that has it.
+        package: &'static str,
+    },
     /// The device process could not be started.
     #[error("cannot start {binary}: {error}")]
     Spawn {

@@ -1,7 +1,8 @@
 //! Crashing firmware on purpose, to check that a crash fails a test: copies
-//! the mps2-an385 image with the first instruction of one function replaced
-//! by `udf` (permanently undefined), so calling it raises a HardFault, whose
-//! handler prints the fault on the UART and ends QEMU with status 1.
+//! a QEMU board's image with the first instruction of one function replaced by
+//! an undefined one (`udf` on the Cortex-M3, `c.unimp` on RISC-V), so calling
+//! it faults; the board's handler (HardFault, or the RISC-V exception handler)
+//! prints the fault on the UART and ends QEMU with status 1.
 //!
 //! The ELF is patched in the file (QEMU's `-device loader` writes before
 //! `-kernel` loads, so it cannot patch code): the function's address comes
@@ -12,13 +13,28 @@ use std::path::{Path, PathBuf};
 
 /// `udf #254` in Thumb, little-endian.
 const UDF: [u8; 2] = [0xfe, 0xde];
+/// `c.unimp` (all zero bits): an illegal instruction on RISC-V.
+const UNIMP: [u8; 2] = [0x00, 0x00];
+/// ELF `e_machine` of Arm.
+const EM_ARM: u16 = 40;
+/// ELF `e_machine` of RISC-V.
+const EM_RISCV: u16 = 243;
 
 /// Copies `image` to `dir` with the function whose (mangled) symbol name
 /// contains every one of `parts` replaced by a fault; returns the copy.
 pub fn image_faulting_in(image: &Path, dir: &Path, parts: &[&str]) -> Result<PathBuf, String> {
     let mut elf = fs::read(image).map_err(|e| format!("read {}: {e}", image.display()))?;
+    let fault = match u16_at(&elf, 0x12)? {
+        EM_ARM => UDF,
+        EM_RISCV => UNIMP,
+        other => {
+            return Err(format!(
+                "an ELF for machine {other}, neither Arm nor RISC-V"
+            ))
+        }
+    };
     let offset = function_offset(&elf, parts)?;
-    elf[offset..offset + UDF.len()].copy_from_slice(&UDF);
+    elf[offset..offset + fault.len()].copy_from_slice(&fault);
     fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let copy = dir.join(format!("faulting-in-{}.elf", parts.join("-")));
     fs::write(&copy, elf).map_err(|e| format!("write {}: {e}", copy.display()))?;
@@ -75,7 +91,7 @@ fn function_offset(elf: &[u8], parts: &[&str]) -> Result<usize, String> {
         let name_len = elf[name_at..].iter().position(|&b| b == 0).unwrap_or(0);
         let name = String::from_utf8_lossy(&elf[name_at..name_at + name_len]);
         if parts.iter().all(|part| name.contains(part)) {
-            let value = u32_at(elf, entry + 4)? & !1; // Thumb bit
+            let value = u32_at(elf, entry + 4)? & !1; // Thumb bit (0 on RISC-V)
             let shndx = u16_at(elf, entry + 14)? as usize;
             found.push((name.into_owned(), value, shndx));
         }

@@ -24,7 +24,7 @@ use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use socklab_host::launch::{
-    Device, QemuDevice, QemuNet, QemuOptions, TapDevice, TapOptions, QEMU_CLOSED_PORT,
+    Device, QemuDevice, QemuMachine, QemuNet, QemuOptions, TapDevice, TapOptions, QEMU_CLOSED_PORT,
 };
 
 /// The boards the suite runs on.
@@ -37,6 +37,30 @@ pub enum Board {
     QemuUser,
     /// The mps2-an385 image in QEMU on a TAP in a private namespace.
     QemuTap,
+    /// The riscv-virt image (virtio-net) in QEMU on user networking, like `QemuUser`.
+    RiscvUser,
+    /// The riscv-virt image in QEMU on a TAP in a private namespace, like `QemuTap`.
+    RiscvTap,
+}
+
+impl Board {
+    /// The QEMU machine of a QEMU board; `None` for the TAP board.
+    pub fn machine(self) -> Option<QemuMachine> {
+        match self {
+            Board::Tap => None,
+            Board::QemuUser | Board::QemuTap => Some(QemuMachine::Mps2An385),
+            Board::RiscvUser | Board::RiscvTap => Some(QemuMachine::RiscvVirt),
+        }
+    }
+
+    /// The network a QEMU board's device is started on: a TAP in a private
+    /// namespace, or user networking on a free port base.
+    pub fn qemu_net(self) -> QemuNet {
+        match self {
+            Board::QemuTap | Board::RiscvTap => QemuNet::private_tap(),
+            _ => QemuNet::user_any_ports(),
+        }
+    }
 }
 
 /// How the host sees a device refuse a connection.
@@ -68,8 +92,8 @@ impl Dut {
     }
 
     /// Starts a fresh device on `board` with device options, the same words
-    /// on every board: `socklab-tap`'s flags, which the mps2-an385 image
-    /// takes as boot options (e.g. `["--idle-timeout-ms", "2000"]`).
+    /// on every board: `socklab-tap`'s flags, which the QEMU images
+    /// take as boot options (e.g. `["--idle-timeout-ms", "2000"]`).
     pub fn start_with(board: Board, options: &[&str]) -> Dut {
         let shown = options.join(" ");
         match board {
@@ -86,18 +110,19 @@ impl Dut {
                     tap,
                 }
             }
-            Board::QemuUser | Board::QemuTap => {
-                let net = match board {
-                    Board::QemuUser => QemuNet::user_any_ports(),
-                    _ => QemuNet::private_tap(),
-                };
+            Board::QemuUser | Board::QemuTap | Board::RiscvUser | Board::RiscvTap => {
+                let machine = board.machine().unwrap_or_default();
                 let device = QemuDevice::start(QemuOptions {
-                    net,
+                    machine,
+                    net: board.qemu_net(),
                     firmware_args: options.iter().map(|o| o.to_string()).collect(),
                     ..QemuOptions::default()
                 })
                 .unwrap_or_else(|e| {
-                    panic!("start the mps2-an385 image in QEMU ({board:?}) {shown}: {e}")
+                    panic!(
+                        "start the {} image in QEMU ({board:?}) {shown}: {e}",
+                        machine.board()
+                    )
                 });
                 let tap = device.tap().map(|t| t.name().to_owned());
                 Dut {
@@ -134,6 +159,7 @@ impl Dut {
         match self.board {
             Board::Tap => "linux-tap",
             Board::QemuUser | Board::QemuTap => "mps2-an385",
+            Board::RiscvUser | Board::RiscvTap => "riscv-virt",
         }
     }
 
@@ -141,8 +167,8 @@ impl Dut {
     /// ends see the same address pair (not through QEMU's NAT).
     pub fn has_real_addresses(&self) -> bool {
         match self.board {
-            Board::Tap | Board::QemuTap => true,
-            Board::QemuUser => false,
+            Board::Tap | Board::QemuTap | Board::RiscvTap => true,
+            Board::QemuUser | Board::RiscvUser => false,
         }
     }
 
@@ -158,9 +184,9 @@ impl Dut {
     /// Device ports where nothing listens and that the host can reach.
     pub fn closed_ports(&self) -> &'static [u16] {
         match self.board {
-            Board::Tap | Board::QemuTap => &[QEMU_CLOSED_PORT, 80, 22],
+            Board::Tap | Board::QemuTap | Board::RiscvTap => &[QEMU_CLOSED_PORT, 80, 22],
             // Only forwarded ports reach the device.
-            Board::QemuUser => &[QEMU_CLOSED_PORT],
+            Board::QemuUser | Board::RiscvUser => &[QEMU_CLOSED_PORT],
         }
     }
 

@@ -63,3 +63,8 @@ fn the_demo_passes_on_the_tap_board() {
 fn the_demo_passes_on_the_qemu_board() {
     demo(&["--board", "qemu"]);
 }
+
+#[test]
+fn the_demo_passes_on_the_riscv_board() {
+    demo(&["--board", "riscv"]);
+}

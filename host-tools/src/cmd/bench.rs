@@ -18,8 +18,8 @@ use socklab_host::bench::kernel::{self, KernelBaseline, KernelOptions};
 use socklab_host::bench::report::{markdown_from_json, Report};
 use socklab_host::bench::{self, pin, Limit, Options, Progress, Target, Verify, Workload};
 use socklab_host::launch::{
-    Device, DeviceLog, NetnsChoice, QemuDevice, QemuLog, QemuNet, QemuOptions, TapDevice,
-    TapOptions,
+    Device, DeviceLog, NetnsChoice, QemuDevice, QemuLog, QemuMachine, QemuNet, QemuOptions,
+    TapDevice, TapOptions,
 };
 
 use super::Global;
@@ -34,6 +34,10 @@ pub enum Board {
     /// The mps2-an385 image in QEMU with user networking (ports forwarded on
     /// 127.0.0.1; no root needed, but slower and not comparable with a TAP).
     QemuUser,
+    /// The riscv-virt image (virtio-net) in QEMU, on a TAP in a private network namespace.
+    Riscv,
+    /// The riscv-virt image in QEMU with user networking.
+    RiscvUser,
 }
 
 /// Baselines `--baseline` can measure in the same run.
@@ -304,9 +308,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             })?;
             Some(Box::new(device))
         }
-        Some(board @ (Board::Qemu | Board::QemuUser)) => {
+        Some(board @ (Board::Qemu | Board::QemuUser | Board::Riscv | Board::RiscvUser)) => {
+            let machine = match board {
+                Board::Riscv | Board::RiscvUser => QemuMachine::RiscvVirt,
+                _ => QemuMachine::Mps2An385,
+            };
             let net = match board {
-                Board::Qemu => QemuNet::Tap {
+                Board::Qemu | Board::Riscv => QemuNet::Tap {
                     netns: match &global.netns {
                         Some(ns) => NetnsChoice::Named(ns.clone()),
                         None => NetnsChoice::Private,
@@ -325,9 +333,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 })
                 .collect::<anyhow::Result<Vec<String>>>()?;
             if !args.no_progress {
-                eprintln!("socklab: starting the mps2-an385 image in QEMU ...");
+                eprintln!(
+                    "socklab: starting the {} image in QEMU ...",
+                    machine.board()
+                );
             }
             let device = QemuDevice::start(QemuOptions {
+                machine,
                 net,
                 log: QemuLog::Capture,
                 ready_timeout: timeout.max(Duration::from_secs(10)),

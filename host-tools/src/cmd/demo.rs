@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, ensure, Context};
 use socklab_app::protocol::{info, ECHO_PORT, LAB_PORT};
 use socklab_host::client::{LabClient, Socket};
 use socklab_host::launch::{
-    Device, QemuDevice, QemuLink, QemuNet, QemuOptions, TapDevice, TapOptions,
+    Device, QemuDevice, QemuLink, QemuMachine, QemuNet, QemuOptions, TapDevice, TapOptions,
 };
 use socklab_host::netns::{self, Netns};
 use socklab_host::ping::PingError;
@@ -31,6 +31,8 @@ pub enum Board {
     /// The mps2-an385 image in QEMU (Cortex-M3, LAN9118): on a TAP in a private network
     /// namespace as root (every step), else on QEMU's user networking (no ping, no IPv6).
     Qemu,
+    /// The riscv-virt image in QEMU (riscv32imac, virtio-net), networked like `qemu`.
+    Riscv,
 }
 
 /// The network of the QEMU board in the demo.
@@ -77,7 +79,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         std::process::exit(130);
     })?;
     if matches!(args.board, Board::Tap) && args.net.is_some() {
-        bail!("--net is for --board qemu");
+        bail!("--net is for --board qemu or riscv");
     }
     if global.netns.is_some() {
         eprintln!("socklab: note: the demo makes a namespace of its own; --netns is ignored");
@@ -227,7 +229,12 @@ impl Demo {
         println!("====================================================================");
         let started = match args.board {
             Board::Tap => self.start_tap()?.map(Started::Tap),
-            Board::Qemu => self.start_qemu(args.net)?.map(Started::Qemu),
+            Board::Qemu => self
+                .start_qemu(args.net, QemuMachine::Mps2An385)?
+                .map(Started::Qemu),
+            Board::Riscv => self
+                .start_qemu(args.net, QemuMachine::RiscvVirt)?
+                .map(Started::Qemu),
         };
         let Some(started) = started else {
             return Ok(());
@@ -294,18 +301,32 @@ impl Demo {
     }
 
     /// Section 1 on the QEMU board: the image, QEMU, and its network.
-    fn start_qemu(&mut self, net: Option<Net>) -> Result<Option<QemuDevice>, Stopped> {
+    fn start_qemu(
+        &mut self,
+        net: Option<Net>,
+        machine: QemuMachine,
+    ) -> Result<Option<QemuDevice>, Stopped> {
         self.section("A device on a network");
         self.explain(
             "An IP address identifies a machine on a network. A machine has one network \
              interface per network it is on, and each interface has its own address.",
         );
-        self.explain(
-            "Our machine is an emulated microcontroller board, Arm's MPS2 with a Cortex-M3 \
-             (QEMU's mps2-an385), running a TCP server firmware: smoltcp, no operating system, \
-             every socket and buffer fixed when the image is built. Its network interface is the \
-             board's LAN9118 Ethernet chip; its log comes out of its serial port (UART).",
-        );
+        match machine {
+            QemuMachine::Mps2An385 => self.explain(
+                "Our machine is an emulated microcontroller board, Arm's MPS2 with a Cortex-M3 \
+                 (QEMU's mps2-an385), running a TCP server firmware: smoltcp, no operating \
+                 system, every socket and buffer fixed when the image is built. Its network \
+                 interface is the board's LAN9118 Ethernet chip; its log comes out of its \
+                 serial port (UART).",
+            ),
+            QemuMachine::RiscvVirt => self.explain(
+                "Our machine is an emulated RISC-V board (QEMU's virt machine, a riscv32imac \
+                 core), running the same TCP server firmware: smoltcp, no operating system, \
+                 every socket and buffer fixed when the image is built. Its network interface \
+                 is a virtio-net device, the NIC every virtual machine speaks; its log comes \
+                 out of its serial port (UART).",
+            ),
+        }
         let root = netns::is_root();
         let net = match net {
             Some(net) => net,
@@ -314,18 +335,18 @@ impl Demo {
         };
         if net == Net::Tap {
             self.explain(
-                "QEMU wires the chip to a TAP, a virtual Ethernet cable into this machine. To \
+                "QEMU wires the NIC to a TAP, a virtual Ethernet cable into this machine. To \
                  leave your real network alone, the TAP and QEMU get a private network \
                  namespace: its own interfaces, addresses and routes, deleted at the end.",
             );
             if !root {
-                println!("✘ a network namespace and a TAP need root: run `sudo socklab demo --board qemu`, or use --net user");
+                println!("✘ a network namespace and a TAP need root: run `sudo socklab demo --board {}`, or use --net user", match machine { QemuMachine::Mps2An385 => "qemu", QemuMachine::RiscvVirt => "riscv" });
                 self.failed += 1;
                 return Err(Stopped);
             }
         } else {
             self.explain(
-                "QEMU wires the chip to its user networking: a small router inside QEMU that \
+                "QEMU wires the NIC to its user networking: a small router inside QEMU that \
                  hands the device an address by DHCP and forwards a few TCP ports of this \
                  machine's 127.0.0.1 to it. No root needed, but only those TCP ports get \
                  through: the ping and IPv6 steps below are skipped (run as root, or with \
@@ -334,6 +355,7 @@ impl Demo {
         }
         let device = self.step("device started", || {
             let opts = QemuOptions {
+                machine,
                 net: match net {
                     Net::Tap => QemuNet::private_tap(),
                     Net::User => QemuNet::user_any_ports(),

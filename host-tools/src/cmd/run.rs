@@ -1,4 +1,4 @@
-//! `socklab run tap|qemu`: start a device and keep it running until Ctrl-C,
+//! `socklab run tap|qemu|riscv`: start a device and keep it running until Ctrl-C,
 //! then remove what was created for it.
 
 use std::ffi::OsString;
@@ -10,8 +10,9 @@ use std::time::Duration;
 use anyhow::bail;
 use socklab_app::protocol::{CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
 use socklab_host::launch::{
-    Device, DeviceLog, LaunchError, NetnsChoice, QemuDevice, QemuLink, QemuLog, QemuNet,
-    QemuOptions, TapDevice, TapOptions, DEFAULT_PORT_BASE, MAX_PORT_BASE, QEMU_CLOSED_PORT,
+    Device, DeviceLog, LaunchError, NetnsChoice, QemuDevice, QemuLink, QemuLog, QemuMachine,
+    QemuNet, QemuOptions, TapDevice, TapOptions, DEFAULT_PORT_BASE, MAX_PORT_BASE,
+    QEMU_CLOSED_PORT,
 };
 use socklab_host::netns;
 
@@ -24,6 +25,8 @@ pub enum Board {
     Tap,
     /// The mps2-an385 image (Cortex-M3, LAN9118) in QEMU, built first if needed.
     Qemu,
+    /// The riscv-virt image (riscv32imac, virtio-net) in QEMU, built first if needed.
+    Riscv,
 }
 
 /// How the QEMU board's NIC reaches the host.
@@ -65,7 +68,7 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(..=i64::from(MAX_PORT_BASE)))]
     pub port_base: Option<u16>,
 
-    /// qemu: one more argument for qemu-system-arm (repeat it: `--qemu-arg=-d
+    /// qemu, riscv: one more argument for QEMU (repeat it: `--qemu-arg=-d
     /// --qemu-arg=guest_errors`).
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_arg: Vec<OsString>,
@@ -89,7 +92,8 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     match args.board {
         Board::Tap => run_tap(global, args),
-        Board::Qemu => run_qemu(global, args),
+        Board::Qemu => run_qemu(global, args, QemuMachine::Mps2An385),
+        Board::Riscv => run_qemu(global, args, QemuMachine::RiscvVirt),
     }
 }
 
@@ -193,9 +197,9 @@ fn report_stopped(what: &str, netns: Option<String>, tap: Option<String>) {
     }
 }
 
-fn run_qemu(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+fn run_qemu(global: &Global, args: Args, machine: QemuMachine) -> anyhow::Result<ExitCode> {
     if args.mtu.is_some() {
-        bail!("--mtu is for `socklab run tap`: the board's LAN9118 takes 1500-byte frames");
+        bail!("--mtu is for `socklab run tap`: the QEMU boards take 1500-byte frames");
     }
     let tap = match (args.net, &args.name) {
         (Some(Net::User), Some(_)) => bail!("--tap is for --net tap"),
@@ -228,10 +232,12 @@ fn run_qemu(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<String>>>()?;
     let stop_rx = stop_channel()?;
     eprintln!(
-        "socklab: starting the mps2-an385 image in QEMU ({}) ...",
+        "socklab: starting the {} image in QEMU ({}) ...",
+        machine.board(),
         if tap { "on a TAP" } else { "user networking" }
     );
     let opts = QemuOptions {
+        machine,
         net,
         pcap: args.pcap,
         log: args.log.map_or(QemuLog::Terminal, QemuLog::File),
@@ -287,7 +293,8 @@ fn print_qemu(device: &QemuDevice) {
     match device.link() {
         QemuLink::User { lease, .. } => {
             println!(
-                "mps2-an385 is running in QEMU (pid {}) on user networking; {ready}",
+                "{} is running in QEMU (pid {}) on user networking; {ready}",
+                device.board(),
                 device.pid()
             );
             println!("  device  {lease} (DHCP lease from QEMU), mac 02:00:00:00:00:01");
@@ -310,7 +317,8 @@ fn print_qemu(device: &QemuDevice) {
         QemuLink::Tap => {
             let tap = device.tap().map(|t| t.name()).unwrap_or("?");
             println!(
-                "mps2-an385 is running in QEMU (pid {}){place}, on TAP {tap}; {ready}",
+                "{} is running in QEMU (pid {}){place}, on TAP {tap}; {ready}",
+                device.board(),
                 device.pid()
             );
             println!(

@@ -1,6 +1,7 @@
-//! The mps2-an385 board: the firmware image booted in `qemu-system-arm`, its
-//! LAN9118 on QEMU user networking (host ports forwarded on 127.0.0.1) or on a
-//! TAP inside a private network namespace.
+//! The QEMU boards: a firmware image booted in QEMU ([`QemuMachine`]: mps2-an385
+//! in `qemu-system-arm` with its LAN9118, or riscv-virt in `qemu-system-riscv32`
+//! with virtio-net), its NIC on QEMU user networking (host ports forwarded on
+//! 127.0.0.1) or on a TAP inside a private network namespace.
 //!
 //! Readiness, as measured on this board: the firmware logs
 //! `listening on ...` about 2 ms after reset and `DHCP lease 10.0.2.15/24 ...`
@@ -46,6 +47,105 @@ pub const MPS2_ELF_ENV: &str = "SOCKLAB_MPS2_ELF";
 /// Where `scripts/fw-cargo build --release` puts the image, from the source root.
 pub const MPS2_ELF_PATH: &str =
     "firmware/boards/mps2-an385/target/thumbv7m-none-eabi/release/socklab-mps2";
+/// The riscv-virt board's name, as `INFO` gives it.
+pub const RISCV_BOARD: &str = "riscv-virt";
+/// Environment variable naming a prebuilt riscv-virt image (ELF).
+pub const RISCV_ELF_ENV: &str = "SOCKLAB_RISCV_ELF";
+/// Where `scripts/fw-cargo --board riscv-virt build --release` puts the image.
+pub const RISCV_ELF_PATH: &str =
+    "firmware/boards/riscv-virt/target/riscv32imac-unknown-none-elf/release/socklab-riscv";
+
+/// Which QEMU machine, and so which firmware image and NIC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QemuMachine {
+    /// mps2-an385 (Cortex-M3) with its LAN9118, in `qemu-system-arm`.
+    #[default]
+    Mps2An385,
+    /// virt (riscv32imac) with virtio-net over MMIO, in `qemu-system-riscv32`.
+    RiscvVirt,
+}
+
+impl QemuMachine {
+    /// The board's name, as `INFO` gives it.
+    pub fn board(self) -> &'static str {
+        match self {
+            QemuMachine::Mps2An385 => MPS2_BOARD,
+            QemuMachine::RiscvVirt => RISCV_BOARD,
+        }
+    }
+
+    /// The QEMU program.
+    pub fn qemu_bin(self) -> &'static str {
+        match self {
+            QemuMachine::Mps2An385 => QEMU_BIN,
+            QemuMachine::RiscvVirt => "qemu-system-riscv32",
+        }
+    }
+
+    /// The Debian package that has [`QemuMachine::qemu_bin`].
+    fn qemu_package(self) -> &'static str {
+        match self {
+            QemuMachine::Mps2An385 => "qemu-system-arm",
+            QemuMachine::RiscvVirt => "qemu-system-misc",
+        }
+    }
+
+    /// The image's name, its argv[0].
+    fn elf_name(self) -> &'static str {
+        match self {
+            QemuMachine::Mps2An385 => "socklab-mps2",
+            QemuMachine::RiscvVirt => "socklab-riscv",
+        }
+    }
+
+    /// The variable naming a prebuilt image.
+    pub fn elf_env(self) -> &'static str {
+        match self {
+            QemuMachine::Mps2An385 => MPS2_ELF_ENV,
+            QemuMachine::RiscvVirt => RISCV_ELF_ENV,
+        }
+    }
+
+    /// Where the build puts the image, from the source root.
+    pub fn elf_path(self) -> &'static str {
+        match self {
+            QemuMachine::Mps2An385 => MPS2_ELF_PATH,
+            QemuMachine::RiscvVirt => RISCV_ELF_PATH,
+        }
+    }
+
+    /// `scripts/fw-cargo` arguments that build the image.
+    fn build_args(self) -> &'static [&'static str] {
+        match self {
+            QemuMachine::Mps2An385 => &["build", "--release"],
+            QemuMachine::RiscvVirt => &["--board", "riscv-virt", "build", "--release"],
+        }
+    }
+
+    /// The machine and its CPU, and the NIC on netdev `n0` with the device's MAC.
+    fn machine_args(self, mac: &str) -> Vec<String> {
+        let words: Vec<String> = match self {
+            QemuMachine::Mps2An385 => vec![
+                "-machine".into(),
+                "mps2-an385".into(),
+                "-cpu".into(),
+                "cortex-m3".into(),
+                "-net".into(),
+                format!("nic,netdev=n0,model=lan9118,macaddr={mac}"),
+            ],
+            // No firmware (-bios none): the ELF runs in machine mode from 0x8000_0000.
+            QemuMachine::RiscvVirt => vec![
+                "-machine".into(),
+                "virt".into(),
+                "-bios".into(),
+                "none".into(),
+                "-device".into(),
+                format!("virtio-net-device,netdev=n0,mac={mac}"),
+            ],
+        };
+        words
+    }
+}
 /// Host port = base + device port, on 127.0.0.1 (lab 16666, echo 10007, ...).
 pub const DEFAULT_PORT_BASE: u16 = 10_000;
 /// A device port where nothing listens, forwarded anyway so that a refusal can
@@ -61,8 +161,6 @@ pub const FORWARDED_PORTS: [u16; 5] = [
 ];
 /// The greatest port base: every forwarded port must stay a valid port.
 pub const MAX_PORT_BASE: u16 = u16::MAX - QEMU_CLOSED_PORT;
-/// The image's name, its argv[0].
-const ELF_NAME: &str = "socklab-mps2";
 /// How long one `HELLO` attempt waits before reconnecting.
 const HELLO_ATTEMPT: Duration = Duration::from_millis(250);
 /// The UART line that says the firmware is up (static addresses in place).
@@ -135,6 +233,8 @@ pub enum QemuLog {
 /// How to start a [`QemuDevice`].
 #[derive(Debug, Clone)]
 pub struct QemuOptions {
+    /// The machine (board) to boot.
+    pub machine: QemuMachine,
     /// The network.
     pub net: QemuNet,
     /// Capture the NIC's frames to this pcap file (QEMU's `filter-dump`).
@@ -143,19 +243,20 @@ pub struct QemuOptions {
     pub log: QemuLog,
     /// How long to wait for the `HELLO`.
     pub ready_timeout: Duration,
-    /// The ELF to boot; `None`: see [`find_mps2_image`].
+    /// The ELF to boot; `None`: see [`find_image`].
     pub image: Option<PathBuf>,
     /// Boot options for the firmware (`--drop-chance 5`, ...), handed over as
     /// its semihosting command line; an image that does not know an option
     /// stops with a panic that names it.
     pub firmware_args: Vec<String>,
-    /// More arguments for `qemu-system-arm` (before `-kernel`).
+    /// More arguments for QEMU (before `-kernel`).
     pub qemu_args: Vec<OsString>,
 }
 
 impl Default for QemuOptions {
     fn default() -> Self {
         QemuOptions {
+            machine: QemuMachine::default(),
             net: QemuNet::user(),
             pcap: None,
             log: QemuLog::Capture,
@@ -181,13 +282,14 @@ pub enum QemuLink {
     Tap,
 }
 
-/// The mps2-an385 image running in QEMU, reachable and answering `HELLO`.
+/// A board's image running in QEMU, reachable and answering `HELLO`.
 ///
 /// Dropping it stops QEMU (SIGTERM, then SIGKILL after 2 s; by PID, always
 /// reaped), and deletes the TAP and namespace it created, and its captured
 /// log (unless `SOCKLAB_KEEP_LOGS` is set or the thread is panicking).
 #[derive(Debug)]
 pub struct QemuDevice {
+    machine: QemuMachine,
     process: Process,
     image: PathBuf,
     link: QemuLink,
@@ -208,7 +310,7 @@ impl QemuDevice {
     pub fn start(opts: QemuOptions) -> Result<Self, LaunchError> {
         let image = match &opts.image {
             Some(image) => image.clone(),
-            None => find_mps2_image()?,
+            None => find_image(opts.machine)?,
         };
         if !image.is_file() {
             return Err(LaunchError::Image(format!(
@@ -216,7 +318,7 @@ impl QemuDevice {
                 image.display()
             )));
         }
-        find_qemu()?;
+        find_qemu(opts.machine)?;
         match opts.net {
             QemuNet::User { port_base: None } => {
                 // Another process may take a probed port before QEMU binds it:
@@ -328,14 +430,16 @@ impl QemuDevice {
         let pcap = opts.pcap.as_deref().map(absolute);
 
         let args = qemu_args(
+            opts.machine,
             &link,
             tap.as_ref().map(Tap::name),
             pcap.as_deref(),
             &opts.firmware_args,
         );
+        let qemu_bin = opts.machine.qemu_bin();
         let mut command = match &netns {
-            Some(ns) => ns.command(QEMU_BIN),
-            None => Command::new(QEMU_BIN),
+            Some(ns) => ns.command(qemu_bin),
+            None => Command::new(qemu_bin),
         };
         command
             .args(&args)
@@ -352,7 +456,7 @@ impl QemuDevice {
             Err(error) => {
                 remove_log_dir(&log_dir);
                 return Err(LaunchError::Spawn {
-                    binary: QEMU_BIN.into(),
+                    binary: qemu_bin.into(),
                     error,
                 });
             }
@@ -364,6 +468,7 @@ impl QemuDevice {
         process.read_stream(stderr, false);
 
         let mut device = QemuDevice {
+            machine: opts.machine,
             process,
             image: image.to_owned(),
             link,
@@ -519,7 +624,7 @@ impl QemuDevice {
 
 impl Device for QemuDevice {
     fn board(&self) -> &str {
-        MPS2_BOARD
+        self.machine.board()
     }
 
     fn host_net(&self) -> &HostNet {
@@ -660,6 +765,7 @@ impl Drop for QemuDevice {
 
 /// QEMU's arguments up to (not including) the extra ones and `-kernel`.
 fn qemu_args(
+    machine: QemuMachine,
     link: &QemuLink,
     tap: Option<&str>,
     pcap: Option<&Path>,
@@ -682,34 +788,26 @@ fn qemu_args(
             }
             netdev
         }
+        // Without the virtio-net header on the TAP (vnet_hdr=off), a filter-dump
+        // capture holds plain Ethernet frames.
         (QemuLink::Tap, Some(tap)) => {
-            format!("tap,id=n0,ifname={tap},script=no,downscript=no")
+            format!("tap,id=n0,ifname={tap},script=no,downscript=no,vnet_hdr=off")
         }
         (QemuLink::Tap, None) => unreachable!("a TAP link has a TAP"),
     };
     // Semihosting: the exit status of a panic or fault, and the command line
     // (argv[0] first; QEMU reads `,,` as a comma inside a value).
-    let mut semihosting = format!("enable=on,target=native,arg={ELF_NAME}");
+    let mut semihosting = format!("enable=on,target=native,arg={}", machine.elf_name());
     for arg in firmware_args {
         let _ = write!(semihosting, ",arg={}", arg.replace(',', ",,"));
     }
-    // `-netdev` + `-net nic` rather than `-nic`: `filter-dump` needs a named netdev.
-    let mut args: Vec<OsString> = [
-        "-machine",
-        "mps2-an385",
-        "-cpu",
-        "cortex-m3",
-        "-nographic",
-        "-semihosting-config",
-        &semihosting,
-        "-netdev",
-        &netdev,
-        "-net",
-        &format!("nic,netdev=n0,model=lan9118,macaddr={mac}"),
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
+    // A named netdev and a NIC on it rather than `-nic`: `filter-dump` needs the name.
+    let mut args: Vec<OsString> = ["-nographic", "-semihosting-config", &semihosting]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    args.extend(["-netdev".into(), netdev.into()]);
+    args.extend(machine.machine_args(&mac).into_iter().map(OsString::from));
     if let Some(pcap) = pcap {
         let mut object = OsString::from("filter-dump,id=d0,netdev=n0,file=");
         object.push(pcap);
@@ -751,12 +849,15 @@ fn parse_lease(line: &str) -> Option<Ipv4Addr> {
 }
 
 /// Fails early, with the fix, when QEMU is not installed.
-fn find_qemu() -> Result<PathBuf, LaunchError> {
+fn find_qemu(machine: QemuMachine) -> Result<PathBuf, LaunchError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .map(|dir| dir.join(QEMU_BIN))
+        .map(|dir| dir.join(machine.qemu_bin()))
         .find(|candidate| candidate.is_file())
-        .ok_or(LaunchError::NoQemu)
+        .ok_or(LaunchError::NoQemu {
+            binary: machine.qemu_bin(),
+            package: machine.qemu_package(),
+        })
 }
 
 /// A port base whose forwarded ports are all free on 127.0.0.1 (bind-probed).
@@ -783,42 +884,61 @@ pub fn free_port_base() -> Option<u16> {
     None
 }
 
-/// The mps2-an385 image: `$SOCKLAB_MPS2_ELF`, else built (or found up to date)
-/// with `scripts/fw-cargo build --release` in this source tree, once per
-/// process; cargo's progress goes to stderr.
+/// The mps2-an385 image; see [`find_image`].
 pub fn find_mps2_image() -> Result<PathBuf, LaunchError> {
-    if let Some(path) = std::env::var_os(MPS2_ELF_ENV) {
+    find_image(QemuMachine::Mps2An385)
+}
+
+/// The mps2-an385 image, built; see [`build_image`].
+pub fn build_mps2_image() -> Result<PathBuf, String> {
+    build_image(QemuMachine::Mps2An385)
+}
+
+/// A machine's image: `$SOCKLAB_MPS2_ELF` / `$SOCKLAB_RISCV_ELF`, else built (or found
+/// up to date) with `scripts/fw-cargo` in this source tree, once per process and
+/// machine; cargo's progress goes to stderr.
+pub fn find_image(machine: QemuMachine) -> Result<PathBuf, LaunchError> {
+    let env = machine.elf_env();
+    if let Some(path) = std::env::var_os(env) {
         let path = PathBuf::from(path);
         return if path.is_file() {
             Ok(path)
         } else {
             Err(LaunchError::Image(format!(
-                "{MPS2_ELF_ENV}={} is not a file",
+                "{env}={} is not a file",
                 path.display()
             )))
         };
     }
-    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT
-        .get_or_init(build_mps2_image)
+    static MPS2: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    static RISCV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = match machine {
+        QemuMachine::Mps2An385 => &MPS2,
+        QemuMachine::RiscvVirt => &RISCV,
+    };
+    built
+        .get_or_init(|| build_image(machine))
         .clone()
         .map_err(LaunchError::Image)
 }
 
-/// Runs `scripts/fw-cargo build --release`; returns the ELF's path.
-pub fn build_mps2_image() -> Result<PathBuf, String> {
+/// Runs `scripts/fw-cargo [--board B] build --release`; returns the ELF's path.
+pub fn build_image(machine: QemuMachine) -> Result<PathBuf, String> {
     let root = source_root();
     let script = root.join("scripts/fw-cargo");
-    let elf = root.join(MPS2_ELF_PATH);
+    let elf = root.join(machine.elf_path());
+    let env = machine.elf_env();
+    let board = machine.board();
+    let command = format!("scripts/fw-cargo {}", machine.build_args().join(" "));
     if !script.is_file() {
         return Err(format!(
-            "the source tree {} is gone, so it cannot be built; set {MPS2_ELF_ENV}",
+            "the source tree {} is gone, so it cannot be built; set {env}",
             root.display()
         ));
     }
-    eprintln!("socklab: building the {MPS2_BOARD} image (scripts/fw-cargo build --release) ...");
+    eprintln!("socklab: building the {board} image ({command}) ...");
     let status = Command::new(&script)
-        .args(["build", "--release"])
+        .args(machine.build_args())
         .current_dir(&root)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -827,8 +947,8 @@ pub fn build_mps2_image() -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !status.success() {
         return Err(format!(
-            "`scripts/fw-cargo build --release` failed ({status}); see the errors above \
-             (scripts/setup installs the toolchain), or set {MPS2_ELF_ENV} to a prebuilt image"
+            "`{command}` failed ({status}); see the errors above \
+             (scripts/setup installs the toolchain), or set {env} to a prebuilt image"
         ));
     }
     if !elf.is_file() {
@@ -1088,7 +1208,7 @@ mod test {
             port_base: DEFAULT_PORT_BASE,
             lease: Ipv4Addr::new(10, 0, 2, 15),
         };
-        let args: Vec<String> = qemu_args(&link, None, None, &[])
+        let args: Vec<String> = qemu_args(QemuMachine::Mps2An385, &link, None, None, &[])
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect();
@@ -1112,6 +1232,7 @@ mod test {
     #[test]
     fn tap_args_name_the_tap_the_capture_and_the_boot_options() {
         let args: Vec<String> = qemu_args(
+            QemuMachine::Mps2An385,
             &QemuLink::Tap,
             Some("sl1-0"),
             Some(Path::new("/tmp/x.pcap")),
@@ -1120,11 +1241,35 @@ mod test {
         .into_iter()
         .map(|a| a.into_string().unwrap())
         .collect();
-        assert!(args.contains(&"tap,id=n0,ifname=sl1-0,script=no,downscript=no".to_owned()));
+        assert!(args
+            .contains(&"tap,id=n0,ifname=sl1-0,script=no,downscript=no,vnet_hdr=off".to_owned()));
         assert!(args.contains(&"filter-dump,id=d0,netdev=n0,file=/tmp/x.pcap".to_owned()));
         assert!(args.contains(
             &"enable=on,target=native,arg=socklab-mps2,arg=--drop-chance,arg=5,arg=a,,b".to_owned()
         ));
+    }
+
+    #[test]
+    fn riscv_args_boot_virt_with_virtio_net() {
+        let link = QemuLink::User {
+            port_base: DEFAULT_PORT_BASE,
+            lease: Ipv4Addr::new(10, 0, 2, 15),
+        };
+        let args: Vec<String> = qemu_args(QemuMachine::RiscvVirt, &link, None, None, &[])
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("-machine virt -bios none"), "{joined}");
+        assert!(
+            joined.contains("-device virtio-net-device,netdev=n0,mac=02:00:00:00:00:01"),
+            "{joined}"
+        );
+        assert!(joined.contains("arg=socklab-riscv"), "{joined}");
+        assert!(
+            joined.contains("hostfwd=tcp:127.0.0.1:16666-:6666"),
+            "{joined}"
+        );
     }
 
     #[test]

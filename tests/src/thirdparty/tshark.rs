@@ -14,7 +14,7 @@ use std::time::Duration;
 use socklab_app::config::DEFAULT_MAC;
 use socklab_app::protocol::{info, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
 use socklab_host::client::LabClient;
-use socklab_host::launch::{QemuDevice, QemuNet, QemuOptions};
+use socklab_host::launch::{QemuDevice, QemuOptions};
 
 use super::{info_value, require, run, TempDir};
 use crate::{eventually, Board, Dut};
@@ -196,17 +196,15 @@ pub fn malformed(pcap: &Path) -> Vec<String> {
 pub fn start_with_capture(board: Board, pcap: &Path) -> Dut {
     match board {
         Board::Tap => Dut::start_with(board, &["--pcap", &pcap.to_string_lossy()]),
-        Board::QemuTap | Board::QemuUser => {
-            let net = match board {
-                Board::QemuTap => QemuNet::private_tap(),
-                _ => QemuNet::user_any_ports(),
-            };
+        Board::QemuTap | Board::QemuUser | Board::RiscvTap | Board::RiscvUser => {
+            let machine = board.machine().unwrap_or_default();
             let device = QemuDevice::start(QemuOptions {
-                net,
+                machine,
+                net: board.qemu_net(),
                 pcap: Some(pcap.to_owned()),
                 ..QemuOptions::default()
             })
-            .unwrap_or_else(|e| panic!("start the mps2-an385 image with a capture: {e}"));
+            .unwrap_or_else(|e| panic!("start the {} image with a capture: {e}", machine.board()));
             Dut::from_device(board, Box::new(device))
         }
     }
