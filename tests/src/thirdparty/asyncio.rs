@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use socklab_app::protocol::{info, LAB_PORT};
 
-use super::{in_netns, info_value, run, suite_file};
+use super::{alone, in_netns, info_value, run, suite_file};
 use crate::{Board, Dut};
 
 /// Clients the script opens at once.
@@ -17,6 +17,7 @@ pub const SCRIPT: &str = "python/crowd.py";
 
 /// 200 asyncio clients against the lab port.
 pub fn two_hundred_clients_fill_pool_and_backlog(board: Board) {
+    let _alone = alone();
     let dut = Dut::start(board);
     let (slots, backlog) = {
         let mut c = dut.lab_client().expect("HELLO");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use socklab_app::protocol::{info, LAB_PORT};
 
-use super::{assert_every_socket_listens, in_netns, info_value, netns, run, run_for};
+use super::{alone, assert_every_socket_listens, in_netns, info_value, netns, run, run_for};
 use crate::{Board, Dut};
 
 /// How long the flood lasts.
@@ -96,6 +96,7 @@ fn assert_namespace_is_closed(dut: &Dut) {
 /// `hping3 -S --flood --rand-source -p 6666` for 3 s; afterwards a client is
 /// greeted within the handshake timeout and every socket listens again.
 pub fn syn_flood_from_random_sources_leaves_the_device_serving(board: Board) {
+    let _alone = alone();
     let timeout = HANDSHAKE_TIMEOUT_MS.to_string();
     let dut = Dut::start_with(board, &["--handshake-timeout-ms", &timeout]);
     assert_namespace_is_closed(&dut);

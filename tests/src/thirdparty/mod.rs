@@ -19,6 +19,7 @@ use std::ffi::OsStr;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,16 @@ fn package_of(program: &str) -> &str {
         "python3" => "python3",
         other => other,
     }
+}
+
+/// Taken by the cases that load the machine (floods, full port scans, 200
+/// clients at once) or time the device to the millisecond, so that no two
+/// of them run at the same time in one test binary: on two cores, one
+/// case's flood would otherwise show in another case's figures.
+pub fn alone() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    // A case that failed while holding it poisons it; the next may still run.
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Panics with what to install unless `program` is on `PATH`.

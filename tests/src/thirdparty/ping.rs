@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{in_netns, run, ToolOutput};
+use super::{alone, in_netns, run, ToolOutput};
 use crate::{Board, Dut};
 
 /// Packets in the flood case.
@@ -157,6 +157,7 @@ pub fn v4_v6_and_full_mtu_with_df_are_answered(board: Board) {
 /// `ping -f -c 20000`: at most 1 % of the requests go unanswered, and the
 /// device still greets a client afterwards.
 pub fn flood_of_twenty_thousand_loses_at_most_one_percent(board: Board) {
+    let _alone = alone();
     let dut = Dut::start(board);
     let count = FLOOD_COUNT.to_string();
     let (output, summary) = ping(
