@@ -63,8 +63,9 @@ fn clear_external() {
     }
 }
 
-/// Returns when the NIC holds a received frame or `ms` milliseconds have passed,
-/// whichever is first (at once for 0 or when a frame is already waiting).
+/// Returns when the NIC holds a received frame, frees a transmit buffer the stack was
+/// waiting for, or `ms` milliseconds have passed, whichever is first (at once for 0 or
+/// when a frame is already waiting).
 pub fn wait(nic: &mut VirtioNet, ms: u64) {
     let deadline = clock::now_ticks() + ms * clock::TICKS_PER_MS;
     loop {
@@ -73,7 +74,7 @@ pub fn wait(nic: &mut VirtioNet, ms: u64) {
         nic.ack_interrupt();
         clear_external();
         clock::disarm_alarm();
-        if nic.rx_waiting() || clock::now_ticks() >= deadline {
+        if nic.rx_waiting() || nic.tx_freed() || clock::now_ticks() >= deadline {
             break;
         }
         clock::arm_alarm(deadline);

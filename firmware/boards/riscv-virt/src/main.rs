@@ -37,9 +37,11 @@ use crate::profile::{cycles, Profile};
 use crate::uart::Uart;
 
 /// The socket pool. The lab side is the microcontroller's (eight clients at once, four
-/// waiting, like mps2-an385); the bulk sockets get 64 KiB each way, because this board's
+/// waiting, like mps2-an385); the bulk sockets get larger buffers, because this board's
 /// RAM (16 MiB given to the image) is plentiful and virtio-net, unlike a FIFO, queues what
-/// arrives behind its posted buffers, so a large window is a fast one.
+/// arrives behind its posted buffers, so a large window is a fast one. The transmit side
+/// is the larger: unacknowledged data stays in it, so it bounds what is in flight towards
+/// the host across QEMU's round trip.
 pub const SIZES: Sizes = Sizes {
     lab_slots: 8,
     lab_backlog: 4,
@@ -47,7 +49,7 @@ pub const SIZES: Sizes = Sizes {
     lab_tx: 2048,
     bulk_slots: 2,
     bulk_rx: 64 * 1024,
-    bulk_tx: 64 * 1024,
+    bulk_tx: 256 * 1024,
 };
 
 /// Board name the application reports in `INFO`.

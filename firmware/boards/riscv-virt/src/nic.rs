@@ -192,6 +192,12 @@ impl VirtioNet {
         self.raw.poll_receive().is_some()
     }
 
+    /// Whether every transmit buffer is in flight and the device has sent one since:
+    /// a sender held back for want of a buffer can go on.
+    pub fn tx_freed(&mut self) -> bool {
+        self.tx.free_count == 0 && self.raw.poll_transmit().is_some()
+    }
+
     /// Acknowledges the device's interrupt, which lowers its line.
     pub fn ack_interrupt(&mut self) {
         self.raw.ack_interrupt();
