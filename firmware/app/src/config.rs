@@ -37,6 +37,10 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// What a client meets when every lab slot is busy.
     pub backlog: BacklogPolicy,
+    /// The board's checksum and segmentation offloads, as `INFO` shows them:
+    /// `none` on a board without any, otherwise the board's own words
+    /// (`on`, `off`, `off-<reason>`).
+    pub offload: &'static str,
 }
 
 /// What a lab client meets when every slot is busy.
@@ -126,6 +130,7 @@ impl Default for Config {
             random_seed: 0x5eed_50c1_1ab0_0001,
             timeouts: Timeouts::default(),
             backlog: BacklogPolicy::Wait,
+            offload: "none",
         }
     }
 }

@@ -432,6 +432,10 @@ pub mod info {
     pub const KEEP_ALIVE_MS: &str = "keep_alive_ms";
     /// A peer silent this long (no ACK of data or keep-alive) is dropped, ms.
     pub const DEAD_PEER_MS: &str = "dead_peer_ms";
+    /// The board's checksum and TCP segmentation offloads: `none` (the board
+    /// has none), `on`, `off` (asked), `off-kernel` (the kernel refused them),
+    /// `off-bad-link` or `off-rate-limit` (a layer that works per frame).
+    pub const OFFLOAD: &str = "offload";
 }
 
 /// Length of one chargen line: 72 printing characters, CR, LF.

@@ -128,6 +128,7 @@ pub(crate) fn info_line(
         32 => write!(out, "{}={}", info::CLOSING_TIMEOUT_MS, t.closing_ms),
         33 => write!(out, "{}={}", info::KEEP_ALIVE_MS, t.keep_alive_ms),
         34 => write!(out, "{}={}", info::DEAD_PEER_MS, t.dead_peer_ms),
+        35 => write!(out, "{}={}", info::OFFLOAD, view.config.offload),
         10 => write!(out, "{}={}", info::LAB_RX_BUFFER, s.lab_rx),
         11 => write!(out, "{}={}", info::LAB_TX_BUFFER, s.lab_tx),
         12 => write!(out, "{}={}", info::BULK_SLOTS, s.bulk_slots),

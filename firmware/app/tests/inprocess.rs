@@ -218,7 +218,7 @@ fn netstat_lists_every_socket_listening_ones_too() {
 }
 
 /// Lines `INFO` answers before `END`.
-const INFO_KEYS: usize = 35;
+const INFO_KEYS: usize = 36;
 
 #[test]
 fn info_reports_every_key_then_end() {
@@ -265,6 +265,7 @@ fn info_reports_every_key_then_end() {
             info::CLOSING_TIMEOUT_MS,
             info::KEEP_ALIVE_MS,
             info::DEAD_PEER_MS,
+            info::OFFLOAD,
         ]
     );
     let v = |key| value(&info, key);
@@ -275,6 +276,7 @@ fn info_reports_every_key_then_end() {
     assert_eq!(v(info::IPV6), "fdaa::1/64");
     assert_eq!(v(info::IPV4_SOURCE), "static");
     assert_eq!(v(info::MTU), "1500");
+    assert_eq!(v(info::OFFLOAD), "none");
     let uptime: i64 = v(info::UPTIME_MS).parse().unwrap();
     assert!(
         uptime > 0 && uptime <= net.now.total_millis() - 1_000,

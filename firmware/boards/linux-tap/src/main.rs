@@ -5,21 +5,23 @@
 //! optionally wrapped in a pcap writer and a fault injector), a millisecond
 //! clock (`std::time::Instant`), and a `log` sink (stderr).
 
+mod clock;
 mod logger;
 mod tap;
+mod vnet;
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::time::Instant as StdInstant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use socklab_app::badlink::{self, BadLink, Faults};
 
+use crate::clock::{Clock, WallClock};
 use crate::tap::Tap;
 use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::phy::{self, Device, FaultInjector, PcapMode, PcapWriter};
-use socklab_app::smoltcp::time::{Duration, Instant};
+use socklab_app::smoltcp::time::Duration;
 use socklab_app::smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
 use socklab_app::{config, App, BacklogPolicy, Config, LabSlot, Sizes, Storage};
 
@@ -84,6 +86,16 @@ impl Pool {
             Pool::Large => LARGE_POOL,
         }
     }
+}
+
+/// Checksum and segmentation offloads on the TAP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Offload {
+    /// Frames up to 64 KB each way with partial checksums, where the kernel
+    /// accepts it (the bad link and the rate limit turn it off).
+    On,
+    /// One MTU-sized frame per system call, every checksum in software.
+    Off,
 }
 
 /// Interval over which `--rate-limit` counts packets.
@@ -166,6 +178,10 @@ struct Args {
     /// A peer that acknowledges nothing this long is dropped, in milliseconds.
     #[arg(long, default_value_t = config::DEAD_PEER_MS)]
     dead_peer_ms: u64,
+    /// Checksum and TCP segmentation offloads on the TAP: on (64 KB per
+    /// system call where the kernel accepts it) or off (one frame per call).
+    #[arg(long, value_enum, default_value_t = Offload::On)]
+    offload: Offload,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, default_value = "info", value_parser = parse_level)]
     log_level: log::LevelFilter,
@@ -237,14 +253,41 @@ impl Args {
     }
 }
 
+impl Args {
+    /// Whether to ask the kernel for offloads, and if not, the word `INFO`
+    /// shows for why. The bad link and the rate limit act on single frames,
+    /// and a 64 KB super-frame is 44 of them.
+    fn offload_request(&self) -> Result<(), &'static str> {
+        if self.offload == Offload::Off {
+            return Err("off");
+        }
+        if !self.faults().is_clean() {
+            log::info!("offload off: the bad link drops, corrupts and delays single frames");
+            return Err("off-bad-link");
+        }
+        if self.rate_limit != 0 {
+            log::info!("offload off: the rate limit counts single frames");
+            return Err("off-rate-limit");
+        }
+        Ok(())
+    }
+}
+
 fn run(args: Args) -> Result<()> {
-    let tap = Tap::open(&args.tap).with_context(|| {
+    let request = args.offload_request();
+    let tap = Tap::open(&args.tap, request.is_ok()).with_context(|| {
         format!(
             "cannot attach to TAP `{}`: create it first (`socklab tap up --name {0}` or \
              `ip tuntap add {0} mode tap user $USER && ip link set {0} up`)",
             args.tap
         )
     })?;
+    let offload = match request {
+        Ok(()) if tap.offload() => "on",
+        Ok(()) => "off-kernel",
+        Err(word) => word,
+    };
+    log::info!("offload {offload}");
     let fd = tap.as_raw_fd();
     let pcap = match &args.pcap {
         Some(path) => Some(
@@ -255,7 +298,13 @@ fn run(args: Args) -> Result<()> {
     };
     // TAP -> rate limit -> bad link -> pcap -> application; each layer only
     // when asked for, so a plain run has no middleware in its path.
-    RateLayer(BadLinkLayer(PcapLayer(pcap, Serve(&args, fd)))).run(tap)
+    let serve = Serve {
+        args: &args,
+        fd,
+        offload,
+        clock: Clock::start(),
+    };
+    RateLayer(BadLinkLayer(PcapLayer(pcap, serve))).run(tap)
 }
 
 /// One optional layer of the device stack: wraps the device it is given (or
@@ -267,7 +316,12 @@ trait Layer {
 struct RateLayer<N>(N);
 struct BadLinkLayer<N>(N);
 struct PcapLayer<N>(Option<std::fs::File>, N);
-struct Serve<'a>(&'a Args, i32);
+struct Serve<'a> {
+    args: &'a Args,
+    fd: i32,
+    offload: &'static str,
+    clock: Clock,
+}
 
 impl<N: Layer + HasArgs> Layer for RateLayer<N> {
     fn run<D: Device>(self, device: D) -> Result<()> {
@@ -303,8 +357,13 @@ impl<N: Layer + HasArgs> Layer for BadLinkLayer<N> {
 impl Layer for PcapLayer<Serve<'_>> {
     fn run<D: Device>(self, device: D) -> Result<()> {
         match self.0 {
-            // The capture shows the frames as the application sees them.
-            Some(file) => self.1.run(PcapWriter::new(device, file, PcapMode::Both)),
+            // The capture shows the frames as the application sees them,
+            // stamped with the time of day.
+            Some(file) => {
+                let clock = self.1.clock;
+                let inner = PcapWriter::new(device, file, PcapMode::Both);
+                self.1.run(WallClock { inner, clock })
+            }
             None => self.1.run(device),
         }
     }
@@ -312,7 +371,7 @@ impl Layer for PcapLayer<Serve<'_>> {
 
 impl Layer for Serve<'_> {
     fn run<D: Device>(self, device: D) -> Result<()> {
-        serve(self.0, device, self.1)
+        serve(self, device)
     }
 }
 
@@ -323,7 +382,7 @@ trait HasArgs {
 
 impl HasArgs for Serve<'_> {
     fn args(&self) -> &Args {
-        self.0
+        self.args
     }
 }
 
@@ -344,9 +403,14 @@ fn leak<T>(len: usize, value: impl Fn() -> T) -> &'static mut [T] {
     (0..len).map(|_| value()).collect::<Vec<_>>().leak()
 }
 
-fn serve<D: Device>(args: &Args, mut device: D, fd: i32) -> Result<()> {
-    let started = StdInstant::now();
-    let now = || Instant::from_micros(started.elapsed().as_micros() as i64);
+fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
+    let Serve {
+        args,
+        fd,
+        offload,
+        clock,
+    } = serve;
+    let now = || clock.now();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -374,6 +438,7 @@ fn serve<D: Device>(args: &Args, mut device: D, fd: i32) -> Result<()> {
             dead_peer_ms: args.dead_peer_ms,
             ..Default::default()
         },
+        offload,
     };
     let sizes = args.pool.sizes();
     log::info!(

@@ -1,14 +1,22 @@
 //! The TAP interface as a smoltcp `phy::Device`: one `read` or `write` per
 //! frame, straight into two buffers allocated once (smoltcp's own
-//! `TunTapInterface` allocates and zeroes a buffer per frame).
+//! `TunTapInterface` allocates and zeroes a buffer per frame). With offloads
+//! (`IFF_VNET_HDR`) a frame is up to 64 KB and carries a `virtio_net_hdr`
+//! (see `vnet`).
 
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use socklab_app::smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
+use std::num::{NonZeroU16, NonZeroUsize};
+
+use socklab_app::smoltcp::phy::{
+    Checksum, Device, DeviceCapabilities, Medium, PacketMeta, RxToken, TxToken,
+};
 use socklab_app::smoltcp::time::Instant;
 use socklab_app::smoltcp::wire::EthernetFrame;
+
+use crate::vnet::{self, VnetHeader};
 
 /// `_IOW('T', 202, int)`: attach the file to a TUN/TAP interface.
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
@@ -16,17 +24,31 @@ const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const IFF_TAP: libc::c_short = 0x0002;
 /// No packet-information header before each frame.
 const IFF_NO_PI: libc::c_short = 0x1000;
+/// A `virtio_net_hdr` before each frame (offloads).
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+/// `_IOW('T', 216, int)`: the size of the `virtio_net_hdr`.
+const TUNSETVNETHDRSZ: libc::c_ulong = 0x4004_54d8;
+/// `_IOW('T', 208, unsigned int)`: the offloads the device accepts.
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+/// `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`: partial checksums and TCP
+/// super-frames over IPv4 and IPv6, both ways.
+const OFFLOADS: libc::c_uint = 0x1 | 0x2 | 0x4;
 
 /// An open TAP interface.
 pub struct Tap {
     fd: OwnedFd,
     /// The interface's MTU (IP bytes per frame).
     mtu: usize,
+    /// Frames carry a `virtio_net_hdr`: checksum and segmentation offload.
+    offload: bool,
     rx: Vec<u8>,
     tx: Vec<u8>,
     /// Writes the kernel refused (counted, never fatal: a lost frame is TCP's
     /// business).
     pub tx_errors: u64,
+    /// Frames from the kernel dropped because their offload header did not
+    /// fit the frame.
+    pub rx_errors: u64,
 }
 
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {
@@ -46,8 +68,29 @@ fn ifreq(name: &str) -> io::Result<libc::ifreq> {
 }
 
 impl Tap {
-    /// Attaches to the TAP interface `name` (which must exist and be ours).
-    pub fn open(name: &str) -> io::Result<Tap> {
+    /// Attaches to the TAP interface `name` (which must exist and be ours),
+    /// with checksum and segmentation offloads if `offload` and the kernel
+    /// accepts them; [`Tap::offload`] says which it got. The error of a
+    /// refused offload is logged and the TAP opened without.
+    pub fn open(name: &str, offload: bool) -> io::Result<Tap> {
+        if offload {
+            match Tap::attach(name, true) {
+                Ok(tap) => return Ok(tap),
+                Err(error) if error.kind() == io::ErrorKind::Unsupported => {
+                    log::warn!("offload off: {error}")
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Tap::attach(name, false)
+    }
+
+    /// Whether frames carry offloads.
+    pub fn offload(&self) -> bool {
+        self.offload
+    }
+
+    fn attach(name: &str, offload: bool) -> io::Result<Tap> {
         let path: &CStr = c"/dev/net/tun";
         // SAFETY: a plain open(2) of a NUL-terminated path.
         let raw = unsafe {
@@ -62,21 +105,58 @@ impl Tap {
         // SAFETY: `raw` is a fresh descriptor nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut req = ifreq(name)?;
-        req.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI;
+        req.ifr_ifru.ifru_flags = IFF_TAP | IFF_NO_PI | if offload { IFF_VNET_HDR } else { 0 };
         // SAFETY: TUNSETIFF reads an ifreq we own for the call's duration.
         if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req) } < 0 {
             return Err(io::Error::last_os_error());
         }
+        if offload {
+            negotiate(&fd)?;
+        }
         let mtu = interface_mtu(name)?;
-        let frame = mtu + EthernetFrame::<&[u8]>::header_len();
+        let (rx, tx) = if offload {
+            (
+                vnet::HEADER_LEN + vnet::MAX_RX_FRAME,
+                vnet::HEADER_LEN + vnet::MAX_SUPER_FRAME,
+            )
+        } else {
+            let frame = mtu + EthernetFrame::<&[u8]>::header_len();
+            (frame, frame)
+        };
         Ok(Tap {
             fd,
             mtu,
-            rx: vec![0; frame],
-            tx: vec![0; frame],
+            offload,
+            rx: vec![0; rx],
+            tx: vec![0; tx],
             tx_errors: 0,
+            rx_errors: 0,
         })
     }
+}
+
+/// Sets the header size and the offloads on a TAP opened with
+/// `IFF_VNET_HDR` (the kernel forgets them when the descriptor closes). A
+/// refusal comes back as `Unsupported`, saying what was refused.
+fn negotiate(fd: &OwnedFd) -> io::Result<()> {
+    let size = vnet::HEADER_LEN as libc::c_int;
+    // SAFETY: TUNSETVNETHDRSZ reads one int we own for the call's duration.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETVNETHDRSZ as _, &size) } < 0 {
+        let error = io::Error::last_os_error();
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("the kernel refused a {size}-byte virtio_net_hdr: {error}"),
+        ));
+    }
+    // SAFETY: TUNSETOFFLOAD takes its flags by value; no memory is passed.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD as _, OFFLOADS) } < 0 {
+        let error = io::Error::last_os_error();
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("the kernel refused TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6: {error}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads an interface's MTU with SIOCGIFMTU.
@@ -111,6 +191,10 @@ pub struct TapTx<'a> {
     fd: RawFd,
     buffer: &'a mut [u8],
     errors: &'a mut u64,
+    /// Frames carry a `virtio_net_hdr`.
+    offload: bool,
+    /// The MSS smoltcp asks the kernel to cut this segment into.
+    mss: Option<NonZeroU16>,
 }
 
 impl RxToken for TapRx<'_> {
@@ -121,14 +205,31 @@ impl RxToken for TapRx<'_> {
 
 impl TxToken for TapTx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let frame = &mut self.buffer[..len];
+        let start = if self.offload { vnet::HEADER_LEN } else { 0 };
+        let Some(frame) = self.buffer.get_mut(start..start + len) else {
+            // Larger than the device said it sends: smoltcp never asks this.
+            *self.errors += 1;
+            return f(&mut vec![0; len]);
+        };
         let result = f(frame);
-        // SAFETY: writes `len` initialised bytes we own to our descriptor.
-        let written = unsafe { libc::write(self.fd, frame.as_ptr().cast(), len) };
-        if written != len as isize {
+        if self.offload {
+            let (header, frame) = self.buffer.split_at_mut(vnet::HEADER_LEN);
+            let description = vnet::prepare_tx(&mut frame[..len], self.mss.map(NonZeroU16::get));
+            let header: &mut [u8; vnet::HEADER_LEN] =
+                header.try_into().expect("split at HEADER_LEN");
+            description.write(header);
+        }
+        let total = start + len;
+        // SAFETY: writes `total` initialised bytes we own to our descriptor.
+        let written = unsafe { libc::write(self.fd, self.buffer.as_ptr().cast(), total) };
+        if written != total as isize {
             *self.errors += 1;
         }
         result
+    }
+
+    fn set_meta(&mut self, meta: PacketMeta) {
+        self.mss = meta.segmentation_offload_size;
     }
 }
 
@@ -138,19 +239,40 @@ impl Device for Tap {
 
     fn receive(&mut self, _: Instant) -> Option<(TapRx<'_>, TapTx<'_>)> {
         let fd = self.fd.as_raw_fd();
-        // SAFETY: reads at most rx.len() bytes into a buffer we own.
-        let n = unsafe { libc::read(fd, self.rx.as_mut_ptr().cast(), self.rx.len()) };
-        if n <= 0 {
-            // EAGAIN: nothing waiting. Other errors would repeat on every
-            // poll; the board's wait on the descriptor reports them.
-            return None;
-        }
+        let frame = loop {
+            // SAFETY: reads at most rx.len() bytes into a buffer we own.
+            let n = unsafe { libc::read(fd, self.rx.as_mut_ptr().cast(), self.rx.len()) };
+            if n <= 0 {
+                // EAGAIN: nothing waiting. Other errors would repeat on every
+                // poll; the board's wait on the descriptor reports them.
+                return None;
+            }
+            let n = n as usize;
+            if !self.offload {
+                break 0..n;
+            }
+            let Some((header, frame)) =
+                self.rx[..n].split_first_chunk_mut::<{ vnet::HEADER_LEN }>()
+            else {
+                self.rx_errors += 1;
+                continue;
+            };
+            match vnet::complete_rx(&VnetHeader::parse(header), frame) {
+                Ok(()) => break vnet::HEADER_LEN..n,
+                Err(error) => {
+                    self.rx_errors += 1;
+                    log::debug!("dropped a {}-byte frame from the kernel: {error:?}", n);
+                }
+            }
+        };
         Some((
-            TapRx(&self.rx[..n as usize]),
+            TapRx(&self.rx[frame]),
             TapTx {
                 fd,
                 buffer: &mut self.tx,
                 errors: &mut self.tx_errors,
+                offload: self.offload,
+                mss: None,
             },
         ))
     }
@@ -160,6 +282,8 @@ impl Device for Tap {
             fd: self.fd.as_raw_fd(),
             buffer: &mut self.tx,
             errors: &mut self.tx_errors,
+            offload: self.offload,
+            mss: None,
         })
     }
 
@@ -167,6 +291,17 @@ impl Device for Tap {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
         caps.max_transmission_unit = self.mtu + EthernetFrame::<&[u8]>::header_len();
+        if self.offload {
+            // The kernel completes TCP checksums we send; smoltcp still
+            // verifies every checksum it receives (see `vnet::complete_rx`).
+            caps.checksum.tcp = Checksum::Rx;
+            // Super-frames out over IPv4 only: smoltcp 0.14 drops an IPv6
+            // packet longer than the MTU even when it asked the device to
+            // segment it (its IPv6 send path has no segmentation exception).
+            // IPv6 goes out one MSS per frame, checksum offloaded; the kernel
+            // still hands the device IPv6 super-frames.
+            caps.segmentation.tcpv4 = NonZeroUsize::new(vnet::MAX_SUPER_FRAME);
+        }
         caps
     }
 }
