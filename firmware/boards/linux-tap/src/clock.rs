@@ -3,7 +3,6 @@
 
 use std::time::{Instant as StdInstant, SystemTime, UNIX_EPOCH};
 
-use socklab_app::smoltcp::phy::{Device, DeviceCapabilities};
 use socklab_app::smoltcp::time::{Duration, Instant};
 
 /// Time since the device started (monotonic), and the Unix time it started at.
@@ -33,36 +32,5 @@ impl Clock {
     /// Turns a time of [`Clock::now`] into Unix time.
     pub fn wall(&self, at: Instant) -> Instant {
         at + self.unix_at_start
-    }
-}
-
-/// Hands the device below wall-clock timestamps instead of the application's
-/// monotonic ones, so that a pcap writer below stamps frames with the time of
-/// day (Wireshark shows when they happened, not 1970).
-pub struct WallClock<D> {
-    pub inner: D,
-    pub clock: Clock,
-}
-
-impl<D: Device> Device for WallClock<D> {
-    type RxToken<'a>
-        = D::RxToken<'a>
-    where
-        Self: 'a;
-    type TxToken<'a>
-        = D::TxToken<'a>
-    where
-        Self: 'a;
-
-    fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        self.inner.receive(self.clock.wall(timestamp))
-    }
-
-    fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
-        self.inner.transmit(self.clock.wall(timestamp))
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        self.inner.capabilities()
     }
 }

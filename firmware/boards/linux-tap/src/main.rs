@@ -5,6 +5,7 @@
 //! optionally wrapped in a pcap writer and a fault injector), a millisecond
 //! clock (`std::time::Instant`), and a `log` sink (stderr).
 
+mod capture;
 mod clock;
 mod logger;
 mod tap;
@@ -17,7 +18,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use socklab_app::badlink::{self, BadLink, Faults};
 
-use crate::clock::{Clock, WallClock};
+use crate::capture::CaptureView;
+use crate::clock::Clock;
 use crate::tap::Tap;
 use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::phy::{self, Device, FaultInjector, PcapMode, PcapWriter};
@@ -97,6 +99,9 @@ enum Offload {
     /// One MTU-sized frame per system call, every checksum in software.
     Off,
 }
+
+/// What `INFO` shows as `offload` when the TAP offloads.
+const OFFLOAD_ON: &str = "on";
 
 /// Interval over which `--rate-limit` counts packets.
 const RATE_BUCKET: Duration = Duration::from_millis(100);
@@ -283,7 +288,7 @@ fn run(args: Args) -> Result<()> {
         )
     })?;
     let offload = match request {
-        Ok(()) if tap.offload() => "on",
+        Ok(()) if tap.offload() => OFFLOAD_ON,
         Ok(()) => "off-kernel",
         Err(word) => word,
     };
@@ -358,11 +363,14 @@ impl Layer for PcapLayer<Serve<'_>> {
     fn run<D: Device>(self, device: D) -> Result<()> {
         match self.0 {
             // The capture shows the frames as the application sees them,
-            // stamped with the time of day.
+            // stamped with the time of day, checksums complete.
             Some(file) => {
-                let clock = self.1.clock;
-                let inner = PcapWriter::new(device, file, PcapMode::Both);
-                self.1.run(WallClock { inner, clock })
+                let view = CaptureView {
+                    inner: PcapWriter::new(device, file, PcapMode::Both),
+                    clock: self.1.clock,
+                    complete_checksums: self.1.offload == OFFLOAD_ON,
+                };
+                self.1.run(view)
             }
             None => self.1.run(device),
         }
