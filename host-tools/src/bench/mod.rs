@@ -20,6 +20,7 @@ pub mod concurrency;
 pub mod connect;
 pub mod kernel;
 pub mod latency;
+pub mod machine;
 pub mod pin;
 pub mod report;
 pub mod stats;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::machine::{Driving, Machine};
 use super::stats::{cdf_points, median};
 use super::throughput::Direction;
 use super::{Options, Results, Target, Workload};
@@ -112,6 +113,10 @@ pub struct Report {
     pub command: String,
     /// When the bench started, seconds since 1970.
     pub started_unix_s: u64,
+    /// Where it ran.
+    pub machine: Machine,
+    /// How every target was driven.
+    pub driving: Driving,
     /// What was asked.
     pub options: Options,
     /// Per-target details, first the device.
@@ -275,6 +280,8 @@ impl Report {
             .collect();
         Report {
             schema: 1,
+            machine: Machine::detect(),
+            driving: Driving::default(),
             socklab_version: env!("CARGO_PKG_VERSION"),
             command,
             started_unix_s,
@@ -309,6 +316,8 @@ impl Report {
             o.concurrency,
             o.duration.as_secs_f64(),
         ));
+        out.push_str(&format!("  {}\n", self.machine.describe()));
+        out.push_str(&format!("  {}\n", self.driving.describe()));
         for t in &self.targets {
             out.push_str(&format!(
                 "  {:<7} {}\n",
@@ -665,6 +674,10 @@ mod test {
         assert_eq!(json["options"]["runs"], 5);
         assert_eq!(json["options"]["limit"]["duration"], 2.0);
         assert_eq!(json["options"]["pin"], 1);
+        assert!(json["machine"]["cpu_model"].is_string());
+        assert!(json["machine"]["vcpus"].as_u64().unwrap() >= 1);
+        assert!(json["machine"]["kernel"].is_string());
+        assert_eq!(json["driving"]["write_bytes"], 256 * 1024);
         let figures = json["figures"].as_array().unwrap();
         let h2d = figures
             .iter()
@@ -706,6 +719,8 @@ mod test {
         assert!(table.contains("50.0 µs"), "{table}");
         assert_eq!(table.lines().count(), 2 + r.figures.len() + 1);
         assert!(r.header().contains("pinned to CPU 1"), "{}", r.header());
+        assert!(r.header().contains("vCPU"), "{}", r.header());
+        assert!(r.header().contains("writes of 256 KiB"), "{}", r.header());
         assert_eq!(r.first_errors().len(), 2);
     }
 
