@@ -114,13 +114,13 @@ impl Tap {
             negotiate(&fd)?;
         }
         let mtu = interface_mtu(name)?;
+        let frame = mtu + EthernetFrame::<&[u8]>::header_len();
         let (rx, tx) = if offload {
             (
-                vnet::HEADER_LEN + vnet::MAX_RX_FRAME,
-                vnet::HEADER_LEN + vnet::MAX_SUPER_FRAME,
+                vnet::HEADER_LEN + vnet::MAX_RX_FRAME.max(frame),
+                vnet::HEADER_LEN + vnet::MAX_SUPER_FRAME.max(frame),
             )
         } else {
-            let frame = mtu + EthernetFrame::<&[u8]>::header_len();
             (frame, frame)
         };
         Ok(Tap {
