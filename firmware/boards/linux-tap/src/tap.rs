@@ -49,6 +49,67 @@ pub struct Tap {
     /// Frames from the kernel dropped because their offload header did not
     /// fit the frame.
     pub rx_errors: u64,
+    /// When to read again after a frame, see [`ReadAhead`].
+    ahead: ReadAhead,
+}
+
+/// Frames at least this long are taken as part of a stream, after which
+/// more are likely queued.
+const STREAM_FRAME: usize = 1024;
+/// After this many polls that read one frame and did not look for a second,
+/// look once anyway (a burst of small frames from many clients).
+const PROBE_EVERY: u32 = 8;
+
+/// Whether to read again after a frame in the same poll, or go back to the
+/// wait. A read that finds nothing costs a system call: in a ping-pong (one
+/// small frame per wake) it is a quarter of the device's calls per round
+/// trip. So after a small frame the device reads again only while the last
+/// such look found a frame (a burst), and every [`PROBE_EVERY`] polls; after
+/// a large one, always. Skipping a read never delays a frame: the wait
+/// returns at once while one is queued.
+#[derive(Debug, Default)]
+struct ReadAhead {
+    /// The poll the reads belong to (smoltcp passes one timestamp per poll).
+    poll: Option<Instant>,
+    /// Frames read in this poll.
+    reads: u32,
+    /// The last look for a frame behind another found one.
+    burst: bool,
+    /// Polls since the last look behind a small frame.
+    skipped: u32,
+}
+
+impl ReadAhead {
+    /// Whether to read now, in the poll of `timestamp`.
+    fn should_read(&mut self, timestamp: Instant) -> bool {
+        if self.poll != Some(timestamp) {
+            self.poll = Some(timestamp);
+            self.reads = 0;
+        }
+        if self.reads == 0 || self.burst {
+            return true;
+        }
+        self.skipped += 1;
+        if self.skipped < PROBE_EVERY {
+            return false;
+        }
+        self.skipped = 0;
+        true
+    }
+
+    /// A read found a frame of `len` bytes, or nothing (`None`).
+    fn read(&mut self, len: Option<usize>) {
+        match len {
+            Some(len) => {
+                if self.reads > 0 || len >= STREAM_FRAME {
+                    self.burst = true;
+                }
+                self.reads += 1;
+            }
+            None if self.reads > 0 => self.burst = false,
+            None => {}
+        }
+    }
 }
 
 fn ifreq(name: &str) -> io::Result<libc::ifreq> {
@@ -112,6 +173,14 @@ impl Tap {
         }
         if offload {
             negotiate(&fd)?;
+        } else {
+            // The kernel keeps a TAP's offloads after the descriptor that set
+            // them closes: without this, a TAP last used with offloads would
+            // go on handing over partial checksums and super-frames.
+            // SAFETY: TUNSETOFFLOAD takes its flags by value; no memory is passed.
+            if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD as _, 0 as libc::c_uint) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
         }
         let mtu = interface_mtu(name)?;
         let frame = mtu + EthernetFrame::<&[u8]>::header_len();
@@ -131,6 +200,7 @@ impl Tap {
             tx: vec![0; tx],
             tx_errors: 0,
             rx_errors: 0,
+            ahead: ReadAhead::default(),
         })
     }
 }
@@ -237,17 +307,22 @@ impl Device for Tap {
     type RxToken<'a> = TapRx<'a>;
     type TxToken<'a> = TapTx<'a>;
 
-    fn receive(&mut self, _: Instant) -> Option<(TapRx<'_>, TapTx<'_>)> {
+    fn receive(&mut self, timestamp: Instant) -> Option<(TapRx<'_>, TapTx<'_>)> {
         let fd = self.fd.as_raw_fd();
+        if !self.ahead.should_read(timestamp) {
+            return None;
+        }
         let frame = loop {
             // SAFETY: reads at most rx.len() bytes into a buffer we own.
             let n = unsafe { libc::read(fd, self.rx.as_mut_ptr().cast(), self.rx.len()) };
             if n <= 0 {
                 // EAGAIN: nothing waiting. Other errors would repeat on every
                 // poll; the board's wait on the descriptor reports them.
+                self.ahead.read(None);
                 return None;
             }
             let n = n as usize;
+            self.ahead.read(Some(n));
             if !self.offload {
                 break 0..n;
             }
@@ -303,5 +378,54 @@ impl Device for Tap {
             caps.segmentation.tcpv4 = NonZeroUsize::new(vnet::MAX_SUPER_FRAME);
         }
         caps
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// Reads `frames` (lengths; `None`: nothing there) in one poll the way
+    /// smoltcp asks, until a read is skipped or finds nothing; returns how
+    /// many reads were made.
+    fn poll(ahead: &mut ReadAhead, at: i64, frames: &[Option<usize>]) -> usize {
+        let stamp = Instant::from_micros(at);
+        let mut reads = 0;
+        for &frame in frames {
+            if !ahead.should_read(stamp) {
+                break;
+            }
+            reads += 1;
+            ahead.read(frame);
+            if frame.is_none() {
+                break;
+            }
+        }
+        reads
+    }
+
+    #[test]
+    fn a_ping_pong_looks_behind_a_frame_only_every_few_polls() {
+        let mut ahead = ReadAhead::default();
+        let polls = PROBE_EVERY as usize * 4;
+        let reads: usize = (0..polls as i64)
+            .map(|i| poll(&mut ahead, i, &[Some(118), None]))
+            .sum();
+        assert_eq!(reads, polls + 4);
+    }
+
+    #[test]
+    fn a_stream_or_a_burst_is_read_until_nothing_is_left() {
+        let mut ahead = ReadAhead::default();
+        assert_eq!(poll(&mut ahead, 1, &[Some(118), None]), 1);
+        // A large frame: read on until nothing is there.
+        let stream = [Some(65_000), Some(65_000), Some(1514), Some(66), None];
+        assert_eq!(poll(&mut ahead, 2, &stream), 5);
+        // Small frames in a burst: found by the periodic look, then read on.
+        let small = [Some(100), Some(100), Some(100), None];
+        let reads: Vec<usize> = (0..PROBE_EVERY as i64)
+            .map(|i| poll(&mut ahead, 3 + i, &small))
+            .collect();
+        assert!(reads.contains(&4), "{reads:?}");
     }
 }
