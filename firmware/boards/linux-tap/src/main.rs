@@ -280,7 +280,7 @@ impl Args {
 
 fn run(args: Args) -> Result<()> {
     let request = args.offload_request();
-    let tap = Tap::open(&args.tap, request.is_ok()).with_context(|| {
+    let mut tap = Tap::open(&args.tap, request.is_ok()).with_context(|| {
         format!(
             "cannot attach to TAP `{}`: create it first (`socklab tap up --name {0}` or \
              `ip tuntap add {0} mode tap user $USER && ip link set {0} up`)",
@@ -293,6 +293,7 @@ fn run(args: Args) -> Result<()> {
         Err(word) => word,
     };
     log::info!("offload {offload}");
+    tap.complete_tcp_checksums(args.pcap.is_some());
     let fd = tap.as_raw_fd();
     let pcap = match &args.pcap {
         Some(path) => Some(

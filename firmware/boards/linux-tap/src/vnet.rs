@@ -8,12 +8,14 @@
 //! MSS `gso_type`/`gso_size`) so that the kernel completes and segments it.
 //!
 //! Host → device: the kernel hands over frames up to 64 KB whose checksum is
-//! only partly computed (`NEEDS_CSUM`); [`complete_rx`] computes the rest, so
-//! smoltcp verifies every TCP and UDP checksum as it does on a plain TAP and
-//! never accepts a corrupted segment.
+//! only partly computed (`NEEDS_CSUM`: made on this host, never on a wire);
+//! [`accept_rx`] completes what smoltcp will check, and itself verifies the
+//! TCP checksum of every frame that came complete, so that no corrupted
+//! segment is accepted.
 
 use socklab_app::smoltcp::wire::{
-    checksum, EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket,
+    checksum, EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4Packet, Ipv6Packet,
+    TcpPacket,
 };
 
 /// Size of the header we negotiate (`TUNSETVNETHDRSZ`): the original
@@ -35,6 +37,11 @@ pub const GSO_NONE: u8 = 0;
 pub const GSO_TCPV4: u8 = 1;
 /// `gso_type`: a TCP/IPv6 segment to be cut into `gso_size` pieces.
 pub const GSO_TCPV6: u8 = 4;
+
+/// IPv6 extension headers walked to find the upper layer.
+const MAX_EXTENSION_HEADERS: usize = 8;
+/// `flags`: the kernel has verified the checksum.
+pub const F_DATA_VALID: u8 = 2;
 
 /// Offset of the checksum within a TCP header.
 const TCP_CHECKSUM_OFFSET: u16 = 16;
@@ -101,10 +108,26 @@ fn layout(frame: &[u8]) -> Option<Layout> {
         }
         EthernetProtocol::Ipv6 => {
             let ip = Ipv6Packet::new_checked(eth.payload()).ok()?;
-            Some(Layout {
-                protocol: ip.next_header(),
-                transport_start: eth_len + ip.header_len(),
-                end: eth_len + ip.header_len() + usize::from(ip.payload_len()),
+            let end = eth_len + ip.header_len() + usize::from(ip.payload_len());
+            // Past the extension headers that carry their own length, to the
+            // upper layer (a fragment header ends the walk: smoltcp drops
+            // IPv6 fragments).
+            let (mut protocol, mut start) = (ip.next_header(), eth_len + ip.header_len());
+            for _ in 0..MAX_EXTENSION_HEADERS {
+                if !matches!(
+                    protocol,
+                    IpProtocol::HopByHop | IpProtocol::Ipv6Route | IpProtocol::Ipv6Opts
+                ) {
+                    break;
+                }
+                let ext = frame.get(start..start + 2)?;
+                protocol = IpProtocol::from(ext[0]);
+                start += (usize::from(ext[1]) + 1) * 8;
+            }
+            (start <= end).then_some(Layout {
+                protocol,
+                transport_start: start,
+                end,
             })
         }
         _ => None,
@@ -167,22 +190,39 @@ pub enum RxError {
     /// `NEEDS_CSUM` on a frame whose IP packet is incomplete (shorter than
     /// its header says) or whose checksum place lies outside that packet.
     Malformed,
+    /// A TCP segment whose checksum is wrong.
+    BadChecksum,
 }
 
-/// Completes the checksum of a frame the kernel marked `NEEDS_CSUM` (the
-/// checksum field holds the pseudo-header sum; the sum over the rest is ours
-/// to add). Other frames are left as they are: their checksums are complete
-/// (also with `DATA_VALID`, the kernel's word that it checked them), and
-/// smoltcp verifies them.
-pub fn complete_rx(header: &VnetHeader, frame: &mut [u8]) -> Result<(), RxError> {
+/// Makes a frame from the kernel fit for smoltcp, which checks no TCP
+/// checksum on an offloading TAP (the board does, here):
+///
+/// * `NEEDS_CSUM` (the checksum field holds the pseudo-header sum): the
+///   kernel made the packet on this host and skipped the checksum because
+///   it never crossed a wire. A TCP checksum is completed only if
+///   `complete_tcp` (for a capture); any other protocol's always, for
+///   smoltcp checks those.
+/// * `DATA_VALID`: the kernel verified it.
+/// * neither: the checksum is complete, and a TCP segment's is verified
+///   here; a wrong one is refused.
+pub fn accept_rx(header: &VnetHeader, frame: &mut [u8], complete_tcp: bool) -> Result<(), RxError> {
+    let at = layout(frame);
     if header.flags & F_NEEDS_CSUM == 0 {
-        return Ok(());
+        return match at {
+            Some(at) if at.protocol == IpProtocol::Tcp && header.flags & F_DATA_VALID == 0 => {
+                verify_tcp(frame, &at)
+            }
+            _ => Ok(()),
+        };
     }
-    let at = layout(frame).ok_or(RxError::Malformed)?;
+    let at = at.ok_or(RxError::Malformed)?;
     let start = usize::from(header.csum_start);
     let field = start + usize::from(header.csum_offset);
     if start < at.transport_start || field + 2 > at.end {
         return Err(RxError::Malformed);
+    }
+    if at.protocol == IpProtocol::Tcp && !complete_tcp {
+        return Ok(());
     }
     let mut sum = !checksum::data(&frame[start..at.end]);
     if sum == 0 && at.protocol == IpProtocol::Udp {
@@ -193,12 +233,36 @@ pub fn complete_rx(header: &VnetHeader, frame: &mut [u8]) -> Result<(), RxError>
     Ok(())
 }
 
+/// Checks the TCP checksum of a frame laid out as `at`.
+fn verify_tcp(frame: &[u8], at: &Layout) -> Result<(), RxError> {
+    let eth_len = EthernetFrame::<&[u8]>::header_len();
+    let (src, dst): (IpAddress, IpAddress) = match EthernetFrame::new_unchecked(frame).ethertype() {
+        EthernetProtocol::Ipv4 => {
+            let ip = Ipv4Packet::new_unchecked(&frame[eth_len..]);
+            (ip.src_addr().into(), ip.dst_addr().into())
+        }
+        _ => {
+            let ip = Ipv6Packet::new_unchecked(&frame[eth_len..]);
+            (ip.src_addr().into(), ip.dst_addr().into())
+        }
+    };
+    let tcp = frame
+        .get(at.transport_start..at.end)
+        .and_then(|bytes| TcpPacket::new_checked(bytes).ok())
+        .ok_or(RxError::Malformed)?;
+    if tcp.verify_checksum(&src, &dst) {
+        Ok(())
+    } else {
+        Err(RxError::BadChecksum)
+    }
+}
+
 /// Computes the whole TCP checksum of a frame smoltcp built with the
 /// checksum left to the device (for a capture that shows valid checksums).
 pub fn complete_tcp_checksum(frame: &mut [u8]) {
     let header = prepare_tx(frame, None);
     // Only fails for a frame prepare_tx did not mark, which needs nothing.
-    let _ = complete_rx(&header, frame);
+    let _ = accept_rx(&header, frame, true);
 }
 
 #[cfg(test)]
@@ -328,8 +392,11 @@ mod test {
             assert_eq!(usize::from(header.hdr_len), 14 + ip_len + 20);
             assert!(!tcp_checksum_ok(&frame, v6));
             // What the kernel would do with the frame: the same as our receive path.
-            complete_rx(&header, &mut frame).unwrap();
+            accept_rx(&header, &mut frame, true).unwrap();
             assert!(tcp_checksum_ok(&frame, v6), "v6={v6}");
+            // Complete now: accepted as it is, and refused once corrupted.
+            let plain = VnetHeader::default();
+            assert_eq!(accept_rx(&plain, &mut frame, false), Ok(()));
             // What a capture shows: the same, complete checksum.
             let mut captured = tcp_frame(v6, &payload);
             complete_tcp_checksum(&mut captured);
@@ -337,7 +404,27 @@ mod test {
             // A flipped bit afterwards is caught.
             frame[14 + ip_len + 30] ^= 4;
             assert!(!tcp_checksum_ok(&frame, v6));
+            assert_eq!(
+                accept_rx(&plain, &mut frame, false),
+                Err(RxError::BadChecksum)
+            );
+            let valid = VnetHeader {
+                flags: F_DATA_VALID,
+                ..plain
+            };
+            assert_eq!(accept_rx(&valid, &mut frame, false), Ok(()));
         }
+    }
+
+    #[test]
+    fn a_partial_tcp_checksum_is_trusted_unless_completion_is_asked() {
+        let mut frame = tcp_frame(true, b"made on this host");
+        let header = prepare_tx(&mut frame, None);
+        let partial = frame.clone();
+        assert_eq!(accept_rx(&header, &mut frame, false), Ok(()));
+        assert_eq!(frame, partial);
+        assert_eq!(accept_rx(&header, &mut frame, true), Ok(()));
+        assert!(tcp_checksum_ok(&frame, true));
     }
 
     #[test]
@@ -364,18 +451,24 @@ mod test {
         let mut frame = tcp_frame(false, b"some data");
         let mut header = prepare_tx(&mut frame, None);
         header.csum_offset = 4000;
-        assert_eq!(complete_rx(&header, &mut frame), Err(RxError::Malformed));
+        assert_eq!(
+            accept_rx(&header, &mut frame, true),
+            Err(RxError::Malformed)
+        );
         header.csum_offset = 16;
         header.csum_start = 3;
-        assert_eq!(complete_rx(&header, &mut frame), Err(RxError::Malformed));
+        assert_eq!(
+            accept_rx(&header, &mut frame, true),
+            Err(RxError::Malformed)
+        );
         header.csum_start = 34;
         let len = frame.len();
-        assert!(complete_rx(&header, &mut frame[..len - 4]).is_err());
+        assert!(accept_rx(&header, &mut frame[..len - 4], true).is_err());
         assert_eq!(
-            complete_rx(&header, &mut [0u8; 20]),
+            accept_rx(&header, &mut [0u8; 20], true),
             Err(RxError::Malformed)
         );
         let plain = VnetHeader::default();
-        assert_eq!(complete_rx(&plain, &mut [0u8; 20]), Ok(()));
+        assert_eq!(accept_rx(&plain, &mut [0u8; 20], false), Ok(()));
     }
 }
