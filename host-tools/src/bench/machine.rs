@@ -1,12 +1,12 @@
 //! Where a bench ran: CPU model, vCPUs and kernel, for its header and JSON
 //! (figures from another machine differ), and how both targets are driven.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::throughput::{READ_CHUNK, WRITE_CHUNK};
 
 /// The machine a bench ran on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
     /// `model name` of the first CPU in /proc/cpuinfo.
     pub cpu_model: String,

@@ -486,6 +486,9 @@ pub fn markdown_from_json(json: &serde_json::Value) -> Result<String, String> {
         json["command"].as_str().unwrap_or("socklab bench"),
         json["options"]["runs"].as_u64().unwrap_or(0)
     ));
+    if let Ok(machine) = serde_json::from_value::<Machine>(json["machine"].clone()) {
+        out.push_str(&format!("* {}\n", machine.describe()));
+    }
     for t in targets {
         out.push_str(&format!(
             "* **{}**: {}\n",
@@ -733,6 +736,7 @@ mod test {
             "{md}"
         );
         assert!(md.contains("* **kernel**: the kernel"), "{md}");
+        assert!(md.contains("* machine: "), "{md}");
         assert!(
             md.contains("| workload | figure | device | kernel | device/kernel |"),
             "{md}"
