@@ -1,13 +1,14 @@
 //! Monotonic millisecond clock and wake-up alarm from the CLINT's `mtime` (10 MHz).
 //!
 //! `mtime` is a 64-bit counter that QEMU keeps in step with host time; it never wraps in
-//! practice. The alarm is hart 0's `mtimecmp`: when `mtime` reaches it, the machine timer
-//! interrupt becomes pending, which only ends a `wfi` (no handler runs, see `idle`).
+//! practice. The hart reads it through its `time` CSR, which QEMU answers from the same
+//! counter without an MMIO access (an MMIO access takes QEMU's global lock, which its
+//! I/O thread holds while it moves frames). The alarm is hart 0's `mtimecmp`: when `mtime`
+//! reaches it, the machine timer interrupt becomes pending, which only ends a `wfi` (no
+//! handler runs, see `idle`).
 
-use core::ptr::{read_volatile, write_volatile};
+use core::ptr::write_volatile;
 
-/// `mtime`, low word (the high word follows at +4).
-const MTIME: usize = 0x0200_BFF8;
 /// Hart 0's `mtimecmp`, low word (the high word follows at +4).
 const MTIMECMP: usize = 0x0200_4000;
 
@@ -18,17 +19,8 @@ pub const TICKS_PER_MS: u64 = TICKS_PER_SECOND / 1000;
 
 /// Ticks (10 MHz) since QEMU started the machine, never going backwards.
 pub fn now_ticks() -> u64 {
-    // SAFETY: reads of the CLINT's `mtime`, which exists on this machine. The high word
-    // is read before and after the low one so that a carry between them is not missed.
-    unsafe {
-        loop {
-            let hi = read_volatile((MTIME + 4) as *const u32);
-            let lo = read_volatile(MTIME as *const u32);
-            if read_volatile((MTIME + 4) as *const u32) == hi {
-                return (u64::from(hi) << 32) | u64::from(lo);
-            }
-        }
-    }
+    // `time` and `timeh`, read so that a carry between the halves is not missed.
+    riscv::register::time::read64()
 }
 
 /// Milliseconds since QEMU started the machine.
@@ -52,7 +44,7 @@ pub fn arm_alarm(at: u64) {
     set_compare(at);
 }
 
-/// Clears the machine timer interrupt: the next compare is never reached.
+/// Clears the machine timer interrupt for good: the next compare is never reached.
 pub fn disarm_alarm() {
     set_compare(u64::MAX);
 }

@@ -66,19 +66,24 @@ fn clear_external() {
 /// Returns when the NIC holds a received frame, frees a transmit buffer the stack was
 /// waiting for, or `ms` milliseconds have passed, whichever is first (at once for 0 or
 /// when a frame is already waiting).
+///
+/// The checks read the virtqueues in RAM; the interrupt and timer registers (MMIO, each
+/// access a trip through QEMU's global lock) are touched only on the way to `wfi`.
 pub fn wait(nic: &mut VirtioNet, ms: u64) {
+    if ms == 0 || nic.rx_waiting() || nic.tx_freed() {
+        return;
+    }
     let deadline = clock::now_ticks() + ms * clock::TICKS_PER_MS;
     loop {
-        // Drop both interrupts first, then look: an event after the look raises one again
-        // and ends the `wfi` below at once.
+        // Drop the NIC's interrupt first, then look: an event after the look raises it
+        // again and ends the `wfi` below at once. Arming the alarm for a later time
+        // clears the timer's.
         nic.ack_interrupt();
         clear_external();
-        clock::disarm_alarm();
         if nic.rx_waiting() || nic.tx_freed() || clock::now_ticks() >= deadline {
             break;
         }
         clock::arm_alarm(deadline);
         riscv::asm::wfi();
     }
-    clock::disarm_alarm();
 }
