@@ -22,6 +22,11 @@ const BENCH: Sizes = Sizes {
     bulk_slots: 4,
     bulk_rx: 64 * 1024,
     bulk_tx: 64 * 1024,
+    iperf3_sockets: 0,
+    iperf3_rx: 0,
+    iperf3_tx: 0,
+    iperf2_sockets: 0,
+    iperf2_rx: 0,
 };
 
 /// Bytes pushed through echo per iteration of the throughput bench.

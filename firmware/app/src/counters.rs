@@ -23,6 +23,14 @@ pub struct Counters {
     pub busy: u64,
     /// Lab lines over the length limit.
     pub lines_too_long: u64,
+    /// iperf3 tests run to the end.
+    pub iperf3_tests: u64,
+    /// iperf3 tests ended early (error, timeout, client gone).
+    pub iperf3_failed: u64,
+    /// iperf3 clients told "the server is busy".
+    pub iperf3_busy: u64,
+    /// iperf2 connections served.
+    pub iperf2_tests: u64,
 }
 
 /// Counters the device middleware updates from inside smoltcp's tokens, which

@@ -10,6 +10,8 @@
 //! | 7 | echo (RFC 862) |
 //! | 9 | discard (RFC 863) |
 //! | 19 | chargen (RFC 864) |
+//! | 5201 | iperf3 server (esnet iperf3's protocol, TCP tests) |
+//! | 5001 | iperf2 server (a sink for `iperf` 2.x TCP tests) |
 //! | ICMP | echo replies, IPv4 and IPv6 (answered by the interface) |
 //!
 //! Any other TCP port answers a SYN with RST: the client's connect is refused.
@@ -34,6 +36,9 @@ pub mod storage;
 mod bulk;
 mod counters;
 mod frames;
+mod iperf2;
+mod iperf3;
+mod json;
 mod lab;
 mod report;
 
@@ -57,6 +62,8 @@ use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
 use bulk::{Bulk, Service};
 use counters::FrameCounters;
 use frames::Counted;
+use iperf2::Iperf2;
+use iperf3::Iperf3;
 use lab::Lab;
 use report::View;
 
@@ -93,6 +100,10 @@ pub struct App<'a> {
     sockets: SocketSet<'a>,
     lab: Lab<'a>,
     bulk: Bulk,
+    iperf3: Iperf3,
+    iperf2: Iperf2,
+    /// When the iperf3 server next needs a look for its timeouts (ms).
+    iperf3_deadline: Option<i64>,
     dhcp: Option<SocketHandle>,
     ipv4_source: Ipv4Source,
     counters: Counters,
@@ -172,6 +183,28 @@ impl<'a> App<'a> {
                 bulk.add(sockets.add(socket), service);
             }
         }
+        let mut iperf3 = Iperf3::new();
+        for _ in 0..sizes.iperf3_sockets {
+            let mut socket = new_socket(
+                take(sizes.iperf3_rx),
+                take(sizes.iperf3_tx),
+                protocol::IPERF3_PORT,
+                &config.timeouts,
+            );
+            socket.set_ack_delay(None);
+            iperf3.add(sockets.add(socket));
+        }
+        let mut iperf2 = Iperf2::new();
+        for _ in 0..sizes.iperf2_sockets {
+            let mut socket = new_socket(
+                take(sizes.iperf2_rx),
+                take(storage::IPERF2_TX_BUFFER),
+                protocol::IPERF2_PORT,
+                &config.timeouts,
+            );
+            socket.set_ack_delay(None);
+            iperf2.add(sockets.add(socket));
+        }
         let dhcp = config.dhcp.then(|| sockets.add(dhcpv4::Socket::new()));
 
         // smoltcp counts the Ethernet header in the device's MTU; INFO shows the IP MTU.
@@ -190,8 +223,16 @@ impl<'a> App<'a> {
             sizes.buffer_bytes()
         );
         info!(
-            "listening on {} and {}, ports 6666 7 9 19",
+            "listening on {} and {}, ports 6666 7 9 19 5201 5001",
             config.ipv4, config.ipv6
+        );
+        info!(
+            "iperf3: {} sockets ({} B rx, {} B tx), at most {} streams; iperf2: {} sockets",
+            sizes.iperf3_sockets,
+            sizes.iperf3_rx,
+            sizes.iperf3_tx,
+            sizes.iperf3_max_streams(),
+            sizes.iperf2_sockets
         );
         Ok(App {
             config,
@@ -206,6 +247,9 @@ impl<'a> App<'a> {
                 busy: false,
             },
             bulk,
+            iperf3,
+            iperf2,
+            iperf3_deadline: None,
             dhcp,
             ipv4_source: if config.dhcp {
                 Ipv4Source::Fallback
@@ -274,6 +318,12 @@ impl<'a> App<'a> {
         if woken_by_time || bulk_frames || self.bulk.changed(&self.sockets) {
             self.bulk.poll(&mut self.sockets, &mut self.counters);
         }
+        // The iperf servers have a few sockets each: they look at them on
+        // every poll, which keeps a sending stream's buffer full.
+        self.iperf3_deadline =
+            self.iperf3
+                .poll(&mut self.sockets, &mut self.counters, now.total_millis());
+        self.iperf2.poll(&mut self.sockets, &mut self.counters);
 
         // Send everything the sockets have: one pass sends at most one
         // segment per socket. A frame that arrives meanwhile stays queued in
@@ -292,9 +342,11 @@ impl<'a> App<'a> {
         } else {
             self.iface.poll_delay(now, &self.sockets)
         };
-        let app = self
-            .lab_deadline
-            .map(|at| Duration::from_millis(at.saturating_sub(now.total_millis()).max(0) as u64));
+        let app = match (self.lab_deadline, self.iperf3_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(|at| Duration::from_millis(at.saturating_sub(now.total_millis()).max(0) as u64));
         match (stack, app) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

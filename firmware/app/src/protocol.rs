@@ -22,6 +22,10 @@ pub const ECHO_PORT: u16 = 7;
 pub const DISCARD_PORT: u16 = 9;
 /// RFC 864 character generator: the rotating pattern until the client closes.
 pub const CHARGEN_PORT: u16 = 19;
+/// iperf3 server: esnet iperf3's control protocol and TCP streams ([`iperf3`]).
+pub const IPERF3_PORT: u16 = 5201;
+/// iperf2 server: a sink for the `iperf` 2.x client's TCP test ([`iperf2`]).
+pub const IPERF2_PORT: u16 = 5001;
 
 /// Longest lab line accepted, in bytes, without its terminator.
 pub const MAX_LINE: usize = 256;
@@ -436,6 +440,99 @@ pub mod info {
     /// has none), `on`, `off` (asked), `off-kernel` (the kernel refused them),
     /// `off-bad-link` or `off-rate-limit` (a layer that works per frame).
     pub const OFFLOAD: &str = "offload";
+    /// Sockets on the iperf3 port (one control, the streams, one to answer "busy").
+    pub const IPERF3_SOCKETS: &str = "iperf3_sockets";
+    /// Most TCP streams one iperf3 test may open (`-P`, twice that with `--bidir`).
+    pub const IPERF3_MAX_STREAMS: &str = "iperf3_max_streams";
+    /// Receive buffer of each iperf3 socket, bytes.
+    pub const IPERF3_RX_BUFFER: &str = "iperf3_rx_buffer";
+    /// Transmit buffer of each iperf3 socket, bytes.
+    pub const IPERF3_TX_BUFFER: &str = "iperf3_tx_buffer";
+    /// Longest iperf3 parameter object accepted, bytes.
+    pub const IPERF3_MAX_PARAMS: &str = "iperf3_max_params";
+    /// An iperf3 test that makes no progress this long is ended, ms.
+    pub const IPERF3_TIMEOUT_MS: &str = "iperf3_timeout_ms";
+    /// iperf3 tests run to the end (results exchanged).
+    pub const IPERF3_TESTS: &str = "iperf3_tests";
+    /// iperf3 tests ended early: error, timeout, refused parameters, client gone.
+    pub const IPERF3_FAILED: &str = "iperf3_failed";
+    /// iperf3 clients answered "the server is busy".
+    pub const IPERF3_BUSY: &str = "iperf3_busy";
+    /// iperf2 connections served.
+    pub const IPERF2_TESTS: &str = "iperf2_tests";
+    /// Sockets on the iperf2 port.
+    pub const IPERF2_SOCKETS: &str = "iperf2_sockets";
+    /// Receive buffer of each iperf2 socket, bytes.
+    pub const IPERF2_RX_BUFFER: &str = "iperf2_rx_buffer";
+    /// Transmit buffer of each iperf2 socket, bytes.
+    pub const IPERF2_TX_BUFFER: &str = "iperf2_tx_buffer";
+}
+
+/// esnet iperf3's control protocol, as its `iperf_api.h` numbers it.
+///
+/// A client connects to [`IPERF3_PORT`] and sends a [`COOKIE_LEN`]-byte
+/// cookie; the server answers one state byte at a time. Parameters and
+/// results travel as a 4-byte big-endian length and a JSON object. Data
+/// streams connect to the same port and open with the same cookie.
+pub mod iperf3 {
+    /// Length of the cookie that opens every connection (36 characters and a NUL).
+    pub const COOKIE_LEN: usize = 37;
+    /// Server: streams are connected, the test starts.
+    pub const TEST_START: u8 = 1;
+    /// Server: data may flow.
+    pub const TEST_RUNNING: u8 = 2;
+    /// Client: its time (or byte count) is up.
+    pub const TEST_END: u8 = 4;
+    /// Server: send your parameters.
+    pub const PARAM_EXCHANGE: u8 = 9;
+    /// Server: connect your streams.
+    pub const CREATE_STREAMS: u8 = 10;
+    /// Server: the server ends the test.
+    pub const SERVER_TERMINATE: u8 = 11;
+    /// Client: the client ends the test (Ctrl-C).
+    pub const CLIENT_TERMINATE: u8 = 12;
+    /// Server: send your results, then read mine.
+    pub const EXCHANGE_RESULTS: u8 = 13;
+    /// Server: print the results.
+    pub const DISPLAY_RESULTS: u8 = 14;
+    /// Client: done, closing.
+    pub const IPERF_DONE: u8 = 16;
+    /// Server, (signed) -1: another test is running ("the server is busy").
+    pub const ACCESS_DENIED: u8 = 0xff;
+    /// Server, (signed) -2: followed by two big-endian 32-bit numbers, iperf3's
+    /// error number and an errno, which the client prints as its error.
+    pub const SERVER_ERROR: u8 = 0xfe;
+    /// iperf3 error: "an option you are trying to set is not implemented yet"
+    /// (the device answers it to UDP and SCTP tests).
+    pub const IE_UNIMP: u32 = 13;
+    /// iperf3 error: "unable to receive parameters from client".
+    pub const IE_RECV_PARAMS: u32 = 114;
+    /// iperf3 error: "unable to start stream listener" (more streams than sockets).
+    pub const IE_STREAM_LISTEN: u32 = 202;
+    /// errno `EINVAL`, sent with a parameter object the device cannot read.
+    pub const EINVAL: u32 = 22;
+    /// errno `EMSGSIZE`, sent with a parameter object over the device's limit.
+    pub const EMSGSIZE: u32 = 90;
+    /// errno `ENOBUFS`, sent when a test wants more streams than the device has sockets.
+    pub const ENOBUFS: u32 = 105;
+    /// Stream ids as iperf3 numbers them: the first stream is 1, the next 3, 4, 5, ...
+    pub const fn stream_id(index: usize) -> usize {
+        if index == 0 {
+            1
+        } else {
+            index + 2
+        }
+    }
+}
+
+/// The iperf 2.x client's first bytes on a TCP test: a header whose first
+/// big-endian 32-bit word holds flags.
+pub mod iperf2 {
+    /// Flag of the header's first word: the client asks the server to connect
+    /// back to it (`-r` tradeoff, `-d` dual test).
+    pub const HEADER_VERSION1: u32 = 0x8000_0000;
+    /// Bytes of the header's first word.
+    pub const FLAGS_LEN: usize = 4;
 }
 
 /// Length of one chargen line: 72 printing characters, CR, LF.

@@ -10,6 +10,8 @@ use smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
 
 use crate::config::Config;
 use crate::counters::Counters;
+use crate::iperf2::IPERF2_TX_BUFFER;
+use crate::iperf3::{IPERF3_MAX_PARAMS, IPERF3_TIMEOUT_MS};
 use crate::lab::{socket_addr, LineWriter};
 use crate::protocol::{info, NetstatRow, SockName, VERSION};
 use crate::storage::Sizes;
@@ -147,6 +149,24 @@ pub(crate) fn info_line(
         25 => write!(out, "{}={}", info::CONN_RESET, c.reset),
         26 => write!(out, "{}={}", info::CONN_CLOSED, c.closed),
         27 => write!(out, "{}={}", info::LINES_TOO_LONG, c.lines_too_long),
+        36 => write!(out, "{}={}", info::IPERF3_SOCKETS, s.iperf3_sockets),
+        37 => write!(
+            out,
+            "{}={}",
+            info::IPERF3_MAX_STREAMS,
+            s.iperf3_max_streams()
+        ),
+        38 => write!(out, "{}={}", info::IPERF3_RX_BUFFER, s.iperf3_rx),
+        39 => write!(out, "{}={}", info::IPERF3_TX_BUFFER, s.iperf3_tx),
+        40 => write!(out, "{}={}", info::IPERF3_MAX_PARAMS, IPERF3_MAX_PARAMS),
+        41 => write!(out, "{}={}", info::IPERF3_TIMEOUT_MS, IPERF3_TIMEOUT_MS),
+        42 => write!(out, "{}={}", info::IPERF3_TESTS, c.iperf3_tests),
+        43 => write!(out, "{}={}", info::IPERF3_FAILED, c.iperf3_failed),
+        44 => write!(out, "{}={}", info::IPERF3_BUSY, c.iperf3_busy),
+        45 => write!(out, "{}={}", info::IPERF2_SOCKETS, s.iperf2_sockets),
+        46 => write!(out, "{}={}", info::IPERF2_RX_BUFFER, s.iperf2_rx),
+        47 => write!(out, "{}={}", info::IPERF2_TX_BUFFER, IPERF2_TX_BUFFER),
+        48 => write!(out, "{}={}", info::IPERF2_TESTS, c.iperf2_tests),
         _ => return false,
     };
     written.is_ok()

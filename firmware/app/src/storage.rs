@@ -3,6 +3,8 @@
 
 use smoltcp::iface::SocketStorage;
 
+pub use crate::iperf2::{IPERF2_TX_BUFFER, MAX_IPERF2_SOCKETS};
+pub use crate::iperf3::{IPERF3_RESERVED_SOCKETS, MAX_IPERF3_SOCKETS};
 use crate::lab::LabSlot;
 
 /// Sockets that are neither lab nor bulk: none today (ICMP echo is answered
@@ -32,6 +34,18 @@ pub struct Sizes {
     pub bulk_rx: usize,
     /// Transmit buffer of each bulk socket, bytes.
     pub bulk_tx: usize,
+    /// Sockets on the iperf3 port: a test's control connection, its streams,
+    /// and one more to tell a second client "busy" (0: no iperf3 server).
+    pub iperf3_sockets: usize,
+    /// Receive buffer of each iperf3 socket, bytes.
+    pub iperf3_rx: usize,
+    /// Transmit buffer of each iperf3 socket, bytes.
+    pub iperf3_tx: usize,
+    /// Sockets on the iperf2 port, one per client stream (0: no iperf2 server).
+    pub iperf2_sockets: usize,
+    /// Receive buffer of each iperf2 socket, bytes (the transmit buffer is
+    /// [`IPERF2_TX_BUFFER`]).
+    pub iperf2_rx: usize,
 }
 
 impl Sizes {
@@ -47,13 +61,25 @@ impl Sizes {
 
     /// TCP sockets of the device (every socket but DHCP's).
     pub const fn tcp_sockets(&self) -> usize {
-        self.lab_sockets() + BULK_SERVICES * self.bulk_slots
+        self.lab_sockets() + BULK_SERVICES * self.bulk_slots + self.iperf_sockets()
+    }
+
+    /// Sockets of the iperf3 and iperf2 servers.
+    pub const fn iperf_sockets(&self) -> usize {
+        self.iperf3_sockets + self.iperf2_sockets
+    }
+
+    /// Streams one iperf3 test may open (`-P`, or twice `-P` with `--bidir`).
+    pub const fn iperf3_max_streams(&self) -> usize {
+        self.iperf3_sockets.saturating_sub(IPERF3_RESERVED_SOCKETS)
     }
 
     /// Bytes of socket buffer the board must provide.
     pub const fn buffer_bytes(&self) -> usize {
         self.lab_sockets() * (self.lab_rx + self.lab_tx)
             + BULK_SERVICES * self.bulk_slots * (self.bulk_rx + self.bulk_tx)
+            + self.iperf3_sockets * (self.iperf3_rx + self.iperf3_tx)
+            + self.iperf2_sockets * (self.iperf2_rx + IPERF2_TX_BUFFER)
     }
 
     /// Everything the pool costs in RAM: buffers, socket slots and lab state.
@@ -137,6 +163,25 @@ impl Sizes {
         }
         if self.bulk_rx == 0 || self.bulk_tx < crate::protocol::CHARGEN_LINE_LEN {
             return Err(StorageError::BadSizes("bulk buffers too small"));
+        }
+        if self.iperf3_sockets > MAX_IPERF3_SOCKETS
+            || (self.iperf3_sockets != 0 && self.iperf3_sockets <= IPERF3_RESERVED_SOCKETS)
+        {
+            return Err(StorageError::BadSizes(
+                "iperf3_sockets must be 0 or 3 to 34 (a control connection, a spare, the streams)",
+            ));
+        }
+        if self.iperf3_sockets != 0 && (self.iperf3_rx < 64 || self.iperf3_tx < 4096) {
+            return Err(StorageError::BadSizes(
+                "iperf3 buffers too small (rx at least 64, tx at least 4096 for the results)",
+            ));
+        }
+        if self.iperf2_sockets > MAX_IPERF2_SOCKETS
+            || (self.iperf2_sockets != 0 && self.iperf2_rx < 64)
+        {
+            return Err(StorageError::BadSizes(
+                "iperf2_sockets must be at most 16, with a receive buffer of at least 64",
+            ));
         }
         let pairs = [
             (storage.sockets.len(), self.sockets(), 0),

@@ -8,7 +8,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::bail;
-use socklab_app::protocol::{CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
+use socklab_app::protocol::{
+    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT,
+};
 use socklab_host::launch::{
     Device, DeviceLog, LaunchError, NetnsChoice, QemuDevice, QemuLink, QemuLog, QemuMachine,
     QemuNet, QemuOptions, TapDevice, TapOptions, DEFAULT_PORT_BASE, MAX_PORT_BASE,
@@ -304,6 +306,8 @@ fn print_qemu(device: &QemuDevice) {
                 (ECHO_PORT, "echo"),
                 (DISCARD_PORT, "discard"),
                 (CHARGEN_PORT, "chargen"),
+                (IPERF3_PORT, "iperf3 server (iperf3 -c 127.0.0.1 -p ...)"),
+                (IPERF2_PORT, "iperf2 server (iperf -c 127.0.0.1 -p ...)"),
                 (
                     QEMU_CLOSED_PORT,
                     "nothing listens: QEMU closes the connection at once",
@@ -327,7 +331,7 @@ fn print_qemu(device: &QemuDevice) {
                 socklab_app::config::DEFAULT_IPV6
             );
             println!(
-                "  lab {LAB_PORT}, echo {ECHO_PORT}, discard {DISCARD_PORT}, chargen {CHARGEN_PORT}; ping answered"
+                "  lab {LAB_PORT}, echo {ECHO_PORT}, discard {DISCARD_PORT}, chargen {CHARGEN_PORT}, iperf3 {IPERF3_PORT}, iperf2 {IPERF2_PORT}; ping answered"
             );
         }
     }
@@ -374,7 +378,7 @@ fn print_how_to_reach(device: &TapDevice) {
         ready.ipv4, ready.ipv6, ready.mac
     );
     println!(
-        "  lab {}, echo {ECHO_PORT}, discard {DISCARD_PORT}, chargen {CHARGEN_PORT}; ping answered",
+        "  lab {}, echo {ECHO_PORT}, discard {DISCARD_PORT}, chargen {CHARGEN_PORT}, iperf3 {IPERF3_PORT}, iperf2 {IPERF2_PORT}; ping answered",
         lab.port()
     );
     let prefix = match device.host_net().netns_name() {

@@ -30,7 +30,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6, DEFAULT_MAC};
-use socklab_app::protocol::{CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
+use socklab_app::protocol::{
+    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT,
+};
 
 use super::{source_root, Device, LaunchError, NetnsChoice, DEFAULT_READY_TIMEOUT, KEEP_LOGS_ENV};
 use crate::cleanup;
@@ -156,12 +158,14 @@ pub const DEFAULT_PORT_BASE: u16 = 10_000;
 /// be seen through QEMU's user networking.
 pub const QEMU_CLOSED_PORT: u16 = LAB_PORT + 1;
 /// The device ports forwarded to the host with user networking.
-pub const FORWARDED_PORTS: [u16; 5] = [
+pub const FORWARDED_PORTS: [u16; 7] = [
     LAB_PORT,
     QEMU_CLOSED_PORT,
     ECHO_PORT,
     DISCARD_PORT,
     CHARGEN_PORT,
+    IPERF3_PORT,
+    IPERF2_PORT,
 ];
 /// The greatest port base: every forwarded port must stay a valid port.
 pub const MAX_PORT_BASE: u16 = u16::MAX - QEMU_CLOSED_PORT;
@@ -1223,6 +1227,8 @@ mod test {
             (10007, 7),
             (10009, 9),
             (10019, 19),
+            (15201, 5201),
+            (15001, 5001),
         ] {
             assert!(
                 netdev.contains(&format!("hostfwd=tcp:127.0.0.1:{host}-:{device}")),

@@ -38,7 +38,16 @@ pub const DEFAULT_POOL: Sizes = Sizes {
     bulk_slots: 4,
     bulk_rx: 256 * 1024,
     bulk_tx: 256 * 1024,
+    iperf3_sockets: IPERF3_SOCKETS,
+    iperf3_rx: 256 * 1024,
+    iperf3_tx: 256 * 1024,
+    iperf2_sockets: 4,
+    iperf2_rx: 256 * 1024,
 };
+
+/// iperf3 sockets: a control connection, one spare to answer "busy", and 8
+/// streams (`-P 8`, or `--bidir -P 4`).
+const IPERF3_SOCKETS: usize = 10;
 
 /// The jumbo pool, for a TAP with an MTU up to 65535: 4 MiB bulk buffers each
 /// way (window scaling), two sockets per bulk service (about 50 MB in all).

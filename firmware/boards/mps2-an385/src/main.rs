@@ -48,6 +48,13 @@ pub const SIZES: Sizes = Sizes {
     bulk_slots: 2,
     bulk_rx: 8 * 1024,
     bulk_tx: 16 * 1024,
+    // A control connection, one spare to answer "busy", and 4 streams (`-P 4`,
+    // or `--bidir -P 2`), with the bulk services' buffers.
+    iperf3_sockets: 6,
+    iperf3_rx: 8 * 1024,
+    iperf3_tx: 16 * 1024,
+    iperf2_sockets: 2,
+    iperf2_rx: 8 * 1024,
 };
 
 /// Board name the application reports in `INFO`.
