@@ -17,6 +17,7 @@
 pub mod cases;
 pub mod crash;
 pub mod flood;
+pub mod iperf;
 pub mod reliability;
 pub mod thirdparty;
 

@@ -56,7 +56,8 @@ enum Role {
     Joined,
     /// Stream `index` of the running test.
     Stream(usize),
-    /// Answered or ended; listens again once closed.
+    /// Answered or ended: drained, closed once the client has closed its
+    /// side, and listening again once closed (reset after the timeout).
     Closing,
 }
 
@@ -74,6 +75,8 @@ struct Conn {
     time_wait_seen: bool,
     /// Ended by one of the device's timeouts.
     timed_out: bool,
+    /// A stream of the test, after `TEST_END`.
+    ended_stream: bool,
 }
 
 /// Where the test is.
@@ -219,6 +222,7 @@ impl Iperf3 {
             last_state: State::Listen,
             time_wait_seen: false,
             timed_out: false,
+            ended_stream: false,
         });
     }
 
@@ -253,9 +257,12 @@ impl Iperf3 {
                     conn.cookie_len = 0;
                     conn.timed_out = false;
                     conn.time_wait_seen = false;
+                    conn.ended_stream = false;
                     self.next_order = self.next_order.wrapping_add(1);
                 }
-                (_, State::Closed | State::TimeWait) => {
+                (_, State::Closed | State::TimeWait | State::Listen) => {
+                    // Listen: smoltcp sends a socket whose handshake was reset
+                    // back to listening by itself.
                     if state == State::TimeWait && !conn.time_wait_seen {
                         // Let this poll's egress send the last ACK first.
                         conn.time_wait_seen = true;
@@ -275,7 +282,9 @@ impl Iperf3 {
                         }
                     }
                     conn.role = Role::Idle;
-                    listen(socket, IPERF3_PORT);
+                    if state != State::Listen {
+                        listen(socket, IPERF3_PORT);
+                    }
                     conn.last_state = State::Listen;
                     continue;
                 }
@@ -284,13 +293,14 @@ impl Iperf3 {
             conn.last_state = socket.state();
 
             match conn.role {
-                Role::Cookie if !matches!(phase, Phase::Idle | Phase::Streams) => {
-                    if socket.may_send() {
-                        // As iperf3 does, a client arriving during a test is
-                        // answered without reading its cookie.
-                        deny(socket, conn, counters, now);
-                    }
+                // As iperf3 does, a client arriving during a test is
+                // answered without reading its cookie.
+                Role::Cookie
+                    if !matches!(phase, Phase::Idle | Phase::Streams) && socket.may_send() =>
+                {
+                    deny(socket, conn, counters, now);
                 }
+                Role::Cookie if !matches!(phase, Phase::Idle | Phase::Streams) => {}
                 Role::Cookie => {
                     if let Ok(n) = socket.recv_slice(&mut conn.cookie[conn.cookie_len..]) {
                         conn.cookie_len += n;
@@ -336,6 +346,9 @@ impl Iperf3 {
                 }
                 Role::Closing => {
                     drain(socket);
+                    if socket.state() == State::CloseWait {
+                        socket.close();
+                    }
                     if now - conn.since >= IPERF3_TIMEOUT_MS {
                         socket.abort();
                     } else {
@@ -538,10 +551,20 @@ impl Iperf3 {
                     if !done {
                         return Ok(());
                     }
-                    socket.close();
+                    // Closed once the client has closed its side (see end_streams).
                     let conn = &mut self.conns[self.test.control];
                     conn.role = Role::Closing;
                     conn.since = now;
+                    // The client closed its streams before it said IPERF_DONE:
+                    // what is left of them (data behind a closed window, a FIN
+                    // not yet through) is of no use to anyone. Free them now.
+                    for conn in self.conns.iter_mut().filter(|c| c.ended_stream) {
+                        let socket = sockets.get_mut::<tcp::Socket>(conn.handle);
+                        if !matches!(socket.state(), State::Closed | State::TimeWait) {
+                            socket.abort();
+                        }
+                        conn.ended_stream = false;
+                    }
                     self.test.phase = Phase::Idle;
                     return Ok(());
                 }
@@ -549,15 +572,21 @@ impl Iperf3 {
         }
     }
 
-    /// Closes the test's streams at `TEST_END`, as iperf3 does: a FIN after
-    /// what is already queued (the client may still read it); what still
-    /// arrives is drained.
+    /// Lets the test's streams go at `TEST_END`. A stream the device sent on
+    /// is closed (a FIN after what is queued), as iperf3 does: a client in
+    /// reverse mode keeps reading until then. A stream it received on stays
+    /// open, drained, until the client closes it (the client closes its
+    /// streams after the results), so that its socket does not wait in
+    /// FIN-WAIT while the next test connects.
     fn end_streams(&mut self, sockets: &mut SocketSet<'_>, now: i64) {
         for conn in self.conns.iter_mut() {
-            if let Role::Stream(_) = conn.role {
-                sockets.get_mut::<tcp::Socket>(conn.handle).close();
+            if let Role::Stream(index) = conn.role {
+                if self.test.streams.get(index).is_some_and(|s| s.sending) {
+                    sockets.get_mut::<tcp::Socket>(conn.handle).close();
+                }
                 conn.role = Role::Closing;
                 conn.since = now;
+                conn.ended_stream = true;
             }
         }
     }
