@@ -444,10 +444,19 @@ pub fn iperf2_modes(dut: &Dut) {
     for args in ["-t 1 -r", "-t 1 -d"] {
         let output = iperf2(dut, args, Duration::from_secs(60));
         let all = text(&output);
-        assert!(
-            all.contains("expected reverse connect did not occur"),
-            "iperf {args}: {all}"
-        );
+        if dut.behind_nat() {
+            // QEMU's user networking accepted the connection itself and just
+            // closes it when the device resets: the client ends, that is all.
+            assert!(
+                !matches!(output.status.code(), Some(124 | 137)),
+                "iperf {args} hung: {all}"
+            );
+        } else {
+            assert!(
+                all.contains("expected reverse connect did not occur"),
+                "iperf {args}: {all}"
+            );
+        }
         println!(
             "{:?} iperf {args}: {}",
             dut.board(),
