@@ -218,7 +218,7 @@ fn netstat_lists_every_socket_listening_ones_too() {
 }
 
 /// Lines `INFO` answers before `END`.
-const INFO_KEYS: usize = 36;
+const INFO_KEYS: usize = 49;
 
 #[test]
 fn info_reports_every_key_then_end() {
@@ -266,6 +266,19 @@ fn info_reports_every_key_then_end() {
             info::KEEP_ALIVE_MS,
             info::DEAD_PEER_MS,
             info::OFFLOAD,
+            info::IPERF3_SOCKETS,
+            info::IPERF3_MAX_STREAMS,
+            info::IPERF3_RX_BUFFER,
+            info::IPERF3_TX_BUFFER,
+            info::IPERF3_MAX_PARAMS,
+            info::IPERF3_TIMEOUT_MS,
+            info::IPERF3_TESTS,
+            info::IPERF3_FAILED,
+            info::IPERF3_BUSY,
+            info::IPERF2_SOCKETS,
+            info::IPERF2_RX_BUFFER,
+            info::IPERF2_TX_BUFFER,
+            info::IPERF2_TESTS,
         ]
     );
     let v = |key| value(&info, key);
@@ -277,6 +290,9 @@ fn info_reports_every_key_then_end() {
     assert_eq!(v(info::IPV4_SOURCE), "static");
     assert_eq!(v(info::MTU), "1500");
     assert_eq!(v(info::OFFLOAD), "none");
+    // The small pool has no iperf servers.
+    assert_eq!(v(info::IPERF3_SOCKETS), "0");
+    assert_eq!(v(info::IPERF2_SOCKETS), "0");
     let uptime: i64 = v(info::UPTIME_MS).parse().unwrap();
     assert!(
         uptime > 0 && uptime <= net.now.total_millis() - 1_000,

@@ -56,11 +56,11 @@ pub const SMALL: Sizes = Sizes {
     bulk_slots: 2,
     bulk_rx: 4096,
     bulk_tx: 4096,
-    iperf3_sockets: 4,
-    iperf3_rx: 4096,
-    iperf3_tx: 4096,
-    iperf2_sockets: 1,
-    iperf2_rx: 1024,
+    iperf3_sockets: 0,
+    iperf3_rx: 0,
+    iperf3_tx: 0,
+    iperf2_sockets: 0,
+    iperf2_rx: 0,
 };
 
 /// The device's IPv4 address.
