@@ -1,7 +1,7 @@
 //! Debian's `iperf3` and `iperf` clients against the device's iperf3 (5201)
-//! and iperf2 (5001) servers on every board: `socklab-tap` and mps2-an385
-//! on a TAP, and mps2-an385 through QEMU user networking (127.0.0.1:15201
-//! and 15001). Each test starts its own device.
+//! and iperf2 (5001) servers on every board: `socklab-tap`, mps2-an385 and
+//! riscv-virt on a TAP, and the two QEMU boards through QEMU user networking
+//! (127.0.0.1:15201 and 15001). Each test starts its own device.
 
 use socklab_tests::{iperf, Board, Dut};
 
@@ -50,4 +50,14 @@ mod qemu_tap {
 mod qemu_user {
     use super::*;
     iperf_cases!(Board::QemuUser, "512K");
+}
+
+mod riscv_tap {
+    use super::*;
+    iperf_cases!(Board::RiscvTap, "512K");
+}
+
+mod riscv_user {
+    use super::*;
+    iperf_cases!(Board::RiscvUser, "512K");
 }
