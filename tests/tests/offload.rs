@@ -240,3 +240,32 @@ fn capture_of_super_frames_opens_in_tshark_with_wall_clock_times() {
         "largest frame in the capture {largest} bytes: no super-frames"
     );
 }
+
+/// The kernel keeps a TAP's offloads after the device that set them is gone:
+/// a device started on that TAP with `--offload off` must clear them, or the
+/// kernel goes on handing it partial checksums (which it refuses) and no
+/// connection gets through.
+#[test]
+fn offload_off_after_on_on_the_same_tap_clears_the_kernels_offloads() {
+    use socklab_host::launch::{NetnsChoice, TapDevice, TapOptions};
+    use socklab_host::netns::{Netns, Tap};
+
+    let ns = Netns::create_unique("slofl").expect("create a namespace");
+    let tap = Tap::create("slofl0", Some(&ns), None).expect("create a TAP");
+    let mut data = vec![0u8; 4 << 20];
+    StdRng::seed_from_u64(13).fill_bytes(&mut data);
+    for setting in ["on", "off"] {
+        let device = TapDevice::start(TapOptions {
+            netns: NetnsChoice::Named(ns.name().to_owned()),
+            tap: Some(tap.name().to_owned()),
+            device_args: vec!["--offload".into(), setting.into()],
+            ..TapOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("start socklab-tap --offload {setting}: {e}"));
+        let dut = Dut::from_device(Board::Tap, Box::new(device));
+        assert_eq!(info_of(&dut).get(info::OFFLOAD), Some(setting));
+        echo_exact(&dut, dut.addr(ECHO_PORT), &data);
+        echo_exact(&dut, dut.addr6(ECHO_PORT).unwrap(), &data);
+        dut.assert_running();
+    }
+}
