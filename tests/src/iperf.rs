@@ -102,7 +102,17 @@ pub fn iperf3_ok(dut: &Dut, args: &str) -> Vec<String> {
         summary.iter().any(|l| l.ends_with("receiver")),
         "iperf3 {args}: no summary\n{all}"
     );
-    for line in &summary {
+    // With several streams the totals must move; one stream alone may not on
+    // mps2-an385, whose LAN9118 drops what overflows its receive FIFO (the
+    // README says so): a stream that lost its first segments can sit out a
+    // 2 s test in retransmission back-off.
+    let sums: Vec<&String> = summary.iter().filter(|l| l.contains("[SUM]")).collect();
+    let checked: Vec<&String> = if sums.is_empty() {
+        summary.iter().collect()
+    } else {
+        sums
+    };
+    for line in checked {
         assert!(
             !line.contains(" 0.00 Bytes"),
             "iperf3 {args}: nothing moved: {line}\n{all}"
