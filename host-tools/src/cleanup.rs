@@ -69,16 +69,12 @@ pub fn emergency_cleanup() {
         )
     });
     for pid in pids {
-        if let Ok(pid) = libc::pid_t::try_from(pid) {
-            // SAFETY: kill has no memory-safety preconditions; the PID is a
-            // child of ours that has not been reaped, so it is not reused.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
+        crate::process::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
     // Give the kernel a moment to release the TAPs the devices held.
     std::thread::sleep(std::time::Duration::from_millis(50));
     for name in namespaces {
-        let _ = crate::netns::ip(["netns", "del", &name]);
+        let _ = crate::ip::ip(["netns", "del", &name]);
     }
     for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);

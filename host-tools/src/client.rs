@@ -18,8 +18,63 @@ use socklab_app::protocol::{
     self, Hello, NetstatRow, ParseError, SockName, WaitRow, WhoRow, BYE, END, OK,
 };
 
+use crate::netns::HostNet;
+
 /// How long [`LabClient::connect`] and each command wait by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one attempt of [`wait_for_hello`] waits before reconnecting.
+/// Short: QEMU's user networking accepts on the host before the guest
+/// answers, and drops a connection made before the guest had its lease.
+pub const HELLO_ATTEMPT: Duration = Duration::from_millis(250);
+/// The pause between two attempts of [`wait_for_hello`].
+pub const HELLO_RETRY: Duration = Duration::from_millis(20);
+
+/// Why [`wait_for_hello`] gave up.
+#[derive(Debug)]
+pub enum HelloWait<E> {
+    /// The caller's liveness check failed (e.g. the device exited).
+    Stopped(E),
+    /// No `HELLO` before the deadline.
+    TimedOut {
+        /// Connections tried.
+        attempts: u32,
+        /// Why the last one failed.
+        last_error: String,
+    },
+}
+
+/// Connects from `net` to the lab at `addr` until a `HELLO` arrives or
+/// `deadline` passes, [`HELLO_ATTEMPT`] per try and [`HELLO_RETRY`] between
+/// tries; `alive` runs before every try and stops the wait with its error.
+/// The one readiness check every launcher uses.
+pub fn wait_for_hello<E>(
+    net: &HostNet,
+    addr: SocketAddr,
+    deadline: Instant,
+    mut alive: impl FnMut() -> Result<(), E>,
+) -> Result<(), HelloWait<E>> {
+    let mut attempts = 0;
+    let mut last_error = String::from("no attempt");
+    loop {
+        alive().map_err(HelloWait::Stopped)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(HelloWait::TimedOut {
+                attempts,
+                last_error,
+            });
+        }
+        attempts += 1;
+        match LabClient::connect_in(net, addr, left.min(HELLO_ATTEMPT)) {
+            Ok(client) => {
+                client.close();
+                return Ok(());
+            }
+            Err(e) => last_error = e.to_string(),
+        }
+        std::thread::sleep(HELLO_RETRY.min(deadline.saturating_duration_since(Instant::now())));
+    }
+}
 
 /// What went wrong talking to the device. Each message says what to try.
 #[derive(Debug, thiserror::Error)]
@@ -290,6 +345,16 @@ impl LabClient {
         let stream = TcpStream::connect_timeout(&addr, timeout)
             .map_err(|e| ClientError::from_io(addr, e, timeout, "connecting"))?;
         Self::from_stream(stream, timeout)
+    }
+
+    /// Connects from `net` (the caller's namespace or a named one) to `addr`
+    /// and waits for the `HELLO`.
+    pub fn connect_in(
+        net: &HostNet,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        net.run(|| Self::connect(addr, timeout))?
     }
 
     /// Wraps a connected stream (e.g. one opened inside a network namespace)

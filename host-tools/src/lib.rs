@@ -1,10 +1,14 @@
 //! socklab's host side: everything that talks to a socklab device from a
 //! normal Linux machine.
 //!
+//! * [`board`] names the boards ([`board::BoardKind`]) and starts any of them;
 //! * [`addr`] parses the `ADDR` argument (`host[:port]`, `[v6]:port`);
 //! * [`client`] is a blocking lab-protocol client ([`client::LabClient`]);
 //! * [`netns`] creates network namespaces and TAPs, and opens sockets inside
-//!   a namespace ([`netns::Netns::run`], [`netns::HostNet`]);
+//!   a namespace ([`netns::Netns::run`], [`netns::HostNet`]), with the `ip`
+//!   runner in [`ip`];
+//! * [`process`] signals and watches the processes this program started;
+//! * [`cleanup`] removes what an interrupted command created;
 //! * [`ping`] sends ICMP echo requests (IPv4 and IPv6);
 //! * [`launch`] starts devices and tears them down ([`launch::TapDevice`],
 //!   [`launch::QemuDevice`], the [`launch::Device`] trait);
@@ -17,9 +21,12 @@
 
 pub mod addr;
 pub mod bench;
+pub mod board;
 pub mod cleanup;
 pub mod client;
+pub mod ip;
 pub mod launch;
 pub mod netns;
 pub mod ping;
+pub mod process;
 pub mod render;

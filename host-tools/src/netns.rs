@@ -12,7 +12,6 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,83 +20,11 @@ use std::time::Duration;
 use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6, HOST_IPV4, HOST_IPV6};
 
 use crate::cleanup;
-use crate::client::{ClientError, LabClient};
 
 /// Where `ip netns` keeps its named namespaces.
 pub const NETNS_DIR: &str = "/var/run/netns";
 
-/// Why a namespace or TAP operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum NetnsError {
-    /// `ip` could not be started.
-    #[error("cannot run `ip` ({0}): install iproute2 (`apt-get install iproute2`)")]
-    NoIp(io::Error),
-    /// An `ip` command failed.
-    #[error("`{command}` failed: {stderr}{hint}")]
-    Command {
-        /// The command line.
-        command: String,
-        /// What `ip` said.
-        stderr: String,
-        /// What to try.
-        hint: &'static str,
-    },
-    /// The namespace does not exist.
-    #[error("network namespace {0:?} does not exist (see `ip netns list`)")]
-    NotFound(String),
-    /// Entering the namespace failed.
-    #[error("cannot enter network namespace {name:?}: {error}{}", if error.kind() == io::ErrorKind::PermissionDenied { " (this needs root)" } else { "" })]
-    Enter {
-        /// The namespace.
-        name: String,
-        /// The kernel's error.
-        error: io::Error,
-    },
-}
-
-impl From<NetnsError> for io::Error {
-    fn from(error: NetnsError) -> Self {
-        match error {
-            NetnsError::Enter { error, .. } => error,
-            other => io::Error::other(other),
-        }
-    }
-}
-
-/// True when this process runs as root (needed for namespaces and TAPs).
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Runs `ip ARGS...`, returning its stdout.
-pub fn ip<I, S>(args: I) -> Result<String, NetnsError>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut command = Command::new("ip");
-    command.args(args);
-    let shown = format!("{command:?}").replace('"', "");
-    let output = command.output().map_err(NetnsError::NoIp)?;
-    if output.status.success() {
-        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-    let hint = if stderr.contains("Operation not permitted") || stderr.contains("Permission denied")
-    {
-        " — this needs root: run it with sudo"
-    } else if stderr.contains("File exists") || stderr.contains("Device or resource busy") {
-        " — it already exists; pick another name or delete it first"
-    } else {
-        ""
-    };
-    Err(NetnsError::Command {
-        command: shown,
-        stderr,
-        hint,
-    })
-}
+pub use crate::ip::{ip, is_root, NetnsError};
 
 /// A name no other socklab process uses: `<prefix><pid>-<n>`.
 pub fn unique_name(prefix: &str) -> String {
@@ -262,12 +189,9 @@ where
         let thread = std::thread::Builder::new()
             .name(format!("netns {name}"))
             .spawn_scoped(scope, move || {
-                // SAFETY: setns on a valid namespace fd affects only this
-                // thread, which exists just to run `f`.
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                if rc != 0 {
-                    return Err(io::Error::last_os_error());
-                }
+                // Only this thread, which exists just to run `f`, changes namespace.
+                nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(io::Error::from)?;
                 drop(file);
                 Ok(f())
             })
@@ -320,15 +244,6 @@ impl HostNet {
     /// Opens a TCP connection from this network.
     pub fn connect(&self, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         self.run(|| TcpStream::connect_timeout(&addr, timeout))?
-    }
-
-    /// Connects a lab client from this network (the `HELLO` is read too).
-    pub fn lab_client(
-        &self,
-        addr: SocketAddr,
-        timeout: Duration,
-    ) -> Result<LabClient, ClientError> {
-        self.run(|| LabClient::connect(addr, timeout))?
     }
 }
 
@@ -408,12 +323,11 @@ impl Tap {
         if !Self::exists(name, netns.as_deref()) {
             let place = netns
                 .as_deref()
-                .map(|n| format!(" in namespace {n}"))
+                .map(|n| format!(" in network namespace {n}"))
                 .unwrap_or_default();
-            return Err(NetnsError::Command {
-                command: format!("ip link show {name}"),
-                stderr: format!("no interface {name}{place}"),
-                hint: " — create it with `socklab tap up`",
+            return Err(NetnsError::NoTap {
+                name: name.to_owned(),
+                place,
             });
         }
         Ok(Tap {
@@ -512,10 +426,10 @@ mod test {
     /// Needs root: a namespace with a TAP, a socket opened inside it.
     #[test]
     fn namespace_and_tap_round_trip() {
-        if !is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
+        assert!(
+            is_root(),
+            "this test needs root (namespaces, TAPs): run it with sudo"
+        );
         let ns = Netns::create_unique("socklab-t").unwrap();
         let tap = Tap::create(&unique_name("slt"), Some(&ns), None).unwrap();
         assert!(Tap::exists(tap.name(), Some(ns.name())));

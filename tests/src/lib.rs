@@ -3,7 +3,7 @@
 //!
 //! Every case starts its own device (a `socklab-tap` process on a TAP in a
 //! private namespace, or a QEMU), talks to it with real kernel sockets and
-//! asserts what DESIGN.md promises. When a case fails, the device's log is
+//! asserts what the README promises. When a case fails, the device's log is
 //! printed under the failure; a device that died during a case (a firmware
 //! crash ends QEMU) fails it.
 //!
@@ -24,45 +24,9 @@ pub mod thirdparty;
 use std::ops::Deref;
 use std::time::{Duration, Instant};
 
-use socklab_host::launch::{
-    Device, QemuDevice, QemuMachine, QemuNet, QemuOptions, TapDevice, TapOptions, QEMU_CLOSED_PORT,
-};
-
-/// The boards the suite runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Board {
-    /// `socklab-tap` on a TAP interface in a private namespace.
-    Tap,
-    /// The mps2-an385 image in QEMU on user networking, reached through
-    /// ports forwarded on 127.0.0.1 (a free port base per device).
-    QemuUser,
-    /// The mps2-an385 image in QEMU on a TAP in a private namespace.
-    QemuTap,
-    /// The riscv-virt image (virtio-net) in QEMU on user networking, like `QemuUser`.
-    RiscvUser,
-    /// The riscv-virt image in QEMU on a TAP in a private namespace, like `QemuTap`.
-    RiscvTap,
-}
-
-impl Board {
-    /// The QEMU machine of a QEMU board; `None` for the TAP board.
-    pub fn machine(self) -> Option<QemuMachine> {
-        match self {
-            Board::Tap => None,
-            Board::QemuUser | Board::QemuTap => Some(QemuMachine::Mps2An385),
-            Board::RiscvUser | Board::RiscvTap => Some(QemuMachine::RiscvVirt),
-        }
-    }
-
-    /// The network a QEMU board's device is started on: a TAP in a private
-    /// namespace, or user networking on a free port base.
-    pub fn qemu_net(self) -> QemuNet {
-        match self {
-            Board::QemuTap | Board::RiscvTap => QemuNet::private_tap(),
-            _ => QemuNet::user_any_ports(),
-        }
-    }
-}
+pub use socklab_host::board::BoardKind;
+use socklab_host::board::StartOptions;
+use socklab_host::launch::Device;
 
 /// How the host sees a device refuse a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +43,7 @@ pub enum Refusal {
 /// A device under test: stopped and cleaned up on drop, its log printed if
 /// the test is failing.
 pub struct Dut {
-    board: Board,
+    board: BoardKind,
     device: Box<dyn Device>,
     /// The TAP the device is attached to, if any (host side, in the
     /// device's namespace).
@@ -88,55 +52,23 @@ pub struct Dut {
 
 impl Dut {
     /// Starts a fresh device on `board`.
-    pub fn start(board: Board) -> Dut {
+    pub fn start(board: BoardKind) -> Dut {
         Self::start_with(board, &[])
     }
 
     /// Starts a fresh device on `board` with device options, the same words
-    /// on every board: `socklab-tap`'s flags, which the QEMU images
-    /// take as boot options (e.g. `["--idle-timeout-ms", "2000"]`).
-    pub fn start_with(board: Board, options: &[&str]) -> Dut {
-        let shown = options.join(" ");
-        match board {
-            Board::Tap => {
-                let device = TapDevice::start(TapOptions {
-                    device_args: options.iter().map(Into::into).collect(),
-                    ..TapOptions::default()
-                })
-                .unwrap_or_else(|e| panic!("start socklab-tap {shown}: {e}"));
-                let tap = Some(device.tap().name().to_owned());
-                Dut {
-                    board,
-                    device: Box::new(device),
-                    tap,
-                }
-            }
-            Board::QemuUser | Board::QemuTap | Board::RiscvUser | Board::RiscvTap => {
-                let machine = board.machine().unwrap_or_default();
-                let device = QemuDevice::start(QemuOptions {
-                    machine,
-                    net: board.qemu_net(),
-                    firmware_args: options.iter().map(|o| o.to_string()).collect(),
-                    ..QemuOptions::default()
-                })
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "start the {} image in QEMU ({board:?}) {shown}: {e}",
-                        machine.board()
-                    )
-                });
-                let tap = device.tap().map(|t| t.name().to_owned());
-                Dut {
-                    board,
-                    device: Box::new(device),
-                    tap,
-                }
-            }
-        }
+    /// on every board: `socklab-tap`'s flags, which the QEMU images take as
+    /// boot options (e.g. `["--idle-timeout-ms", "2000"]`).
+    pub fn start_with(board: BoardKind, options: &[&str]) -> Dut {
+        let device = board
+            .start(StartOptions::with_args(options))
+            .unwrap_or_else(|e| panic!("start {board} {}: {e}", options.join(" ")));
+        let tap = device.tap_name().map(str::to_owned);
+        Dut { board, device, tap }
     }
 
     /// Wraps a device started by other means (e.g. with fault options).
-    pub fn from_device(board: Board, device: Box<dyn Device>) -> Dut {
+    pub fn from_device(board: BoardKind, device: Box<dyn Device>) -> Dut {
         Dut {
             board,
             device,
@@ -151,26 +83,19 @@ impl Dut {
     }
 
     /// The board this device runs on.
-    pub fn board(&self) -> Board {
+    pub fn board(&self) -> BoardKind {
         self.board
     }
 
     /// The name `INFO` gives for this board.
     pub fn board_name(&self) -> &'static str {
-        match self.board {
-            Board::Tap => "linux-tap",
-            Board::QemuUser | Board::QemuTap => "mps2-an385",
-            Board::RiscvUser | Board::RiscvTap => "riscv-virt",
-        }
+        self.board.board_name()
     }
 
     /// True when the host reaches the device at its own addresses, so both
     /// ends see the same address pair (not through QEMU's NAT).
     pub fn has_real_addresses(&self) -> bool {
-        match self.board {
-            Board::Tap | Board::QemuTap | Board::RiscvTap => true,
-            Board::QemuUser | Board::RiscvUser => false,
-        }
+        self.board.has_real_addresses()
     }
 
     /// How a refused connection shows on the host.
@@ -184,11 +109,7 @@ impl Dut {
 
     /// Device ports where nothing listens and that the host can reach.
     pub fn closed_ports(&self) -> &'static [u16] {
-        match self.board {
-            Board::Tap | Board::QemuTap | Board::RiscvTap => &[QEMU_CLOSED_PORT, 80, 22],
-            // Only forwarded ports reach the device.
-            Board::QemuUser | Board::RiscvUser => &[QEMU_CLOSED_PORT],
-        }
+        self.board.closed_ports()
     }
 
     /// Panics, with the device's log, if the device is no longer running
@@ -243,7 +164,7 @@ pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> O
 }
 
 /// Declares one `#[test]` per conformance case for a board:
-/// `conformance!(Board::Tap; hello_shows_each_client_its_own_socket, ...)`.
+/// `conformance!(BoardKind::Tap; hello_shows_each_client_its_own_socket, ...)`.
 #[macro_export]
 macro_rules! conformance {
     ($board:expr; $($case:ident),+ $(,)?) => {

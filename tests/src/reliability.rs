@@ -27,7 +27,7 @@ use socklab_host::client::{ClientError, Info, LabClient, Message, Socket};
 use socklab_host::netns;
 
 use crate::flood::{self, Spoof};
-use crate::{eventually, Board, Dut};
+use crate::{eventually, BoardKind, Dut};
 
 /// How long a single read or connect may wait in these cases (on a clean link).
 const WAIT: Duration = Duration::from_secs(10);
@@ -333,7 +333,7 @@ const FLOOD_SEED: u64 = 0x5359_4e46_4c4f_4f44;
 /// flood every lab socket listens again within the handshake timeout; no
 /// spoofed handshake is counted as accepted, and every pinned socket as a
 /// handshake timeout.
-pub fn syn_flood(board: Board) {
+pub fn syn_flood(board: BoardKind) {
     let timeout = FLOOD_HANDSHAKE_MS.to_string();
     let dut = Dut::start_with(board, &["--handshake-timeout-ms", &timeout]);
     let (ns, tap) = tap_of(&dut);
@@ -483,7 +483,7 @@ fn bye_idle_then_close(
 /// line and stall: the next client is refused; once the idle timeout fires
 /// every stalled client gets `BYE idle` and is closed (the waiting ones after
 /// they got a slot and sat idle in it), and new clients are served.
-pub fn slowloris(board: Board) {
+pub fn slowloris(board: BoardKind) {
     let timeout = SLOWLORIS_IDLE_MS.to_string();
     let dut = Dut::start_with(board, &["--idle-timeout-ms", &timeout]);
     let idle = Duration::from_millis(SLOWLORIS_IDLE_MS);
@@ -684,7 +684,7 @@ impl Inbox {
 /// with a log line; what it received is an unbroken prefix of what was said;
 /// the others' `SAY`s are never held up much longer than that timeout, and
 /// every `FROM` line reaches every fast client, in order per sender.
-pub fn slow_reader(board: Board) {
+pub fn slow_reader(board: BoardKind) {
     let timeout = SLOW_READER_MS.to_string();
     let dut = Dut::start_with(board, &["--slow-reader-timeout-ms", &timeout]);
     quiet_link(&dut);
@@ -882,7 +882,7 @@ const LINK_WAIT: Duration = Duration::from_secs(60);
 /// no limit). Below the device's receive buffer it keeps the connection away
 /// from a zero receive window, where smoltcp 0.14 drops the peer's data
 /// segments before reading their ACKs and the transfer can stall for minutes.
-pub fn bad_link(board: Board, bytes: usize, window: Option<usize>) {
+pub fn bad_link(board: BoardKind, bytes: usize, window: Option<usize>) {
     let seed = BAD_LINK_SEED.to_string();
     let mut options = BAD_LINK.to_vec();
     options.extend(["--seed", &seed]);
@@ -1106,7 +1106,7 @@ fn death_options() -> [String; 4] {
     ]
 }
 
-fn start_for_deaths(board: Board) -> Dut {
+fn start_for_deaths(board: BoardKind) -> Dut {
     let options = death_options();
     let options: Vec<&str> = options.iter().map(String::as_str).collect();
     Dut::start_with(board, &options)
@@ -1227,7 +1227,7 @@ fn assert_victims_hold_sockets(observer: &mut LabClient, from: Option<IpAddr>) {
 
 /// Clients killed with RST (SO_LINGER 0) in the middle of transfers, on the
 /// lab and on every bulk service, free their sockets at once.
-pub fn reset_clients_free_their_sockets(board: Board) {
+pub fn reset_clients_free_their_sockets(board: BoardKind) {
     let dut = start_for_deaths(board);
     let mut observer = client(&dut);
     let pool = Pool::of(&info_of(&mut observer));
@@ -1279,7 +1279,7 @@ fn service_addrs(dut: &Dut) -> HashMap<u16, SocketAddr> {
 /// away: nothing more comes from them, nothing reaches them, no FIN, no RST)
 /// free their sockets once the dead-peer time has passed without an answer
 /// to the device's keep-alives and retransmissions.
-pub fn silent_clients_free_their_sockets(board: Board) {
+pub fn silent_clients_free_their_sockets(board: BoardKind) {
     let dut = start_for_deaths(board);
     let (ns, tap) = tap_of(&dut);
     let mut observer = client(&dut);
@@ -1533,7 +1533,7 @@ fn vm_rss_kib(pid: u32) -> u64 {
 /// handshakes that never completed, and none happen here (nothing sends a
 /// SYN without completing it); the backlog policy is `wait` (under `busy` a
 /// busy connection is counted as busy and as closed).
-pub fn soak(board: Board) {
+pub fn soak(board: BoardKind) {
     let dut = start_for_deaths(board);
     let (ns, tap) = tap_of(&dut);
     let mut observer = client(&dut);

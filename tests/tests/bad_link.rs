@@ -3,7 +3,7 @@
 //! session must be correct. All boards in one binary, so the long transfers run
 //! at the same time. Needs root; `-- --nocapture` shows the figures.
 
-use socklab_tests::{reliability, Board};
+use socklab_tests::{reliability, BoardKind};
 
 /// Bytes through echo over the bad link on the TAP board.
 const TAP_BYTES: usize = 16 << 20;
@@ -27,12 +27,12 @@ const RISCV_WINDOW: usize = 32 << 10;
 
 #[test]
 fn tap_echo_is_byte_exact_and_lab_session_correct() {
-    reliability::bad_link(Board::Tap, TAP_BYTES, Some(TAP_WINDOW));
+    reliability::bad_link(BoardKind::Tap, TAP_BYTES, Some(TAP_WINDOW));
 }
 
 #[test]
 fn qemu_echo_is_byte_exact_and_lab_session_correct() {
-    reliability::bad_link(Board::QemuTap, QEMU_BYTES, None);
+    reliability::bad_link(BoardKind::MPS2_TAP, QEMU_BYTES, None);
 }
 
 #[test]

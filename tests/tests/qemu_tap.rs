@@ -3,7 +3,7 @@
 //! device's own addresses (192.168.69.1, fdaa::1) with real kernel sockets,
 //! ping included. Needs root.
 
-use socklab_tests::{network_cases, transport_cases, Board};
+use socklab_tests::{network_cases, transport_cases, BoardKind};
 
-transport_cases!(Board::QemuTap);
-network_cases!(Board::QemuTap);
+transport_cases!(BoardKind::MPS2_TAP);
+network_cases!(BoardKind::MPS2_TAP);

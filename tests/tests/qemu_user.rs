@@ -9,10 +9,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use socklab_host::launch::{find_mps2_image, LaunchError, QemuDevice, QemuNet, QemuOptions};
-use socklab_tests::{cases, crash, eventually, transport_cases, Board, Dut};
+use socklab_host::launch::{
+    find_image, Image, LaunchError, Machine, QemuDevice, QemuNet, QemuOptions,
+};
+use socklab_tests::{cases, crash, eventually, transport_cases, BoardKind, Dut};
 
-transport_cases!(Board::QemuUser);
+transport_cases!(BoardKind::MPS2_USER);
 
 /// A scratch directory for patched images, removed on drop.
 struct Scratch(PathBuf);
@@ -33,7 +35,7 @@ impl Drop for Scratch {
 fn options(image: PathBuf) -> QemuOptions {
     QemuOptions {
         net: QemuNet::user_any_ports(),
-        image: Some(image),
+        image: Image::Path(image),
         ..QemuOptions::default()
     }
 }
@@ -44,11 +46,11 @@ fn options(image: PathBuf) -> QemuOptions {
 #[test]
 fn firmware_crash_fails_the_case_and_shows_the_uart_log() {
     let scratch = Scratch::new("crash-who");
-    let image = find_mps2_image().expect("the mps2-an385 image");
+    let image = find_image(Machine::Mps2An385, &Image::Rebuilt).expect("the mps2-an385 image");
     let faulty = crash::image_faulting_in(&image, &scratch.0, &["WhoRow", "Display"])
         .expect("patch the image");
     let device = QemuDevice::start(options(faulty)).expect("the image boots");
-    let dut = Dut::from_device(Board::QemuUser, Box::new(device));
+    let dut = Dut::from_device(BoardKind::MPS2_USER, Box::new(device));
 
     let started = Instant::now();
     let case = panic::catch_unwind(AssertUnwindSafe(|| cases::who_lists_the_clients(&dut)));
@@ -73,7 +75,7 @@ fn firmware_crash_fails_the_case_and_shows_the_uart_log() {
 #[test]
 fn crash_at_boot_fails_start_with_the_uart_log() {
     let scratch = Scratch::new("crash-boot");
-    let image = find_mps2_image().expect("the mps2-an385 image");
+    let image = find_image(Machine::Mps2An385, &Image::Rebuilt).expect("the mps2-an385 image");
     let faulty = crash::image_faulting_in(&image, &scratch.0, &["socklab_app", "3lab6listen"])
         .expect("patch the image");
     let started = Instant::now();

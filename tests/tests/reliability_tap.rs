@@ -4,34 +4,34 @@
 //! Needs root. Each case starts its own device with short timeouts;
 //! `-- --nocapture` shows the figures.
 
-use socklab_tests::{reliability, Board};
+use socklab_tests::{reliability, BoardKind};
 
 #[test]
 fn syn_flood_keeps_echo_answered_and_every_slot_listens_again() {
-    reliability::syn_flood(Board::Tap);
+    reliability::syn_flood(BoardKind::Tap);
 }
 
 #[test]
 fn slowloris_clients_get_bye_idle_and_newcomers_are_served() {
-    reliability::slowloris(Board::Tap);
+    reliability::slowloris(BoardKind::Tap);
 }
 
 #[test]
 fn slow_reader_is_disconnected_and_fast_clients_lose_nothing() {
-    reliability::slow_reader(Board::Tap);
+    reliability::slow_reader(BoardKind::Tap);
 }
 
 #[test]
 fn clients_reset_mid_transfer_free_their_sockets() {
-    reliability::reset_clients_free_their_sockets(Board::Tap);
+    reliability::reset_clients_free_their_sockets(BoardKind::Tap);
 }
 
 #[test]
 fn clients_vanished_mid_transfer_free_their_sockets() {
-    reliability::silent_clients_free_their_sockets(Board::Tap);
+    reliability::silent_clients_free_their_sockets(BoardKind::Tap);
 }
 
 #[test]
 fn soak_of_twenty_thousand_cycles_leaks_nothing() {
-    reliability::soak(Board::Tap);
+    reliability::soak(BoardKind::Tap);
 }

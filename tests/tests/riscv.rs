@@ -8,28 +8,30 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use socklab_host::launch::{find_image, LaunchError, QemuDevice, QemuMachine, QemuOptions};
+use socklab_host::launch::{
+    find_image, Image, LaunchError, Machine, QemuDevice, QemuNet, QemuOptions,
+};
 use socklab_tests::{cases, crash, eventually, network_cases, reliability, transport_cases};
-use socklab_tests::{Board, Dut};
+use socklab_tests::{BoardKind, Dut};
 
 mod user {
     use super::*;
-    transport_cases!(Board::RiscvUser);
+    transport_cases!(BoardKind::RISCV_USER);
 }
 
 mod tap {
     use super::*;
-    transport_cases!(Board::RiscvTap);
-    network_cases!(Board::RiscvTap);
+    transport_cases!(BoardKind::RISCV_TAP);
+    network_cases!(BoardKind::RISCV_TAP);
 
     #[test]
     fn clients_reset_mid_transfer_free_their_sockets() {
-        reliability::reset_clients_free_their_sockets(Board::RiscvTap);
+        reliability::reset_clients_free_their_sockets(BoardKind::RISCV_TAP);
     }
 
     #[test]
     fn clients_vanished_mid_transfer_free_their_sockets() {
-        reliability::silent_clients_free_their_sockets(Board::RiscvTap);
+        reliability::silent_clients_free_their_sockets(BoardKind::RISCV_TAP);
     }
 }
 
@@ -51,9 +53,9 @@ impl Drop for Scratch {
 
 fn options(image: PathBuf) -> QemuOptions {
     QemuOptions {
-        machine: QemuMachine::RiscvVirt,
-        net: Board::RiscvUser.qemu_net(),
-        image: Some(image),
+        machine: Machine::RiscvVirt,
+        net: QemuNet::user_any_ports(),
+        image: Image::Path(image),
         ..QemuOptions::default()
     }
 }
@@ -64,11 +66,11 @@ fn options(image: PathBuf) -> QemuOptions {
 #[test]
 fn firmware_crash_fails_the_case_and_shows_the_uart_log() {
     let scratch = Scratch::new("crash-who");
-    let image = find_image(QemuMachine::RiscvVirt).expect("the riscv-virt image");
+    let image = find_image(Machine::RiscvVirt, &Image::Rebuilt).expect("the riscv-virt image");
     let faulty = crash::image_faulting_in(&image, &scratch.0, &["WhoRow", "Display"])
         .expect("patch the image");
     let device = QemuDevice::start(options(faulty)).expect("the image boots");
-    let dut = Dut::from_device(Board::RiscvUser, Box::new(device));
+    let dut = Dut::from_device(BoardKind::RISCV_USER, Box::new(device));
 
     let started = Instant::now();
     let case = panic::catch_unwind(AssertUnwindSafe(|| cases::who_lists_the_clients(&dut)));
@@ -92,7 +94,7 @@ fn firmware_crash_fails_the_case_and_shows_the_uart_log() {
 #[test]
 fn crash_at_boot_fails_start_with_the_uart_log() {
     let scratch = Scratch::new("crash-boot");
-    let image = find_image(QemuMachine::RiscvVirt).expect("the riscv-virt image");
+    let image = find_image(Machine::RiscvVirt, &Image::Rebuilt).expect("the riscv-virt image");
     let faulty = crash::image_faulting_in(&image, &scratch.0, &["socklab_app", "3lab6listen"])
         .expect("patch the image");
     let started = Instant::now();
@@ -112,7 +114,7 @@ fn crash_at_boot_fails_start_with_the_uart_log() {
 /// A boot option the image does not know stops it with a message that names it.
 #[test]
 fn unknown_boot_option_stops_the_image_with_a_reason() {
-    let image = find_image(QemuMachine::RiscvVirt).expect("the riscv-virt image");
+    let image = find_image(Machine::RiscvVirt, &Image::Rebuilt).expect("the riscv-virt image");
     let error = QemuDevice::start(QemuOptions {
         firmware_args: vec!["--no-such-option".to_owned()],
         ..options(image)

@@ -34,7 +34,7 @@ use socklab_app::protocol::{
 use super::throughput::{ChargenPattern, READ_CHUNK, WRITE_CHUNK};
 use super::{BenchError, Target};
 use crate::cleanup;
-use crate::client::LabClient;
+use crate::client::{wait_for_hello, HelloWait, LabClient};
 use crate::netns::{self, HostNet, Netns};
 
 /// The hidden subcommand that runs [`serve`].
@@ -190,21 +190,15 @@ impl KernelBaseline {
         }
         // Across the veth, as the bench will talk to it.
         let target = baseline.target();
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            match target
-                .net
-                .lab_client(target.lab_addr(), Duration::from_secs(1))
-            {
-                Ok(client) => {
-                    client.close();
-                    return Ok(baseline);
-                }
-                Err(e) => last = e.to_string(),
+        match wait_for_hello(&target.net, target.lab_addr(), deadline, || {
+            Ok::<(), std::convert::Infallible>(())
+        }) {
+            Ok(()) => Ok(baseline),
+            Err(HelloWait::Stopped(never)) => match never {},
+            Err(HelloWait::TimedOut { last_error, .. }) => {
+                Err(command_error("no HELLO across the veth", last_error))
             }
-            thread::sleep(Duration::from_millis(50));
         }
-        Err(command_error("no HELLO across the veth", last))
     }
 
     /// What the bench talks to.

@@ -36,7 +36,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use socklab_app::protocol::{info, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
 
-use crate::client::ClientError;
+use crate::client::{ClientError, LabClient};
 use crate::launch::{Device, LaunchError};
 use crate::netns::{HostNet, NetnsError};
 
@@ -298,7 +298,7 @@ impl Target {
 
     /// Asks the device's lab service for `INFO`: board, MTU, pool size.
     fn probe(&mut self, timeout: Duration) -> Result<(), BenchError> {
-        let mut client = self.net.lab_client(self.lab_addr(), timeout)?;
+        let mut client = LabClient::connect_in(&self.net, self.lab_addr(), timeout)?;
         let answer = client.info()?;
         let _ = client.quit();
         self.board = answer.get(info::BOARD).unwrap_or("unknown").to_owned();

@@ -17,28 +17,10 @@ use anyhow::{bail, Context};
 use socklab_host::bench::kernel::{self, KernelBaseline, KernelOptions};
 use socklab_host::bench::report::{markdown_from_json, Report};
 use socklab_host::bench::{self, pin, Limit, Options, Progress, Target, Verify, Workload};
-use socklab_host::launch::{
-    Device, DeviceLog, NetnsChoice, QemuDevice, QemuLog, QemuMachine, QemuNet, QemuOptions,
-    TapDevice, TapOptions,
-};
+use socklab_host::board::{BoardArg, BoardKind, NetArg, StartOptions};
+use socklab_host::launch::{Device, DeviceLog, Image, Machine, NetnsChoice};
 
 use super::Global;
-
-/// Boards `--board` can start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Board {
-    /// `socklab-tap` on a TAP in a private network namespace.
-    Tap,
-    /// The mps2-an385 image in QEMU, on a TAP in a private network namespace.
-    Qemu,
-    /// The mps2-an385 image in QEMU with user networking (ports forwarded on
-    /// 127.0.0.1; no root needed, but slower and not comparable with a TAP).
-    QemuUser,
-    /// The riscv-virt image (virtio-net) in QEMU, on a TAP in a private network namespace.
-    Riscv,
-    /// The riscv-virt image in QEMU with user networking.
-    RiscvUser,
-}
 
 /// Baselines `--baseline` can measure in the same run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -63,9 +45,19 @@ pub struct Args {
     #[arg(value_name = "[ADDR] [WORKLOAD]")]
     pub words: Vec<String>,
 
-    /// Start this device and measure it instead of one at ADDR (tap and qemu need root).
+    /// Start this device and measure it instead of one at ADDR: tap (needs root) or qemu
+    /// (on a TAP in a private network namespace, needs root; `--net user`: QEMU's user
+    /// networking, no root, slower and not comparable with a TAP).
     #[arg(long, value_enum)]
-    pub board: Option<Board>,
+    pub board: Option<BoardArg>,
+
+    /// --board qemu: the network of the board's NIC (default: tap).
+    #[arg(long, value_enum)]
+    pub net: Option<NetArg>,
+
+    /// --board qemu: the QEMU machine.
+    #[arg(long, value_enum, default_value_t = Machine::default())]
+    pub machine: Machine,
 
     /// Measure this baseline too, in the same run, and show device/baseline ratios.
     #[arg(long, value_enum)]
@@ -237,7 +229,15 @@ fn split_words(words: &[String]) -> anyhow::Result<(Option<SocketAddr>, Vec<Work
 
 /// Runs `socklab bench`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    if args.mtu.is_some() && !matches!(args.board, Some(Board::Tap)) {
+    let board = args
+        .board
+        .map(|board| BoardKind::choose(board, args.net, args.machine, NetArg::Tap))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if args.board.is_none() && args.net.is_some() {
+        bail!("--net goes with --board qemu");
+    }
+    if args.mtu.is_some() && board != Some(BoardKind::Tap) {
         bail!(
             "--mtu sets the TAP of --board tap; for a running device, set its TAP's MTU yourself"
         );
@@ -288,65 +288,24 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         std::process::exit(130);
     })?;
 
-    let device: Option<Box<dyn Device>> = match args.board {
-        Some(Board::Tap) => {
+    let device: Option<Box<dyn Device>> = match board {
+        Some(board) => {
             if !args.no_progress {
-                eprintln!("socklab: starting socklab-tap ...");
+                eprintln!("socklab: starting {board} ...");
             }
             let netns = match &global.netns {
                 Some(ns) => NetnsChoice::Named(ns.clone()),
                 None => NetnsChoice::Private,
             };
-            let device = TapDevice::start(TapOptions {
-                netns,
+            Some(board.start(StartOptions {
                 device_args: args.device_args.clone(),
-                log_level: args.device_log_level.clone(),
+                netns,
                 log: DeviceLog::Capture,
+                log_level: args.device_log_level.clone(),
                 ready_timeout: timeout.max(Duration::from_secs(10)),
                 mtu: args.mtu,
-                ..TapOptions::default()
-            })?;
-            Some(Box::new(device))
-        }
-        Some(board @ (Board::Qemu | Board::QemuUser | Board::Riscv | Board::RiscvUser)) => {
-            let machine = match board {
-                Board::Riscv | Board::RiscvUser => QemuMachine::RiscvVirt,
-                _ => QemuMachine::Mps2An385,
-            };
-            let net = match board {
-                Board::Qemu | Board::Riscv => QemuNet::Tap {
-                    netns: match &global.netns {
-                        Some(ns) => NetnsChoice::Named(ns.clone()),
-                        None => NetnsChoice::Private,
-                    },
-                    tap: None,
-                },
-                _ => QemuNet::user_any_ports(),
-            };
-            let firmware_args = args
-                .device_args
-                .iter()
-                .map(|arg| {
-                    arg.clone()
-                        .into_string()
-                        .map_err(|arg| anyhow::anyhow!("boot option {arg:?} is not UTF-8"))
-                })
-                .collect::<anyhow::Result<Vec<String>>>()?;
-            if !args.no_progress {
-                eprintln!(
-                    "socklab: starting the {} image in QEMU ...",
-                    machine.board()
-                );
-            }
-            let device = QemuDevice::start(QemuOptions {
-                machine,
-                net,
-                log: QemuLog::Capture,
-                ready_timeout: timeout.max(Duration::from_secs(10)),
-                firmware_args,
-                ..QemuOptions::default()
-            })?;
-            Some(Box::new(device))
+                image: Image::Built,
+            })?)
         }
         None => None,
     };

@@ -12,38 +12,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context};
 use socklab_app::protocol::{info, ECHO_PORT, LAB_PORT};
+use socklab_host::board::{BoardArg, BoardKind, NetArg};
 use socklab_host::client::{LabClient, Socket};
 use socklab_host::launch::{
-    Device, QemuDevice, QemuLink, QemuMachine, QemuNet, QemuOptions, TapDevice, TapOptions,
+    Device, Machine, QemuDevice, QemuLink, QemuNet, QemuOptions, TapDevice, TapOptions,
 };
 use socklab_host::netns::{self, Netns};
 use socklab_host::ping::PingError;
 use socklab_host::render::netstat_table;
 
 use super::Global;
-
-/// The board the demo runs on.
-#[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
-pub enum Board {
-    /// `socklab-tap` on a TAP in a private network namespace (needs root).
-    #[default]
-    Tap,
-    /// The mps2-an385 image in QEMU (Cortex-M3, LAN9118): on a TAP in a private network
-    /// namespace as root (every step), else on QEMU's user networking (no ping, no IPv6).
-    Qemu,
-    /// The riscv-virt image in QEMU (riscv32imac, virtio-net), networked like `qemu`.
-    Riscv,
-}
-
-/// The network of the QEMU board in the demo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Net {
-    /// QEMU user networking, no root: ports forwarded on 127.0.0.1; ping and IPv6 are
-    /// skipped.
-    User,
-    /// A TAP in a private network namespace (needs root): every step.
-    Tap,
-}
 
 /// Arguments of `socklab demo`.
 #[derive(Debug, clap::Args)]
@@ -52,13 +30,19 @@ pub struct Args {
     #[arg(long)]
     pub keep_going: bool,
 
-    /// Where the device runs.
-    #[arg(long, value_enum, default_value_t = Board::Tap)]
-    pub board: Board,
+    /// Where the device runs: tap (`socklab-tap` on a TAP in a private network namespace,
+    /// needs root) or qemu (a firmware image in QEMU: on a TAP in a private network
+    /// namespace as root, every step; else on QEMU's user networking, no ping, no IPv6).
+    #[arg(long, value_enum, default_value_t = BoardArg::Tap)]
+    pub board: BoardArg,
 
     /// --board qemu: the network (default: tap as root, else user).
     #[arg(long, value_enum)]
-    pub net: Option<Net>,
+    pub net: Option<NetArg>,
+
+    /// --board qemu: the QEMU machine.
+    #[arg(long, value_enum, default_value_t = Machine::default())]
+    pub machine: Machine,
 
     /// Bytes sent through the echo service in the transfer step.
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
@@ -78,14 +62,18 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         socklab_host::cleanup::emergency_cleanup();
         std::process::exit(130);
     })?;
-    if matches!(args.board, Board::Tap) && args.net.is_some() {
-        bail!("--net is for --board qemu or riscv");
-    }
+    let default_net = if netns::is_root() {
+        NetArg::Tap
+    } else {
+        NetArg::User
+    };
+    let board = BoardKind::choose(args.board, args.net, args.machine, default_net)
+        .map_err(|e| anyhow!("{e}: give --net with --board qemu"))?;
     if global.netns.is_some() {
         eprintln!("socklab: note: the demo makes a namespace of its own; --netns is ignored");
     }
     let mut demo = Demo::new(args.keep_going);
-    let result = demo.run(&args, global.timeout());
+    let result = demo.run(board, &args, global.timeout());
     println!();
     let steps = demo.passed + demo.failed + demo.skipped;
     let summary = format!(
@@ -224,16 +212,13 @@ impl Demo {
         }
     }
 
-    fn run(&mut self, args: &Args, timeout: Duration) -> Result<(), Stopped> {
+    fn run(&mut self, board: BoardKind, args: &Args, timeout: Duration) -> Result<(), Stopped> {
         println!("socklab demo: the life of a TCP socket, on a device with no hardware");
         println!("====================================================================");
-        let started = match args.board {
-            Board::Tap => self.start_tap()?.map(Started::Tap),
-            Board::Qemu => self
-                .start_qemu(args.net, QemuMachine::Mps2An385)?
-                .map(Started::Qemu),
-            Board::Riscv => self
-                .start_qemu(args.net, QemuMachine::RiscvVirt)?
+        let started = match board {
+            BoardKind::Tap => self.start_tap()?.map(Started::Tap),
+            BoardKind::QemuUser(machine) | BoardKind::QemuTap(machine) => self
+                .start_qemu(machine, board.has_real_addresses())?
                 .map(Started::Qemu),
         };
         let Some(started) = started else {
@@ -301,46 +286,26 @@ impl Demo {
     }
 
     /// Section 1 on the QEMU board: the image, QEMU, and its network.
-    fn start_qemu(
-        &mut self,
-        net: Option<Net>,
-        machine: QemuMachine,
-    ) -> Result<Option<QemuDevice>, Stopped> {
+    fn start_qemu(&mut self, machine: Machine, tap: bool) -> Result<Option<QemuDevice>, Stopped> {
         self.section("A device on a network");
         self.explain(
             "An IP address identifies a machine on a network. A machine has one network \
              interface per network it is on, and each interface has its own address.",
         );
-        match machine {
-            QemuMachine::Mps2An385 => self.explain(
-                "Our machine is an emulated microcontroller board, Arm's MPS2 with a Cortex-M3 \
-                 (QEMU's mps2-an385), running a TCP server firmware: smoltcp, no operating \
-                 system, every socket and buffer fixed when the image is built. Its network \
-                 interface is the board's LAN9118 Ethernet chip; its log comes out of its \
-                 serial port (UART).",
-            ),
-            QemuMachine::RiscvVirt => self.explain(
-                "Our machine is an emulated RISC-V board (QEMU's virt machine, a riscv32imac \
-                 core), running the same TCP server firmware: smoltcp, no operating system, \
-                 every socket and buffer fixed when the image is built. Its network interface \
-                 is a virtio-net device, the NIC every virtual machine speaks; its log comes \
-                 out of its serial port (UART).",
-            ),
-        }
+        self.explain(machine.spec().about);
         let root = netns::is_root();
-        let net = match net {
-            Some(net) => net,
-            None if root => Net::Tap,
-            None => Net::User,
-        };
-        if net == Net::Tap {
+        if tap {
             self.explain(
                 "QEMU wires the NIC to a TAP, a virtual Ethernet cable into this machine. To \
                  leave your real network alone, the TAP and QEMU get a private network \
                  namespace: its own interfaces, addresses and routes, deleted at the end.",
             );
             if !root {
-                println!("✘ a network namespace and a TAP need root: run `sudo socklab demo --board {}`, or use --net user", match machine { QemuMachine::Mps2An385 => "qemu", QemuMachine::RiscvVirt => "riscv" });
+                println!(
+                    "✘ a network namespace and a TAP need root: run `sudo socklab demo --board qemu \
+                     --machine {}`, or use --net user",
+                    machine.spec().board
+                );
                 self.failed += 1;
                 return Err(Stopped);
             }
@@ -356,9 +321,10 @@ impl Demo {
         let device = self.step("device started", || {
             let opts = QemuOptions {
                 machine,
-                net: match net {
-                    Net::Tap => QemuNet::private_tap(),
-                    Net::User => QemuNet::user_any_ports(),
+                net: if tap {
+                    QemuNet::private_tap()
+                } else {
+                    QemuNet::user_any_ports()
                 },
                 ..QemuOptions::default()
             };
@@ -840,7 +806,7 @@ impl Demo {
         let ns = device.netns().map(|ns| ns.name().to_owned());
         let pid = device.pid();
         self.step("device stopped, namespace and TAP removed", || {
-            device.stop()?;
+            device.stop();
             let ns = ns.unwrap_or_default();
             ensure!(!Netns::exists(&ns), "namespace {ns} still exists");
             ensure!(!process_exists(pid), "process {pid} still exists");

@@ -44,8 +44,7 @@ impl Global {
 
     /// A lab client on `addr`, opened in the right namespace, `HELLO` read.
     pub fn lab_client(&self, addr: SocketAddr) -> anyhow::Result<LabClient> {
-        self.host_net()
-            .lab_client(addr, self.timeout())
+        LabClient::connect_in(&self.host_net(), addr, self.timeout())
             .with_context(|| format!("cannot talk to the lab service at {addr}"))
     }
 }

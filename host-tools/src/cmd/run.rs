@@ -11,41 +11,23 @@ use anyhow::bail;
 use socklab_app::protocol::{
     CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT,
 };
+use socklab_host::board::{BoardArg, NetArg};
 use socklab_host::launch::{
-    Device, DeviceLog, LaunchError, NetnsChoice, QemuDevice, QemuLink, QemuLog, QemuMachine,
-    QemuNet, QemuOptions, TapDevice, TapOptions, DEFAULT_PORT_BASE, MAX_PORT_BASE,
-    QEMU_CLOSED_PORT,
+    Device, DeviceLog, Image, LaunchError, Machine, NetnsChoice, QemuDevice, QemuLink, QemuNet,
+    QemuOptions, TapDevice, TapOptions, DEFAULT_PORT_BASE, MAX_PORT_BASE, QEMU_CLOSED_PORT,
 };
 use socklab_host::netns;
 
 use super::Global;
 
-/// The board to run.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Board {
-    /// `socklab-tap`: the firmware as a Linux process on a TAP interface.
-    Tap,
-    /// The mps2-an385 image (Cortex-M3, LAN9118) in QEMU, built first if needed.
-    Qemu,
-    /// The riscv-virt image (riscv32imac, virtio-net) in QEMU, built first if needed.
-    Riscv,
-}
-
-/// How the QEMU board's NIC reaches the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Net {
-    /// QEMU user networking (no root): the device's ports are forwarded to 127.0.0.1.
-    User,
-    /// A TAP with the host-side addresses: the device at 192.168.69.1 and fdaa::1.
-    Tap,
-}
-
 /// Arguments of `socklab run`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Which device to run.
+    /// Which device to run: tap (`socklab-tap`, the firmware as a Linux process on a TAP),
+    /// qemu (a firmware image in QEMU, `--machine`; the image is built first only if
+    /// missing) or riscv (`qemu --machine riscv-virt`).
     #[arg(value_enum)]
-    pub board: Board,
+    pub board: BoardArg,
 
     /// Attach to this TAP (created if missing, with the host-side addresses). Without it
     /// and as root, the device gets a private network namespace and TAP of its own, so
@@ -55,7 +37,20 @@ pub struct Args {
 
     /// qemu: the network of the board's NIC (default: user, or tap with --tap).
     #[arg(long, value_enum)]
-    pub net: Option<Net>,
+    pub net: Option<NetArg>,
+
+    /// qemu: the QEMU machine.
+    #[arg(long, value_enum, default_value_t = Machine::default())]
+    pub machine: Machine,
+
+    /// qemu: boot this image (ELF) instead of the one built in the source tree.
+    #[arg(long, value_name = "ELF", conflicts_with = "build")]
+    pub image: Option<PathBuf>,
+
+    /// qemu: build the image (cargo; does nothing if it is up to date) before booting it.
+    /// Without it, an image already built is booted as it is.
+    #[arg(long)]
+    pub build: bool,
 
     /// Capture the device's Ethernet frames to this pcap file.
     #[arg(long, value_name = "FILE")]
@@ -70,7 +65,7 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(..=i64::from(MAX_PORT_BASE)))]
     pub port_base: Option<u16>,
 
-    /// qemu, riscv: one more argument for QEMU (repeat it: `--qemu-arg=-d
+    /// qemu: one more argument for QEMU (repeat it: `--qemu-arg=-d
     /// --qemu-arg=guest_errors`).
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_arg: Vec<OsString>,
@@ -93,9 +88,12 @@ pub struct Args {
 /// Runs `socklab run`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     match args.board {
-        Board::Tap => run_tap(global, args),
-        Board::Qemu => run_qemu(global, args, QemuMachine::Mps2An385),
-        Board::Riscv => run_qemu(global, args, QemuMachine::RiscvVirt),
+        BoardArg::Tap => run_tap(global, args),
+        BoardArg::Qemu => {
+            let machine = args.machine;
+            run_qemu(global, args, machine)
+        }
+        BoardArg::Riscv => run_qemu(global, args, Machine::RiscvVirt),
     }
 }
 
@@ -124,6 +122,8 @@ fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
         (args.log.is_some(), "--log"),
         (args.port_base.is_some(), "--port-base"),
         (!args.qemu_arg.is_empty(), "--qemu-arg"),
+        (args.image.is_some(), "--image"),
+        (args.build, "--build"),
     ] {
         if given {
             bail!("{option} is for `socklab run qemu`");
@@ -142,13 +142,15 @@ fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
         tap_user: None,
         device_args: args.device_args,
         log_level: args.log_level,
-        log: DeviceLog::Inherit,
+        log: DeviceLog::Terminal,
         ready_timeout: global.timeout().max(Duration::from_secs(10)),
         binary: None,
         mtu: args.mtu,
     };
     let device = TapDevice::start(opts)?;
+    // The device's log waits until the banner is out.
     print_how_to_reach(&device);
+    device.process().release_terminal();
 
     let code = wait_for_stop(&device, &stop_rx, "the device", "");
     let netns = device
@@ -159,7 +161,7 @@ fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
         .tap()
         .is_owned()
         .then(|| device.tap().name().to_owned());
-    device.stop()?;
+    device.stop();
     report_stopped("device", netns, tap);
     Ok(code)
 }
@@ -199,14 +201,14 @@ fn report_stopped(what: &str, netns: Option<String>, tap: Option<String>) {
     }
 }
 
-fn run_qemu(global: &Global, args: Args, machine: QemuMachine) -> anyhow::Result<ExitCode> {
+fn run_qemu(global: &Global, args: Args, machine: Machine) -> anyhow::Result<ExitCode> {
     if args.mtu.is_some() {
         bail!("--mtu is for `socklab run tap`: the QEMU boards take 1500-byte frames");
     }
     let tap = match (args.net, &args.name) {
-        (Some(Net::User), Some(_)) => bail!("--tap is for --net tap"),
-        (Some(Net::Tap), _) | (None, Some(_)) => true,
-        (Some(Net::User) | None, None) => false,
+        (Some(NetArg::User), Some(_)) => bail!("--tap is for --net tap"),
+        (Some(NetArg::Tap), _) | (None, Some(_)) => true,
+        (Some(NetArg::User) | None, None) => false,
     };
     let net = if tap {
         if args.port_base.is_some() {
@@ -233,18 +235,23 @@ fn run_qemu(global: &Global, args: Args, machine: QemuMachine) -> anyhow::Result
         })
         .collect::<anyhow::Result<Vec<String>>>()?;
     let stop_rx = stop_channel()?;
+    let board = machine.spec().board;
     eprintln!(
-        "socklab: starting the {} image in QEMU ({}) ...",
-        machine.board(),
+        "socklab: starting the {board} image in QEMU ({}) ...",
         if tap { "on a TAP" } else { "user networking" }
     );
+    let image = match (args.image, args.build) {
+        (Some(path), _) => Image::Path(path),
+        (None, true) => Image::Rebuilt,
+        (None, false) => Image::Built,
+    };
     let opts = QemuOptions {
         machine,
         net,
         pcap: args.pcap,
-        log: args.log.map_or(QemuLog::Terminal, QemuLog::File),
+        log: args.log.map_or(DeviceLog::Terminal, DeviceLog::File),
         ready_timeout: global.timeout().max(Duration::from_secs(10)),
-        image: None,
+        image,
         firmware_args,
         qemu_args: args.qemu_arg,
     };
@@ -257,8 +264,10 @@ fn run_qemu(global: &Global, args: Args, machine: QemuMachine) -> anyhow::Result
             error
         }
     })?;
+    // The UART log waits until the banner is out.
     eprintln!("socklab: QEMU: {}", device.command_line());
     print_qemu(&device);
+    device.process().release_terminal();
 
     let code = wait_for_stop(
         &device,
@@ -429,8 +438,8 @@ mod test {
             "5",
         ])
         .unwrap();
-        assert!(matches!(cli.args.board, Board::Qemu));
-        assert_eq!(cli.args.net, Some(Net::Tap));
+        assert!(matches!(cli.args.board, BoardArg::Qemu));
+        assert_eq!(cli.args.net, Some(NetArg::Tap));
         assert_eq!(cli.args.name.as_deref(), Some("tap7"));
         assert_eq!(cli.args.pcap, Some(PathBuf::from("x.pcap")));
         assert_eq!(cli.args.log, Some(PathBuf::from("uart.log")));
