@@ -7,6 +7,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::launch::{
@@ -115,8 +116,14 @@ impl BoardKind {
     }
 
     /// Starts a device of this board.
-    pub fn start(self, opts: StartOptions) -> Result<Box<dyn Device>, LaunchError> {
+    pub fn start(self, mut opts: StartOptions) -> Result<Box<dyn Device>, LaunchError> {
         Ok(match self {
+            BoardKind::Tap if opts.pcap.is_some() => {
+                let pcap = opts.pcap.take().expect("checked");
+                opts.device_args
+                    .extend([OsString::from("--pcap"), pcap.into_os_string()]);
+                return self.start(opts);
+            }
             BoardKind::Tap => Box::new(TapDevice::start(TapOptions {
                 netns: opts.netns,
                 device_args: opts.device_args,
@@ -149,6 +156,7 @@ impl BoardKind {
                     log: opts.log,
                     ready_timeout: opts.ready_timeout,
                     image: opts.image,
+                    pcap: opts.pcap,
                     firmware_args,
                     ..QemuOptions::default()
                 })?)
@@ -187,6 +195,8 @@ pub struct StartOptions {
     pub mtu: Option<u32>,
     /// Where a QEMU image comes from.
     pub image: Image,
+    /// Capture every frame in and out to this pcap file.
+    pub pcap: Option<PathBuf>,
 }
 
 impl Default for StartOptions {
@@ -199,6 +209,7 @@ impl Default for StartOptions {
             ready_timeout: DEFAULT_READY_TIMEOUT,
             mtu: None,
             image: Image::default(),
+            pcap: None,
         }
     }
 }

@@ -25,7 +25,7 @@ use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 pub use socklab_host::board::BoardKind;
-use socklab_host::board::StartOptions;
+pub use socklab_host::board::StartOptions;
 use socklab_host::launch::Device;
 
 /// How the host sees a device refuse a connection.
@@ -60,9 +60,15 @@ impl Dut {
     /// on every board: `socklab-tap`'s flags, which the QEMU images take as
     /// boot options (e.g. `["--idle-timeout-ms", "2000"]`).
     pub fn start_with(board: BoardKind, options: &[&str]) -> Dut {
+        Self::start_opts(board, StartOptions::with_args(options))
+    }
+
+    /// Starts a fresh device on `board` with these options.
+    pub fn start_opts(board: BoardKind, options: StartOptions) -> Dut {
+        let shown = format!("{:?}", options.device_args);
         let device = board
-            .start(StartOptions::with_args(options))
-            .unwrap_or_else(|e| panic!("start {board} {}: {e}", options.join(" ")));
+            .start(options)
+            .unwrap_or_else(|e| panic!("start {board} {shown}: {e}"));
         let tap = device.tap_name().map(str::to_owned);
         Dut { board, device, tap }
     }

@@ -3,9 +3,9 @@
 //! private namespace against `socklab-tap` on its TAP. Needs root and the
 //! tools scripts/setup installs.
 
-use socklab_tests::{thirdparty_cases, Board};
+use socklab_tests::{thirdparty_cases, BoardKind};
 
-thirdparty_cases!(Board::Tap;
+thirdparty_cases!(BoardKind::Tap;
     tshark::device_frames_are_well_formed_with_valid_checksums,
     nmap::tcp_scans_find_exactly_the_listening_ports,
     hping::segments_get_the_rfc_answers,

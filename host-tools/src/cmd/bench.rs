@@ -305,6 +305,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 ready_timeout: timeout.max(Duration::from_secs(10)),
                 mtu: args.mtu,
                 image: Image::Built,
+                pcap: None,
             })?)
         }
         None => None,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use socklab_app::protocol::{info, LAB_PORT};
 
 use super::{alone, in_netns, info_value, run, suite_file};
-use crate::{Board, Dut};
+use crate::{BoardKind, Dut};
 
 /// Clients the script opens at once.
 pub const CLIENTS: u32 = 200;
@@ -16,7 +16,7 @@ pub const CLIENTS: u32 = 200;
 pub const SCRIPT: &str = "python/crowd.py";
 
 /// 200 asyncio clients against the lab port.
-pub fn two_hundred_clients_fill_pool_and_backlog(board: Board) {
+pub fn two_hundred_clients_fill_pool_and_backlog(board: BoardKind) {
     let _alone = alone();
     let dut = Dut::start(board);
     let (slots, backlog) = {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use socklab_app::protocol::{info, LAB_PORT};
 
 use super::{alone, assert_every_socket_listens, in_netns, info_value, netns, run, run_for};
-use crate::{Board, Dut};
+use crate::{BoardKind, Dut};
 
 /// How long the flood lasts.
 pub const FLOOD: Duration = Duration::from_secs(3);
@@ -47,7 +47,7 @@ fn probe(dut: &Dut, flag: &str, port: u16) -> String {
 
 /// SYN to the lab port → SYN-ACK; SYN to a closed port → RST|ACK; a bare
 /// ACK to the listening lab port → RST.
-pub fn segments_get_the_rfc_answers(board: Board) {
+pub fn segments_get_the_rfc_answers(board: BoardKind) {
     let dut = Dut::start(board);
     for port in [LAB_PORT, socklab_app::protocol::ECHO_PORT] {
         assert_eq!(probe(&dut, "-S", port), "SA", "SYN to {port}");
@@ -95,7 +95,7 @@ fn assert_namespace_is_closed(dut: &Dut) {
 
 /// `hping3 -S --flood --rand-source -p 6666` for 3 s; afterwards a client is
 /// greeted within the handshake timeout and every socket listens again.
-pub fn syn_flood_from_random_sources_leaves_the_device_serving(board: Board) {
+pub fn syn_flood_from_random_sources_leaves_the_device_serving(board: BoardKind) {
     let _alone = alone();
     let timeout = HANDSHAKE_TIMEOUT_MS.to_string();
     let dut = Dut::start_with(board, &["--handshake-timeout-ms", &timeout]);

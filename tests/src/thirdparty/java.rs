@@ -9,7 +9,7 @@ use std::time::Duration;
 use socklab_app::protocol::{BYE, END, LAB_PORT, OK};
 
 use super::{in_netns, require, run, suite_file, TempDir};
-use crate::{Board, Dut};
+use crate::{BoardKind, Dut};
 
 /// The client's source, in the suite.
 pub const SOURCE: &str = "java/LabCourseClient.java";
@@ -24,7 +24,7 @@ fn heard<'a>(transcript: &'a str, name: &str) -> Vec<&'a str> {
 }
 
 /// The whole course session against the device, checked line by line.
-pub fn course_client_session(board: Board) {
+pub fn course_client_session(board: BoardKind) {
     let dut = Dut::start(board);
     require("javac");
     let classes = TempDir::new("java");

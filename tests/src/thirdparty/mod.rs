@@ -273,7 +273,7 @@ pub fn assert_every_socket_listens(observer: &mut LabClient, limit: Duration) {
 }
 
 /// Declares the third-party cases for a board, one `#[test]` each:
-/// `thirdparty_cases!(Board::Tap; ping::v4_and_v6_are_answered, ...)`.
+/// `thirdparty_cases!(BoardKind::Tap; ping::v4_and_v6_are_answered, ...)`.
 #[macro_export]
 macro_rules! thirdparty_cases {
     ($board:expr; $($module:ident :: $case:ident),+ $(,)?) => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use socklab_app::protocol::{CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
 
 use super::{alone, assert_every_socket_listens, in_netns, run, ToolOutput};
-use crate::{Board, Dut};
+use crate::{BoardKind, Dut};
 
 /// What one host line of nmap's grepable output (`-oG -`) says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,7 +171,7 @@ fn still_serves(dut: &Dut) {
 const ALL_PORTS: (&str, u32) = ("1-65535", 65535);
 
 /// `nmap -sS` and `nmap -sT` over IPv4 and `nmap -6 -sS` over IPv6.
-pub fn tcp_scans_find_exactly_the_listening_ports(board: Board) {
+pub fn tcp_scans_find_exactly_the_listening_ports(board: BoardKind) {
     let _alone = alone();
     let dut = Dut::start(board);
     let open = listening_ports(&dut);

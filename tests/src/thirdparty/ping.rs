@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{alone, in_netns, run, ToolOutput};
-use crate::{Board, Dut};
+use crate::{BoardKind, Dut};
 
 /// Packets in the flood case.
 pub const FLOOD_COUNT: u32 = 20_000;
@@ -91,7 +91,7 @@ fn all_answered(dut: &Dut, args: &[&str], dest: &str) -> Summary {
 /// Plain pings, IPv4 and IPv6, and the largest datagram the link carries
 /// whole (1500 bytes with DF: 1472 bytes of ICMPv4 payload, 1452 of ICMPv6)
 /// are answered, every one.
-pub fn v4_v6_and_full_mtu_with_df_are_answered(board: Board) {
+pub fn v4_v6_and_full_mtu_with_df_are_answered(board: BoardKind) {
     let dut = Dut::start(board);
     let quick = ["-c", "5", "-i", "0.2", "-W", "2"];
     all_answered(&dut, &quick, &v4(&dut));
@@ -156,7 +156,7 @@ pub fn v4_v6_and_full_mtu_with_df_are_answered(board: Board) {
 
 /// `ping -f -c 20000`: at most 1 % of the requests go unanswered, and the
 /// device still greets a client afterwards.
-pub fn flood_of_twenty_thousand_loses_at_most_one_percent(board: Board) {
+pub fn flood_of_twenty_thousand_loses_at_most_one_percent(board: BoardKind) {
     let _alone = alone();
     let dut = Dut::start(board);
     let count = FLOOD_COUNT.to_string();

@@ -14,10 +14,9 @@ use std::time::Duration;
 use socklab_app::config::DEFAULT_MAC;
 use socklab_app::protocol::{info, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
 use socklab_host::client::LabClient;
-use socklab_host::launch::{QemuDevice, QemuOptions};
 
 use super::{info_value, require, run, TempDir};
-use crate::{eventually, Board, Dut};
+use crate::{eventually, BoardKind, Dut, StartOptions};
 
 /// The fields tshark prints per frame, in this order.
 const FIELDS: &[&str] = &[
@@ -193,21 +192,14 @@ pub fn malformed(pcap: &Path) -> Vec<String> {
 }
 
 /// Starts a device on `board` that captures its own frames to `pcap`.
-pub fn start_with_capture(board: Board, pcap: &Path) -> Dut {
-    match board {
-        Board::Tap => Dut::start_with(board, &["--pcap", &pcap.to_string_lossy()]),
-        Board::QemuTap | Board::QemuUser | Board::RiscvTap | Board::RiscvUser => {
-            let machine = board.machine().unwrap_or_default();
-            let device = QemuDevice::start(QemuOptions {
-                machine,
-                net: board.qemu_net(),
-                pcap: Some(pcap.to_owned()),
-                ..QemuOptions::default()
-            })
-            .unwrap_or_else(|e| panic!("start the {} image with a capture: {e}", machine.board()));
-            Dut::from_device(board, Box::new(device))
-        }
-    }
+pub fn start_with_capture(board: BoardKind, pcap: &Path) -> Dut {
+    Dut::start_opts(
+        board,
+        StartOptions {
+            pcap: Some(pcap.to_owned()),
+            ..StartOptions::default()
+        },
+    )
 }
 
 /// Reads from `stream` until the peer closes; returns the bytes.
@@ -299,7 +291,7 @@ pub fn mixed_session(dut: &Dut) -> (usize, usize) {
 
 /// Captures a mixed session and checks every frame: nothing malformed, and
 /// every checksum in every frame the device sent is valid.
-pub fn device_frames_are_well_formed_with_valid_checksums(board: Board) {
+pub fn device_frames_are_well_formed_with_valid_checksums(board: BoardKind) {
     let dir = TempDir::new("tshark");
     let pcap = dir.path().join("session.pcap");
     let dut = start_with_capture(board, &pcap);

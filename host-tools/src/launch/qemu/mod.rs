@@ -667,7 +667,8 @@ mod test {
         .into_iter()
         .map(|a| a.into_string().unwrap())
         .collect();
-        assert!(args.contains(&"tap,id=n0,ifname=sl1-0,script=no,downscript=no,vnet_hdr=off".to_owned()));
+        assert!(args
+            .contains(&"tap,id=n0,ifname=sl1-0,script=no,downscript=no,vnet_hdr=off".to_owned()));
         assert!(args.contains(&"filter-dump,id=d0,netdev=n0,file=/tmp/x.pcap".to_owned()));
         assert!(args.contains(
             &"enable=on,target=native,arg=socklab-mps2,arg=--drop-chance,arg=5,arg=a,,b".to_owned()

@@ -13,8 +13,15 @@ pub const SPEC: MachineSpec = MachineSpec {
     machine_args: &["-machine", "virt", "-bios", "none"],
     nic: &["-device", "virtio-net-device,netdev=n0,mac={mac}"],
     elf_name: "socklab-riscv",
-    image_path: "firmware/boards/riscv-virt/target/riscv32imac-unknown-none-elf/release/socklab-riscv",
-    build: &["scripts/fw-cargo", "--board", "riscv-virt", "build", "--release"],
+    image_path:
+        "firmware/boards/riscv-virt/target/riscv32imac-unknown-none-elf/release/socklab-riscv",
+    build: &[
+        "scripts/fw-cargo",
+        "--board",
+        "riscv-virt",
+        "build",
+        "--release",
+    ],
     sources: &["firmware/app/src", "firmware/boards/riscv-virt/src"],
     image_env: "SOCKLAB_RISCV_ELF",
     about: "Our machine is an emulated RISC-V board (QEMU's virt machine, a riscv32imac \
