@@ -37,5 +37,5 @@ fn qemu_echo_is_byte_exact_and_lab_session_correct() {
 
 #[test]
 fn riscv_echo_is_byte_exact_and_lab_session_correct() {
-    reliability::bad_link(Board::RiscvTap, RISCV_BYTES, Some(RISCV_WINDOW));
+    reliability::bad_link(BoardKind::RISCV_TAP, RISCV_BYTES, Some(RISCV_WINDOW));
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use socklab_app::protocol::{info, ECHO_PORT};
-use socklab_tests::{Board, Dut};
+use socklab_tests::{BoardKind, Dut};
 
 /// Bytes through echo per address family and setting: 64 MiB up and the same
 /// 64 MiB back down.
@@ -102,7 +102,7 @@ const MTU_FRAMES: u64 = (BYTES / MSS) as u64;
 
 #[test]
 fn offload_on_moves_64_mib_each_way_byte_exact_in_super_frames() {
-    let dut = Dut::start_with(Board::Tap, &["--offload", "on"]);
+    let dut = Dut::start_with(BoardKind::Tap, &["--offload", "on"]);
     assert_eq!(info_of(&dut).get(info::OFFLOAD), Some("on"));
     // Super-frames carry up to 44 segments: far fewer frames than one per MSS.
     let v4 = transfer(&dut, dut.addr(ECHO_PORT), "on");
@@ -122,7 +122,7 @@ fn offload_on_moves_64_mib_each_way_byte_exact_in_super_frames() {
 
 #[test]
 fn offload_off_moves_64_mib_each_way_byte_exact_in_mtu_frames() {
-    let dut = Dut::start_with(Board::Tap, &["--offload", "off"]);
+    let dut = Dut::start_with(BoardKind::Tap, &["--offload", "off"]);
     assert_eq!(info_of(&dut).get(info::OFFLOAD), Some("off"));
     for addr in [dut.addr(ECHO_PORT), dut.addr6(ECHO_PORT).expect("IPv6")] {
         let frames = transfer(&dut, addr, "off");
@@ -158,7 +158,7 @@ fn bad_link_and_rate_limit_turn_offload_off_and_say_so() {
     let mut data = vec![0u8; 1 << 20];
     StdRng::seed_from_u64(11).fill_bytes(&mut data);
     for (options, word) in cases {
-        let dut = Dut::start_with(Board::Tap, options);
+        let dut = Dut::start_with(BoardKind::Tap, options);
         assert_eq!(
             info_of(&dut).get(info::OFFLOAD),
             Some(word),
@@ -192,7 +192,7 @@ fn capture_of_super_frames_opens_in_tshark_with_wall_clock_times() {
     let pcap =
         TempFile(std::env::temp_dir().join(format!("socklab-offload-{}.pcap", std::process::id())));
     let path = pcap.0.to_str().unwrap().to_owned();
-    let dut = Dut::start_with(Board::Tap, &["--offload", "on", "--pcap", &path]);
+    let dut = Dut::start_with(BoardKind::Tap, &["--offload", "on", "--pcap", &path]);
     assert_eq!(info_of(&dut).get(info::OFFLOAD), Some("on"));
     let mut data = vec![0u8; 4 << 20];
     StdRng::seed_from_u64(12).fill_bytes(&mut data);

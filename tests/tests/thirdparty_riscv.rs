@@ -3,9 +3,9 @@
 //! capture, `vnet_hdr` off), nmap, hping3, ping, a Java course client and Python asyncio
 //! from inside that namespace. Needs root.
 
-use socklab_tests::{thirdparty_cases, Board};
+use socklab_tests::{thirdparty_cases, BoardKind};
 
-thirdparty_cases!(Board::RiscvTap;
+thirdparty_cases!(BoardKind::RISCV_TAP;
     tshark::device_frames_are_well_formed_with_valid_checksums,
     nmap::tcp_scans_find_exactly_the_listening_ports,
     hping::segments_get_the_rfc_answers,
