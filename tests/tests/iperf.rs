@@ -3,7 +3,7 @@
 //! riscv-virt on a TAP, and the two QEMU boards through QEMU user networking
 //! (127.0.0.1:15201 and 15001). Each test starts its own device.
 
-use socklab_tests::{iperf, Board, Dut};
+use socklab_tests::{iperf, BoardKind, Dut};
 
 macro_rules! iperf_cases {
     ($board:expr, $bytes:expr) => {
@@ -39,17 +39,17 @@ macro_rules! iperf_cases {
 
 mod tap {
     use super::*;
-    iperf_cases!(Board::Tap, "8M");
+    iperf_cases!(BoardKind::Tap, "8M");
 }
 
 mod qemu_tap {
     use super::*;
-    iperf_cases!(Board::QemuTap, "512K");
+    iperf_cases!(BoardKind::MPS2_TAP, "512K");
 }
 
 mod qemu_user {
     use super::*;
-    iperf_cases!(Board::QemuUser, "512K");
+    iperf_cases!(BoardKind::MPS2_USER, "512K");
 }
 
 mod riscv_tap {
