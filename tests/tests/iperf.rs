@@ -54,10 +54,10 @@ mod qemu_user {
 
 mod riscv_tap {
     use super::*;
-    iperf_cases!(Board::RiscvTap, "512K");
+    iperf_cases!(BoardKind::RISCV_TAP, "512K");
 }
 
 mod riscv_user {
     use super::*;
-    iperf_cases!(Board::RiscvUser, "512K");
+    iperf_cases!(BoardKind::RISCV_USER, "512K");
 }

@@ -262,7 +262,7 @@ fn offload_off_after_on_on_the_same_tap_clears_the_kernels_offloads() {
             ..TapOptions::default()
         })
         .unwrap_or_else(|e| panic!("start socklab-tap --offload {setting}: {e}"));
-        let dut = Dut::from_device(Board::Tap, Box::new(device));
+        let dut = Dut::from_device(BoardKind::Tap, Box::new(device));
         assert_eq!(info_of(&dut).get(info::OFFLOAD), Some(setting));
         echo_exact(&dut, dut.addr(ECHO_PORT), &data);
         echo_exact(&dut, dut.addr6(ECHO_PORT).unwrap(), &data);
