@@ -195,10 +195,10 @@ mod test {
     /// Needs root: loopback answers pings in the kernel.
     #[test]
     fn loopback_answers() {
-        if !crate::netns::is_root() {
-            eprintln!("skipped: needs root");
-            return;
-        }
+        assert!(
+            crate::netns::is_root(),
+            "this test needs root (raw ICMP sockets): run it with sudo"
+        );
         let timeout = Duration::from_secs(2);
         ping("127.0.0.1".parse().unwrap(), timeout).unwrap();
         ping("::1".parse().unwrap(), timeout).unwrap();

@@ -1,5 +1,5 @@
 //! The conformance cases: each takes a running device and asserts one promise
-//! of DESIGN.md over real sockets.
+//! of the README over real sockets.
 
 use std::collections::HashSet;
 use std::io::{ErrorKind, Read, Write};

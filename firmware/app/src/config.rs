@@ -13,7 +13,8 @@ pub const HOST_IPV4: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
 /// The host side of the default IPv6 network.
 pub const HOST_IPV6: Ipv6Address = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x100);
 
-/// Network identity of the device. `Config::default()` gives DESIGN.md's defaults.
+/// Network identity of the device. `Config::default()` gives the README's defaults
+/// (192.168.69.1/24, fdaa::1/64, 02:00:00:00:00:01).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     /// Board name shown by `INFO`.

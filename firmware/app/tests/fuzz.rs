@@ -529,7 +529,7 @@ fn a_lab_case_with_every_kind_of_client() {
 /// client that had not taken its `FROM` yet (it was not reading) is handed to
 /// a client from the backlog in the same poll that notices the first one
 /// gone, the newcomer receives the `FROM` of a `SAY` made while it was still
-/// waiting, right after its `HELLO`. DESIGN.md: `FROM` goes to every other
+/// waiting, right after its `HELLO`. The protocol: `FROM` goes to every other
 /// lab client connected when the `SAY` is made.
 #[test]
 fn a_say_does_not_reach_a_client_promoted_after_it() {

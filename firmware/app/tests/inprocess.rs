@@ -32,7 +32,7 @@ fn parse_rows(rows: &[String]) -> Vec<NetstatRow<'_>> {
         .collect()
 }
 
-/// The listening row of `port`, exactly as DESIGN.md writes it.
+/// The listening row of `port`, exactly as the README's protocol table writes it.
 fn listen_row(port: u16) -> String {
     format!("tcp *:{port} *:* LISTEN 0 0")
 }
@@ -188,7 +188,7 @@ fn netstat_lists_every_socket_listening_ones_too() {
         "{rows:#?}"
     );
 
-    // Every idle lab slot and every idle bulk socket listens, as DESIGN.md writes it.
+    // Every idle lab slot and every idle bulk socket listens, as the README's protocol table writes it.
     let listening = |port| rows.iter().filter(|r| **r == listen_row(port)).count();
     assert_eq!(listening(LAB_PORT), SMALL.lab_slots - 2);
     assert_eq!(listening(ECHO_PORT), SMALL.bulk_slots - 1);
@@ -946,7 +946,7 @@ fn a_reader_that_leaves_a_long_reply_unread_is_disconnected() {
     assert_eq!(net.app.counters().timed_out, 1);
 }
 
-/// DESIGN.md: output that does not fit is never lost; a slow reader may be
+/// The protocol: output that does not fit is never lost; a slow reader may be
 /// disconnected after a documented timeout. A `SAY` that a slow reader cannot
 /// take yet holds its sender's next `SAY` (one sender's lines reach everybody
 /// in order), so the talker waits at most the slow-reader timeout: then the

@@ -1,6 +1,7 @@
 //! CPU pinning for the latency benchmark: both ends of a ping-pong on one CPU,
 //! so that a message wakes the other side on the same core instead of
-//! crossing to another vCPU (about 50 µs here; see PLATFORM.md).
+//! crossing to another vCPU (waking a process on the other vCPU of a 2-vCPU
+//! VM costs about 50 µs, which would dwarf the device's own latency).
 //!
 //! A process is pinned thread by thread (`/proc/PID/task/*`), and its old
 //! masks are restored when the [`PinnedProcess`] is dropped.

@@ -30,7 +30,7 @@ use socklab_app::{config, App, Config, LabSlot, Sizes, Storage};
 
 /// The client's Ethernet address.
 pub const CLIENT_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x02]);
-/// The client's IPv4 address (DESIGN.md's host side).
+/// The client's IPv4 address (the host side of the TAP in the README).
 pub const CLIENT_V4: Ipv4Addr = config::HOST_IPV4;
 /// The client's IPv6 address.
 pub const CLIENT_V6: Ipv6Addr = config::HOST_IPV6;
