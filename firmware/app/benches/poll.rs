@@ -27,6 +27,8 @@ const BENCH: Sizes = Sizes {
     iperf3_tx: 0,
     iperf2_sockets: 0,
     iperf2_rx: 0,
+    lab_closing: 16,
+    bulk_closing: 2,
 };
 
 /// Bytes pushed through echo per iteration of the throughput bench.

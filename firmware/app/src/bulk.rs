@@ -2,12 +2,13 @@
 //! a few sockets each, all moving bytes as fast as the buffers allow.
 
 use heapless::Vec;
-use log::debug;
+use log::info;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 
 use crate::counters::Counters;
-use crate::lab::{end_of_connection, listen};
+use crate::lab::{end_of_connection, listen, orderly};
+use crate::pool::{drain, finished, Class, Pool};
 use crate::protocol::{self, chargen_fill};
 use crate::storage::BULK_SERVICES;
 
@@ -26,6 +27,15 @@ pub(crate) enum Service {
 
 impl Service {
     pub const ALL: [Service; BULK_SERVICES] = [Service::Echo, Service::Discard, Service::Chargen];
+
+    /// The service's name, as logs print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Echo => "echo",
+            Service::Discard => "discard",
+            Service::Chargen => "chargen",
+        }
+    }
 
     pub fn port(self) -> u16 {
         match self {
@@ -69,6 +79,16 @@ impl Bulk {
         let _ = self.sockets.push(socket);
     }
 
+    /// Number of bulk sockets (every service).
+    pub fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// The socket of bulk entry `index` (< [`Bulk::len`]).
+    pub fn handle(&self, index: usize) -> SocketHandle {
+        self.sockets[index].handle
+    }
+
     /// True if a bulk socket's TCP state moved since the last poll.
     pub fn changed(&self, sockets: &SocketSet<'_>) -> bool {
         self.sockets
@@ -76,28 +96,63 @@ impl Bulk {
             .any(|b| sockets.get::<tcp::Socket>(b.handle).state() != b.last_state)
     }
 
-    /// Serves every bulk socket once.
-    pub fn poll(&mut self, sockets: &mut SocketSet<'_>, counters: &mut Counters) {
+    /// Serves every bulk socket once. `refresh`: a reset reached a bulk
+    /// port since the last poll, so a listening socket may hold a reset
+    /// handshake's timers.
+    pub fn poll(
+        &mut self,
+        sockets: &mut SocketSet<'_>,
+        pool: &mut Pool<'_>,
+        counters: &mut Counters,
+        now_ms: i64,
+        refresh: bool,
+    ) {
         for bulk in self.sockets.iter_mut() {
             let socket = sockets.get_mut::<tcp::Socket>(bulk.handle);
             let state = socket.state();
             let was_idle = matches!(bulk.last_state, State::Listen | State::SynReceived);
             match state {
-                State::Listen | State::SynReceived => {}
-                State::Closed | State::TimeWait => {
+                State::Listen => {
+                    if bulk.last_state != State::Listen || refresh {
+                        // A handshake the peer reset: smoltcp listens again
+                        // by itself but keeps that handshake's timers.
+                        socket.abort();
+                        listen(socket, bulk.service.port());
+                    }
+                }
+                State::SynReceived => {}
+                State::Closed => {
+                    if !finished(socket) {
+                        // An abort whose reset is not sent yet: next time.
+                        bulk.last_state = state;
+                        continue;
+                    }
                     if !was_idle {
                         end_of_connection(bulk.last_state, state, counters);
-                        debug!("{:?}: connection ended", bulk.service);
+                        info!(
+                            "{}: connection {}",
+                            bulk.service.name(),
+                            if orderly(bulk.last_state, state) {
+                                "closed"
+                            } else {
+                                "reset or timed out"
+                            }
+                        );
                     }
                     bulk.chargen_pos = 0;
                     listen(socket, bulk.service.port());
-                    bulk.last_state = State::Listen;
-                    continue;
                 }
                 _ => {
                     if was_idle {
                         counters.accepted += 1;
                         bulk.chargen_pos = 0;
+                        if let Some(peer) = socket.remote_endpoint() {
+                            info!(
+                                "{}: accepted {}",
+                                bulk.service.name(),
+                                crate::lab::socket_addr(peer)
+                            );
+                        }
                     }
                     match bulk.service {
                         Service::Echo => echo(socket),
@@ -111,9 +166,25 @@ impl Bulk {
                     if !socket.may_recv() && state == State::CloseWait {
                         socket.close();
                     }
+                    if !socket.is_active() || !socket.may_send() {
+                        // Our side is closed (LAST-ACK, FIN-WAIT, TIME-WAIT):
+                        // the close ends on a pool socket, this one listens.
+                        if let Some(fresh) = pool.hand_off(
+                            Class::Bulk,
+                            bulk.handle,
+                            sockets,
+                            false,
+                            counters,
+                            now_ms,
+                        ) {
+                            bulk.handle = fresh;
+                            bulk.chargen_pos = 0;
+                            listen(sockets.get_mut::<tcp::Socket>(fresh), bulk.service.port());
+                        }
+                    }
                 }
             }
-            bulk.last_state = socket.state();
+            bulk.last_state = sockets.get::<tcp::Socket>(bulk.handle).state();
         }
     }
 }
@@ -130,15 +201,6 @@ fn echo(socket: &mut tcp::Socket) {
                 // `n` bytes fit: room was measured above.
                 let _ = socket.send_slice(&chunk[..n]);
             }
-        }
-    }
-}
-
-/// Drops everything received.
-fn drain(socket: &mut tcp::Socket) {
-    while socket.can_recv() {
-        if !matches!(socket.recv(|b| (b.len(), b.len())), Ok(n) if n > 0) {
-            break;
         }
     }
 }

@@ -31,6 +31,8 @@ pub struct Counters {
     pub iperf3_busy: u64,
     /// iperf2 connections served.
     pub iperf2_tests: u64,
+    /// TIME-WAIT sockets recycled because the closing pool was full.
+    pub time_wait_recycled: u64,
 }
 
 /// Counters the device middleware updates from inside smoltcp's tokens, which
@@ -44,12 +46,39 @@ pub(crate) struct FrameCounters {
     pub lab_touched: Cell<bool>,
     /// A TCP frame for a bulk port arrived since then.
     pub bulk_touched: Cell<bool>,
+    /// A TCP reset for the lab port arrived since then.
+    pub lab_reset: Cell<bool>,
+    /// A TCP reset for a bulk port arrived since then.
+    pub bulk_reset: Cell<bool>,
+}
+
+/// Which services received frames since the last look.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Touched {
+    pub lab: bool,
+    pub bulk: bool,
+    /// A reset came for the lab port: a listening socket may have been
+    /// through a handshake the peer reset.
+    pub lab_reset: bool,
+    /// The same for a bulk port.
+    pub bulk_reset: bool,
 }
 
 impl FrameCounters {
-    /// Which services received frames since the last call: (lab, bulk).
-    pub fn take_touched(&self) -> (bool, bool) {
-        (self.lab_touched.take(), self.bulk_touched.take())
+    /// Which services received frames since the last call.
+    pub fn take_touched(&self) -> Touched {
+        Touched {
+            lab: self.lab_touched.take(),
+            bulk: self.bulk_touched.take(),
+            lab_reset: self.lab_reset.take(),
+            bulk_reset: self.bulk_reset.take(),
+        }
+    }
+
+    /// True if a reset for a service port arrived since the last
+    /// [`FrameCounters::take_touched`].
+    pub fn reset_seen(&self) -> bool {
+        self.lab_reset.get() || self.bulk_reset.get()
     }
 
     pub fn bump(cell: &Cell<u64>) {

@@ -69,12 +69,23 @@ impl<T: RxToken> RxToken for CountedRx<'_, T> {
         let counters = self.counters;
         FrameCounters::bump(&counters.rx);
         self.token.consume(|frame| {
-            match tcp_of(frame).map(|tcp| tcp.dst_port()) {
-                Some(protocol::LAB_PORT) => counters.lab_touched.set(true),
-                Some(protocol::ECHO_PORT | protocol::DISCARD_PORT | protocol::CHARGEN_PORT) => {
-                    counters.bulk_touched.set(true)
+            if let Some(tcp) = tcp_of(frame) {
+                let rst = tcp.rst();
+                match tcp.dst_port() {
+                    protocol::LAB_PORT => {
+                        counters.lab_touched.set(true);
+                        if rst {
+                            counters.lab_reset.set(true);
+                        }
+                    }
+                    protocol::ECHO_PORT | protocol::DISCARD_PORT | protocol::CHARGEN_PORT => {
+                        counters.bulk_touched.set(true);
+                        if rst {
+                            counters.bulk_reset.set(true);
+                        }
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
             f(frame)
         })

@@ -2,7 +2,9 @@
 //! socket plus one client's line-protocol state.
 //!
 //! Every slot listens on the lab port at once, so the pool serves as many
-//! clients as it has slots; a slot listens again as soon as its client is gone.
+//! clients as it has slots; a slot listens again as soon as its client is gone:
+//! a connection the device closes finishes its close on a socket of the
+//! closing pool ([`crate::pool`]), and the slot takes that pool's fresh socket.
 //! Output is written only when it fits the client's transmit buffer; what does
 //! not fit waits in the slot (a cursor for multi-line replies, the text and the
 //! recipients of a `SAY`) and is sent as the client drains its buffer. A client
@@ -17,8 +19,10 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 
+use crate::bulk::Bulk;
 use crate::config::BacklogPolicy;
 use crate::counters::Counters;
+use crate::pool::{drain, finished, Class, Pool};
 use crate::protocol::{self, Command, MAX_LINE, MAX_RESPONSE_LINE};
 use crate::report::{self, View};
 use crate::storage::MAX_LAB_SLOTS;
@@ -46,8 +50,9 @@ enum Phase {
     /// A backlog socket holding an accepted client until a slot frees;
     /// tickets give the order of arrival.
     Waiting { ticket: u64 },
-    /// `BYE` sent or the peer is gone; waiting for the socket to close
-    /// since this time (ms).
+    /// Closed by the device (`BYE`, `ERR busy`, the peer's FIN answered)
+    /// since this time (ms), or aborted: the socket goes to the closing pool
+    /// as soon as one is free, or listens again once its close is over.
     Closing { since: i64 },
 }
 
@@ -133,6 +138,11 @@ impl LabSlot {
         self.handle = Some(handle);
     }
 
+    /// The slot's socket, if it has one.
+    pub(crate) fn socket(&self) -> Option<SocketHandle> {
+        self.handle
+    }
+
     pub(crate) fn handle(&self) -> SocketHandle {
         self.handle.expect("lab slot without a socket")
     }
@@ -156,7 +166,7 @@ fn welcome(slot: &mut LabSlot, index: usize, socket: &mut tcp::Socket, now_ms: i
     slot.peer = Some(socket_addr(remote));
     slot.local = Some(socket_addr(local));
     slot.last_activity_ms = now_ms;
-    debug!("lab slot {index}: serving {}", socket_addr(remote));
+    info!("lab slot {index}: accepted {}", socket_addr(remote));
     let mut line = OutLine::new();
     let hello = protocol::Hello {
         version: protocol::VERSION,
@@ -167,6 +177,18 @@ fn welcome(slot: &mut LabSlot, index: usize, socket: &mut tcp::Socket, now_ms: i
     let _ = write!(LineWriter(&mut line), "{hello}");
     // The transmit buffer is empty on accept and holds a reply line.
     send_line(socket, &line);
+}
+
+/// A client's address as logs print it: plain, or `-` when unknown.
+struct Peer(Option<SocketAddr>);
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(addr) => write!(f, "{addr}"),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// Converts a smoltcp endpoint to the `SocketAddr` the protocol prints.
@@ -279,7 +301,7 @@ impl Lab<'_> {
             self.slots[index].handle = self.slots[waiting].handle;
             self.slots[waiting].handle = listening;
             self.slots[waiting].reset();
-            debug!("lab backlog {waiting} -> slot {index}");
+            debug!("lab backlog place {waiting} -> slot {index}");
             let socket = sockets.get_mut::<tcp::Socket>(self.slots[index].handle());
             self.slots[index].last_state = socket.state();
             welcome(&mut self.slots[index], index, socket, now_ms);
@@ -287,22 +309,25 @@ impl Lab<'_> {
     }
 
     /// Serves every slot once; returns the earliest time (ms) a timeout needs
-    /// another look.
+    /// another look. `refresh`: a reset reached the lab port since the last
+    /// poll, so a listening socket may hold a reset handshake's timers.
     pub fn poll(
         &mut self,
         sockets: &mut SocketSet<'_>,
+        (pool, bulk, others): (&mut Pool<'_>, &Bulk, &[SocketHandle]),
         view: &View,
         counters: &mut Counters,
         now: Instant,
+        refresh: bool,
     ) -> Option<i64> {
         let now_ms = now.total_millis();
         for index in 0..self.slots.len() {
-            self.track(index, sockets, counters, now_ms);
+            self.track(index, sockets, counters, now_ms, refresh);
         }
         self.promote(sockets, now_ms);
         for index in 0..self.serving {
             if self.slots[index].is_connected() {
-                self.serve(index, sockets, view, counters, now_ms);
+                self.serve(index, sockets, (bulk, others, pool), view, counters, now_ms);
             }
         }
         let said = self.deliver_says(sockets, now_ms);
@@ -312,6 +337,9 @@ impl Lab<'_> {
             if let Some(at) = self.check_timeouts(index, sockets, view, counters, now_ms) {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
+        }
+        for index in 0..self.slots.len() {
+            self.hand_off(index, sockets, pool, counters, now_ms);
         }
         // Work that this poll made possible and no frame will announce: a
         // sender whose SAY just reached everybody has its next command to
@@ -324,6 +352,60 @@ impl Lab<'_> {
         next
     }
 
+    /// True if slot `index` may listen: a serving slot always, a backlog
+    /// place unless the policy refuses clients beyond the slots.
+    fn may_listen(&self, index: usize) -> bool {
+        index < self.serving || self.policy != BacklogPolicy::Refuse
+    }
+
+    /// Puts slot `index` back to listening on a fresh socket state (its own
+    /// socket, whose connection is over).
+    fn listen_again(&mut self, index: usize, sockets: &mut SocketSet<'_>) {
+        let may_listen = self.may_listen(index);
+        let slot = &mut self.slots[index];
+        slot.reset();
+        let socket = sockets.get_mut::<tcp::Socket>(slot.handle());
+        if may_listen {
+            listen(socket, protocol::LAB_PORT);
+            if index < self.serving {
+                info!("lab slot {index}: listening again");
+            } else {
+                debug!("lab backlog place {index}: listening again");
+            }
+        }
+        slot.last_state = socket.state();
+    }
+
+    /// A slot closing its connection hands the socket to the closing pool
+    /// and listens again on the pool's free socket, if one is free.
+    fn hand_off(
+        &mut self,
+        index: usize,
+        sockets: &mut SocketSet<'_>,
+        pool: &mut Pool<'_>,
+        counters: &mut Counters,
+        now_ms: i64,
+    ) {
+        let slot = &self.slots[index];
+        if !matches!(slot.phase, Phase::Closing { .. }) {
+            return;
+        }
+        let handle = slot.handle();
+        if sockets.get::<tcp::Socket>(handle).state() == State::Closed {
+            // Aborted (its reset goes out with the next send) or already
+            // over: the slot takes it back itself.
+            return;
+        }
+        let Some(fresh) =
+            pool.hand_off(Class::Lab, handle, sockets, slot.counted, counters, now_ms)
+        else {
+            return;
+        };
+        self.unaddress(index);
+        self.slots[index].handle = Some(fresh);
+        self.listen_again(index, sockets);
+    }
+
     /// Follows the socket's TCP state: accepts, notices the end of a
     /// connection and puts the slot back to listening.
     fn track(
@@ -332,78 +414,142 @@ impl Lab<'_> {
         sockets: &mut SocketSet<'_>,
         counters: &mut Counters,
         now_ms: i64,
+        refresh: bool,
     ) {
         let served = matches!(
             self.slots[index].phase,
             Phase::Connected | Phase::Closing { .. }
         );
-        let slot = &mut self.slots[index];
-        let socket = sockets.get_mut::<tcp::Socket>(slot.handle());
-        let state = socket.state();
+        let state = sockets
+            .get::<tcp::Socket>(self.slots[index].handle())
+            .state();
         if served && matches!(state, State::Listen | State::Closed | State::TimeWait) {
             // Its client is gone: a SAY still on its way must not reach the
             // next client this slot serves.
             self.unaddress(index);
         }
-        let slot = &mut self.slots[index];
-        let socket = sockets.get_mut::<tcp::Socket>(slot.handle());
         match state {
             State::Listen => {
-                if slot.phase != Phase::Listening {
-                    // A handshake the peer reset: smoltcp listens again by itself.
-                    slot.reset();
+                if self.slots[index].phase != Phase::Listening || refresh {
+                    // A handshake the peer reset: smoltcp listens again by
+                    // itself but keeps that handshake's timers (a backed-off
+                    // retransmission timeout). Start from a fresh state.
+                    let socket = sockets.get_mut::<tcp::Socket>(self.slots[index].handle());
+                    socket.abort();
+                    listen(socket, protocol::LAB_PORT);
+                    self.slots[index].reset();
                 }
             }
-            State::SynReceived => {
-                if slot.phase == Phase::Listening {
-                    slot.phase = Phase::Handshake { since: now_ms };
+            State::Closed => {
+                let socket = sockets.get::<tcp::Socket>(self.slots[index].handle());
+                if !finished(socket) {
+                    // An abort whose reset is not sent yet: next time.
+                    self.slots[index].last_state = state;
+                    return;
                 }
-            }
-            State::Closed | State::TimeWait => {
+                let slot = &mut self.slots[index];
                 // Only accepted connections are counted as ended: a handshake
                 // the stack gave up on was never one.
                 let accepted = !matches!(slot.phase, Phase::Listening | Phase::Handshake { .. });
                 if accepted && !slot.counted {
                     end_of_connection(slot.last_state, state, counters);
-                    debug!("lab slot {index}: {:?} gone, listening again", slot.peer);
-                }
-                slot.reset();
-                if index < self.serving || self.policy != BacklogPolicy::Refuse {
-                    listen(socket, protocol::LAB_PORT);
-                }
-            }
-            _ => match slot.phase {
-                Phase::Listening | Phase::Handshake { .. } => {
-                    if socket.remote_endpoint().is_none() {
-                        return;
-                    }
-                    counters.accepted += 1;
-                    if index < self.serving {
-                        welcome(slot, index, socket, now_ms);
-                    } else if self.policy == BacklogPolicy::Busy {
-                        slot.peer = socket.remote_endpoint().map(socket_addr);
-                        send_line(socket, protocol::ERR_BUSY.as_bytes());
-                        socket.close();
-                        slot.phase = Phase::Closing { since: now_ms };
-                        counters.busy += 1;
+                    let how = if orderly(slot.last_state, state) {
+                        "closed"
                     } else {
-                        slot.peer = socket.remote_endpoint().map(socket_addr);
-                        slot.phase = Phase::Waiting {
-                            ticket: self.next_ticket,
-                        };
-                        self.next_ticket += 1;
-                        debug!("lab backlog {index}: {:?} waits", slot.peer);
-                    }
+                        "reset or timed out"
+                    };
+                    info!("lab slot {index}: {} {how}", Peer(slot.peer));
                 }
-                Phase::Waiting { .. } if !socket.may_recv() => {
-                    // The client gave up waiting (sent FIN): close our side.
-                    socket.close();
+                let was_idle = slot.phase == Phase::Listening;
+                if was_idle && !self.may_listen(index) {
+                    self.slots[index].last_state = state;
+                    return;
+                }
+                self.listen_again(index, sockets);
+                return;
+            }
+            State::TimeWait => {
+                // Closed both ways while the slot still served (a
+                // simultaneous close): the close goes to the pool like any
+                // other, or ends here.
+                let slot = &mut self.slots[index];
+                if !matches!(slot.phase, Phase::Closing { .. }) {
                     slot.phase = Phase::Closing { since: now_ms };
                 }
-                _ => {}
-            },
+            }
+            State::SynReceived => {
+                let slot = &mut self.slots[index];
+                if slot.phase == Phase::Listening {
+                    slot.phase = Phase::Handshake { since: now_ms };
+                }
+            }
+            _ => self.follow_open(index, sockets, counters, now_ms),
         }
-        slot.last_state = state;
+        self.slots[index].last_state = state;
+    }
+
+    /// A socket with a connection (ESTABLISHED or later): accepts it into a
+    /// slot, the backlog or `ERR busy`, and closes a waiting client's side
+    /// when it gives up.
+    fn follow_open(
+        &mut self,
+        index: usize,
+        sockets: &mut SocketSet<'_>,
+        counters: &mut Counters,
+        now_ms: i64,
+    ) {
+        let slot_free = |lab: &Self, sockets: &SocketSet<'_>| {
+            (0..lab.serving).any(|i| {
+                lab.slots[i].phase == Phase::Listening
+                    && sockets.get::<tcp::Socket>(lab.slots[i].handle()).state() == State::Listen
+            })
+        };
+        let busy_policy = index >= self.serving
+            && self.policy == BacklogPolicy::Busy
+            && matches!(
+                self.slots[index].phase,
+                Phase::Listening | Phase::Handshake { .. }
+            )
+            && !slot_free(self, sockets);
+        let slot = &mut self.slots[index];
+        let socket = sockets.get_mut::<tcp::Socket>(slot.handle());
+        match slot.phase {
+            Phase::Listening | Phase::Handshake { .. } => {
+                let Some(remote) = socket.remote_endpoint() else {
+                    return;
+                };
+                counters.accepted += 1;
+                if index < self.serving {
+                    welcome(slot, index, socket, now_ms);
+                } else if busy_policy {
+                    slot.peer = Some(socket_addr(remote));
+                    send_line(socket, protocol::ERR_BUSY.as_bytes());
+                    socket.close();
+                    slot.phase = Phase::Closing { since: now_ms };
+                    counters.busy += 1;
+                    info!(
+                        "lab: {}: every slot busy, told ERR busy",
+                        socket_addr(remote)
+                    );
+                } else {
+                    // Waits for a slot (or, a slot being free but its socket
+                    // later in the socket set than this one, is promoted to
+                    // it in this same poll).
+                    slot.peer = Some(socket_addr(remote));
+                    slot.phase = Phase::Waiting {
+                        ticket: self.next_ticket,
+                    };
+                    self.next_ticket += 1;
+                    info!("lab backlog: {} waits for a slot", socket_addr(remote));
+                }
+            }
+            Phase::Waiting { .. } if !socket.may_recv() => {
+                // The client gave up waiting (sent FIN): close our side.
+                socket.close();
+                slot.phase = Phase::Closing { since: now_ms };
+            }
+            _ => {}
+        }
     }
 
     /// Sends what is pending for a connected slot, then reads and answers
@@ -412,6 +558,7 @@ impl Lab<'_> {
         &mut self,
         index: usize,
         sockets: &mut SocketSet<'_>,
+        services: (&Bulk, &[SocketHandle], &Pool<'_>),
         view: &View,
         counters: &mut Counters,
         now_ms: i64,
@@ -421,7 +568,7 @@ impl Lab<'_> {
             self.slots[index].blocked_since = None;
         }
         loop {
-            if !self.flush_reply(index, sockets, view) {
+            if !self.flush_reply(index, sockets, services, view) {
                 self.slots[index].blocked_since.get_or_insert(now_ms);
                 break;
             }
@@ -473,7 +620,13 @@ impl Lab<'_> {
 
     /// Writes as much of the pending multi-line reply as fits; true once
     /// nothing is pending.
-    fn flush_reply(&mut self, index: usize, sockets: &mut SocketSet<'_>, view: &View) -> bool {
+    fn flush_reply(
+        &mut self,
+        index: usize,
+        sockets: &mut SocketSet<'_>,
+        (bulk, others, pool): (&Bulk, &[SocketHandle], &Pool<'_>),
+        view: &View,
+    ) -> bool {
         let handle = self.slots[index].handle();
         loop {
             let mut line = OutLine::new();
@@ -519,10 +672,18 @@ impl Lab<'_> {
                     }
                     None => (true, Reply::None),
                 },
-                Reply::Netstat { next } => match report::netstat_row(sockets, next, &mut out) {
-                    Some(next) => (false, Reply::Netstat { next }),
-                    None => (true, Reply::None),
-                },
+                Reply::Netstat { next } => {
+                    match report::netstat_row(
+                        sockets,
+                        self.slots,
+                        (bulk, others, pool),
+                        next,
+                        &mut out,
+                    ) {
+                        Some(next) => (false, Reply::Netstat { next }),
+                        None => (true, Reply::None),
+                    }
+                }
                 Reply::Info { next } => {
                     if report::info_line(view, self.in_use(), self.queued(), next, &mut out) {
                         (false, Reply::Info { next: next + 1 })
@@ -579,7 +740,7 @@ impl Lab<'_> {
                 send_line(socket, protocol::BYE.as_bytes());
                 socket.close();
                 slot.phase = Phase::Closing { since: now_ms };
-                debug!("lab slot {index}: QUIT");
+                info!("lab slot {index}: {} said QUIT", Peer(slot.peer));
             }
             Command::Unknown => {
                 send_line(socket, protocol::ERR_UNKNOWN.as_bytes());
@@ -656,7 +817,7 @@ impl Lab<'_> {
                 if now_ms < deadline {
                     return Some(deadline);
                 }
-                debug!("lab slot {index}: handshake timed out");
+                info!("lab slot {index}: handshake timed out; listening again");
                 counters.timed_out += 1;
                 socket.abort();
                 slot.reset();
@@ -668,8 +829,9 @@ impl Lab<'_> {
                     let deadline = since + timeouts.slow_reader_ms as i64;
                     if now_ms >= deadline {
                         warn!(
-                            "lab slot {index}: {:?} left its output unread for {} ms: disconnected",
-                            slot.peer, timeouts.slow_reader_ms
+                            "lab slot {index}: {} left its output unread for {} ms: disconnected",
+                            Peer(slot.peer),
+                            timeouts.slow_reader_ms
                         );
                         counters.timed_out += 1;
                         socket.abort();
@@ -689,9 +851,9 @@ impl Lab<'_> {
                 }
                 let idle_deadline = slot.last_activity_ms + timeouts.idle_ms as i64;
                 if now_ms >= idle_deadline {
-                    info!("lab slot {index}: {:?} idle: BYE idle", slot.peer);
+                    info!("lab slot {index}: {} idle: BYE idle", Peer(slot.peer));
                     counters.timed_out += 1;
-                    send_line(socket, b"BYE idle");
+                    send_line(socket, protocol::BYE_IDLE.as_bytes());
                     socket.close();
                     slot.phase = Phase::Closing { since: now_ms };
                     slot.counted = true;
@@ -704,10 +866,11 @@ impl Lab<'_> {
             }
             Phase::Closing { since } => {
                 // Anything a closing client still sends is dropped.
-                while socket.can_recv() {
-                    if socket.recv(|b| (b.len(), ())).is_err() {
-                        break;
-                    }
+                drain(socket);
+                if matches!(socket.state(), State::TimeWait | State::Closed) {
+                    // TIME-WAIT ends on the stack's timer; CLOSED is the
+                    // slot's to take back.
+                    return None;
                 }
                 let deadline = since + timeouts.closing_ms as i64;
                 if now_ms < deadline {
@@ -715,7 +878,7 @@ impl Lab<'_> {
                 }
                 // The client never finished closing (it ignores our FIN):
                 // take the slot back.
-                debug!("lab slot {index}: close timed out");
+                info!("lab slot {index}: close timed out: aborted");
                 if !slot.counted {
                     counters.timed_out += 1;
                     slot.counted = true;
@@ -801,7 +964,17 @@ pub(crate) fn listen(socket: &mut tcp::Socket, port: u16) {
 
 /// Counts how a connection ended, from the last state seen before it closed.
 pub(crate) fn end_of_connection(last: State, now: State, counters: &mut Counters) {
-    let orderly = now == State::TimeWait
+    if orderly(last, now) {
+        counters.closed += 1;
+    } else {
+        counters.reset += 1;
+    }
+}
+
+/// True if a connection whose socket was last seen in `last` and is now in
+/// `now` ended with FIN both ways.
+pub(crate) fn orderly(last: State, now: State) -> bool {
+    now == State::TimeWait
         || matches!(
             last,
             State::FinWait1
@@ -810,10 +983,5 @@ pub(crate) fn end_of_connection(last: State, now: State, counters: &mut Counters
                 | State::Closing
                 | State::LastAck
                 | State::TimeWait
-        );
-    if orderly {
-        counters.closed += 1;
-    } else {
-        counters.reset += 1;
-    }
+        )
 }

@@ -40,6 +40,7 @@ mod iperf2;
 mod iperf3;
 mod json;
 mod lab;
+mod pool;
 mod report;
 
 pub use smoltcp;
@@ -48,6 +49,7 @@ pub use bulk::MAX_BULK_SLOTS;
 pub use config::{BacklogPolicy, Config, Timeouts};
 pub use counters::Counters;
 pub use lab::LabSlot;
+pub use pool::ClosingSocket;
 pub use storage::{Sizes, Storage, StorageError};
 
 use log::info;
@@ -65,6 +67,7 @@ use frames::Counted;
 use iperf2::Iperf2;
 use iperf3::Iperf3;
 use lab::Lab;
+use pool::{Class, Pool};
 use report::View;
 
 /// Frames processed per call of [`App::poll`] before the services run and
@@ -104,6 +107,10 @@ pub struct App<'a> {
     iperf2: Iperf2,
     /// When the iperf3 server next needs a look for its timeouts (ms).
     iperf3_deadline: Option<i64>,
+    pool: Pool<'a>,
+    /// The other services' sockets (iperf), in the order `NETSTAT` lists them.
+    others:
+        heapless::Vec<SocketHandle, { storage::MAX_IPERF3_SOCKETS + storage::MAX_IPERF2_SOCKETS }>,
     dhcp: Option<SocketHandle>,
     ipv4_source: Ipv4Source,
     counters: Counters,
@@ -112,6 +119,8 @@ pub struct App<'a> {
     started: Instant,
     /// When the lab next needs a look for its timeouts (ms).
     lab_deadline: Option<i64>,
+    /// When the closing pool next needs a look for its timeouts (ms).
+    pool_deadline: Option<i64>,
 }
 
 impl<'a> App<'a> {
@@ -130,6 +139,7 @@ impl<'a> App<'a> {
         let Storage {
             sockets: socket_storage,
             lab: lab_slots,
+            closing,
             buffers,
         } = storage;
 
@@ -157,12 +167,8 @@ impl<'a> App<'a> {
         };
 
         for (index, slot) in lab_slots.iter_mut().enumerate() {
-            let mut socket = new_socket(
-                take(sizes.lab_rx),
-                take(sizes.lab_tx),
-                protocol::LAB_PORT,
-                &config.timeouts,
-            );
+            let mut socket = new_socket(take(sizes.lab_rx), take(sizes.lab_tx), &config.timeouts);
+            lab::listen(&mut socket, protocol::LAB_PORT);
             if index >= sizes.lab_slots && config.backlog == BacklogPolicy::Refuse {
                 // No backlog: a client beyond the slots is refused.
                 socket.abort();
@@ -172,38 +178,56 @@ impl<'a> App<'a> {
         let mut bulk = Bulk::new();
         for service in Service::ALL {
             for _ in 0..sizes.bulk_slots {
-                let mut socket = new_socket(
-                    take(sizes.bulk_rx),
-                    take(sizes.bulk_tx),
-                    service.port(),
-                    &config.timeouts,
-                );
+                let mut socket =
+                    new_socket(take(sizes.bulk_rx), take(sizes.bulk_tx), &config.timeouts);
+                lab::listen(&mut socket, service.port());
                 // Bulk transfers want every segment acknowledged at once.
                 socket.set_ack_delay(None);
                 bulk.add(sockets.add(socket), service);
             }
         }
+        let mut others = heapless::Vec::new();
         let mut iperf3 = Iperf3::new();
         for _ in 0..sizes.iperf3_sockets {
             let mut socket = new_socket(
                 take(sizes.iperf3_rx),
                 take(sizes.iperf3_tx),
-                protocol::IPERF3_PORT,
                 &config.timeouts,
             );
+            lab::listen(&mut socket, protocol::IPERF3_PORT);
             socket.set_ack_delay(None);
-            iperf3.add(sockets.add(socket));
+            let handle = sockets.add(socket);
+            let _ = others.push(handle);
+            iperf3.add(handle);
         }
         let mut iperf2 = Iperf2::new();
         for _ in 0..sizes.iperf2_sockets {
             let mut socket = new_socket(
                 take(sizes.iperf2_rx),
                 take(storage::IPERF2_TX_BUFFER),
-                protocol::IPERF2_PORT,
                 &config.timeouts,
             );
+            lab::listen(&mut socket, protocol::IPERF2_PORT);
             socket.set_ack_delay(None);
-            iperf2.add(sockets.add(socket));
+            let handle = sockets.add(socket);
+            let _ = others.push(handle);
+            iperf2.add(handle);
+        }
+        // The closing pool: CLOSED sockets that take over connections being
+        // closed. Added last, so that a SYN finds the services' listening
+        // sockets first.
+        let mut pool = Pool::new(closing);
+        for index in 0..sizes.closing_sockets() {
+            let (class, rx, tx) = if index < sizes.lab_closing {
+                (Class::Lab, sizes.lab_rx, sizes.lab_tx)
+            } else {
+                (Class::Bulk, sizes.bulk_rx, sizes.bulk_tx)
+            };
+            let mut socket = new_socket(take(rx), take(tx), &config.timeouts);
+            if class == Class::Bulk {
+                socket.set_ack_delay(None);
+            }
+            pool.add(index, sockets.add(socket), class);
         }
         let dhcp = config.dhcp.then(|| sockets.add(dhcpv4::Socket::new()));
 
@@ -250,6 +274,8 @@ impl<'a> App<'a> {
             iperf3,
             iperf2,
             iperf3_deadline: None,
+            pool,
+            others,
             dhcp,
             ipv4_source: if config.dhcp {
                 Ipv4Source::Fallback
@@ -261,6 +287,7 @@ impl<'a> App<'a> {
             mtu,
             started: now,
             lab_deadline: None,
+            pool_deadline: None,
         })
     }
 
@@ -278,6 +305,7 @@ impl<'a> App<'a> {
             counters: &self.frames,
         };
         let mut frames = 0;
+        let mut more = false;
         while frames < MAX_INGRESS_PER_POLL {
             match self
                 .iface
@@ -286,6 +314,13 @@ impl<'a> App<'a> {
                 PollIngressSingleResult::None => break,
                 _ => frames += 1,
             }
+            if self.frames.reset_seen() {
+                // A reset may have sent a socket in SYN-RECEIVED back to
+                // LISTEN with that handshake's timers: the services renew
+                // it before the next SYN can reach it.
+                more = true;
+                break;
+            }
         }
         self.poll_dhcp();
 
@@ -293,10 +328,14 @@ impl<'a> App<'a> {
         // changed state on a stack timer, when its own deadline is due, or on
         // any wake-up without traffic. Otherwise a busy echo stream would
         // scan every lab slot on every frame.
-        let (lab_frames, bulk_frames) = self.frames.take_touched();
+        let touched = self.frames.take_touched();
         let woken_by_time = frames == 0;
-        let lab_due = self.lab_deadline.is_some_and(|at| now.total_millis() >= at);
-        if woken_by_time || lab_frames || lab_due || self.lab.changed(&self.sockets) {
+        let now_ms = now.total_millis();
+        let due = |deadline: Option<i64>| deadline.is_some_and(|at| now_ms >= at);
+        let mut ran = false;
+        if woken_by_time || touched.lab || due(self.lab_deadline) || self.lab.changed(&self.sockets)
+        {
+            ran = true;
             self.counters.frames_rx = self.frames.rx.get();
             self.counters.frames_tx = self.frames.tx.get();
             self.counters.refused = self.frames.refused.get();
@@ -310,13 +349,34 @@ impl<'a> App<'a> {
                 ipv4_source: self.ipv4_source.name(),
                 uptime_ms: (now - self.started).total_millis() as i64,
                 counters: self.counters,
+                closing_in_use: self.pool.in_use(),
             };
-            self.lab_deadline = self
-                .lab
-                .poll(&mut self.sockets, &view, &mut self.counters, now);
+            self.lab_deadline = self.lab.poll(
+                &mut self.sockets,
+                (&mut self.pool, &self.bulk, &self.others),
+                &view,
+                &mut self.counters,
+                now,
+                touched.lab_reset,
+            );
         }
-        if woken_by_time || bulk_frames || self.bulk.changed(&self.sockets) {
-            self.bulk.poll(&mut self.sockets, &mut self.counters);
+        if woken_by_time || touched.bulk || self.bulk.changed(&self.sockets) {
+            ran = true;
+            self.bulk.poll(
+                &mut self.sockets,
+                &mut self.pool,
+                &mut self.counters,
+                now_ms,
+                touched.bulk_reset,
+            );
+        }
+        if ran || due(self.pool_deadline) || self.pool.changed(&self.sockets) {
+            self.pool_deadline = self.pool.poll(
+                &mut self.sockets,
+                &mut self.counters,
+                self.config.timeouts.closing_ms,
+                now_ms,
+            );
         }
         // The iperf servers have a few sockets each: they look at them on
         // every poll, which keeps a sending stream's buffer full.
@@ -336,17 +396,24 @@ impl<'a> App<'a> {
             == PollResult::SocketStateChanged
         {}
 
-        let stack = if frames == MAX_INGRESS_PER_POLL {
-            // More may be waiting: come back at once.
+        // A stack timer that fired while sending (a dead peer dropped, a
+        // TIME-WAIT over, a reset sent) changed a socket the services have
+        // not seen: their pass must run now, not when the next frame comes.
+        let moved = self.lab.changed(&self.sockets)
+            || self.bulk.changed(&self.sockets)
+            || self.pool.changed(&self.sockets);
+        let stack = if more || frames == MAX_INGRESS_PER_POLL || moved {
+            // More may be waiting, or there is work for the services: come
+            // back at once.
             Some(Duration::ZERO)
         } else {
             self.iface.poll_delay(now, &self.sockets)
         };
-        let app = match (self.lab_deadline, self.iperf3_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-        .map(|at| Duration::from_millis(at.saturating_sub(now.total_millis()).max(0) as u64));
+        let app = [self.lab_deadline, self.pool_deadline, self.iperf3_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| Duration::from_millis(at.saturating_sub(now_ms).max(0) as u64));
         match (stack, app) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -421,18 +488,12 @@ impl<'a> App<'a> {
     }
 }
 
-/// A TCP socket over the given buffers, listening on `port`, with keep-alive
-/// and a dead-peer timeout so a vanished client frees it.
-fn new_socket<'a>(
-    rx: &'a mut [u8],
-    tx: &'a mut [u8],
-    port: u16,
-    timeouts: &Timeouts,
-) -> tcp::Socket<'a> {
+/// A closed TCP socket over the given buffers, with keep-alive and a
+/// dead-peer timeout so a vanished client frees it.
+fn new_socket<'a>(rx: &'a mut [u8], tx: &'a mut [u8], timeouts: &Timeouts) -> tcp::Socket<'a> {
     let mut socket = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
     socket.set_keep_alive(Some(Duration::from_millis(timeouts.keep_alive_ms)));
     socket.set_timeout(Some(Duration::from_millis(timeouts.dead_peer_ms)));
     socket.set_nagle_enabled(false);
-    lab::listen(&mut socket, port);
     socket
 }

@@ -402,7 +402,9 @@ pub mod info {
     pub const BULK_RX_BUFFER: &str = "bulk_rx_buffer";
     /// Transmit buffer of each bulk socket, bytes.
     pub const BULK_TX_BUFFER: &str = "bulk_tx_buffer";
-    /// Total TCP sockets of the device.
+    /// TCP sockets of the services (lab slots and backlog, bulk): the rows
+    /// `NETSTAT` lists when no close is finishing. The closing pool's
+    /// sockets are counted apart ([`LAB_CLOSING`], [`BULK_CLOSING`]).
     pub const SOCKETS: &str = "sockets";
     /// Socket buffer bytes in all.
     pub const BUFFER_BYTES: &str = "buffer_bytes";
@@ -466,6 +468,15 @@ pub mod info {
     pub const IPERF2_RX_BUFFER: &str = "iperf2_rx_buffer";
     /// Transmit buffer of each iperf2 socket, bytes.
     pub const IPERF2_TX_BUFFER: &str = "iperf2_tx_buffer";
+    /// Sockets with lab-sized buffers that finish closes (TIME-WAIT and the
+    /// rest) while the slots serve new clients.
+    pub const LAB_CLOSING: &str = "lab_closing_sockets";
+    /// Sockets with bulk-sized buffers that finish bulk connections' closes.
+    pub const BULK_CLOSING: &str = "bulk_closing_sockets";
+    /// Closing sockets busy finishing a close now.
+    pub const CLOSING_IN_USE: &str = "closing_in_use";
+    /// TIME-WAIT sockets recycled early because the closing pool was full.
+    pub const TIME_WAIT_RECYCLED: &str = "time_wait_recycled";
 }
 
 /// esnet iperf3's control protocol, as its `iperf_api.h` numbers it.

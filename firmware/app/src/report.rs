@@ -3,16 +3,17 @@
 
 use core::fmt::Write;
 
-use smoltcp::iface::SocketSet;
-use smoltcp::socket::tcp::State;
-use smoltcp::socket::Socket;
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::tcp::{self, State};
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
 
+use crate::bulk::Bulk;
 use crate::config::Config;
 use crate::counters::Counters;
 use crate::iperf2::IPERF2_TX_BUFFER;
 use crate::iperf3::{IPERF3_MAX_PARAMS, IPERF3_TIMEOUT_MS};
-use crate::lab::{socket_addr, LineWriter};
+use crate::lab::{socket_addr, LabSlot, LineWriter};
+use crate::pool::Pool;
 use crate::protocol::{info, NetstatRow, SockName, VERSION};
 use crate::storage::Sizes;
 
@@ -27,40 +28,59 @@ pub(crate) struct View<'v> {
     pub ipv4_source: &'static str,
     pub uptime_ms: i64,
     pub counters: Counters,
+    /// Closing-pool sockets busy now: (lab, bulk).
+    pub closing_in_use: (usize, usize),
 }
 
-/// Formats the first TCP socket at or after position `next` of the socket
-/// set; returns the position after it, or `None` when there is none left.
+/// Formats row `next` of `NETSTAT`: the lab's sockets in slot order (the
+/// backlog after the slots), the bulk services', the other services' (iperf,
+/// `others`), then the closing pool's busy
+/// ones (a free pool socket serves nobody and is not shown). Returns the
+/// position after it, or `None` when there is none left.
 pub(crate) fn netstat_row(
     sockets: &SocketSet<'_>,
+    lab: &[LabSlot],
+    (bulk, others, pool): (&Bulk, &[SocketHandle], &Pool<'_>),
     next: usize,
     out: &mut LineWriter<'_>,
 ) -> Option<usize> {
-    for (position, (_, socket)) in sockets.iter().enumerate().skip(next) {
-        let Socket::Tcp(tcp) = socket else {
-            continue;
+    let mut position = next;
+    let handle = loop {
+        let after_bulk = lab.len() + bulk.len();
+        let candidate = if position < lab.len() {
+            lab[position].socket()
+        } else if position < after_bulk {
+            Some(bulk.handle(position - lab.len()))
+        } else if position < after_bulk + others.len() {
+            Some(others[position - after_bulk])
+        } else {
+            pool.busy_handle(position - after_bulk - others.len())?
         };
-        let state = tcp.state();
-        let row = match (state, tcp.local_endpoint(), tcp.remote_endpoint()) {
-            (State::Listen, _, _) | (_, None, _) | (_, _, None) => NetstatRow {
-                local: SockName::Any(Some(tcp.listen_endpoint().port).filter(|p| *p != 0)),
-                remote: SockName::Any(None),
-                state: state_name(state),
-                rx_queued: 0,
-                tx_queued: 0,
-            },
-            (_, Some(local), Some(remote)) => NetstatRow {
-                local: SockName::Addr(socket_addr(local)),
-                remote: SockName::Addr(socket_addr(remote)),
-                state: state_name(state),
-                rx_queued: tcp.recv_queue(),
-                tx_queued: tcp.send_queue(),
-            },
-        };
-        let _ = write!(out, "{row}");
-        return Some(position + 1);
-    }
-    None
+        position += 1;
+        if let Some(handle) = candidate {
+            break handle;
+        }
+    };
+    let tcp = sockets.get::<tcp::Socket>(handle);
+    let state = tcp.state();
+    let row = match (state, tcp.local_endpoint(), tcp.remote_endpoint()) {
+        (State::Listen, _, _) | (_, None, _) | (_, _, None) => NetstatRow {
+            local: SockName::Any(Some(tcp.listen_endpoint().port).filter(|p| *p != 0)),
+            remote: SockName::Any(None),
+            state: state_name(state),
+            rx_queued: 0,
+            tx_queued: 0,
+        },
+        (_, Some(local), Some(remote)) => NetstatRow {
+            local: SockName::Addr(socket_addr(local)),
+            remote: SockName::Addr(socket_addr(remote)),
+            state: state_name(state),
+            rx_queued: tcp.recv_queue(),
+            tx_queued: tcp.send_queue(),
+        },
+    };
+    let _ = write!(out, "{row}");
+    Some(position)
 }
 
 /// RFC 793's name of a TCP state, as `NETSTAT` prints it.
@@ -131,12 +151,26 @@ pub(crate) fn info_line(
         33 => write!(out, "{}={}", info::KEEP_ALIVE_MS, t.keep_alive_ms),
         34 => write!(out, "{}={}", info::DEAD_PEER_MS, t.dead_peer_ms),
         35 => write!(out, "{}={}", info::OFFLOAD, view.config.offload),
+        49 => write!(out, "{}={}", info::LAB_CLOSING, s.lab_closing),
+        50 => write!(out, "{}={}", info::BULK_CLOSING, s.bulk_closing),
+        51 => write!(
+            out,
+            "{}={}",
+            info::CLOSING_IN_USE,
+            view.closing_in_use.0 + view.closing_in_use.1
+        ),
+        52 => write!(out, "{}={}", info::TIME_WAIT_RECYCLED, c.time_wait_recycled),
         10 => write!(out, "{}={}", info::LAB_RX_BUFFER, s.lab_rx),
         11 => write!(out, "{}={}", info::LAB_TX_BUFFER, s.lab_tx),
         12 => write!(out, "{}={}", info::BULK_SLOTS, s.bulk_slots),
         13 => write!(out, "{}={}", info::BULK_RX_BUFFER, s.bulk_rx),
         14 => write!(out, "{}={}", info::BULK_TX_BUFFER, s.bulk_tx),
-        15 => write!(out, "{}={}", info::SOCKETS, s.tcp_sockets()),
+        15 => write!(
+            out,
+            "{}={}",
+            info::SOCKETS,
+            s.tcp_sockets() - s.closing_sockets()
+        ),
         16 => write!(out, "{}={}", info::BUFFER_BYTES, s.buffer_bytes()),
         17 => write!(out, "{}={}", info::IDLE_TIMEOUT_MS, t.idle_ms),
         18 => write!(out, "{}={}", info::SLOW_READER_TIMEOUT_MS, t.slow_reader_ms),

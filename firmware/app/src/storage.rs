@@ -6,6 +6,7 @@ use smoltcp::iface::SocketStorage;
 pub use crate::iperf2::{IPERF2_TX_BUFFER, MAX_IPERF2_SOCKETS};
 pub use crate::iperf3::{IPERF3_RESERVED_SOCKETS, MAX_IPERF3_SOCKETS};
 use crate::lab::LabSlot;
+use crate::pool::ClosingSocket;
 
 /// Sockets that are neither lab nor bulk: none today (ICMP echo is answered
 /// by the interface itself), one for DHCPv4.
@@ -46,6 +47,11 @@ pub struct Sizes {
     /// Receive buffer of each iperf2 socket, bytes (the transmit buffer is
     /// [`IPERF2_TX_BUFFER`]).
     pub iperf2_rx: usize,
+    /// Sockets with lab-sized buffers that finish a lab connection's close
+    /// (FIN-WAIT, LAST-ACK, TIME-WAIT) while its slot serves the next client.
+    pub lab_closing: usize,
+    /// Sockets with bulk-sized buffers that finish a bulk connection's close.
+    pub bulk_closing: usize,
 }
 
 impl Sizes {
@@ -59,9 +65,18 @@ impl Sizes {
         self.lab_slots + self.lab_backlog
     }
 
-    /// TCP sockets of the device (every socket but DHCP's).
+    /// Sockets of the closing pool, both classes.
+    pub const fn closing_sockets(&self) -> usize {
+        self.lab_closing + self.bulk_closing
+    }
+
+    /// TCP sockets of the device (every socket but DHCP's): the lab's slots
+    /// and backlog, the bulk services' and the closing pool.
     pub const fn tcp_sockets(&self) -> usize {
-        self.lab_sockets() + BULK_SERVICES * self.bulk_slots + self.iperf_sockets()
+        self.lab_sockets()
+            + BULK_SERVICES * self.bulk_slots
+            + self.iperf_sockets()
+            + self.closing_sockets()
     }
 
     /// Sockets of the iperf3 and iperf2 servers.
@@ -76,8 +91,8 @@ impl Sizes {
 
     /// Bytes of socket buffer the board must provide.
     pub const fn buffer_bytes(&self) -> usize {
-        self.lab_sockets() * (self.lab_rx + self.lab_tx)
-            + BULK_SERVICES * self.bulk_slots * (self.bulk_rx + self.bulk_tx)
+        (self.lab_sockets() + self.lab_closing) * (self.lab_rx + self.lab_tx)
+            + (BULK_SERVICES * self.bulk_slots + self.bulk_closing) * (self.bulk_rx + self.bulk_tx)
             + self.iperf3_sockets * (self.iperf3_rx + self.iperf3_tx)
             + self.iperf2_sockets * (self.iperf2_rx + IPERF2_TX_BUFFER)
     }
@@ -87,6 +102,7 @@ impl Sizes {
         self.buffer_bytes()
             + self.sockets() * core::mem::size_of::<SocketStorage<'static>>()
             + self.lab_sockets() * core::mem::size_of::<LabSlot>()
+            + self.closing_sockets() * core::mem::size_of::<ClosingSocket>()
     }
 }
 
@@ -96,6 +112,8 @@ pub struct Storage<'a> {
     pub sockets: &'a mut [SocketStorage<'a>],
     /// `sizes.lab_sockets()` lab states (slots, then backlog).
     pub lab: &'a mut [LabSlot],
+    /// `sizes.closing_sockets()` entries of the closing pool.
+    pub closing: &'a mut [ClosingSocket],
     /// `sizes.buffer_bytes()` bytes for all socket buffers.
     pub buffers: &'a mut [u8],
 }
@@ -112,6 +130,13 @@ pub enum StorageError {
     },
     /// `lab` has the wrong length.
     LabSlots {
+        /// Length the sizes need.
+        expected: usize,
+        /// Length given.
+        got: usize,
+    },
+    /// `closing` has the wrong length.
+    Closing {
         /// Length the sizes need.
         expected: usize,
         /// Length given.
@@ -136,6 +161,12 @@ impl core::fmt::Display for StorageError {
             }
             StorageError::LabSlots { expected, got } => {
                 write!(f, "{got} lab states given, the sizes need {expected}")
+            }
+            StorageError::Closing { expected, got } => {
+                write!(
+                    f,
+                    "{got} closing-pool entries given, the sizes need {expected}"
+                )
             }
             StorageError::Buffers { expected, got } => {
                 write!(f, "{got} buffer bytes given, the sizes need {expected}")
@@ -187,12 +218,14 @@ impl Sizes {
             (storage.sockets.len(), self.sockets(), 0),
             (storage.lab.len(), self.lab_sockets(), 1),
             (storage.buffers.len(), self.buffer_bytes(), 2),
+            (storage.closing.len(), self.closing_sockets(), 3),
         ];
         for (got, expected, which) in pairs {
             if got != expected {
                 return Err(match which {
                     0 => StorageError::Sockets { expected, got },
                     1 => StorageError::LabSlots { expected, got },
+                    3 => StorageError::Closing { expected, got },
                     _ => StorageError::Buffers { expected, got },
                 });
             }

@@ -26,7 +26,7 @@ use socklab_app::smoltcp::wire::{
     Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr, IpProtocol, Ipv4Packet, Ipv4Repr,
     Ipv6Packet, Ipv6Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
 };
-use socklab_app::{config, App, Config, LabSlot, Sizes, Storage};
+use socklab_app::{config, App, ClosingSocket, Config, LabSlot, Sizes, Storage};
 
 /// The client's Ethernet address.
 pub const CLIENT_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x02]);
@@ -61,6 +61,8 @@ pub const SMALL: Sizes = Sizes {
     iperf3_tx: 0,
     iperf2_sockets: 0,
     iperf2_rx: 0,
+    lab_closing: 2,
+    bulk_closing: 1,
 };
 
 /// The device's IPv4 address.
@@ -187,6 +189,7 @@ impl Net {
         let storage = Storage {
             sockets: leak(sizes.sockets(), || SocketStorage::EMPTY),
             lab: leak(sizes.lab_sockets(), || LabSlot::EMPTY),
+            closing: leak(sizes.closing_sockets(), || ClosingSocket::EMPTY),
             buffers: leak(sizes.buffer_bytes(), || 0u8),
         };
         Net::with_storage(config, sizes, storage)
@@ -809,6 +812,8 @@ pub mod fuzz {
         iperf3_tx: 0,
         iperf2_sockets: 0,
         iperf2_rx: 0,
+        lab_closing: 1,
+        bulk_closing: 1,
     };
 
     /// Short timeouts, so that a case frees everything in a few simulated
@@ -878,6 +883,7 @@ pub mod fuzz {
         sizes: Sizes,
         sockets: *mut [SocketStorage<'static>],
         lab: *mut [LabSlot],
+        closing: *mut [ClosingSocket],
         buffers: *mut [u8],
     }
 
@@ -889,6 +895,11 @@ pub mod fuzz {
                     (0..sizes.sockets()).map(|_| SocketStorage::EMPTY).collect(),
                 ),
                 lab: Box::into_raw((0..sizes.lab_sockets()).map(|_| LabSlot::EMPTY).collect()),
+                closing: Box::into_raw(
+                    (0..sizes.closing_sockets())
+                        .map(|_| ClosingSocket::EMPTY)
+                        .collect(),
+                ),
                 buffers: Box::into_raw(vec![0u8; sizes.buffer_bytes()].into()),
             }
         }
@@ -900,14 +911,22 @@ pub mod fuzz {
         unsafe fn lend(&self) -> Storage<'static> {
             // SAFETY: the boxes live until `self` is dropped, which only
             // happens when no loan is alive; the caller vouches for that now.
-            let (sockets, lab, buffers) =
-                unsafe { (&mut *self.sockets, &mut *self.lab, &mut *self.buffers) };
+            let (sockets, lab, closing, buffers) = unsafe {
+                (
+                    &mut *self.sockets,
+                    &mut *self.lab,
+                    &mut *self.closing,
+                    &mut *self.buffers,
+                )
+            };
             sockets.fill_with(|| SocketStorage::EMPTY);
             lab.fill_with(|| LabSlot::EMPTY);
+            closing.fill_with(|| ClosingSocket::EMPTY);
             buffers.fill(0);
             Storage {
                 sockets,
                 lab,
+                closing,
                 buffers,
             }
         }
@@ -920,6 +939,7 @@ pub mod fuzz {
             unsafe {
                 drop(Box::from_raw(self.sockets));
                 drop(Box::from_raw(self.lab));
+                drop(Box::from_raw(self.closing));
                 drop(Box::from_raw(self.buffers));
             }
         }
@@ -1005,11 +1025,24 @@ pub mod fuzz {
                 .iter()
                 .any(|(k, v)| k == protocol::info::BACKLOG_POLICY && v == "refuse");
             let lines = self.netstat(&mut conn);
-            assert_eq!(lines.len(), sizes.tcp_sockets(), "{lines:#?}");
+            // The services' sockets, then the closing pool's busy ones (free
+            // ones are not shown): only closes still finishing.
+            let served = sizes.tcp_sockets() - sizes.closing_sockets();
+            assert!(
+                (served..=sizes.tcp_sockets()).contains(&lines.len()),
+                "{lines:#?}"
+            );
             let rows: Vec<NetstatRow<'_>> = lines
                 .iter()
                 .map(|l| NetstatRow::parse(l).expect("netstat() checked the rows"))
                 .collect();
+            let (rows, closing) = rows.split_at(served);
+            for row in closing {
+                assert!(
+                    matches!(row.state, "TIME-WAIT" | "LAST-ACK" | "FIN-WAIT-2"),
+                    "{lines:#?}"
+                );
+            }
             let (lab, bulk) = rows.split_at(sizes.lab_sockets());
             let ours = |r: &&NetstatRow<'_>| {
                 r.state == "ESTABLISHED"

@@ -25,7 +25,7 @@ use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::phy::{self, Device, FaultInjector, PcapMode, PcapWriter};
 use socklab_app::smoltcp::time::Duration;
 use socklab_app::smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
-use socklab_app::{config, App, BacklogPolicy, Config, LabSlot, Sizes, Storage};
+use socklab_app::{config, App, BacklogPolicy, ClosingSocket, Config, LabSlot, Sizes, Storage};
 
 /// The default pool: 64 lab clients at once and 16 more waiting, and bulk
 /// sockets with buffers big enough for window scaling at MTU 1500 (about
@@ -43,6 +43,8 @@ pub const DEFAULT_POOL: Sizes = Sizes {
     iperf3_tx: 256 * 1024,
     iperf2_sockets: 4,
     iperf2_rx: 256 * 1024,
+    lab_closing: 32,
+    bulk_closing: 4,
 };
 
 /// iperf3 sockets: a control connection, one spare to answer "busy", and 8
@@ -64,6 +66,7 @@ pub const LARGE_POOL: Sizes = Sizes {
     lab_backlog: 64,
     lab_rx: 1024,
     lab_tx: 2048,
+    lab_closing: 256,
     ..DEFAULT_POOL
 };
 
@@ -470,6 +473,7 @@ fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
     let storage = Storage {
         sockets: leak(sizes.sockets(), || SocketStorage::EMPTY),
         lab: leak(sizes.lab_sockets(), || LabSlot::EMPTY),
+        closing: leak(sizes.closing_sockets(), || ClosingSocket::EMPTY),
         buffers: leak(sizes.buffer_bytes(), || 0u8),
     };
     let mut app = match App::new(config, sizes, storage, &mut device, now()) {

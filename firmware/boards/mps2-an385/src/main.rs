@@ -26,7 +26,7 @@ use log::{info, LevelFilter};
 use socklab_app::badlink::{self, BadLink};
 use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::time::Instant;
-use socklab_app::{App, Config, LabSlot, Sizes, Storage};
+use socklab_app::{App, ClosingSocket, Config, LabSlot, Sizes, Storage};
 
 use crate::device::Lan9118Device;
 use crate::lan9118::Lan9118;
@@ -55,6 +55,8 @@ pub const SIZES: Sizes = Sizes {
     iperf3_tx: 16 * 1024,
     iperf2_sockets: 2,
     iperf2_rx: 8 * 1024,
+    lab_closing: 4,
+    bulk_closing: 2,
 };
 
 /// Board name the application reports in `INFO`.
@@ -70,6 +72,8 @@ const MAX_IDLE_MS: u64 = 1000;
 static mut SOCKETS: [SocketStorage<'static>; SIZES.sockets()] =
     [SocketStorage::EMPTY; SIZES.sockets()];
 static mut LAB: [LabSlot; SIZES.lab_sockets()] = [LabSlot::EMPTY; SIZES.lab_sockets()];
+static mut CLOSING: [ClosingSocket; SIZES.closing_sockets()] =
+    [ClosingSocket::EMPTY; SIZES.closing_sockets()];
 static mut BUFFERS: [u8; SIZES.buffer_bytes()] = [0; SIZES.buffer_bytes()];
 
 /// Hands out the pool's statics as `'static` borrows, once.
@@ -85,6 +89,7 @@ fn take_storage() -> Storage<'static> {
         Storage {
             sockets: &mut *addr_of_mut!(SOCKETS),
             lab: &mut *addr_of_mut!(LAB),
+            closing: &mut *addr_of_mut!(CLOSING),
             buffers: &mut *addr_of_mut!(BUFFERS),
         }
     }

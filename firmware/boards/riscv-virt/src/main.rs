@@ -29,7 +29,7 @@ use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::phy::Device;
 use socklab_app::smoltcp::time::Instant;
 use socklab_app::smoltcp::wire::EthernetAddress;
-use socklab_app::{App, Config, LabSlot, Sizes, Storage};
+use socklab_app::{App, ClosingSocket, Config, LabSlot, Sizes, Storage};
 
 use crate::device::VirtioDevice;
 use crate::nic::VirtioNet;
@@ -57,6 +57,8 @@ pub const SIZES: Sizes = Sizes {
     iperf3_tx: 256 * 1024,
     iperf2_sockets: 2,
     iperf2_rx: 64 * 1024,
+    lab_closing: 4,
+    bulk_closing: 2,
 };
 
 /// Board name the application reports in `INFO`.
@@ -75,6 +77,8 @@ const SIFIVE_TEST_FAIL: u32 = 0x3333;
 static mut SOCKETS: [SocketStorage<'static>; SIZES.sockets()] =
     [SocketStorage::EMPTY; SIZES.sockets()];
 static mut LAB: [LabSlot; SIZES.lab_sockets()] = [LabSlot::EMPTY; SIZES.lab_sockets()];
+static mut CLOSING: [ClosingSocket; SIZES.closing_sockets()] =
+    [ClosingSocket::EMPTY; SIZES.closing_sockets()];
 static mut BUFFERS: [u8; SIZES.buffer_bytes()] = [0; SIZES.buffer_bytes()];
 static mut RX_FRAMES: [[u8; nic::BUFFER_LEN]; nic::RX_BUFFERS] =
     [[0; nic::BUFFER_LEN]; nic::RX_BUFFERS];
@@ -94,6 +98,7 @@ fn take_storage() -> Storage<'static> {
         Storage {
             sockets: &mut *addr_of_mut!(SOCKETS),
             lab: &mut *addr_of_mut!(LAB),
+            closing: &mut *addr_of_mut!(CLOSING),
             buffers: &mut *addr_of_mut!(BUFFERS),
         }
     }

@@ -1,0 +1,264 @@
+//! The closing sockets: a connection the device is done with finishes its
+//! close (FIN-WAIT, LAST-ACK, TIME-WAIT) on its own socket, apart from the lab
+//! slot or service socket that served it, which listens again at once on a
+//! fresh socket from this pool.
+//!
+//! A kernel does the same: a TIME-WAIT socket is no longer its listener's.
+//! Without this, a slot would either wait for TIME-WAIT to end before it could
+//! serve again, or (calling `listen()` on a socket that has not yet sent its
+//! last ACK) answer the client's last FIN with a reset.
+//!
+//! The pool has a fixed number of sockets per buffer class (lab-sized and
+//! bulk-sized, [`crate::Sizes::lab_closing`], [`crate::Sizes::bulk_closing`]).
+//! When every one is busy (a burst of closes faster than TIME-WAIT's 10 s
+//! can absorb), the oldest socket that has been in TIME-WAIT for
+//! [`TIME_WAIT_MIN_MS`] (its last ACK long sent) is recycled, as Linux drops
+//! TIME-WAIT sockets beyond `tcp_max_tw_buckets`; `INFO` counts them as
+//! `time_wait_recycled`. With none of those either, a slot keeps its own
+//! closing socket and listens again when that close ends.
+
+use log::{debug, info};
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::tcp::{self, State};
+
+use crate::counters::Counters;
+use crate::lab::end_of_connection;
+
+/// A TIME-WAIT socket younger than this is never recycled: by then its last
+/// ACK has been sent (smoltcp delays an ACK by 10 ms at most, and the stack's
+/// timers wake the device for it). What recycling gives up is only the
+/// answer to a FIN retransmitted because that ACK was lost.
+pub const TIME_WAIT_MIN_MS: i64 = 20;
+
+/// Which sockets a closing socket can stand in for: the buffers it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Lab-sized buffers: the lab's slots and backlog.
+    Lab,
+    /// Bulk-sized buffers: echo, discard and chargen.
+    Bulk,
+}
+
+/// One socket of the closing pool. Boards declare `[ClosingSocket::EMPTY; N]`
+/// storage with `N` = [`crate::Sizes::closing_sockets`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClosingSocket {
+    handle: Option<SocketHandle>,
+    class: Class,
+    /// `Some(since ms)` while it finishes a connection's close; `None`: free,
+    /// in state CLOSED, ready to listen for a slot.
+    since: Option<i64>,
+    /// The TCP state last seen.
+    last_state: State,
+    /// The end of its connection is already counted.
+    counted: bool,
+    /// Since when it is in TIME-WAIT (ms).
+    time_wait_since: Option<i64>,
+}
+
+impl ClosingSocket {
+    /// An unused entry, for static initialisation.
+    pub const EMPTY: ClosingSocket = ClosingSocket {
+        handle: None,
+        class: Class::Lab,
+        since: None,
+        last_state: State::Closed,
+        counted: false,
+        time_wait_since: None,
+    };
+}
+
+/// True when `socket` has nothing left to do: closed, and any reset it owed
+/// has been sent (smoltcp forgets the peer once it has).
+pub(crate) fn finished(socket: &tcp::Socket) -> bool {
+    socket.state() == State::Closed && socket.remote_endpoint().is_none()
+}
+
+/// The closing pool.
+pub(crate) struct Pool<'a> {
+    sockets: &'a mut [ClosingSocket],
+}
+
+impl<'a> Pool<'a> {
+    pub fn new(sockets: &'a mut [ClosingSocket]) -> Self {
+        Pool { sockets }
+    }
+
+    /// Registers a free (CLOSED) socket of `class`; `index` is its place in
+    /// the board's storage.
+    pub fn add(&mut self, index: usize, handle: SocketHandle, class: Class) {
+        self.sockets[index] = ClosingSocket {
+            handle: Some(handle),
+            class,
+            ..ClosingSocket::EMPTY
+        };
+    }
+
+    /// Hands the connection on `handle` (closing, or about to) to a free
+    /// socket of the pool; returns that free socket, in state CLOSED, for the
+    /// caller to listen on (a recycled TIME-WAIT socket is in TIME-WAIT:
+    /// `listen()` resets it without a segment). `None` when every pool socket
+    /// of `class` is busy: the caller keeps its socket.
+    pub fn hand_off(
+        &mut self,
+        class: Class,
+        handle: SocketHandle,
+        sockets: &SocketSet<'_>,
+        counted: bool,
+        counters: &mut Counters,
+        now_ms: i64,
+    ) -> Option<SocketHandle> {
+        let ours = |e: &&mut ClosingSocket| e.class == class && e.handle.is_some();
+        let free = self
+            .sockets
+            .iter_mut()
+            .filter(ours)
+            .find(|e| e.since.is_none());
+        let entry = match free {
+            Some(entry) => entry,
+            None => {
+                // Every one busy: recycle the oldest long-enough TIME-WAIT.
+                let entry = self
+                    .sockets
+                    .iter_mut()
+                    .filter(ours)
+                    .filter(|e| {
+                        e.time_wait_since
+                            .is_some_and(|at| now_ms - at >= TIME_WAIT_MIN_MS)
+                    })
+                    .min_by_key(|e| e.time_wait_since)?;
+                counters.time_wait_recycled += 1;
+                debug!("closing pool: full, a TIME-WAIT socket recycled");
+                entry
+            }
+        };
+        let free = entry.handle.replace(handle)?;
+        let state = sockets.get::<tcp::Socket>(handle).state();
+        entry.since = Some(now_ms);
+        entry.last_state = state;
+        entry.counted = counted;
+        entry.time_wait_since = (state == State::TimeWait).then_some(now_ms);
+        Some(free)
+    }
+
+    /// True if a closing socket's TCP state moved since the last look (a
+    /// stack timer ended TIME-WAIT, say).
+    pub fn changed(&self, sockets: &SocketSet<'_>) -> bool {
+        self.sockets.iter().any(|e| match (e.handle, e.since) {
+            (Some(h), Some(_)) => sockets.get::<tcp::Socket>(h).state() != e.last_state,
+            _ => false,
+        })
+    }
+
+    /// Closing sockets busy now, by class: (lab, bulk).
+    pub fn in_use(&self) -> (usize, usize) {
+        let busy = |class| {
+            self.sockets
+                .iter()
+                .filter(|e| e.class == class && e.since.is_some())
+                .count()
+        };
+        (busy(Class::Lab), busy(Class::Bulk))
+    }
+
+    /// Entry `index` of the pool: `Some(Some(handle))` if it is busy
+    /// closing, `Some(None)` if it is free, `None` past the end.
+    pub fn busy_handle(&self, index: usize) -> Option<Option<SocketHandle>> {
+        let entry = self.sockets.get(index)?;
+        Some(entry.handle.filter(|_| entry.since.is_some()))
+    }
+
+    /// Follows every closing socket: drops what a closing peer still sends,
+    /// counts each connection's end, aborts a close that takes longer than
+    /// `closing_ms` (TIME-WAIT excepted: it ends by itself), and frees
+    /// sockets whose close is over. Returns when it next needs a look (ms).
+    pub fn poll(
+        &mut self,
+        sockets: &mut SocketSet<'_>,
+        counters: &mut Counters,
+        closing_ms: u64,
+        now_ms: i64,
+    ) -> Option<i64> {
+        let mut next: Option<i64> = None;
+        for entry in self.sockets.iter_mut() {
+            let (Some(handle), Some(since)) = (entry.handle, entry.since) else {
+                continue;
+            };
+            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            drain(socket);
+            let state = socket.state();
+            if matches!(state, State::TimeWait | State::Closed) && !entry.counted {
+                end_of_connection(entry.last_state, state, counters);
+                entry.counted = true;
+                log_end(socket, entry.last_state, state);
+            }
+            entry.last_state = state;
+            if state == State::TimeWait {
+                entry.time_wait_since.get_or_insert(now_ms);
+            }
+            if finished(socket) {
+                entry.since = None;
+                entry.time_wait_since = None;
+                debug!("closing pool: a socket is free again");
+                continue;
+            }
+            if matches!(state, State::TimeWait | State::Closed) {
+                // TIME-WAIT ends on the stack's own timer; a reset in
+                // flight goes with the next send. A young TIME-WAIT wants a
+                // look when it may be recycled, for a slot that waits.
+                if let Some(at) = entry.time_wait_since {
+                    let ripe = at.saturating_add(TIME_WAIT_MIN_MS);
+                    if ripe > now_ms {
+                        next = Some(next.map_or(ripe, |n| n.min(ripe)));
+                    }
+                }
+                continue;
+            }
+            let deadline = since.saturating_add(closing_ms as i64);
+            if now_ms >= deadline {
+                // The peer never finished closing (it ignores our FIN).
+                debug!("closing pool: close timed out, aborted");
+                if !entry.counted {
+                    counters.timed_out += 1;
+                    entry.counted = true;
+                }
+                socket.abort();
+                entry.last_state = State::Closed;
+                continue;
+            }
+            next = Some(next.map_or(deadline, |n| n.min(deadline)));
+        }
+        next
+    }
+}
+
+/// Reads and drops whatever a closing peer still sends.
+pub(crate) fn drain(socket: &mut tcp::Socket) {
+    while socket.can_recv() {
+        if !matches!(socket.recv(|b| (b.len(), b.len())), Ok(n) if n > 0) {
+            break;
+        }
+    }
+}
+
+/// Logs how a handed-off connection ended.
+fn log_end(socket: &tcp::Socket, last: State, now: State) {
+    let peer = socket.remote_endpoint();
+    let how = if now == State::TimeWait {
+        "closed (TIME-WAIT)"
+    } else if matches!(last, State::LastAck | State::Closing | State::TimeWait) {
+        "closed"
+    } else {
+        "reset"
+    };
+    match peer {
+        Some(peer) => info!("{} port {}: {how}", peer, socket_port(socket)),
+        None => info!("port {}: connection {how}", socket_port(socket)),
+    }
+}
+
+fn socket_port(socket: &tcp::Socket) -> u16 {
+    socket
+        .local_endpoint()
+        .map_or(socket.listen_endpoint().port, |e| e.port)
+}
