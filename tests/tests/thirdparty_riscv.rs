@@ -11,6 +11,7 @@ thirdparty_cases!(BoardKind::RISCV_TAP;
     hping::segments_get_the_rfc_answers,
     hping::syn_flood_from_random_sources_leaves_the_device_serving,
     ping::v4_v6_and_full_mtu_with_df_are_answered,
+    ping::fragmented_pings_are_reassembled_and_answered,
     ping::flood_of_twenty_thousand_loses_at_most_one_percent,
     java::course_client_session,
     asyncio::two_hundred_clients_fill_pool_and_backlog,

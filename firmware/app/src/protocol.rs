@@ -477,6 +477,12 @@ pub mod info {
     pub const CLOSING_IN_USE: &str = "closing_in_use";
     /// TIME-WAIT sockets recycled early because the closing pool was full.
     pub const TIME_WAIT_RECYCLED: &str = "time_wait_recycled";
+    /// Largest IP datagram payload reassembled from fragments, bytes.
+    pub const REASSEMBLY_BUFFER: &str = "reassembly_buffer";
+    /// Datagrams reassembled at once.
+    pub const REASSEMBLY_BUFFERS: &str = "reassembly_buffers";
+    /// Largest IPv4 datagram sent in fragments, bytes.
+    pub const FRAGMENTATION_BUFFER: &str = "fragmentation_buffer";
 }
 
 /// esnet iperf3's control protocol, as its `iperf_api.h` numbers it.

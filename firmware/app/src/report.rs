@@ -160,6 +160,24 @@ pub(crate) fn info_line(
             view.closing_in_use.0 + view.closing_in_use.1
         ),
         52 => write!(out, "{}={}", info::TIME_WAIT_RECYCLED, c.time_wait_recycled),
+        53 => write!(
+            out,
+            "{}={}",
+            info::REASSEMBLY_BUFFER,
+            smoltcp::config::REASSEMBLY_BUFFER_SIZE
+        ),
+        54 => write!(
+            out,
+            "{}={}",
+            info::REASSEMBLY_BUFFERS,
+            smoltcp::config::REASSEMBLY_BUFFER_COUNT
+        ),
+        55 => write!(
+            out,
+            "{}={}",
+            info::FRAGMENTATION_BUFFER,
+            smoltcp::config::FRAGMENTATION_BUFFER_SIZE
+        ),
         10 => write!(out, "{}={}", info::LAB_RX_BUFFER, s.lab_rx),
         11 => write!(out, "{}={}", info::LAB_TX_BUFFER, s.lab_tx),
         12 => write!(out, "{}={}", info::BULK_SLOTS, s.bulk_slots),

@@ -218,7 +218,7 @@ fn netstat_lists_every_socket_listening_ones_too() {
 }
 
 /// Lines `INFO` answers before `END`.
-const INFO_KEYS: usize = 53;
+const INFO_KEYS: usize = 56;
 
 #[test]
 fn info_reports_every_key_then_end() {
@@ -283,6 +283,9 @@ fn info_reports_every_key_then_end() {
             info::BULK_CLOSING,
             info::CLOSING_IN_USE,
             info::TIME_WAIT_RECYCLED,
+            info::REASSEMBLY_BUFFER,
+            info::REASSEMBLY_BUFFERS,
+            info::FRAGMENTATION_BUFFER,
         ]
     );
     let v = |key| value(&info, key);

@@ -154,6 +154,33 @@ pub fn v4_v6_and_full_mtu_with_df_are_answered(board: BoardKind) {
     dut.assert_running();
 }
 
+/// Pings bigger than the link carries travel in IP fragments: the device
+/// reassembles each request and answers in fragments, every one, IPv4 with
+/// 2000 bytes of data on every board and 8000 on linux-tap (the boards'
+/// reassembly buffers: 16 KiB on linux-tap, 4 KiB on the QEMU boards).
+/// (smoltcp 0.14 has no IPv6 fragmentation on Ethernet; the README says so.)
+pub fn fragmented_pings_are_reassembled_and_answered(board: Board) {
+    let dut = Dut::start(board);
+    let sizes: &[usize] = match board {
+        Board::Tap => &[2000, 8000],
+        _ => &[2000],
+    };
+    for size in sizes {
+        let size = size.to_string();
+        all_answered(
+            &dut,
+            &["-c", "3", "-i", "0.2", "-W", "2", "-s", &size],
+            &v4(&dut),
+        );
+    }
+    println!(
+        "figures: ping on {}: fragmented IPv4 pings answered, up to {} B of data",
+        dut.board_name(),
+        sizes.last().expect("a size")
+    );
+    dut.assert_running();
+}
+
 /// `ping -f -c 20000`: at most 1 % of the requests go unanswered, and the
 /// device still greets a client afterwards.
 pub fn flood_of_twenty_thousand_loses_at_most_one_percent(board: BoardKind) {
