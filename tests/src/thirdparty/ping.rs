@@ -159,10 +159,10 @@ pub fn v4_v6_and_full_mtu_with_df_are_answered(board: BoardKind) {
 /// 2000 bytes of data on every board and 8000 on linux-tap (the boards'
 /// reassembly buffers: 16 KiB on linux-tap, 4 KiB on the QEMU boards).
 /// (smoltcp 0.14 has no IPv6 fragmentation on Ethernet; the README says so.)
-pub fn fragmented_pings_are_reassembled_and_answered(board: Board) {
+pub fn fragmented_pings_are_reassembled_and_answered(board: BoardKind) {
     let dut = Dut::start(board);
     let sizes: &[usize] = match board {
-        Board::Tap => &[2000, 8000],
+        BoardKind::Tap => &[2000, 8000],
         _ => &[2000],
     };
     for size in sizes {
