@@ -9,6 +9,7 @@
 //! installs them all).
 
 pub mod asyncio;
+pub mod closes;
 pub mod hping;
 pub mod java;
 pub mod nmap;
