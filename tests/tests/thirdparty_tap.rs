@@ -17,3 +17,10 @@ thirdparty_cases!(BoardKind::Tap;
     java::course_client_session,
     asyncio::two_hundred_clients_fill_pool_and_backlog,
 );
+
+// A client of our own on the TAP that stops answering at will (linux-tap
+// only: once on a real link, next to the in-process versions).
+thirdparty_cases!(Board::Tap;
+    timers::reused_slot_retransmits_on_a_fresh_timer,
+    timers::dead_peer_timeout_frees_the_slot_on_time,
+);

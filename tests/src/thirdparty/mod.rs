@@ -14,6 +14,7 @@ pub mod hping;
 pub mod java;
 pub mod nmap;
 pub mod ping;
+pub mod timers;
 pub mod tshark;
 
 use std::ffi::OsStr;
