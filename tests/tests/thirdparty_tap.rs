@@ -20,7 +20,7 @@ thirdparty_cases!(BoardKind::Tap;
 
 // A client of our own on the TAP that stops answering at will (linux-tap
 // only: once on a real link, next to the in-process versions).
-thirdparty_cases!(Board::Tap;
+thirdparty_cases!(BoardKind::Tap;
     timers::reused_slot_retransmits_on_a_fresh_timer,
     timers::dead_peer_timeout_frees_the_slot_on_time,
 );

@@ -21,8 +21,8 @@ use smoltcp::time::Instant as NetInstant;
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
 use socklab_app::protocol::LAB_PORT;
 
-use super::{in_netns, run, TempDir};
-use crate::{Board, Dut};
+use super::{alone, in_netns, run, TempDir};
+use crate::{BoardKind, Dut};
 
 /// The silent client's Ethernet address.
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x60];
@@ -160,8 +160,9 @@ fn sent_to_client(pcap: &std::path::Path, port: u16, filter: &str) -> Vec<f64> {
 /// scanner does; then a new connection on the same socket whose `HELLO`
 /// goes unacknowledged: the device retransmits it after the fresh 1 s
 /// timeout, not on the backed-off timer of the reset handshake.
-pub fn reused_slot_retransmits_on_a_fresh_timer(board: Board) {
-    assert_eq!(board, Board::Tap, "this case runs on linux-tap");
+pub fn reused_slot_retransmits_on_a_fresh_timer(board: BoardKind) {
+    let _alone = alone();
+    assert_eq!(board, BoardKind::Tap, "this case runs on linux-tap");
     let dir = TempDir::new("timers");
     let pcap = dir.path().join("reuse.pcap");
     let dut = Dut::start_with(
@@ -251,8 +252,9 @@ fn log_line(line: &str) -> Option<(f64, &str)> {
 /// it and nothing else reaches the device: its slot is listening again when
 /// the dead-peer timeout is due, not when some later frame happens to wake
 /// the device.
-pub fn dead_peer_timeout_frees_the_slot_on_time(board: Board) {
-    assert_eq!(board, Board::Tap, "this case runs on linux-tap");
+pub fn dead_peer_timeout_frees_the_slot_on_time(board: BoardKind) {
+    let _alone = alone();
+    assert_eq!(board, BoardKind::Tap, "this case runs on linux-tap");
     let dead_peer = DEAD_PEER_MS.to_string();
     let dut = Dut::start_with(
         board,
