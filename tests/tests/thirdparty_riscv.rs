@@ -7,6 +7,7 @@ use socklab_tests::{thirdparty_cases, BoardKind};
 
 thirdparty_cases!(BoardKind::RISCV_TAP;
     tshark::device_frames_are_well_formed_with_valid_checksums,
+    closes::every_clean_close_ends_with_fin_ack_both_ways,
     nmap::tcp_scans_find_exactly_the_listening_ports,
     hping::segments_get_the_rfc_answers,
     hping::syn_flood_from_random_sources_leaves_the_device_serving,
