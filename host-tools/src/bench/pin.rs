@@ -163,6 +163,7 @@ mod test {
             let now = get_affinity(child.id() as libc::pid_t).unwrap();
             // SAFETY: reads bits of valid sets.
             assert!(unsafe { libc::CPU_ISSET(cpu, &now) });
+            // SAFETY: counts the bits of a valid set.
             assert_eq!(unsafe { libc::CPU_COUNT(&now) }, 1);
         }
         let after = get_affinity(child.id() as libc::pid_t).unwrap();
