@@ -109,7 +109,7 @@ impl BoardKind {
     /// Device ports where nothing listens and that the host can reach.
     pub fn closed_ports(self) -> &'static [u16] {
         match self {
-            BoardKind::Tap | BoardKind::QemuTap(_) => &[QEMU_CLOSED_PORT, 80, 22],
+            BoardKind::Tap | BoardKind::QemuTap(_) => &[QEMU_CLOSED_PORT, 81, 22],
             // Only forwarded ports reach the device.
             BoardKind::QemuUser(_) => &[QEMU_CLOSED_PORT],
         }

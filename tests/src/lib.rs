@@ -18,6 +18,7 @@ pub mod cases;
 pub mod crash;
 pub mod flood;
 pub mod iperf;
+pub mod http;
 pub mod reliability;
 pub mod thirdparty;
 

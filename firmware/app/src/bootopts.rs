@@ -5,7 +5,8 @@
 //! `--duplicate-chance P`, `--reorder-chance P`, `--delay-chance P`,
 //! `--delay-ms N`, `--seed N` (the bad link), `--idle-timeout-ms N`,
 //! `--slow-reader-timeout-ms N`, `--handshake-timeout-ms N`,
-//! `--keep-alive-ms N`, `--dead-peer-ms N`, `--backlog wait|refuse|busy`,
+//! `--keep-alive-ms N`, `--dead-peer-ms N`, `--http-request-timeout-ms N`,
+//! `--http-idle-timeout-ms N`, `--backlog wait|refuse|busy`,
 //! `--profile` (the board logs every few seconds where its time goes).
 //! A percentage `P` is `5`, `0.5` or `12.25`; the first word, if it is not an option, is
 //! the program's name and is skipped.
@@ -131,6 +132,8 @@ pub fn parse<'a>(text: &'a str, config: &mut Config) -> Result<BootOptions, Boot
             "--handshake-timeout-ms" => t.handshake_ms = number(option, value)?,
             "--keep-alive-ms" => t.keep_alive_ms = number(option, value)?,
             "--dead-peer-ms" => t.dead_peer_ms = number(option, value)?,
+            "--http-request-timeout-ms" => t.http_request_ms = number(option, value)?,
+            "--http-idle-timeout-ms" => t.http_idle_ms = number(option, value)?,
             "--backlog" => {
                 config.backlog = match value {
                     Some("wait") => BacklogPolicy::Wait,

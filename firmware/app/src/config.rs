@@ -87,6 +87,13 @@ pub const KEEP_ALIVE_MS: u64 = 10_000;
 /// long is aborted by the stack.
 pub const DEAD_PEER_MS: u64 = 30_000;
 
+/// Default for [`Timeouts::http_request_ms`]: an HTTP request head unfinished
+/// this long is answered 408 Request Timeout and the connection closed.
+pub const HTTP_REQUEST_TIMEOUT_MS: u64 = 5_000;
+/// Default for [`Timeouts::http_idle_ms`]: an HTTP keep-alive connection with
+/// no request this long is closed.
+pub const HTTP_IDLE_TIMEOUT_MS: u64 = 15_000;
+
 /// When the device gives up on a client, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -103,6 +110,10 @@ pub struct Timeouts {
     /// A peer that acknowledges nothing (data or keep-alive) this long is
     /// dropped by the stack: a vanished client frees its socket.
     pub dead_peer_ms: u64,
+    /// HTTP request head unfinished this long: 408, then closed.
+    pub http_request_ms: u64,
+    /// HTTP keep-alive connection without a request this long: closed.
+    pub http_idle_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -114,6 +125,8 @@ impl Default for Timeouts {
             closing_ms: CLOSING_TIMEOUT_MS,
             keep_alive_ms: KEEP_ALIVE_MS,
             dead_peer_ms: DEAD_PEER_MS,
+            http_request_ms: HTTP_REQUEST_TIMEOUT_MS,
+            http_idle_ms: HTTP_IDLE_TIMEOUT_MS,
         }
     }
 }

@@ -69,10 +69,27 @@ enum Reply {
     Info {
         next: usize,
     },
+    /// `EVENTS`: the next event at or after sequence number `next`.
+    Events {
+        next: u64,
+    },
     /// The backlog part of `WHO`: waiting clients after ticket `after`.
     Queue {
         after: Option<u64>,
         position: usize,
+    },
+}
+
+/// What a lab socket is doing for the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LabRole {
+    /// Serving slot `n`.
+    Slot(usize),
+    /// Backlog socket `index`; `position` in the queue while a client waits
+    /// on it (1 is served next).
+    Backlog {
+        index: usize,
+        position: Option<usize>,
     },
 }
 
@@ -251,6 +268,29 @@ impl Lab<'_> {
                 .slots
                 .iter()
                 .any(|s| sockets.get::<tcp::Socket>(s.handle()).state() != s.last_state)
+    }
+
+    /// What socket `handle` is to the lab: a serving slot, or a backlog
+    /// socket (with its client's place in the queue while one waits).
+    pub fn role_of(&self, handle: SocketHandle) -> Option<LabRole> {
+        let index = self.slots.iter().position(|s| s.handle == Some(handle))?;
+        if index < self.serving {
+            return Some(LabRole::Slot(index));
+        }
+        let position = match self.slots[index].phase {
+            Phase::Waiting { ticket } => Some(
+                1 + self
+                    .slots
+                    .iter()
+                    .filter(|s| matches!(s.phase, Phase::Waiting { ticket: t } if t < ticket))
+                    .count(),
+            ),
+            _ => None,
+        };
+        Some(LabRole::Backlog {
+            index: index - self.serving,
+            position,
+        })
     }
 
     /// Number of clients waiting in the backlog.
@@ -684,6 +724,10 @@ impl Lab<'_> {
                         None => (true, Reply::None),
                     }
                 }
+                Reply::Events { next } => match report::event_row(view, next, &mut out) {
+                    Some(next) => (false, Reply::Events { next }),
+                    None => (true, Reply::None),
+                },
                 Reply::Info { next } => {
                     if report::info_line(view, self.in_use(), self.queued(), next, &mut out) {
                         (false, Reply::Info { next: next + 1 })
@@ -736,6 +780,7 @@ impl Lab<'_> {
             Command::Who => slot.reply = Reply::Who { next: 0 },
             Command::Netstat => slot.reply = Reply::Netstat { next: 0 },
             Command::Info => slot.reply = Reply::Info { next: 0 },
+            Command::Events(since) => slot.reply = Reply::Events { next: since },
             Command::Quit => {
                 send_line(socket, protocol::BYE.as_bytes());
                 socket.close();

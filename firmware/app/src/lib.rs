@@ -12,6 +12,7 @@
 //! | 19 | chargen (RFC 864) |
 //! | 5201 | iperf3 server (esnet iperf3's protocol, TCP tests) |
 //! | 5001 | iperf2 server (a sink for `iperf` 2.x TCP tests) |
+//! | 80 | HTTP/1.1: the status page and its JSON API ([`http`]) |
 //! | ICMP | echo replies, IPv4 and IPv6 (answered by the interface) |
 //!
 //! Any other TCP port answers a SYN with RST: the client's connect is refused.
@@ -30,6 +31,8 @@
 pub mod badlink;
 pub mod bootopts;
 pub mod config;
+pub mod events;
+pub mod http;
 pub mod protocol;
 pub mod storage;
 
@@ -63,9 +66,11 @@ use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
 
 use bulk::{Bulk, Service};
 use counters::FrameCounters;
+use events::Events;
 use frames::Counted;
 use iperf2::Iperf2;
 use iperf3::Iperf3;
+use http::Http;
 use lab::Lab;
 use pool::{Class, Pool};
 use report::View;
@@ -121,6 +126,10 @@ pub struct App<'a> {
     lab_deadline: Option<i64>,
     /// When the closing pool next needs a look for its timeouts (ms).
     pool_deadline: Option<i64>,
+    http: Http,
+    /// When the HTTP server next needs a look (ms).
+    http_deadline: Option<i64>,
+    events: Events,
 }
 
 impl<'a> App<'a> {
@@ -229,6 +238,16 @@ impl<'a> App<'a> {
             }
             pool.add(index, sockets.add(socket), class);
         }
+        let mut http = Http::new();
+        for _ in 0..http::HTTP_SOCKETS {
+            let mut socket = new_socket(
+                take(http::HTTP_RX_BUFFER),
+                take(http::HTTP_TX_BUFFER),
+                &config.timeouts,
+            );
+            lab::listen(&mut socket, protocol::HTTP_PORT);
+            http.add(sockets.add(socket));
+        }
         let dhcp = config.dhcp.then(|| sockets.add(dhcpv4::Socket::new()));
 
         // smoltcp counts the Ethernet header in the device's MTU; INFO shows the IP MTU.
@@ -247,7 +266,7 @@ impl<'a> App<'a> {
             sizes.buffer_bytes()
         );
         info!(
-            "listening on {} and {}, ports 6666 7 9 19 5201 5001",
+            "listening on {} and {}, ports 6666 7 9 19 80 5201 5001",
             config.ipv4, config.ipv6
         );
         info!(
@@ -288,6 +307,9 @@ impl<'a> App<'a> {
             started: now,
             lab_deadline: None,
             pool_deadline: None,
+            http,
+            http_deadline: None,
+            events: Events::new(),
         })
     }
 
@@ -332,6 +354,7 @@ impl<'a> App<'a> {
         let woken_by_time = frames == 0;
         let now_ms = now.total_millis();
         let due = |deadline: Option<i64>| deadline.is_some_and(|at| now_ms >= at);
+        let uptime_ms = (now - self.started).total_millis();
         let mut ran = false;
         if woken_by_time || touched.lab || due(self.lab_deadline) || self.lab.changed(&self.sockets)
         {
@@ -347,9 +370,11 @@ impl<'a> App<'a> {
                 ipv4: self.ipv4(),
                 ipv6: self.config.ipv6,
                 ipv4_source: self.ipv4_source.name(),
-                uptime_ms: (now - self.started).total_millis() as i64,
+                uptime_ms: uptime_ms as i64,
                 counters: self.counters,
                 closing_in_use: self.pool.in_use(),
+                events: &self.events,
+                http_requests: self.http.requests,
             };
             self.lab_deadline = self.lab.poll(
                 &mut self.sockets,
@@ -360,6 +385,27 @@ impl<'a> App<'a> {
                 touched.lab_reset,
             );
         }
+        // The HTTP server's few sockets are looked at on every poll.
+        self.counters.frames_rx = self.frames.rx.get();
+        self.counters.frames_tx = self.frames.tx.get();
+        self.counters.refused = self.frames.refused.get();
+        let view = View {
+            config: &self.config,
+            sizes: self.sizes,
+            mac: self.config.mac,
+            mtu: self.mtu,
+            ipv4: self.ipv4(),
+            ipv6: self.config.ipv6,
+            ipv4_source: self.ipv4_source.name(),
+            uptime_ms: uptime_ms as i64,
+            counters: self.counters,
+            events: &self.events,
+            http_requests: self.http.requests,
+            closing_in_use: self.pool.in_use(),
+        };
+        self.http_deadline = self
+            .http
+            .poll(&mut self.sockets, &view, &self.lab, now, uptime_ms);
         if woken_by_time || touched.bulk || self.bulk.changed(&self.sockets) {
             ran = true;
             self.bulk.poll(
@@ -395,6 +441,7 @@ impl<'a> App<'a> {
         while self.iface.poll_egress(now, &mut counted, &mut self.sockets)
             == PollResult::SocketStateChanged
         {}
+        self.events.scan(&self.sockets, now, self.started);
 
         // A stack timer that fired while sending (a dead peer dropped, a
         // TIME-WAIT over, a reset sent) changed a socket the services have
@@ -409,7 +456,12 @@ impl<'a> App<'a> {
         } else {
             self.iface.poll_delay(now, &self.sockets)
         };
-        let app = [self.lab_deadline, self.pool_deadline, self.iperf3_deadline]
+        let app = [
+            self.lab_deadline,
+            self.pool_deadline,
+            self.iperf3_deadline,
+            self.http_deadline,
+        ]
             .into_iter()
             .flatten()
             .min()

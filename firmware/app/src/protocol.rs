@@ -27,6 +27,22 @@ pub const IPERF3_PORT: u16 = 5201;
 /// iperf2 server: a sink for the `iperf` 2.x client's TCP test ([`iperf2`]).
 pub const IPERF2_PORT: u16 = 5001;
 
+/// The HTTP server: the device's status page and its JSON API.
+pub const HTTP_PORT: u16 = 80;
+
+/// The name of the service a device port serves, as `/api/sockets` and
+/// `socklab top` show it.
+pub fn service_name(port: u16) -> &'static str {
+    match port {
+        LAB_PORT => "lab",
+        ECHO_PORT => "echo",
+        DISCARD_PORT => "discard",
+        CHARGEN_PORT => "chargen",
+        HTTP_PORT => "http",
+        _ => "tcp",
+    }
+}
+
 /// Longest lab line accepted, in bytes, without its terminator.
 pub const MAX_LINE: usize = 256;
 /// Longest line the device ever sends (a `FROM` line with an IPv6 peer and a
@@ -49,6 +65,9 @@ pub const ERR_BUSY: &str = "ERR busy";
 /// Said before the device closes an idle client.
 pub const BYE_IDLE: &str = "BYE idle";
 
+/// The command word of [`Command::Events`].
+pub const EVENTS: &str = "EVENTS";
+
 /// One lab command, parsed from a line without its terminator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command<'a> {
@@ -62,6 +81,10 @@ pub enum Command<'a> {
     Netstat,
     /// `INFO`: `key=value` lines, then `END`.
     Info,
+    /// `EVENTS [since]`: the recent connection state changes with a
+    /// sequence number at or after `since` (0 if absent), one [`EventRow`]
+    /// each, then `END`.
+    Events(u64),
     /// `QUIT`: `BYE`, then the device closes.
     Quit,
     /// An empty line: no answer.
@@ -91,6 +114,14 @@ impl<'a> Command<'a> {
             None if is("NETSTAT") => Command::Netstat,
             None if is("INFO") => Command::Info,
             None if is("QUIT") => Command::Quit,
+            None if is(EVENTS) => Command::Events(0),
+            Some(since) if is(EVENTS) => match since.iter().all(u8::is_ascii_digit) {
+                true => core::str::from_utf8(since)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .map_or(Command::Unknown, Command::Events),
+                false => Command::Unknown,
+            },
             _ => Command::Unknown,
         }
     }
@@ -356,6 +387,66 @@ impl fmt::Display for NetstatRow<'_> {
     }
 }
 
+/// One `EVENTS` row: `event <seq> <ms> <socket> <port> <FROM> <TO> <peer>`,
+/// the peer as `-` when the socket has none (back in LISTEN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRow<'a> {
+    /// Sequence number since boot.
+    pub seq: u64,
+    /// Milliseconds since the device started.
+    pub at_ms: u64,
+    /// The socket's position among the device's TCP sockets (as in `/api/sockets`).
+    pub socket: usize,
+    /// The device port it serves.
+    pub port: u16,
+    /// State before (RFC 793 name, as `NETSTAT` prints it).
+    pub from: &'a str,
+    /// State after.
+    pub to: &'a str,
+    /// The peer, if the socket has one.
+    pub peer: Option<SocketAddr>,
+}
+
+impl<'a> EventRow<'a> {
+    /// Parses an `EVENTS` row (not the closing `END`).
+    pub fn parse(line: &'a str) -> Result<Self, ParseError> {
+        let mut words = line.split_ascii_whitespace();
+        if words.next() != Some("event") {
+            return Err(ParseError::WrongKind);
+        }
+        let row = EventRow {
+            seq: field(words.next(), "seq")?,
+            at_ms: field(words.next(), "ms")?,
+            socket: field(words.next(), "socket")?,
+            port: field(words.next(), "port")?,
+            from: words.next().ok_or(ParseError::Missing("from"))?,
+            to: words.next().ok_or(ParseError::Missing("to"))?,
+            peer: match words.next() {
+                Some("-") => None,
+                peer => Some(field(peer, "peer")?),
+            },
+        };
+        match words.next() {
+            None => Ok(row),
+            Some(_) => Err(ParseError::Invalid("peer")),
+        }
+    }
+}
+
+impl fmt::Display for EventRow<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "event {} {} {} {} {} {} ",
+            self.seq, self.at_ms, self.socket, self.port, self.from, self.to
+        )?;
+        match self.peer {
+            Some(peer) => write!(f, "{peer}"),
+            None => write!(f, "-"),
+        }
+    }
+}
+
 /// Parses one `INFO` line into its key and value.
 pub fn parse_info(line: &str) -> Result<(&str, &str), ParseError> {
     match line.split_once('=') {
@@ -483,6 +574,24 @@ pub mod info {
     pub const REASSEMBLY_BUFFERS: &str = "reassembly_buffers";
     /// Largest IPv4 datagram sent in fragments, bytes.
     pub const FRAGMENTATION_BUFFER: &str = "fragmentation_buffer";
+    /// Sockets of the HTTP server (port 80), apart from every other pool.
+    pub const HTTP_SOCKETS: &str = "http_sockets";
+    /// Receive buffer of each HTTP socket, bytes.
+    pub const HTTP_RX_BUFFER: &str = "http_rx_buffer";
+    /// Transmit buffer of each HTTP socket, bytes.
+    pub const HTTP_TX_BUFFER: &str = "http_tx_buffer";
+    /// Largest HTTP request head accepted, bytes (431 beyond).
+    pub const HTTP_MAX_HEAD: &str = "http_max_head";
+    /// A request head unfinished this long gets 408, ms.
+    pub const HTTP_REQUEST_TIMEOUT_MS: &str = "http_request_timeout_ms";
+    /// An idle HTTP keep-alive connection is closed after this long, ms.
+    pub const HTTP_IDLE_TIMEOUT_MS: &str = "http_idle_timeout_ms";
+    /// Connection state changes the event ring keeps.
+    pub const EVENT_RING: &str = "event_ring";
+    /// Sequence number of the next event (events since boot).
+    pub const EVENTS_NEXT: &str = "events_next";
+    /// HTTP requests answered.
+    pub const HTTP_REQUESTS: &str = "http_requests";
 }
 
 /// esnet iperf3's control protocol, as its `iperf_api.h` numbers it.
@@ -614,6 +723,9 @@ mod test {
         assert_eq!(Command::parse(b"NetStat"), Command::Netstat);
         assert_eq!(Command::parse(b"INFO"), Command::Info);
         assert_eq!(Command::parse(b"quit\r"), Command::Quit);
+        assert_eq!(Command::parse(b"events"), Command::Events(0));
+        assert_eq!(Command::parse(b"EVENTS 42"), Command::Events(42));
+        assert_eq!(Command::parse(b"EVENTS x"), Command::Unknown);
         assert_eq!(Command::parse(b""), Command::Empty);
         assert_eq!(Command::parse(b"\r"), Command::Empty);
         assert_eq!(Command::parse(b"ECHOX"), Command::Unknown);
@@ -665,6 +777,14 @@ mod test {
         assert!(WhoRow::parse("wait 2 192.168.69.100:5000").is_err());
         assert!(WaitRow::parse("2 192.168.69.100:5000").is_err());
         assert!(parse_info("END").is_err());
+        let line = "event 3 1200 5 6666 LISTEN SYN-RECEIVED 192.168.69.100:4000";
+        let event = EventRow::parse(line).unwrap();
+        assert_eq!((event.seq, event.socket, event.to), (3, 5, "SYN-RECEIVED"));
+        let mut buf = heapless::String::<128>::new();
+        fmt::write(&mut buf, format_args!("{event}")).unwrap();
+        assert_eq!(buf.as_str(), line);
+        let back = EventRow::parse("event 4 1300 5 6666 TIME-WAIT LISTEN -").unwrap();
+        assert_eq!(back.peer, None);
     }
 
     #[test]

@@ -12,9 +12,11 @@ use crate::config::Config;
 use crate::counters::Counters;
 use crate::iperf2::IPERF2_TX_BUFFER;
 use crate::iperf3::{IPERF3_MAX_PARAMS, IPERF3_TIMEOUT_MS};
+use crate::events::Events;
+use crate::http;
 use crate::lab::{socket_addr, LabSlot, LineWriter};
 use crate::pool::Pool;
-use crate::protocol::{info, NetstatRow, SockName, VERSION};
+use crate::protocol::{info, EventRow, NetstatRow, SockName, VERSION};
 use crate::storage::Sizes;
 
 /// A snapshot of the device taken at the start of a poll.
@@ -30,6 +32,25 @@ pub(crate) struct View<'v> {
     pub counters: Counters,
     /// Closing-pool sockets busy now: (lab, bulk).
     pub closing_in_use: (usize, usize),
+    pub events: &'v Events,
+    pub http_requests: u64,
+}
+
+/// Formats the first kept event with a sequence number at or after `next`;
+/// returns the sequence number after it, or `None` when there is none left.
+pub(crate) fn event_row(view: &View<'_>, next: u64, out: &mut LineWriter<'_>) -> Option<u64> {
+    let event = view.events.first_from(next)?;
+    let row = EventRow {
+        seq: event.seq,
+        at_ms: event.at_ms,
+        socket: event.socket,
+        port: event.port,
+        from: state_name(event.from),
+        to: state_name(event.to),
+        peer: event.remote,
+    };
+    let _ = write!(out, "{row}");
+    Some(event.seq + 1)
 }
 
 /// Formats row `next` of `NETSTAT`: the lab's sockets in slot order (the
@@ -178,6 +199,25 @@ pub(crate) fn info_line(
             info::FRAGMENTATION_BUFFER,
             smoltcp::config::FRAGMENTATION_BUFFER_SIZE
         ),
+        56 => write!(out, "{}={}", info::HTTP_SOCKETS, http::HTTP_SOCKETS),
+        57 => write!(out, "{}={}", info::HTTP_RX_BUFFER, http::HTTP_RX_BUFFER),
+        58 => write!(out, "{}={}", info::HTTP_TX_BUFFER, http::HTTP_TX_BUFFER),
+        59 => write!(out, "{}={}", info::HTTP_MAX_HEAD, http::MAX_REQUEST_HEAD),
+        60 => write!(
+            out,
+            "{}={}",
+            info::HTTP_REQUEST_TIMEOUT_MS,
+            t.http_request_ms
+        ),
+        61 => write!(out, "{}={}", info::HTTP_IDLE_TIMEOUT_MS, t.http_idle_ms),
+        62 => write!(
+            out,
+            "{}={}",
+            info::EVENT_RING,
+            crate::events::EVENT_RING_LEN
+        ),
+        63 => write!(out, "{}={}", info::EVENTS_NEXT, view.events.next_seq()),
+        64 => write!(out, "{}={}", info::HTTP_REQUESTS, view.http_requests),
         10 => write!(out, "{}={}", info::LAB_RX_BUFFER, s.lab_rx),
         11 => write!(out, "{}={}", info::LAB_TX_BUFFER, s.lab_tx),
         12 => write!(out, "{}={}", info::BULK_SLOTS, s.bulk_slots),

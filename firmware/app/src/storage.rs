@@ -5,6 +5,7 @@ use smoltcp::iface::SocketStorage;
 
 pub use crate::iperf2::{IPERF2_TX_BUFFER, MAX_IPERF2_SOCKETS};
 pub use crate::iperf3::{IPERF3_RESERVED_SOCKETS, MAX_IPERF3_SOCKETS};
+use crate::http;
 use crate::lab::LabSlot;
 use crate::pool::ClosingSocket;
 
@@ -71,12 +72,14 @@ impl Sizes {
     }
 
     /// TCP sockets of the device (every socket but DHCP's): the lab's slots
-    /// and backlog, the bulk services' and the closing pool.
+    /// and backlog, the bulk services', the closing pool and the HTTP
+    /// server's own [`HTTP_SOCKETS`](crate::http::HTTP_SOCKETS).
     pub const fn tcp_sockets(&self) -> usize {
         self.lab_sockets()
             + BULK_SERVICES * self.bulk_slots
             + self.iperf_sockets()
             + self.closing_sockets()
+            + http::HTTP_SOCKETS
     }
 
     /// Sockets of the iperf3 and iperf2 servers.
@@ -95,6 +98,7 @@ impl Sizes {
             + (BULK_SERVICES * self.bulk_slots + self.bulk_closing) * (self.bulk_rx + self.bulk_tx)
             + self.iperf3_sockets * (self.iperf3_rx + self.iperf3_tx)
             + self.iperf2_sockets * (self.iperf2_rx + IPERF2_TX_BUFFER)
+            + http::HTTP_SOCKETS * (http::HTTP_RX_BUFFER + http::HTTP_TX_BUFFER)
     }
 
     /// Everything the pool costs in RAM: buffers, socket slots and lab state.

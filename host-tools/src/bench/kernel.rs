@@ -512,7 +512,10 @@ fn lab(mut stream: TcpStream) {
                         quit = true;
                     }
                     LabCommand::Empty => {}
-                    LabCommand::Who | LabCommand::Netstat | LabCommand::Unknown => {
+                    LabCommand::Who
+                    | LabCommand::Netstat
+                    | LabCommand::Events(_)
+                    | LabCommand::Unknown => {
                         out.extend_from_slice(ERR_UNKNOWN.as_bytes());
                         out.push(b'\n');
                     }

@@ -825,6 +825,8 @@ pub mod fuzz {
         closing_ms: 1_000,
         keep_alive_ms: 1_000,
         dead_peer_ms: 3_000,
+        http_request_ms: 1_000,
+        http_idle_ms: 2_000,
     };
 
     /// How long a case lets pass once its clients are gone: longer than any
@@ -2135,6 +2137,8 @@ pub mod fuzz {
             closing_ms: pick(choices[1], 1),
             keep_alive_ms: pick(choices[2], 0),
             dead_peer_ms: pick(choices[2], 1),
+            http_request_ms: pick(choices[1], 0),
+            http_idle_ms: pick(choices[0], 0),
         }
     }
 

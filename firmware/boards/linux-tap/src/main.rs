@@ -199,6 +199,12 @@ struct Args {
     /// system call where the kernel accepts it) or off (one frame per call).
     #[arg(long, value_enum, default_value_t = Offload::On)]
     offload: Offload,
+    /// An HTTP request head unfinished this long gets 408, in milliseconds.
+    #[arg(long, default_value_t = config::HTTP_REQUEST_TIMEOUT_MS)]
+    http_request_timeout_ms: u64,
+    /// An idle HTTP keep-alive connection is closed after this long, in milliseconds.
+    #[arg(long, default_value_t = config::HTTP_IDLE_TIMEOUT_MS)]
+    http_idle_timeout_ms: u64,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, default_value = "info", value_parser = parse_level)]
     log_level: log::LevelFilter,
@@ -457,6 +463,8 @@ fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
             handshake_ms: args.handshake_timeout_ms,
             keep_alive_ms: args.keep_alive_ms,
             dead_peer_ms: args.dead_peer_ms,
+            http_request_ms: args.http_request_timeout_ms,
+            http_idle_ms: args.http_idle_timeout_ms,
             ..Default::default()
         },
         offload,

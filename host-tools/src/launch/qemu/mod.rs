@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6};
 use socklab_app::protocol::{
-    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT,
+    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT,
 };
 
 use super::artifacts::{find_image, find_qemu, Image};
@@ -48,7 +48,7 @@ pub const DEFAULT_PORT_BASE: u16 = 10_000;
 /// be seen through QEMU's user networking.
 pub const QEMU_CLOSED_PORT: u16 = LAB_PORT + 1;
 /// The device ports forwarded to the host with user networking.
-pub const FORWARDED_PORTS: [u16; 7] = [
+pub const FORWARDED_PORTS: [u16; 8] = [
     LAB_PORT,
     QEMU_CLOSED_PORT,
     ECHO_PORT,
@@ -56,6 +56,7 @@ pub const FORWARDED_PORTS: [u16; 7] = [
     CHARGEN_PORT,
     IPERF3_PORT,
     IPERF2_PORT,
+    HTTP_PORT,
 ];
 /// The greatest port base: every forwarded port must stay a valid port.
 pub const MAX_PORT_BASE: u16 = u16::MAX - QEMU_CLOSED_PORT;

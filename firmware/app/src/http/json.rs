@@ -1,0 +1,309 @@
+//! The JSON API's documents, `/api/info`, `/api/sockets` and `/api/events`,
+//! written piece by piece (an opening, one piece per key, socket or event, a
+//! closing) so that a document of any length streams through a small
+//! transmit buffer.
+
+use core::fmt::Write;
+
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::Socket;
+
+use crate::lab::{socket_addr, Lab, LabRole, LineWriter, OutLine};
+use crate::protocol::{self, info};
+use crate::report::{self, View};
+
+/// Largest piece: one socket with two IPv6 addresses is about 330 bytes.
+pub(crate) const PIECE_BYTES: usize = 512;
+/// A piece being formatted.
+pub(crate) type Piece = heapless::Vec<u8, PIECE_BYTES>;
+
+/// Which document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Doc {
+    /// `/api/info`: every `INFO` key.
+    Info,
+    /// `/api/sockets`: every TCP socket, then the counters.
+    Sockets,
+    /// `/api/events?since=N`: the kept events from `N` on.
+    Events { since: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Open,
+    Items,
+    Close,
+    Done,
+}
+
+/// Where a document's writing stands: cheap to copy, so that a piece that
+/// does not fit is formatted again later instead of being kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    doc: Doc,
+    stage: Stage,
+    next: u64,
+    any: bool,
+}
+
+/// What the documents are made from, borrowed for one poll.
+pub(crate) struct Context<'c, 'a> {
+    pub view: &'c View<'c>,
+    pub sockets: &'c SocketSet<'a>,
+    pub lab: &'c Lab<'a>,
+    /// The HTTP server's sockets, by its slot number.
+    pub http: &'c [Option<SocketHandle>],
+    /// Milliseconds since start.
+    pub now_ms: u64,
+}
+
+/// Writes `s` as a JSON string.
+struct Json<'p>(&'p mut Piece);
+
+impl Write for Json<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0
+            .extend_from_slice(s.as_bytes())
+            .map_err(|_| core::fmt::Error)
+    }
+}
+
+fn string(out: &mut Piece, text: &str) -> core::fmt::Result {
+    let mut w = Json(out);
+    w.write_char('"')?;
+    for c in text.chars() {
+        match c {
+            '"' => w.write_str("\\\"")?,
+            '\\' => w.write_str("\\\\")?,
+            c if (c as u32) < 0x20 => write!(w, "\\u{:04x}", c as u32)?,
+            c => w.write_char(c)?,
+        }
+    }
+    w.write_char('"')
+}
+
+/// A value as INFO printed it: a number stays a number, anything else is a string.
+fn value(out: &mut Piece, text: &str) -> core::fmt::Result {
+    if !text.is_empty() && text.len() < 20 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Json(out).write_str(text)
+    } else {
+        string(out, text)
+    }
+}
+
+impl Cursor {
+    /// The start of `doc`.
+    pub fn new(doc: Doc) -> Self {
+        let next = match doc {
+            Doc::Events { since } => since,
+            _ => 0,
+        };
+        Cursor {
+            doc,
+            stage: Stage::Open,
+            next,
+            any: false,
+        }
+    }
+
+    /// True once the closing piece is written.
+    pub fn done(&self) -> bool {
+        self.stage == Stage::Done
+    }
+
+    /// Formats the next piece into `out` and moves past it; false when the
+    /// document is complete (nothing written).
+    pub fn next_piece(&mut self, ctx: &Context<'_, '_>, out: &mut Piece) -> bool {
+        loop {
+            let written = match self.stage {
+                Stage::Done => return false,
+                Stage::Open => {
+                    self.stage = Stage::Items;
+                    self.open(ctx, out)
+                }
+                Stage::Close => {
+                    self.stage = Stage::Done;
+                    self.close(ctx, out)
+                }
+                Stage::Items => match self.item(ctx, out) {
+                    Some(result) => result,
+                    None => {
+                        self.stage = Stage::Close;
+                        continue;
+                    }
+                },
+            };
+            // A piece that overflowed is cut short: the document says so
+            // rather than break the JSON (never happens by the sizes above).
+            if written.is_err() {
+                out.clear();
+                let _ = out.extend_from_slice(b"null");
+            }
+            return true;
+        }
+    }
+
+    fn open(&self, ctx: &Context<'_, '_>, out: &mut Piece) -> core::fmt::Result {
+        let mut w = Json(out);
+        match self.doc {
+            Doc::Info => w.write_str("{"),
+            Doc::Sockets => write!(w, "{{\"uptime_ms\":{},\"sockets\":[", ctx.now_ms),
+            Doc::Events { .. } => write!(
+                w,
+                "{{\"uptime_ms\":{},\"next\":{},\"events\":[",
+                ctx.now_ms,
+                ctx.view.events.next_seq()
+            ),
+        }
+    }
+
+    fn close(&self, ctx: &Context<'_, '_>, out: &mut Piece) -> core::fmt::Result {
+        match self.doc {
+            Doc::Info => Json(out).write_str("}"),
+            Doc::Events { .. } => Json(out).write_str("]}"),
+            Doc::Sockets => {
+                let c = &ctx.view.counters;
+                write!(
+                    Json(out),
+                    "],\"lab_in_use\":{},\"lab_queued\":{},\"counters\":{{\"{}\":{},\"{}\":{},\
+                     \"{}\":{},\"{}\":{},\"{}\":{},\"{}\":{},\"{}\":{},\"{}\":{},\"{}\":{},\
+                     \"{}\":{}}}}}",
+                    ctx.lab.in_use(),
+                    ctx.lab.queued(),
+                    info::FRAMES_RX,
+                    c.frames_rx,
+                    info::FRAMES_TX,
+                    c.frames_tx,
+                    info::CONN_ACCEPTED,
+                    c.accepted,
+                    info::CONN_REFUSED,
+                    c.refused,
+                    info::CONN_TIMED_OUT,
+                    c.timed_out,
+                    info::CONN_RESET,
+                    c.reset,
+                    info::CONN_CLOSED,
+                    c.closed,
+                    info::CONN_BUSY,
+                    c.busy,
+                    info::LINES_TOO_LONG,
+                    c.lines_too_long,
+                    info::HTTP_REQUESTS,
+                    ctx.view.http_requests,
+                )
+            }
+        }
+    }
+
+    /// The next item, or `None` after the last.
+    fn item(&mut self, ctx: &Context<'_, '_>, out: &mut Piece) -> Option<core::fmt::Result> {
+        let comma = if self.any { "," } else { "" };
+        let result = match self.doc {
+            Doc::Info => {
+                let mut line = OutLine::new();
+                let (in_use, queued) = (ctx.lab.in_use(), ctx.lab.queued());
+                if !report::info_line(
+                    ctx.view,
+                    in_use,
+                    queued,
+                    self.next as usize,
+                    &mut LineWriter(&mut line),
+                ) {
+                    return None;
+                }
+                self.next += 1;
+                let text = core::str::from_utf8(&line).unwrap_or("");
+                let (key, val) = protocol::parse_info(text).unwrap_or((text, ""));
+                let mut entry = || {
+                    Json(out).write_str(comma)?;
+                    string(out, key)?;
+                    Json(out).write_str(":")?;
+                    value(out, val)
+                };
+                entry()
+            }
+            Doc::Events { .. } => {
+                let event = ctx.view.events.first_from(self.next)?;
+                self.next = event.seq + 1;
+                let result = write!(
+                    Json(out),
+                    "{comma}{{\"seq\":{},\"t_ms\":{},\"socket\":{},\"port\":{},\
+                     \"service\":\"{}\",\"from\":\"{}\",\"to\":\"{}\",\"remote\":",
+                    event.seq,
+                    event.at_ms,
+                    event.socket,
+                    event.port,
+                    protocol::service_name(event.port),
+                    report::state_name(event.from),
+                    report::state_name(event.to),
+                );
+                result.and_then(|_| match event.remote {
+                    Some(remote) => write!(Json(out), "\"{remote}\"}}"),
+                    None => Json(out).write_str("null}"),
+                })
+            }
+            Doc::Sockets => {
+                let index = self.next as usize;
+                let (handle, socket) = ctx
+                    .sockets
+                    .iter()
+                    .filter_map(|(h, s)| match s {
+                        Socket::Tcp(t) => Some((h, t)),
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    })
+                    .nth(index)?;
+                self.next += 1;
+                let state = socket.state();
+                let port = socket
+                    .local_endpoint()
+                    .map(|e| e.port)
+                    .unwrap_or(socket.listen_endpoint().port);
+                let (role, slot, position) = match ctx.lab.role_of(handle) {
+                    Some(LabRole::Slot(n)) => ("slot", Some(n), None),
+                    Some(LabRole::Backlog { index, position }) => {
+                        ("backlog", Some(index), position)
+                    }
+                    None => match ctx.http.iter().position(|h| *h == Some(handle)) {
+                        Some(n) => ("http", Some(n), None),
+                        None => ("service", None, None),
+                    },
+                };
+                let mut w = Json(out);
+                let mut result = write!(
+                    w,
+                    "{comma}{{\"id\":{index},\"service\":\"{}\",\"port\":{port},\"role\":\"{role}\",\
+                     \"state\":\"{}\",\"state_ms\":{},\"rx_queued\":{},\"rx_capacity\":{},\
+                     \"tx_queued\":{},\"tx_capacity\":{}",
+                    protocol::service_name(port),
+                    report::state_name(state),
+                    ctx.view
+                        .events
+                        .time_in_state(index, ctx.now_ms)
+                        .unwrap_or(0),
+                    socket.recv_queue(),
+                    socket.recv_capacity(),
+                    socket.send_queue(),
+                    socket.send_capacity(),
+                );
+                if let Some(slot) = slot {
+                    result = result.and_then(|_| write!(w, ",\"slot\":{slot}"));
+                }
+                if let Some(position) = position {
+                    result = result.and_then(|_| write!(w, ",\"position\":{position}"));
+                }
+                if let Some(local) = socket.local_endpoint() {
+                    result =
+                        result.and_then(|_| write!(w, ",\"local\":\"{}\"", socket_addr(local)));
+                }
+                if let Some(remote) = socket.remote_endpoint() {
+                    result =
+                        result.and_then(|_| write!(w, ",\"remote\":\"{}\"", socket_addr(remote)));
+                }
+                result.and_then(|_| w.write_str("}"))
+            }
+        };
+        self.any = true;
+        Some(result)
+    }
+}
