@@ -9,6 +9,8 @@
 //!   runner in [`ip`];
 //! * [`process`] signals and watches the processes this program started;
 //! * [`cleanup`] removes what an interrupted command created;
+//! * [`forward`] forwards a device's ports to 127.0.0.1 in the user's own
+//!   namespace (`socklab run tap`);
 //! * [`ping`] sends ICMP echo requests (IPv4 and IPv6);
 //! * [`launch`] starts devices and tears them down ([`launch::TapDevice`],
 //!   [`launch::QemuDevice`], the [`launch::Device`] trait);
@@ -24,6 +26,7 @@ pub mod bench;
 pub mod board;
 pub mod cleanup;
 pub mod client;
+pub mod forward;
 pub mod ip;
 pub mod launch;
 pub mod netns;

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use anyhow::bail;
 use socklab_app::protocol::{
-    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT,
+    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT,
 };
 use socklab_host::board::{BoardArg, NetArg};
+use socklab_host::forward::Forwarder;
 use socklab_host::launch::{
     Device, DeviceLog, Image, LaunchError, Machine, NetnsChoice, QemuDevice, QemuLink, QemuNet,
     QemuOptions, TapDevice, TapOptions, DEFAULT_PORT_BASE, MAX_PORT_BASE, QEMU_CLOSED_PORT,
@@ -60,8 +61,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
-    /// qemu --net user: host port = N + device port (default 10000: lab 16666, echo
-    /// 10007, discard 10009, chargen 10019).
+    /// Host port = N + device port on 127.0.0.1 (default 10000: lab 16666, HTTP 10080,
+    /// echo 10007, discard 10009, chargen 10019): qemu --net user's forwarding, and tap's.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(..=i64::from(MAX_PORT_BASE)))]
     pub port_base: Option<u16>,
 
@@ -73,6 +74,10 @@ pub struct Args {
     /// tap: the TAP's MTU, up to 65521 (use it with `-- --pool jumbo`).
     #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65521))]
     pub mtu: Option<u32>,
+
+    /// tap: do not forward the device's ports to 127.0.0.1 in this namespace.
+    #[arg(long)]
+    pub no_forward: bool,
 
     /// tap: device log level (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
@@ -120,7 +125,6 @@ fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
     for (given, option) in [
         (args.net.is_some(), "--net"),
         (args.log.is_some(), "--log"),
-        (args.port_base.is_some(), "--port-base"),
         (!args.qemu_arg.is_empty(), "--qemu-arg"),
         (args.image.is_some(), "--image"),
         (args.build, "--build"),
@@ -150,6 +154,12 @@ fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
     let device = TapDevice::start(opts)?;
     // The device's log waits until the banner is out.
     print_how_to_reach(&device);
+    let _forwarder = if args.no_forward {
+        None
+    } else {
+        start_forwarding(&device, args.port_base.unwrap_or(DEFAULT_PORT_BASE))?
+    };
+    println!("press Ctrl-C to stop it");
     device.process().release_terminal();
 
     let code = wait_for_stop(&device, &stop_rx, "the device", "");
@@ -312,6 +322,7 @@ fn print_qemu(device: &QemuDevice) {
             println!("  ports forwarded from 127.0.0.1 (nothing else reaches the device):");
             for (port, what) in [
                 (LAB_PORT, "lab"),
+                (HTTP_PORT, "HTTP: the device's page"),
                 (ECHO_PORT, "echo"),
                 (DISCARD_PORT, "discard"),
                 (CHARGEN_PORT, "chargen"),
@@ -325,6 +336,7 @@ fn print_qemu(device: &QemuDevice) {
                 let host = device.addr(port);
                 println!("    {:<16} -> {port:<5} {what}", host.to_string());
             }
+            println!("  page    http://{}/", device.addr(HTTP_PORT));
             println!("  no ping, no IPv6 through QEMU's user networking (--net tap has both)");
         }
         QemuLink::Tap => {
@@ -370,6 +382,46 @@ fn print_qemu(device: &QemuDevice) {
     println!("press Ctrl-C to stop it");
 }
 
+/// The device ports `socklab run tap` forwards to 127.0.0.1 (QEMU's user
+/// networking forwards the same ones).
+const FORWARDED: [u16; 7] = [
+    LAB_PORT,
+    HTTP_PORT,
+    ECHO_PORT,
+    DISCARD_PORT,
+    CHARGEN_PORT,
+    IPERF3_PORT,
+    IPERF2_PORT,
+];
+
+/// Forwards the device's ports to 127.0.0.1 here when it sits in another
+/// namespace, and says where; `None` when it is reachable as it is.
+fn start_forwarding(device: &TapDevice, base: u16) -> anyhow::Result<Option<Forwarder>> {
+    if device.host_net().netns_name().is_none() {
+        println!("  page    http://{}/", device.addr(HTTP_PORT).ip());
+        return Ok(None);
+    }
+    let forwarder = Forwarder::start(device.host_net(), device.addr(0).ip(), &FORWARDED, base)?;
+    let at = |port| {
+        forwarder
+            .local(port)
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    };
+    println!(
+        "forwarded to this namespace (loopback only; --no-forward turns it off):\n  \
+         page    http://{}/\n  lab {}, echo {}, discard {}, chargen {}, iperf3 {}, iperf2 {}",
+        at(HTTP_PORT),
+        at(LAB_PORT),
+        at(ECHO_PORT),
+        at(DISCARD_PORT),
+        at(CHARGEN_PORT),
+        at(IPERF3_PORT),
+        at(IPERF2_PORT)
+    );
+    Ok(Some(forwarder))
+}
+
 fn print_how_to_reach(device: &TapDevice) {
     let ready = device.ready();
     let lab = device.lab_addr();
@@ -401,7 +453,6 @@ fn print_how_to_reach(device: &TapDevice) {
     if let Some(ns) = device.host_net().netns_name() {
         println!("  sudo ip netns exec {ns} nc {} {}", lab.ip(), lab.port());
     }
-    println!("press Ctrl-C to stop it");
 }
 
 #[cfg(test)]
