@@ -17,8 +17,8 @@
 pub mod cases;
 pub mod crash;
 pub mod flood;
-pub mod iperf;
 pub mod http;
+pub mod iperf;
 pub mod reliability;
 pub mod thirdparty;
 

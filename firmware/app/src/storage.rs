@@ -3,9 +3,9 @@
 
 use smoltcp::iface::SocketStorage;
 
+use crate::http;
 pub use crate::iperf2::{IPERF2_TX_BUFFER, MAX_IPERF2_SOCKETS};
 pub use crate::iperf3::{IPERF3_RESERVED_SOCKETS, MAX_IPERF3_SOCKETS};
-use crate::http;
 use crate::lab::LabSlot;
 use crate::pool::ClosingSocket;
 
