@@ -462,10 +462,10 @@ impl<'a> App<'a> {
             self.iperf3_deadline,
             self.http_deadline,
         ]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|at| Duration::from_millis(at.saturating_sub(now_ms).max(0) as u64));
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| Duration::from_millis(at.saturating_sub(now_ms).max(0) as u64));
         match (stack, app) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
