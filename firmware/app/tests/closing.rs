@@ -269,6 +269,7 @@ fn short_timeouts() -> Config {
             closing_ms: 2_000,
             handshake_ms: 2_500,
             slow_reader_ms: 10_000,
+            ..Timeouts::default()
         },
         ..Config::default()
     }
