@@ -113,9 +113,11 @@ pub struct App<'a> {
     /// When the iperf3 server next needs a look for its timeouts (ms).
     iperf3_deadline: Option<i64>,
     pool: Pool<'a>,
-    /// The other services' sockets (iperf), in the order `NETSTAT` lists them.
-    others:
-        heapless::Vec<SocketHandle, { storage::MAX_IPERF3_SOCKETS + storage::MAX_IPERF2_SOCKETS }>,
+    /// The other services' sockets (iperf, HTTP), in the order `NETSTAT` lists them.
+    others: heapless::Vec<
+        SocketHandle,
+        { storage::MAX_IPERF3_SOCKETS + storage::MAX_IPERF2_SOCKETS + http::HTTP_SOCKETS },
+    >,
     dhcp: Option<SocketHandle>,
     ipv4_source: Ipv4Source,
     counters: Counters,
@@ -246,7 +248,10 @@ impl<'a> App<'a> {
                 &config.timeouts,
             );
             lab::listen(&mut socket, protocol::HTTP_PORT);
-            http.add(sockets.add(socket));
+            let handle = sockets.add(socket);
+            http.add(handle);
+            // NETSTAT lists them with the other services' sockets.
+            let _ = others.push(handle);
         }
         let dhcp = config.dhcp.then(|| sockets.add(dhcpv4::Socket::new()));
 
