@@ -183,7 +183,7 @@ pub fn routes_answer_with_the_page_and_json(dut: &Dut) {
     assert_eq!(info["http_sockets"], socklab_app::http::HTTP_SOCKETS);
     assert!(info["lab_slots"].as_u64().unwrap() >= 1);
 
-    // One lab client: its socket shows, ESTABLISHED, in slot 0.
+    // One lab client: its socket shows, ESTABLISHED, in a slot.
     let lab = dut.lab_client().expect("a lab client");
     let sockets = json(&curl(dut, &["/api/sockets"]).body);
     let list = sockets["sockets"].as_array().expect("a socket list");
@@ -196,7 +196,7 @@ pub fn routes_answer_with_the_page_and_json(dut: &Dut) {
         .filter(|s| s["service"] == "lab" && s["state"] == "ESTABLISHED")
         .collect();
     assert_eq!(served.len(), 1, "{sockets}");
-    assert_eq!(served[0]["slot"], 0);
+    assert!(served[0]["slot"].is_u64(), "{sockets}");
     assert_eq!(served[0]["role"], "slot");
     assert!(served[0]["remote"].is_string() && served[0]["local"].is_string());
     assert!(list
