@@ -266,7 +266,7 @@ impl Socket {
     pub fn parse(line: &str) -> Result<Self, ParseError> {
         let row = NetstatRow::parse(line)?;
         Ok(Socket {
-            proto: "tcp".to_owned(),
+            proto: row.proto.to_owned(),
             local: row.local,
             remote: row.remote,
             state: row.state.to_owned(),

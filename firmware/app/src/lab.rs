@@ -354,7 +354,7 @@ impl Lab<'_> {
     pub fn poll(
         &mut self,
         sockets: &mut SocketSet<'_>,
-        (pool, bulk, others): (&mut Pool<'_>, &Bulk, &[SocketHandle]),
+        (pool, bulk, others): (&mut Pool<'_>, &Bulk, report::Others<'_>),
         view: &View,
         counters: &mut Counters,
         now: Instant,
@@ -598,7 +598,7 @@ impl Lab<'_> {
         &mut self,
         index: usize,
         sockets: &mut SocketSet<'_>,
-        services: (&Bulk, &[SocketHandle], &Pool<'_>),
+        services: (&Bulk, report::Others<'_>, &Pool<'_>),
         view: &View,
         counters: &mut Counters,
         now_ms: i64,
@@ -664,7 +664,7 @@ impl Lab<'_> {
         &mut self,
         index: usize,
         sockets: &mut SocketSet<'_>,
-        (bulk, others, pool): (&Bulk, &[SocketHandle], &Pool<'_>),
+        (bulk, others, pool): (&Bulk, report::Others<'_>, &Pool<'_>),
         view: &View,
     ) -> bool {
         let handle = self.slots[index].handle();

@@ -10,12 +10,16 @@
 //! | 7 | echo (RFC 862) |
 //! | 9 | discard (RFC 863) |
 //! | 19 | chargen (RFC 864) |
+//! | UDP 7 | echo (RFC 862): each datagram sent back to its sender |
+//! | UDP 9 | discard (RFC 863): each datagram dropped |
+//! | UDP 19 | chargen (RFC 864): each datagram answered with 0..=512 pattern bytes |
 //! | 5201 | iperf3 server (esnet iperf3's protocol, TCP tests) |
 //! | 5001 | iperf2 server (a sink for `iperf` 2.x TCP tests) |
 //! | 80 | HTTP/1.1: the status page and its JSON API ([`http`]) |
 //! | ICMP | echo replies, IPv4 and IPv6 (answered by the interface) |
 //!
 //! Any other TCP port answers a SYN with RST: the client's connect is refused.
+//! Any other UDP port answers a datagram with ICMP / ICMPv6 port unreachable.
 //!
 //! ```ignore
 //! let mut app = App::new(config, SIZES, storage, &mut device, now)?;
@@ -45,6 +49,7 @@ mod json;
 mod lab;
 mod pool;
 mod report;
+mod udp;
 
 pub use smoltcp;
 
@@ -53,7 +58,7 @@ pub use config::{BacklogPolicy, Config, Timeouts};
 pub use counters::Counters;
 pub use lab::LabSlot;
 pub use pool::ClosingSocket;
-pub use storage::{Sizes, Storage, StorageError};
+pub use storage::{Sizes, Storage, StorageError, UdpPacketMetadata};
 
 use log::info;
 use smoltcp::iface::{
@@ -74,6 +79,7 @@ use iperf3::Iperf3;
 use lab::Lab;
 use pool::{Class, Pool};
 use report::View;
+use udp::Udp;
 
 /// Frames processed per call of [`App::poll`] before the services run and
 /// what they wrote is sent: keeps acknowledgments flowing under a flood.
@@ -110,6 +116,7 @@ pub struct App<'a> {
     bulk: Bulk,
     iperf3: Iperf3,
     iperf2: Iperf2,
+    udp: Udp,
     /// When the iperf3 server next needs a look for its timeouts (ms).
     iperf3_deadline: Option<i64>,
     pool: Pool<'a>,
@@ -152,6 +159,7 @@ impl<'a> App<'a> {
             lab: lab_slots,
             closing,
             buffers,
+            udp: udp_packets,
         } = storage;
 
         let mut iface_config = iface::Config::new(HardwareAddress::Ethernet(config.mac));
@@ -224,6 +232,7 @@ impl<'a> App<'a> {
             let _ = others.push(handle);
             iperf2.add(handle);
         }
+        let udp = Udp::new(&mut sockets, udp_packets, &mut take, config.random_seed);
         // The closing pool: CLOSED sockets that take over connections being
         // closed. Added last, so that a SYN finds the services' listening
         // sockets first.
@@ -271,7 +280,7 @@ impl<'a> App<'a> {
             sizes.buffer_bytes()
         );
         info!(
-            "listening on {} and {}, ports 6666 7 9 19 80 5201 5001",
+            "listening on {} and {}, TCP ports 6666 7 9 19 80 5201 5001, UDP ports 7 9 19",
             config.ipv4, config.ipv6
         );
         info!(
@@ -297,6 +306,7 @@ impl<'a> App<'a> {
             bulk,
             iperf3,
             iperf2,
+            udp,
             iperf3_deadline: None,
             pool,
             others,
@@ -383,7 +393,11 @@ impl<'a> App<'a> {
             };
             self.lab_deadline = self.lab.poll(
                 &mut self.sockets,
-                (&mut self.pool, &self.bulk, &self.others),
+                (
+                    &mut self.pool,
+                    &self.bulk,
+                    (&self.others, self.udp.handles()),
+                ),
                 &view,
                 &mut self.counters,
                 now,
@@ -435,6 +449,7 @@ impl<'a> App<'a> {
             self.iperf3
                 .poll(&mut self.sockets, &mut self.counters, now.total_millis());
         self.iperf2.poll(&mut self.sockets, &mut self.counters);
+        self.udp.poll(&mut self.sockets);
 
         // Send everything the sockets have: one pass sends at most one
         // segment per socket. A frame that arrives meanwhile stays queued in

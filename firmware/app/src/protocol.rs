@@ -340,9 +340,20 @@ impl SockName {
     }
 }
 
-/// One `NETSTAT` row: `tcp <local> <remote> <STATE> <rx_queued> <tx_queued>`.
+/// The first word of a TCP socket's `NETSTAT` row.
+pub const TCP: &str = "tcp";
+/// The first word of a UDP socket's `NETSTAT` row.
+pub const UDP: &str = "udp";
+/// The state word of a UDP row: UDP has no connection and no state.
+pub const NO_STATE: &str = "-";
+
+/// One `NETSTAT` row: `tcp <local> <remote> <STATE> <rx_queued> <tx_queued>`,
+/// or `udp <local> *:* - <rx_queued> <tx_queued>` for a UDP socket (queues
+/// in payload bytes of the datagrams waiting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NetstatRow<'a> {
+    /// [`TCP`] or [`UDP`].
+    pub proto: &'a str,
     /// The device's side.
     pub local: SockName,
     /// The peer's side (`*:*` while listening).
@@ -360,10 +371,13 @@ impl<'a> NetstatRow<'a> {
     /// Parses a `NETSTAT` row (not the closing `END`).
     pub fn parse(line: &'a str) -> Result<Self, ParseError> {
         let mut words = line.split_ascii_whitespace();
-        if words.next() != Some("tcp") {
-            return Err(ParseError::WrongKind);
-        }
+        let proto = match words.next() {
+            Some(TCP) => TCP,
+            Some(UDP) => UDP,
+            _ => return Err(ParseError::WrongKind),
+        };
         let row = NetstatRow {
+            proto,
             local: field(words.next(), "local")?,
             remote: field(words.next(), "remote")?,
             state: words.next().ok_or(ParseError::Missing("state"))?,
@@ -381,8 +395,8 @@ impl fmt::Display for NetstatRow<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "tcp {} {} {} {} {}",
-            self.local, self.remote, self.state, self.rx_queued, self.tx_queued
+            "{} {} {} {} {} {}",
+            self.proto, self.local, self.remote, self.state, self.rx_queued, self.tx_queued
         )
     }
 }
@@ -493,8 +507,9 @@ pub mod info {
     pub const BULK_RX_BUFFER: &str = "bulk_rx_buffer";
     /// Transmit buffer of each bulk socket, bytes.
     pub const BULK_TX_BUFFER: &str = "bulk_tx_buffer";
-    /// TCP sockets of the services (lab slots and backlog, bulk): the rows
-    /// `NETSTAT` lists when no close is finishing. The closing pool's
+    /// Sockets of the services (TCP: lab slots and backlog, bulk, iperf;
+    /// UDP: echo, discard, chargen): the rows `NETSTAT` lists when no close
+    /// is finishing. The closing pool's
     /// sockets are counted apart ([`LAB_CLOSING`], [`BULK_CLOSING`]).
     pub const SOCKETS: &str = "sockets";
     /// Socket buffer bytes in all.
@@ -592,6 +607,16 @@ pub mod info {
     pub const EVENTS_NEXT: &str = "events_next";
     /// HTTP requests answered.
     pub const HTTP_REQUESTS: &str = "http_requests";
+    /// UDP sockets (echo, discard, chargen).
+    pub const UDP_SOCKETS: &str = "udp_sockets";
+    /// Receive buffer of each UDP socket: the largest datagram served, bytes.
+    pub const UDP_RX_BUFFER: &str = "udp_rx_buffer";
+    /// Transmit buffer of each UDP socket, bytes.
+    pub const UDP_TX_BUFFER: &str = "udp_tx_buffer";
+    /// Datagrams each UDP socket queues per direction.
+    pub const UDP_PACKETS: &str = "udp_packets";
+    /// Largest UDP chargen answer, bytes.
+    pub const UDP_CHARGEN_MAX: &str = "udp_chargen_max";
 }
 
 /// esnet iperf3's control protocol, as its `iperf_api.h` numbers it.

@@ -5,6 +5,7 @@ use core::fmt::Write;
 
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
+use smoltcp::socket::udp;
 use smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
 
 use crate::bulk::Bulk;
@@ -16,8 +17,12 @@ use crate::iperf2::IPERF2_TX_BUFFER;
 use crate::iperf3::{IPERF3_MAX_PARAMS, IPERF3_TIMEOUT_MS};
 use crate::lab::{socket_addr, LabSlot, LineWriter};
 use crate::pool::Pool;
-use crate::protocol::{info, EventRow, NetstatRow, SockName, VERSION};
+use crate::protocol::{info, EventRow, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION};
 use crate::storage::Sizes;
+use crate::udp::{UDP_CHARGEN_MAX, UDP_PACKETS, UDP_RX_BUFFER, UDP_SOCKETS, UDP_TX_BUFFER};
+
+/// The other services' sockets `NETSTAT` lists: TCP (iperf), then UDP.
+pub(crate) type Others<'h> = (&'h [SocketHandle], &'h [SocketHandle]);
 
 /// A snapshot of the device taken at the start of a poll.
 pub(crate) struct View<'v> {
@@ -54,28 +59,43 @@ pub(crate) fn event_row(view: &View<'_>, next: u64, out: &mut LineWriter<'_>) ->
 }
 
 /// Formats row `next` of `NETSTAT`: the lab's sockets in slot order (the
-/// backlog after the slots), the bulk services', the other services' (iperf,
-/// `others`), then the closing pool's busy
+/// backlog after the slots), the bulk services', the other services' (iperf
+/// and UDP, `others`), then the closing pool's busy
 /// ones (a free pool socket serves nobody and is not shown). Returns the
 /// position after it, or `None` when there is none left.
 pub(crate) fn netstat_row(
     sockets: &SocketSet<'_>,
     lab: &[LabSlot],
-    (bulk, others, pool): (&Bulk, &[SocketHandle], &Pool<'_>),
+    (bulk, (others, udp_handles), pool): (&Bulk, Others<'_>, &Pool<'_>),
     next: usize,
     out: &mut LineWriter<'_>,
 ) -> Option<usize> {
     let mut position = next;
+    let after_bulk = lab.len() + bulk.len();
+    let after_others = after_bulk + others.len();
+    let after_udp = after_others + udp_handles.len();
+    if (after_others..after_udp).contains(&position) {
+        let socket = sockets.get::<udp::Socket>(udp_handles[position - after_others]);
+        let row = NetstatRow {
+            proto: UDP,
+            local: SockName::Any(Some(socket.endpoint().port).filter(|p| *p != 0)),
+            remote: SockName::Any(None),
+            state: NO_STATE,
+            rx_queued: socket.recv_queue(),
+            tx_queued: socket.send_queue(),
+        };
+        let _ = write!(out, "{row}");
+        return Some(position + 1);
+    }
     let handle = loop {
-        let after_bulk = lab.len() + bulk.len();
         let candidate = if position < lab.len() {
             lab[position].socket()
         } else if position < after_bulk {
             Some(bulk.handle(position - lab.len()))
-        } else if position < after_bulk + others.len() {
+        } else if position < after_others {
             Some(others[position - after_bulk])
         } else {
-            pool.busy_handle(position - after_bulk - others.len())?
+            pool.busy_handle(position.max(after_udp) - after_udp)?
         };
         position += 1;
         if let Some(handle) = candidate {
@@ -86,6 +106,7 @@ pub(crate) fn netstat_row(
     let state = tcp.state();
     let row = match (state, tcp.local_endpoint(), tcp.remote_endpoint()) {
         (State::Listen, _, _) | (_, None, _) | (_, _, None) => NetstatRow {
+            proto: TCP,
             local: SockName::Any(Some(tcp.listen_endpoint().port).filter(|p| *p != 0)),
             remote: SockName::Any(None),
             state: state_name(state),
@@ -93,6 +114,7 @@ pub(crate) fn netstat_row(
             tx_queued: 0,
         },
         (_, Some(local), Some(remote)) => NetstatRow {
+            proto: TCP,
             local: SockName::Addr(socket_addr(local)),
             remote: SockName::Addr(socket_addr(remote)),
             state: state_name(state),
@@ -218,6 +240,11 @@ pub(crate) fn info_line(
         ),
         63 => write!(out, "{}={}", info::EVENTS_NEXT, view.events.next_seq()),
         64 => write!(out, "{}={}", info::HTTP_REQUESTS, view.http_requests),
+        65 => write!(out, "{}={}", info::UDP_SOCKETS, UDP_SOCKETS),
+        66 => write!(out, "{}={}", info::UDP_RX_BUFFER, UDP_RX_BUFFER),
+        67 => write!(out, "{}={}", info::UDP_TX_BUFFER, UDP_TX_BUFFER),
+        68 => write!(out, "{}={}", info::UDP_PACKETS, UDP_PACKETS),
+        69 => write!(out, "{}={}", info::UDP_CHARGEN_MAX, UDP_CHARGEN_MAX),
         10 => write!(out, "{}={}", info::LAB_RX_BUFFER, s.lab_rx),
         11 => write!(out, "{}={}", info::LAB_TX_BUFFER, s.lab_tx),
         12 => write!(out, "{}={}", info::BULK_SLOTS, s.bulk_slots),
@@ -227,7 +254,7 @@ pub(crate) fn info_line(
             out,
             "{}={}",
             info::SOCKETS,
-            s.tcp_sockets() - s.closing_sockets()
+            s.tcp_sockets() - s.closing_sockets() + UDP_SOCKETS
         ),
         16 => write!(out, "{}={}", info::BUFFER_BYTES, s.buffer_bytes()),
         17 => write!(out, "{}={}", info::IDLE_TIMEOUT_MS, t.idle_ms),

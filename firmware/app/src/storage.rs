@@ -8,6 +8,10 @@ pub use crate::iperf2::{IPERF2_TX_BUFFER, MAX_IPERF2_SOCKETS};
 pub use crate::iperf3::{IPERF3_RESERVED_SOCKETS, MAX_IPERF3_SOCKETS};
 use crate::lab::LabSlot;
 use crate::pool::ClosingSocket;
+pub use crate::udp::{UDP_CHARGEN_MAX, UDP_PACKETS, UDP_RX_BUFFER, UDP_SOCKETS, UDP_TX_BUFFER};
+/// One queued datagram's metadata in a UDP socket; the board provides
+/// [`Sizes::udp_packets`] of them.
+pub use smoltcp::socket::udp::PacketMetadata as UdpPacketMetadata;
 
 /// Sockets that are neither lab nor bulk: none today (ICMP echo is answered
 /// by the interface itself), one for DHCPv4.
@@ -58,7 +62,13 @@ pub struct Sizes {
 impl Sizes {
     /// Socket slots the board must provide.
     pub const fn sockets(&self) -> usize {
-        self.tcp_sockets() + EXTRA_SOCKETS
+        self.tcp_sockets() + UDP_SOCKETS + EXTRA_SOCKETS
+    }
+
+    /// UDP datagram metadata entries the board must provide: both
+    /// directions of every UDP socket.
+    pub const fn udp_packets(&self) -> usize {
+        UDP_SOCKETS * 2 * UDP_PACKETS
     }
 
     /// Lab sockets: the serving slots and the backlog.
@@ -99,6 +109,7 @@ impl Sizes {
             + self.iperf3_sockets * (self.iperf3_rx + self.iperf3_tx)
             + self.iperf2_sockets * (self.iperf2_rx + IPERF2_TX_BUFFER)
             + http::HTTP_SOCKETS * (http::HTTP_RX_BUFFER + http::HTTP_TX_BUFFER)
+            + UDP_SOCKETS * (UDP_RX_BUFFER + UDP_TX_BUFFER)
     }
 
     /// Everything the pool costs in RAM: buffers, socket slots and lab state.
@@ -107,6 +118,7 @@ impl Sizes {
             + self.sockets() * core::mem::size_of::<SocketStorage<'static>>()
             + self.lab_sockets() * core::mem::size_of::<LabSlot>()
             + self.closing_sockets() * core::mem::size_of::<ClosingSocket>()
+            + self.udp_packets() * core::mem::size_of::<UdpPacketMetadata>()
     }
 }
 
@@ -120,6 +132,8 @@ pub struct Storage<'a> {
     pub closing: &'a mut [ClosingSocket],
     /// `sizes.buffer_bytes()` bytes for all socket buffers.
     pub buffers: &'a mut [u8],
+    /// `sizes.udp_packets()` datagram metadata entries of the UDP sockets.
+    pub udp: &'a mut [UdpPacketMetadata],
 }
 
 /// The storage does not match the sizes it came with.
@@ -153,6 +167,13 @@ pub enum StorageError {
         /// Length given.
         got: usize,
     },
+    /// `udp` has the wrong length.
+    UdpPackets {
+        /// Length the sizes need.
+        expected: usize,
+        /// Length given.
+        got: usize,
+    },
     /// A size is zero or over a limit.
     BadSizes(&'static str),
 }
@@ -174,6 +195,12 @@ impl core::fmt::Display for StorageError {
             }
             StorageError::Buffers { expected, got } => {
                 write!(f, "{got} buffer bytes given, the sizes need {expected}")
+            }
+            StorageError::UdpPackets { expected, got } => {
+                write!(
+                    f,
+                    "{got} UDP datagram entries given, the sizes need {expected}"
+                )
             }
             StorageError::BadSizes(why) => write!(f, "bad sizes: {why}"),
         }
@@ -223,6 +250,7 @@ impl Sizes {
             (storage.lab.len(), self.lab_sockets(), 1),
             (storage.buffers.len(), self.buffer_bytes(), 2),
             (storage.closing.len(), self.closing_sockets(), 3),
+            (storage.udp.len(), self.udp_packets(), 4),
         ];
         for (got, expected, which) in pairs {
             if got != expected {
@@ -230,6 +258,7 @@ impl Sizes {
                     0 => StorageError::Sockets { expected, got },
                     1 => StorageError::LabSlots { expected, got },
                     3 => StorageError::Closing { expected, got },
+                    4 => StorageError::UdpPackets { expected, got },
                     _ => StorageError::Buffers { expected, got },
                 });
             }

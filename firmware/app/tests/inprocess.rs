@@ -15,6 +15,7 @@ use socklab_app::protocol::{
     ECHO_PORT, LAB_PORT,
 };
 use socklab_app::smoltcp::socket::tcp::State;
+use socklab_app::storage::UDP_SOCKETS;
 use socklab_app::{config, Config, Sizes, Timeouts};
 
 /// A config with `timeouts` and the defaults otherwise.
@@ -184,7 +185,7 @@ fn netstat_lists_every_socket_listening_ones_too() {
     let parsed = parse_rows(&rows);
     assert_eq!(
         rows.len(),
-        SMALL.tcp_sockets() - SMALL.closing_sockets(),
+        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS,
         "{rows:#?}"
     );
 
@@ -211,14 +212,17 @@ fn netstat_lists_every_socket_listening_ones_too() {
         .unwrap();
     assert_eq!((b_row.rx_queued, b_row.tx_queued), (0, 0));
     assert_eq!(
-        parsed.iter().filter(|r| r.state != "LISTEN").count(),
+        parsed
+            .iter()
+            .filter(|r| r.proto == protocol::TCP && r.state != "LISTEN")
+            .count(),
         3,
         "{rows:#?}"
     );
 }
 
 /// Lines `INFO` answers before `END`.
-const INFO_KEYS: usize = 65;
+const INFO_KEYS: usize = 70;
 
 #[test]
 fn info_reports_every_key_then_end() {
@@ -295,6 +299,11 @@ fn info_reports_every_key_then_end() {
             info::EVENT_RING,
             info::EVENTS_NEXT,
             info::HTTP_REQUESTS,
+            info::UDP_SOCKETS,
+            info::UDP_RX_BUFFER,
+            info::UDP_TX_BUFFER,
+            info::UDP_PACKETS,
+            info::UDP_CHARGEN_MAX,
         ]
     );
     let v = |key| value(&info, key);
@@ -472,7 +481,7 @@ fn command_words_are_case_insensitive_and_crlf_is_accepted() {
     );
     assert_eq!(
         net.ask_multi(&mut a, "NetStat").len(),
-        SMALL.tcp_sockets() - SMALL.closing_sockets()
+        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS
     );
     assert_eq!(net.ask_multi(&mut a, "iNfO\r").len(), INFO_KEYS);
     assert_eq!(net.ask(&mut a, "say quiet please\r"), protocol::OK);
@@ -492,7 +501,10 @@ fn pipelined_commands_are_answered_in_order() {
         vec![format!("{slot} {}", c.local)]
     );
     let rows = net.lines_to_end(&mut c);
-    assert_eq!(rows.len(), SMALL.tcp_sockets() - SMALL.closing_sockets());
+    assert_eq!(
+        rows.len(),
+        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS
+    );
     parse_rows(&rows);
     assert_eq!(net.lines_to_end(&mut c).len(), INFO_KEYS);
     assert_eq!(net.line(&mut c), protocol::ERR_UNKNOWN);
@@ -853,7 +865,7 @@ fn the_idle_timeout_does_not_cut_a_reply_being_read() {
     let end = lines.iter().position(|l| l == protocol::END);
     assert_eq!(
         end,
-        Some(sizes.tcp_sockets() - sizes.closing_sockets()),
+        Some(sizes.tcp_sockets() - sizes.closing_sockets() + UDP_SOCKETS),
         "{lines:?}"
     );
 }
@@ -1035,7 +1047,10 @@ fn netstat_larger_than_the_transmit_buffer_arrives_complete() {
     let rows = net.netstat(&mut reader);
     let bytes: usize = rows.iter().map(|r| r.len() + 1).sum::<usize>() + "END\n".len();
     assert!(bytes > sizes.lab_tx, "only {bytes} bytes");
-    assert_eq!(rows.len(), sizes.tcp_sockets() - sizes.closing_sockets());
+    assert_eq!(
+        rows.len(),
+        sizes.tcp_sockets() - sizes.closing_sockets() + UDP_SOCKETS
+    );
     let parsed = parse_rows(&rows);
     assert_eq!(count(&parsed, LAB_PORT, "LISTEN"), 8);
     assert_eq!(count(&parsed, LAB_PORT, "ESTABLISHED"), 8);

@@ -26,7 +26,7 @@ use socklab_app::smoltcp::wire::{
     Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpCidr, IpProtocol, Ipv4Packet, Ipv4Repr,
     Ipv6Packet, Ipv6Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
 };
-use socklab_app::{config, App, ClosingSocket, Config, LabSlot, Sizes, Storage};
+use socklab_app::{config, App, ClosingSocket, Config, LabSlot, Sizes, Storage, UdpPacketMetadata};
 
 /// The client's Ethernet address.
 pub const CLIENT_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x02]);
@@ -191,6 +191,7 @@ impl Net {
             lab: leak(sizes.lab_sockets(), || LabSlot::EMPTY),
             closing: leak(sizes.closing_sockets(), || ClosingSocket::EMPTY),
             buffers: leak(sizes.buffer_bytes(), || 0u8),
+            udp: leak(sizes.udp_packets(), || UdpPacketMetadata::EMPTY),
         };
         Net::with_storage(config, sizes, storage)
     }
@@ -793,6 +794,7 @@ pub mod fuzz {
         ArpOperation, ArpPacket, ArpRepr, Icmpv6Packet, Ipv6Address, NdiscRepr, RawHardwareAddress,
         UdpPacket,
     };
+    use socklab_app::storage::UDP_SOCKETS;
     use socklab_app::{BacklogPolicy, Timeouts};
 
     use super::*;
@@ -887,6 +889,7 @@ pub mod fuzz {
         lab: *mut [LabSlot],
         closing: *mut [ClosingSocket],
         buffers: *mut [u8],
+        udp: *mut [UdpPacketMetadata],
     }
 
     impl Spare {
@@ -903,6 +906,11 @@ pub mod fuzz {
                         .collect(),
                 ),
                 buffers: Box::into_raw(vec![0u8; sizes.buffer_bytes()].into()),
+                udp: Box::into_raw(
+                    (0..sizes.udp_packets())
+                        .map(|_| UdpPacketMetadata::EMPTY)
+                        .collect(),
+                ),
             }
         }
 
@@ -913,23 +921,26 @@ pub mod fuzz {
         unsafe fn lend(&self) -> Storage<'static> {
             // SAFETY: the boxes live until `self` is dropped, which only
             // happens when no loan is alive; the caller vouches for that now.
-            let (sockets, lab, closing, buffers) = unsafe {
+            let (sockets, lab, closing, buffers, udp) = unsafe {
                 (
                     &mut *self.sockets,
                     &mut *self.lab,
                     &mut *self.closing,
                     &mut *self.buffers,
+                    &mut *self.udp,
                 )
             };
             sockets.fill_with(|| SocketStorage::EMPTY);
             lab.fill_with(|| LabSlot::EMPTY);
             closing.fill_with(|| ClosingSocket::EMPTY);
             buffers.fill(0);
+            udp.fill_with(|| UdpPacketMetadata::EMPTY);
             Storage {
                 sockets,
                 lab,
                 closing,
                 buffers,
+                udp,
             }
         }
     }
@@ -943,6 +954,7 @@ pub mod fuzz {
                 drop(Box::from_raw(self.lab));
                 drop(Box::from_raw(self.closing));
                 drop(Box::from_raw(self.buffers));
+                drop(Box::from_raw(self.udp));
             }
         }
     }
@@ -1027,11 +1039,12 @@ pub mod fuzz {
                 .iter()
                 .any(|(k, v)| k == protocol::info::BACKLOG_POLICY && v == "refuse");
             let lines = self.netstat(&mut conn);
-            // The services' sockets, then the closing pool's busy ones (free
-            // ones are not shown): only closes still finishing.
-            let served = sizes.tcp_sockets() - sizes.closing_sockets();
+            // The services' sockets (TCP, then the UDP ones), then the
+            // closing pool's busy ones (free ones are not shown): only closes
+            // still finishing.
+            let served = sizes.tcp_sockets() - sizes.closing_sockets() + UDP_SOCKETS;
             assert!(
-                (served..=sizes.tcp_sockets()).contains(&lines.len()),
+                (served..=sizes.tcp_sockets() + UDP_SOCKETS).contains(&lines.len()),
                 "{lines:#?}"
             );
             let rows: Vec<NetstatRow<'_>> = lines
@@ -1039,6 +1052,12 @@ pub mod fuzz {
                 .map(|l| NetstatRow::parse(l).expect("netstat() checked the rows"))
                 .collect();
             let (rows, closing) = rows.split_at(served);
+            assert!(
+                rows[served - UDP_SOCKETS..]
+                    .iter()
+                    .all(|r| r.proto == protocol::UDP && r.state == protocol::NO_STATE),
+                "{lines:#?}"
+            );
             for row in closing {
                 assert!(
                     matches!(row.state, "TIME-WAIT" | "LAST-ACK" | "FIN-WAIT-2"),

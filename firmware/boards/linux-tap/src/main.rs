@@ -25,7 +25,9 @@ use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::phy::{self, Device, FaultInjector, PcapMode, PcapWriter};
 use socklab_app::smoltcp::time::Duration;
 use socklab_app::smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
-use socklab_app::{config, App, BacklogPolicy, ClosingSocket, Config, LabSlot, Sizes, Storage};
+use socklab_app::{
+    config, App, BacklogPolicy, ClosingSocket, Config, LabSlot, Sizes, Storage, UdpPacketMetadata,
+};
 
 /// The default pool: 64 lab clients at once and 16 more waiting, and bulk
 /// sockets with buffers big enough for window scaling at MTU 1500 (about
@@ -483,6 +485,7 @@ fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
         lab: leak(sizes.lab_sockets(), || LabSlot::EMPTY),
         closing: leak(sizes.closing_sockets(), || ClosingSocket::EMPTY),
         buffers: leak(sizes.buffer_bytes(), || 0u8),
+        udp: leak(sizes.udp_packets(), || UdpPacketMetadata::EMPTY),
     };
     let mut app = match App::new(config, sizes, storage, &mut device, now()) {
         Ok(app) => app,

@@ -26,7 +26,7 @@ use log::{info, LevelFilter};
 use socklab_app::badlink::{self, BadLink};
 use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::time::Instant;
-use socklab_app::{App, ClosingSocket, Config, LabSlot, Sizes, Storage};
+use socklab_app::{App, ClosingSocket, Config, LabSlot, Sizes, Storage, UdpPacketMetadata};
 
 use crate::device::Lan9118Device;
 use crate::lan9118::Lan9118;
@@ -75,6 +75,8 @@ static mut LAB: [LabSlot; SIZES.lab_sockets()] = [LabSlot::EMPTY; SIZES.lab_sock
 static mut CLOSING: [ClosingSocket; SIZES.closing_sockets()] =
     [ClosingSocket::EMPTY; SIZES.closing_sockets()];
 static mut BUFFERS: [u8; SIZES.buffer_bytes()] = [0; SIZES.buffer_bytes()];
+static mut UDP_PACKETS: [UdpPacketMetadata; SIZES.udp_packets()] =
+    [UdpPacketMetadata::EMPTY; SIZES.udp_packets()];
 
 /// Hands out the pool's statics as `'static` borrows, once.
 fn take_storage() -> Storage<'static> {
@@ -91,6 +93,7 @@ fn take_storage() -> Storage<'static> {
             lab: &mut *addr_of_mut!(LAB),
             closing: &mut *addr_of_mut!(CLOSING),
             buffers: &mut *addr_of_mut!(BUFFERS),
+            udp: &mut *addr_of_mut!(UDP_PACKETS),
         }
     }
 }

@@ -29,7 +29,7 @@ use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::phy::Device;
 use socklab_app::smoltcp::time::Instant;
 use socklab_app::smoltcp::wire::EthernetAddress;
-use socklab_app::{App, ClosingSocket, Config, LabSlot, Sizes, Storage};
+use socklab_app::{App, ClosingSocket, Config, LabSlot, Sizes, Storage, UdpPacketMetadata};
 
 use crate::device::VirtioDevice;
 use crate::nic::VirtioNet;
@@ -80,6 +80,8 @@ static mut LAB: [LabSlot; SIZES.lab_sockets()] = [LabSlot::EMPTY; SIZES.lab_sock
 static mut CLOSING: [ClosingSocket; SIZES.closing_sockets()] =
     [ClosingSocket::EMPTY; SIZES.closing_sockets()];
 static mut BUFFERS: [u8; SIZES.buffer_bytes()] = [0; SIZES.buffer_bytes()];
+static mut UDP_PACKETS: [UdpPacketMetadata; SIZES.udp_packets()] =
+    [UdpPacketMetadata::EMPTY; SIZES.udp_packets()];
 static mut RX_FRAMES: [[u8; nic::BUFFER_LEN]; nic::RX_BUFFERS] =
     [[0; nic::BUFFER_LEN]; nic::RX_BUFFERS];
 static mut TX_FRAMES: [[u8; nic::BUFFER_LEN]; nic::TX_BUFFERS] =
@@ -100,6 +102,7 @@ fn take_storage() -> Storage<'static> {
             lab: &mut *addr_of_mut!(LAB),
             closing: &mut *addr_of_mut!(CLOSING),
             buffers: &mut *addr_of_mut!(BUFFERS),
+            udp: &mut *addr_of_mut!(UDP_PACKETS),
         }
     }
 }
