@@ -505,3 +505,84 @@ pub fn lab_session_over_ipv6(dut: &Dut) {
         .any(|r| r.local == protocol::SockName::Addr(addr) && r.state == "ESTABLISHED"));
     a.quit().unwrap();
 }
+
+/// The UDP services over kernel UDP sockets, IPv4 and IPv6: echo sends the
+/// datagram back, chargen answers with at most 512 bytes of the RFC 864
+/// pattern, discard answers nothing, and a connected socket to a port
+/// without a service gets `ECONNREFUSED` from the ICMP port unreachable.
+pub fn udp_services_answer(dut: &Dut) {
+    use std::net::UdpSocket;
+    let targets = [Some(dut.addr(0)), dut.addr6(0)];
+    for target in targets.into_iter().flatten() {
+        let ip = target.ip();
+        let any: SocketAddr = if ip.is_ipv6() {
+            "[::]:0".parse().unwrap()
+        } else {
+            "0.0.0.0:0".parse().unwrap()
+        };
+        let result = dut.host_net().run(move || -> Result<(), String> {
+            let socket = |port: u16| {
+                let s = UdpSocket::bind(any).map_err(|e| e.to_string())?;
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                s.connect(SocketAddr::new(ip, port))
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(s)
+            };
+            let mut buf = [0u8; 2048];
+            // Echo: the datagram comes back whole, from the echo port.
+            let echo = socket(ECHO_PORT)?;
+            let message = b"socklab udp echo";
+            echo.send(message).map_err(|e| e.to_string())?;
+            let n = echo.recv(&mut buf).map_err(|e| format!("echo: {e}"))?;
+            if &buf[..n] != message {
+                return Err(format!("echo sent back {:?}", &buf[..n]));
+            }
+            // Chargen: one answer per datagram, 0..=512 pattern bytes.
+            let chargen = socket(CHARGEN_PORT)?;
+            for _ in 0..5 {
+                chargen.send(b"x").map_err(|e| e.to_string())?;
+                let n = chargen
+                    .recv(&mut buf)
+                    .map_err(|e| format!("chargen: {e}"))?;
+                if n > 512 {
+                    return Err(format!("chargen answered {n} bytes"));
+                }
+                if let Some(&first) = buf[..n].first() {
+                    let line = u64::from(first - b' ');
+                    for (i, &byte) in buf[..n].iter().enumerate() {
+                        let pos = line * CHARGEN_LINE_LEN as u64 + i as u64;
+                        if byte != protocol::chargen_byte(pos) {
+                            return Err(format!("chargen byte {i} is {byte}"));
+                        }
+                    }
+                }
+            }
+            // Discard: nothing comes back (no answer, no ICMP error).
+            let discard = socket(DISCARD_PORT)?;
+            discard
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            discard.send(b"into the void").map_err(|e| e.to_string())?;
+            match discard.recv(&mut buf) {
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                other => return Err(format!("discard answered: {other:?}")),
+            }
+            // A closed port: the ICMP port unreachable refuses the socket.
+            let closed = socket(4242)?;
+            closed.send(b"anyone?").map_err(|e| e.to_string())?;
+            match closed.recv(&mut buf) {
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => Ok(()),
+                other => Err(format!("closed port: {other:?}, not ECONNREFUSED")),
+            }
+        });
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("UDP over {ip}: {e}"),
+            Err(e) => panic!("cannot enter the device's network: {e}"),
+        }
+    }
+    // The device still lists its three UDP sockets.
+    let rows = client(dut).netstat().unwrap();
+    let udp: Vec<_> = rows.iter().filter(|r| r.proto == protocol::UDP).collect();
+    assert_eq!(udp.len(), 3, "{rows:#?}");
+}

@@ -5,3 +5,4 @@ use socklab_tests::{network_cases, transport_cases, BoardKind};
 
 transport_cases!(BoardKind::Tap);
 network_cases!(BoardKind::Tap);
+socklab_tests::conformance!(BoardKind::Tap; udp_services_answer);
