@@ -84,7 +84,10 @@ impl Pool {
 /// True when `busy` lab sockets are ESTABLISHED, every other lab socket
 /// listens, and so does every bulk socket.
 fn all_listening(rows: &[Socket], pool: &Pool, busy: usize) -> bool {
-    let on = |port: u16| rows.iter().filter(move |r| r.local.port() == Some(port));
+    let on = |port: u16| {
+        rows.iter()
+            .filter(move |r| r.proto == protocol::TCP && r.local.port() == Some(port))
+    };
     let lab = on(LAB_PORT).count();
     let lab_listening = on(LAB_PORT).filter(|r| r.state == "LISTEN").count();
     let lab_busy = on(LAB_PORT).filter(|r| r.state == "ESTABLISHED").count();
@@ -1070,6 +1073,7 @@ fn lab_session(addr: SocketAddr, board: &str, real_addresses: bool) -> Result<()
     let listening = lab.iter().filter(|r| r.state == "LISTEN").count();
     let bulk_rows = rows
         .iter()
+        .filter(|r| r.proto == protocol::TCP)
         .filter(|r| r.local.port().is_some_and(|p| BULK_PORTS.contains(&p)));
     if lab.len() != pool.lab_sockets()
         || established != 2

@@ -9,6 +9,7 @@ thirdparty_cases!(BoardKind::Tap;
     tshark::device_frames_are_well_formed_with_valid_checksums,
     closes::every_clean_close_ends_with_fin_ack_both_ways,
     nmap::tcp_scans_find_exactly_the_listening_ports,
+    nmap::udp_scan_finds_the_udp_services,
     hping::segments_get_the_rfc_answers,
     hping::syn_flood_from_random_sources_leaves_the_device_serving,
     ping::v4_v6_and_full_mtu_with_df_are_answered,

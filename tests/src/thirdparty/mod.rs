@@ -25,6 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use socklab_app::protocol;
 use socklab_host::client::LabClient;
 
 use crate::{eventually, Dut};
@@ -253,13 +254,13 @@ pub fn info_value(client: &mut LabClient, key: &str) -> u64 {
 /// Waits until every socket of the device listens again, apart from the
 /// observer's own connection and sockets finishing a close in TIME-WAIT
 /// (those are apart from the pool's slots); panics with NETSTAT if that
-/// takes over `limit`.
+/// takes over `limit`. UDP sockets have no state and are not looked at.
 pub fn assert_every_socket_listens(observer: &mut LabClient, limit: Duration) {
     let own = observer.local_addr().expect("the observer's address");
     let settled = eventually(limit, || {
         let rows = observer.netstat().expect("NETSTAT answered");
         rows.iter()
-            .filter(|r| r.remote.to_string() != own.to_string())
+            .filter(|r| r.proto == protocol::TCP && r.remote.to_string() != own.to_string())
             .all(|r| r.state == "LISTEN" || r.state == "TIME-WAIT")
             .then_some(())
     });
@@ -267,7 +268,7 @@ pub fn assert_every_socket_listens(observer: &mut LabClient, limit: Duration) {
         let rows = observer.netstat().expect("NETSTAT answered");
         let busy: Vec<_> = rows
             .iter()
-            .filter(|r| r.state != "LISTEN" && r.state != "TIME-WAIT")
+            .filter(|r| r.proto == protocol::TCP && r.state != "LISTEN" && r.state != "TIME-WAIT")
             .map(|r| format!("{} {} {}", r.local, r.remote, r.state))
             .collect();
         panic!("sockets still not listening after {limit:?} (the observer is {own}):\n{busy:#?}");

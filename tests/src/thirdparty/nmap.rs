@@ -1,7 +1,10 @@
 //! nmap against the device: TCP SYN and connect scans of every port (IPv4),
 //! a SYN scan over IPv6. Exactly the ports the device listens on are open,
 //! every other port answers with a reset (closed), none is filtered, and the
-//! device greets a client right after.
+//! device greets a client right after. A UDP scan (IPv4 and IPv6) finds echo
+//! and chargen open (they answer nmap's probes), discard `open|filtered` (it
+//! answers nothing, as RFC 863 says) and every other port closed (ICMP port
+//! unreachable).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -190,6 +193,63 @@ pub fn tcp_scans_find_exactly_the_listening_ports(board: BoardKind) {
     let mut syn6 = vec!["-6", "-sS"];
     syn6.extend(timing);
     scan(&dut, &syn6, &v6, ports, scanned, &open);
+    still_serves(&dut);
+}
+
+/// The UDP ports a UDP scan covers: the well-known range, which holds the
+/// three services.
+const UDP_PORTS: (&str, u32) = ("1-1024", 1024);
+
+/// `nmap -sU` over IPv4 and `nmap -6 -sU` over IPv6: 7 and 19 open, 9
+/// `open|filtered`, every other port closed.
+pub fn udp_scan_finds_the_udp_services(board: BoardKind) {
+    let _alone = alone();
+    let dut = Dut::start(board);
+    let (ports, scanned) = UDP_PORTS;
+    let v4 = dut.addr(0).ip().to_string();
+    let v6 = dut.addr6(0).expect("IPv6 on the TAP").ip().to_string();
+    for (family, target) in [("-4", &v4), ("-6", &v6)] {
+        let mut command = in_netns(&dut, "nmap");
+        command
+            .args(["-n", "-Pn", "-sU", "-T4", "--max-retries", "2", "--reason"])
+            .args(["-oG", "-", "-p", ports, family])
+            .arg(target);
+        let output = run(command, Duration::from_secs(300));
+        output.assert_success();
+        let result = Scan::parse(&output.stdout).unwrap_or_else(|| {
+            panic!(
+                "`{}`: no port lines in nmap's output:\n{}\n{}",
+                output.command, output.stdout, output.stderr
+            )
+        });
+        let summary = format!("`{}`:\n{}", output.command, output.stdout);
+        assert_eq!(
+            result.ports("open"),
+            BTreeSet::from([ECHO_PORT, CHARGEN_PORT]),
+            "{summary}"
+        );
+        assert_eq!(
+            result.ports("open|filtered"),
+            BTreeSet::from([DISCARD_PORT]),
+            "{summary}"
+        );
+        let closed = result.ports("closed").len() as u32
+            + match &result.ignored {
+                Some((state, n)) if state == "closed" => *n,
+                Some((state, n)) => panic!("{n} ports {state}, expected closed: {summary}"),
+                None => 0,
+            };
+        assert_eq!(
+            closed + 3,
+            scanned,
+            "not every port accounted for: {summary}"
+        );
+        println!(
+            "figures: `nmap -sU {family} -p {ports}` on {}: open [7, 19], open|filtered [9], {closed} closed; {}",
+            dut.board_name(),
+            done_line(&output)
+        );
+    }
     still_serves(&dut);
 }
 
