@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context};
-use socklab_app::protocol::{info, ECHO_PORT, LAB_PORT};
+use socklab_app::protocol::{self, info, ECHO_PORT, LAB_PORT};
 use socklab_host::board::{BoardArg, BoardKind, NetArg};
 use socklab_host::client::{LabClient, Socket};
 use socklab_host::launch::{
@@ -373,7 +373,7 @@ impl Demo {
         Ok(Some(device))
     }
 
-    /// Sections 2 to 10, on a running device.
+    /// Sections 2 to 11, on a running device.
     fn lifecycle(
         &mut self,
         device: &dyn Device,
@@ -738,7 +738,56 @@ impl Demo {
             },
         )?;
 
-        // Section 10: goodbye.
+        // Section 10: UDP, for contrast.
+        self.section("No connection at all (UDP echo, port 7)");
+        self.explain(&format!(
+            "UDP carries datagrams, not a stream: no handshake, no accept, no socket per \
+             client, no close. The device's UDP echo service is one socket bound to port \
+             {ECHO_PORT}; a datagram from anybody lands there and is answered alone. Two \
+             sockets of ours each send one datagram; NETSTAT still shows one udp row for \
+             port {ECHO_PORT}, and no connection appears."
+        ));
+        if nat {
+            self.explain(
+                "QEMU's user networking here forwards TCP ports only: this step is skipped, \
+                 not passed (`sudo socklab demo --board qemu` runs it over a TAP).",
+            );
+        }
+        self.step(
+            &format!("two UDP sockets, one datagram each to port {ECHO_PORT}"),
+            || {
+                if nat {
+                    return Err(Skipped("QEMU's user networking forwards TCP ports only").into());
+                }
+                let target = SocketAddr::new(device.addr(0).ip(), ECHO_PORT);
+                let answers = device
+                    .host_net()
+                    .run(|| udp_echo_twice(target, timeout))??;
+                let alice = clients[0]
+                    .as_mut()
+                    .ok_or(Skipped("alice is not connected"))?;
+                let sockets = alice.netstat()?;
+                let udp_rows: Vec<&Socket> = sockets
+                    .iter()
+                    .filter(|s| s.proto == protocol::UDP && s.local.port() == Some(ECHO_PORT))
+                    .collect();
+                ensure!(
+                    udp_rows.len() == 1,
+                    "{} udp rows for port {ECHO_PORT} in NETSTAT, expected one",
+                    udp_rows.len()
+                );
+                Ok((
+                    (),
+                    format!(
+                        "both answered ({}); NETSTAT: one udp socket for everybody\n{}",
+                        answers.join(", "),
+                        compact_table(&netstat_table(&sockets))
+                    ),
+                ))
+            },
+        )?;
+
+        // Section 11: goodbye.
         self.section("Goodbye: closing the sockets");
         self.explain(
             "QUIT asks the device to close: it answers BYE and closes its side; the client \
@@ -779,7 +828,7 @@ impl Demo {
         Ok(())
     }
 
-    /// Section 11 on the QEMU board: stop QEMU, check that nothing is left.
+    /// Section 12 on the QEMU board: stop QEMU, check that nothing is left.
     fn stop_qemu(&mut self, device: QemuDevice) -> Result<(), Stopped> {
         self.section("Cleaning up");
         let ns = device.netns().map(|ns| ns.name().to_owned());
@@ -809,7 +858,7 @@ impl Demo {
         .map(drop)
     }
 
-    /// Section 11: stop the device, check that nothing is left.
+    /// Section 12: stop the device, check that nothing is left.
     fn stop_tap(&mut self, device: TapDevice) -> Result<(), Stopped> {
         self.section("Cleaning up");
         let ns = device.netns().map(|ns| ns.name().to_owned());
@@ -876,6 +925,37 @@ fn echo_transfer(device: &dyn Device, len: usize, timeout: Duration) -> anyhow::
         );
     }
     Ok(elapsed)
+}
+
+/// Sends one datagram from each of two fresh UDP sockets to `target` and
+/// waits for each echo: what came back, per socket.
+fn udp_echo_twice(target: SocketAddr, timeout: Duration) -> anyhow::Result<Vec<String>> {
+    let mut answers = Vec::new();
+    for (i, text) in ["first datagram", "second datagram"].iter().enumerate() {
+        let bind: SocketAddr = if target.is_ipv4() {
+            "0.0.0.0:0".parse()?
+        } else {
+            "[::]:0".parse()?
+        };
+        let socket = std::net::UdpSocket::bind(bind).context("binding a UDP socket")?;
+        socket.set_read_timeout(Some(timeout))?;
+        socket.send_to(text.as_bytes(), target)?;
+        let mut buf = [0u8; 64];
+        let (len, from) = socket
+            .recv_from(&mut buf)
+            .with_context(|| format!("no echo of datagram {} from {target}", i + 1))?;
+        ensure!(from == target, "the echo came from {from}, not {target}");
+        ensure!(
+            &buf[..len] == text.as_bytes(),
+            "the echo differs from what was sent"
+        );
+        answers.push(format!(
+            "{:?} from port {}",
+            text,
+            socket.local_addr()?.port()
+        ));
+    }
+    Ok(answers)
 }
 
 /// After the clients left: waits (bounded) until a fresh client sees every
