@@ -215,13 +215,15 @@ macro_rules! transport_cases {
 }
 
 /// The cases that need the device's own addresses on the host's network:
-/// ping and IPv6 (not through QEMU's user-mode NAT).
+/// ping, IPv6 and UDP (not through QEMU's user-mode NAT, which forwards TCP
+/// ports only).
 #[macro_export]
 macro_rules! network_cases {
     ($board:expr) => {
         $crate::conformance!($board;
             ping_is_answered,
             lab_session_over_ipv6,
+            udp_services_answer,
         );
     };
 }

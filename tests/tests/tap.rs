@@ -5,4 +5,3 @@ use socklab_tests::{network_cases, transport_cases, BoardKind};
 
 transport_cases!(BoardKind::Tap);
 network_cases!(BoardKind::Tap);
-socklab_tests::conformance!(BoardKind::Tap; udp_services_answer);
