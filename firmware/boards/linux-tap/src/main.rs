@@ -316,10 +316,11 @@ fn run(args: Args) -> Result<()> {
     tap.complete_tcp_checksums(args.pcap.is_some());
     let fd = tap.as_raw_fd();
     let pcap = match &args.pcap {
-        Some(path) => Some(
+        Some(path) => Some(std::io::BufWriter::with_capacity(
+            PCAP_RECORD_BUFFER,
             std::fs::File::create(path)
                 .with_context(|| format!("cannot create pcap file {}", path.display()))?,
-        ),
+        )),
         None => None,
     };
     // TAP -> rate limit -> bad link -> pcap -> application; each layer only
@@ -341,7 +342,14 @@ trait Layer {
 
 struct RateLayer<N>(N);
 struct BadLinkLayer<N>(N);
-struct PcapLayer<N>(Option<std::fs::File>, N);
+struct PcapLayer<N>(Option<std::io::BufWriter<std::fs::File>>, N);
+
+/// The capture's write buffer: bigger than any record (a 16-byte record
+/// header and a frame of at most 65,535 + 18 bytes), so that the writer, which
+/// flushes after every record, hands each record to the kernel in one write.
+/// A device stopped by a signal then leaves whole records only, never a
+/// capture cut short in the middle of a frame.
+const PCAP_RECORD_BUFFER: usize = 128 * 1024;
 struct Serve<'a> {
     args: &'a Args,
     fd: i32,
