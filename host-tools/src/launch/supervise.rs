@@ -343,8 +343,10 @@ impl Process {
         }
     }
 
-    /// SIGTERM (the device resets its connections; QEMU flushes its pcap),
-    /// up to [`STOP_GRACE`], then SIGKILL; waits for the watcher to reap it.
+    /// SIGTERM (QEMU flushes its pcap and exits; `socklab-tap` ends at once,
+    /// its capture holding whole records), up to [`STOP_GRACE`], then SIGKILL;
+    /// waits for the watcher to reap it. Neither board resets its
+    /// connections first.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let Some(watcher) = self.watcher.take() else {
             return self.status();

@@ -288,8 +288,8 @@ impl TapDevice {
         self.process.status()
     }
 
-    /// Stops the device (SIGTERM: it resets its connections; SIGKILL after
-    /// 2 s) and removes what was created, reporting how the device ended.
+    /// Stops the device (SIGTERM; SIGKILL after 2 s) and removes what was
+    /// created, reporting how the device ended.
     pub fn stop(mut self) -> Option<ExitStatus> {
         self.process.stop()
     }
