@@ -1,7 +1,8 @@
 //! `socklab bench` end to end, without a device: the kernel baseline's own
 //! server, started in a namespace of the test's, stands in for the device at
 //! ADDR, and `--baseline kernel` measures the real baseline next to it.
-//! Needs root (namespaces, a veth pair); skipped otherwise.
+//! Needs root (namespaces, a veth pair): fails without it, saying so
+//! (`scripts/test` runs as root).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,10 +25,10 @@ fn bench_namespaces() -> Vec<String> {
 
 #[test]
 fn bench_measures_a_server_at_addr_against_the_kernel_and_cleans_up() {
-    if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    assert!(
+        is_root(),
+        "this test needs root (a namespace and a veth pair): run it as root, e.g. with scripts/test"
+    );
     let before = bench_namespaces();
     let ns = Netns::create_unique("socklab-bt").unwrap();
     let mut server = ns
