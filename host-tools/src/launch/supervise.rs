@@ -20,7 +20,32 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::{LaunchError, KEEP_LOGS_ENV};
+use crate::client::{wait_for_hello, HelloWait};
+use crate::netns::HostNet;
 use crate::{cleanup, process};
+
+/// Waits for the lab's `HELLO` at `addr` from `net` ([`wait_for_hello`]),
+/// stopping with `alive`'s error; a wait that times out becomes
+/// `not_ready`'s error, told how many connections were tried and why the
+/// last one failed. Both launchers' last readiness step.
+pub fn await_hello(
+    net: &HostNet,
+    addr: std::net::SocketAddr,
+    deadline: Instant,
+    alive: impl FnMut() -> Result<(), LaunchError>,
+    not_ready: impl FnOnce(String) -> LaunchError,
+) -> Result<(), LaunchError> {
+    match wait_for_hello(net, addr, deadline, alive) {
+        Ok(()) => Ok(()),
+        Err(HelloWait::Stopped(error)) => Err(error),
+        Err(HelloWait::TimedOut {
+            attempts,
+            last_error,
+        }) => Err(not_ready(format!(
+            "no HELLO on {addr} after {attempts} attempts ({last_error})"
+        ))),
+    }
+}
 
 /// Lines of log kept in memory when the log has no file.
 const TAIL_LINES: usize = 400;
@@ -277,6 +302,14 @@ impl Process {
     /// How the process ended, if it has (it is reaped then).
     pub fn status(&self) -> Option<ExitStatus> {
         self.with(|state| state.status)
+    }
+
+    /// `Ok` while the process runs; once it has ended, how, with `log`.
+    pub fn alive(&self, log: impl FnOnce() -> String) -> Result<(), LaunchError> {
+        match self.status() {
+            Some(status) => Err(LaunchError::Exited { status, log: log() }),
+            None => Ok(()),
+        }
     }
 
     /// Prints the held log lines and lets the next ones through.

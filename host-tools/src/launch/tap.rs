@@ -12,9 +12,8 @@ use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6, DEFAULT_MAC};
 
 use super::artifacts::find_tap_binary;
 use super::hostnet::HostSide;
-use super::supervise::{DeviceLog, Process, Stream};
+use super::supervise::{await_hello, DeviceLog, Process, Stream};
 use super::{Device, LaunchError, NetnsChoice, DEFAULT_READY_TIMEOUT};
-use crate::client::{wait_for_hello, HelloWait};
 use crate::netns::{self, HostNet, Netns, NetnsError, Tap};
 
 /// What `socklab-tap` prints on stdout once it runs.
@@ -221,27 +220,17 @@ impl TapDevice {
             }
         }
         let addr = self.lab_addr();
-        match wait_for_hello(&self.host_net, addr, deadline, || self.check_alive()) {
-            Ok(()) => Ok(()),
-            Err(HelloWait::Stopped(error)) => Err(error),
-            Err(HelloWait::TimedOut {
-                attempts,
-                last_error,
-            }) => Err(not_ready(
-                self,
-                format!("no HELLO on {addr} after {attempts} attempts ({last_error})"),
-            )),
-        }
+        await_hello(
+            &self.host_net,
+            addr,
+            deadline,
+            || self.check_alive(),
+            |reason| not_ready(self, reason),
+        )
     }
 
     fn check_alive(&self) -> Result<(), LaunchError> {
-        match self.process.status() {
-            Some(status) => Err(LaunchError::Exited {
-                status,
-                log: self.log(),
-            }),
-            None => Ok(()),
-        }
+        self.process.alive(|| self.log())
     }
 
     /// What the device announced (its TAP and addresses).

@@ -30,9 +30,8 @@ use socklab_app::protocol::{
 
 use super::artifacts::{find_image, find_qemu, Image};
 use super::hostnet::HostSide;
-use super::supervise::{DeviceLog, Process, Stream};
+use super::supervise::{await_hello, DeviceLog, Process, Stream};
 use super::{Device, LaunchError, NetnsChoice, DEFAULT_READY_TIMEOUT};
-use crate::client::{wait_for_hello, HelloWait};
 use crate::netns::{self, HostNet, Netns, Tap};
 use crate::ping::PingError;
 
@@ -340,30 +339,19 @@ impl QemuDevice {
             }
         }
         let addr = self.lab_addr();
-        match wait_for_hello(&self.host_net, addr, deadline, || self.check_alive()) {
-            Ok(()) => {
-                self.ready_after = started.elapsed();
-                Ok(())
-            }
-            Err(HelloWait::Stopped(error)) => Err(error),
-            Err(HelloWait::TimedOut {
-                attempts,
-                last_error,
-            }) => Err(not_ready(
-                self,
-                format!("no HELLO on {addr} after {attempts} attempts ({last_error})"),
-            )),
-        }
+        await_hello(
+            &self.host_net,
+            addr,
+            deadline,
+            || self.check_alive(),
+            |reason| not_ready(self, reason),
+        )?;
+        self.ready_after = started.elapsed();
+        Ok(())
     }
 
     fn check_alive(&self) -> Result<(), LaunchError> {
-        match self.process.status() {
-            Some(status) => Err(LaunchError::Exited {
-                status,
-                log: self.log(),
-            }),
-            None => Ok(()),
-        }
+        self.process.alive(|| self.log())
     }
 
     /// How the device is connected.
