@@ -7,9 +7,19 @@
 //! The ELF is patched in the file (QEMU's `-device loader` writes before
 //! `-kernel` loads, so it cannot patch code): the function's address comes
 //! from the symbol table, its file offset from the section that holds it.
+//!
+//! The crash cases are written once here and run on each QEMU machine
+//! (`tests/tests/qemu_user.rs`, `tests/tests/riscv.rs`).
 
 use std::fs;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use socklab_host::launch::QemuNet;
+use socklab_host::launch::{find_image, Image, LaunchError, Machine, QemuDevice, QemuOptions};
+
+use crate::{cases, eventually, BoardKind, Dut};
 
 /// `udf #254` in Thumb, little-endian.
 const UDF: [u8; 2] = [0xfe, 0xde];
@@ -111,4 +121,122 @@ fn function_offset(elf: &[u8], parts: &[&str]) -> Result<usize, String> {
             many.iter().map(|(name, ..)| name).collect::<Vec<_>>()
         )),
     }
+}
+
+/// What a machine's fault handler leaves behind: the UART line of the
+/// fault (the undefined instruction's), and what the exit status 1 is.
+fn fault_signs(machine: Machine) -> (&'static str, &'static str) {
+    match machine {
+        Machine::Mps2An385 => ("HARDFAULT pc=", "semihosting EXIT_FAILURE"),
+        // mcause 2: illegal instruction.
+        Machine::RiscvVirt => ("EXCEPTION mcause=0x00000002", "sifive_test failure status"),
+    }
+}
+
+/// A scratch directory for patched images, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(machine: Machine, name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "socklab-{}-{name}-{}",
+            machine.spec().board,
+            std::process::id()
+        ));
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// QEMU options for `image` on `machine`, on user networking with free ports.
+pub fn user_options(machine: Machine, image: PathBuf) -> QemuOptions {
+    QemuOptions {
+        machine,
+        net: QemuNet::user_any_ports(),
+        image: Image::Path(image),
+        ..QemuOptions::default()
+    }
+}
+
+/// `machine`'s image, patched to fault in the function named by `parts`.
+fn faulting_image(machine: Machine, scratch: &Scratch, parts: &[&str]) -> PathBuf {
+    let image = find_image(machine, &Image::Rebuilt)
+        .unwrap_or_else(|e| panic!("the {} image: {e}", machine.spec().board));
+    image_faulting_in(&image, &scratch.0, parts).expect("patch the image")
+}
+
+/// The firmware faults while answering WHO: the case fails within its
+/// bounded waits, QEMU's exit (status 1) is noticed, and the UART log shows
+/// the fault.
+pub fn crash_fails_the_case_and_shows_the_uart_log(machine: Machine) {
+    let (fault, exit) = fault_signs(machine);
+    let scratch = Scratch::new(machine, "crash-who");
+    let faulty = faulting_image(machine, &scratch, &["WhoRow", "Display"]);
+    let device = QemuDevice::start(user_options(machine, faulty)).expect("the image boots");
+    let dut = Dut::from_device(BoardKind::QemuUser(machine), Box::new(device));
+
+    let started = Instant::now();
+    let case = panic::catch_unwind(AssertUnwindSafe(|| cases::who_lists_the_clients(&dut)));
+    assert!(case.is_err(), "the case passed on a crashed device");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the case took {:?} to notice",
+        started.elapsed()
+    );
+    let status =
+        eventually(Duration::from_secs(5), || dut.exit_status()).expect("QEMU's exit is noticed");
+    assert_eq!(status.code(), Some(1), "{exit}");
+    let running = panic::catch_unwind(AssertUnwindSafe(|| dut.assert_running()));
+    assert!(running.is_err(), "assert_running passed on a dead device");
+    let log = dut.log();
+    assert!(log.contains(fault), "{log}");
+    assert!(log.contains("QEMU exited"), "{log}");
+}
+
+/// The firmware faults while starting its services: `start` fails at once
+/// with QEMU's exit status and the UART log, instead of waiting for a HELLO.
+pub fn crash_at_boot_fails_start_with_the_uart_log(machine: Machine) {
+    let (fault, _) = fault_signs(machine);
+    let scratch = Scratch::new(machine, "crash-boot");
+    let faulty = faulting_image(machine, &scratch, &["socklab_app", "3lab6listen"]);
+    let started = Instant::now();
+    let error = QemuDevice::start(user_options(machine, faulty))
+        .expect_err("a faulting image cannot start");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let LaunchError::Exited { status, log } = &error else {
+        panic!("expected an exit, got: {error}");
+    };
+    assert_eq!(status.code(), Some(1));
+    assert!(log.contains(fault), "{log}");
+    let message = error.to_string();
+    assert!(
+        message.contains("exit status: 1") && message.contains(fault),
+        "{message}"
+    );
+}
+
+/// Declares the crash cases as tests for a QEMU machine:
+/// `crash_cases!(Machine::RiscvVirt)`.
+#[macro_export]
+macro_rules! crash_cases {
+    ($machine:expr) => {
+        #[test]
+        fn firmware_crash_fails_the_case_and_shows_the_uart_log() {
+            $crate::crash::crash_fails_the_case_and_shows_the_uart_log($machine);
+        }
+
+        #[test]
+        fn crash_at_boot_fails_start_with_the_uart_log() {
+            $crate::crash::crash_at_boot_fails_start_with_the_uart_log($machine);
+        }
+    };
 }

@@ -288,3 +288,23 @@ macro_rules! thirdparty_cases {
         )+
     };
 }
+
+/// Declares the third-party cases every board passes, one `#[test]` each:
+/// the one list run on linux-tap, mps2-an385 and riscv-virt (each on a TAP).
+#[macro_export]
+macro_rules! thirdparty_every_board {
+    ($board:expr) => {
+        $crate::thirdparty_cases!($board;
+            tshark::device_frames_are_well_formed_with_valid_checksums,
+            closes::every_clean_close_ends_with_fin_ack_both_ways,
+            nmap::tcp_scans_find_exactly_the_listening_ports,
+            hping::segments_get_the_rfc_answers,
+            hping::syn_flood_from_random_sources_leaves_the_device_serving,
+            ping::v4_v6_and_full_mtu_with_df_are_answered,
+            ping::fragmented_pings_are_reassembled_and_answered,
+            ping::flood_of_twenty_thousand_loses_at_most_one_percent,
+            java::course_client_session,
+            asyncio::two_hundred_clients_fill_pool_and_backlog,
+        );
+    };
+}
