@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use socklab_app::protocol::{
-    self, Hello, NetstatRow, ParseError, SockName, WaitRow, WhoRow, BYE, END, OK,
+    self, state, Hello, NetstatRow, ParseError, SockName, WaitRow, WhoRow, ECHO, END, INFO,
+    NETSTAT, OK, QUIT, SAY, WHO,
 };
 
 use crate::netns::HostNet;
@@ -242,6 +243,17 @@ impl Message {
     }
 }
 
+impl fmt::Display for Message {
+    /// The `FROM` line this message came in.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        protocol::From {
+            sender: self.sender,
+            text: &self.text,
+        }
+        .fmt(f)
+    }
+}
+
 /// One row of `NETSTAT`, owned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Socket {
@@ -277,7 +289,7 @@ impl Socket {
 
     /// True for a socket listening on `port`.
     pub fn is_listening_on(&self, port: u16) -> bool {
-        self.state == "LISTEN" && self.local.port() == Some(port)
+        self.state == state::LISTEN && self.local.port() == Some(port)
     }
 }
 
@@ -416,13 +428,13 @@ impl LabClient {
 
     /// `ECHO <text>`: returns the device's answer.
     pub fn echo(&mut self, text: &str) -> Result<String, ClientError> {
-        self.send_line(&format!("ECHO {text}"))?;
+        self.send_line(&format!("{ECHO} {text}"))?;
         self.answer("waiting for the ECHO answer", Want::Echo(text))
     }
 
     /// `SAY <text>`: expects `OK`.
     pub fn say(&mut self, text: &str) -> Result<(), ClientError> {
-        self.send_line(&format!("SAY {text}"))?;
+        self.send_line(&format!("{SAY} {text}"))?;
         let during = "waiting for OK after SAY";
         let line = self.answer(during, Want::Reply)?;
         self.expect(during, &line, OK)
@@ -437,7 +449,7 @@ impl LabClient {
     /// `WHO` in full: the clients being served, and those waiting in the
     /// backlog for a slot, first in line first.
     pub fn who_and_queue(&mut self) -> Result<(Vec<WhoRow>, Vec<WaitRow>), ClientError> {
-        let rows = self.list("WHO", |line| match WaitRow::parse(line) {
+        let rows = self.list(WHO, |line| match WaitRow::parse(line) {
             Ok(wait) => Ok(Err(wait)),
             Err(_) => WhoRow::parse(line).map(Ok),
         })?;
@@ -450,12 +462,12 @@ impl LabClient {
 
     /// `NETSTAT`: every socket of the device.
     pub fn netstat(&mut self) -> Result<Vec<Socket>, ClientError> {
-        self.list("NETSTAT", Socket::parse)
+        self.list(NETSTAT, Socket::parse)
     }
 
     /// `INFO`: the device's key=value facts.
     pub fn info(&mut self) -> Result<Info, ClientError> {
-        let entries = self.list("INFO", |line| {
+        let entries = self.list(INFO, |line| {
             protocol::parse_info(line).map(|(k, v)| (k.to_owned(), v.to_owned()))
         })?;
         Ok(Info { entries })
@@ -463,10 +475,10 @@ impl LabClient {
 
     /// `QUIT`: expects `BYE`, then waits for the device to close.
     pub fn quit(mut self) -> Result<(), ClientError> {
-        self.send_line("QUIT")?;
+        self.send_line(QUIT)?;
         let during = "waiting for BYE after QUIT";
         let line = self.answer(during, Want::Bye)?;
-        if !is_bye(&line) {
+        if !protocol::is_bye(&line) {
             return Err(self.protocol(during, &line, "expected BYE"));
         }
         match self.read_line_within(self.timeout, "waiting for the device to close") {
@@ -501,7 +513,7 @@ impl LabClient {
     /// client's timeout. Lines set aside earlier come first.
     pub fn read_line(&mut self) -> Result<String, ClientError> {
         if let Some(message) = self.messages.pop_front() {
-            return Ok(format!("FROM {} {}", message.sender, message.text));
+            return Ok(message.to_string());
         }
         self.read_line_within(self.timeout, "reading a line")
     }
@@ -546,13 +558,13 @@ impl LabClient {
             if matches!(want, Want::Echo(_)) {
                 return Ok(line);
             }
-            if line.starts_with("ERR") {
+            if protocol::is_err(&line) {
                 return Err(ClientError::Device {
                     addr: self.addr,
                     line,
                 });
             }
-            if is_bye(&line) && !matches!(want, Want::Bye) {
+            if protocol::is_bye(&line) && !matches!(want, Want::Bye) {
                 // An unsolicited BYE: the device is closing this connection
                 // (e.g. `BYE idle`).
                 return Err(ClientError::Closed {
@@ -646,10 +658,6 @@ enum Want<'a> {
     Bye,
     /// Any other answer line.
     Reply,
-}
-
-fn is_bye(line: &str) -> bool {
-    line == BYE || line.starts_with("BYE ")
 }
 
 fn unspecified() -> SocketAddr {

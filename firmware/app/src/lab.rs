@@ -806,7 +806,7 @@ impl Lab<'_> {
             let from = self.slots[sender].peer;
             let mut line = OutLine::new();
             if let Some(from) = from {
-                let _ = write!(LineWriter(&mut line), "FROM {from} ");
+                let _ = write!(LineWriter(&mut line), "{} {from} ", protocol::FROM);
             }
             line.extend_from_slice(&self.slots[sender].say).ok();
             let mut remaining = false;

@@ -49,6 +49,29 @@ pub const MAX_LINE: usize = 256;
 /// full-length text is the longest), without its LF.
 pub const MAX_RESPONSE_LINE: usize = MAX_LINE + 64;
 
+/// The first word of the banner a client receives on accept ([`Hello`]).
+pub const HELLO: &str = "HELLO";
+/// Command word: `ECHO <text>`, answered with `<text>`.
+pub const ECHO: &str = "ECHO";
+/// Command word: `SAY <text>`, answered with [`OK`]; [`FROM`] to the others.
+pub const SAY: &str = "SAY";
+/// Command word: the clients served and waiting, then [`END`].
+pub const WHO: &str = "WHO";
+/// Command word: every socket of the device, then [`END`].
+pub const NETSTAT: &str = "NETSTAT";
+/// Command word: the [`info`] table's `key=value` lines, then [`END`].
+pub const INFO: &str = "INFO";
+/// Command word: [`BYE`], then the device closes.
+pub const QUIT: &str = "QUIT";
+/// The first word of a line another client said with `SAY` ([`From`]).
+pub const FROM: &str = "FROM";
+/// The first word of a backlog row of `WHO` ([`WaitRow`]).
+pub const WAIT: &str = "wait";
+/// The first word of an `EVENTS` row ([`EventRow`]).
+pub const EVENT: &str = "event";
+/// The first word of every error answer (`ERR <what>`).
+pub const ERR: &str = "ERR";
+
 /// Reply to a successful `SAY`.
 pub const OK: &str = "OK";
 /// Terminates multi-line replies (`WHO`, `NETSTAT`, `INFO`).
@@ -67,6 +90,47 @@ pub const BYE_IDLE: &str = "BYE idle";
 
 /// The command word of [`Command::Events`].
 pub const EVENTS: &str = "EVENTS";
+
+/// True for a line that starts with the word [`ERR`]: the device refused
+/// the command.
+pub fn is_err(line: &str) -> bool {
+    first_word_is(line, ERR)
+}
+
+/// True for a [`BYE`] line (`BYE`, [`BYE_IDLE`]): the device is closing.
+pub fn is_bye(line: &str) -> bool {
+    first_word_is(line, BYE)
+}
+
+fn first_word_is(line: &str, word: &str) -> bool {
+    line.split_ascii_whitespace().next() == Some(word)
+}
+
+/// TCP states as RFC 793 names them: what `NETSTAT` and `EVENTS` print.
+pub mod state {
+    /// No connection.
+    pub const CLOSED: &str = "CLOSED";
+    /// Waiting for a SYN.
+    pub const LISTEN: &str = "LISTEN";
+    /// SYN sent, waiting for the SYN-ACK.
+    pub const SYN_SENT: &str = "SYN-SENT";
+    /// SYN received and answered, waiting for the ACK.
+    pub const SYN_RECEIVED: &str = "SYN-RECEIVED";
+    /// The connection is open.
+    pub const ESTABLISHED: &str = "ESTABLISHED";
+    /// FIN sent, not yet acknowledged.
+    pub const FIN_WAIT_1: &str = "FIN-WAIT-1";
+    /// FIN acknowledged, waiting for the peer's.
+    pub const FIN_WAIT_2: &str = "FIN-WAIT-2";
+    /// The peer's FIN received; ours not yet sent.
+    pub const CLOSE_WAIT: &str = "CLOSE-WAIT";
+    /// Both FINs crossed.
+    pub const CLOSING: &str = "CLOSING";
+    /// Our FIN sent after the peer's, not yet acknowledged.
+    pub const LAST_ACK: &str = "LAST-ACK";
+    /// Closed both ways; waiting for stray segments to die out.
+    pub const TIME_WAIT: &str = "TIME-WAIT";
+}
 
 /// One lab command, parsed from a line without its terminator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,12 +172,12 @@ impl<'a> Command<'a> {
         };
         let is = |name: &str| word.eq_ignore_ascii_case(name.as_bytes());
         match rest {
-            _ if is("ECHO") => Command::Echo(rest.unwrap_or(b"")),
-            _ if is("SAY") => Command::Say(rest.unwrap_or(b"")),
-            None if is("WHO") => Command::Who,
-            None if is("NETSTAT") => Command::Netstat,
-            None if is("INFO") => Command::Info,
-            None if is("QUIT") => Command::Quit,
+            _ if is(ECHO) => Command::Echo(rest.unwrap_or(b"")),
+            _ if is(SAY) => Command::Say(rest.unwrap_or(b"")),
+            None if is(WHO) => Command::Who,
+            None if is(NETSTAT) => Command::Netstat,
+            None if is(INFO) => Command::Info,
+            None if is(QUIT) => Command::Quit,
             None if is(EVENTS) => Command::Events(0),
             Some(since) if is(EVENTS) => match since.iter().all(u8::is_ascii_digit) {
                 true => core::str::from_utf8(since)
@@ -182,7 +246,7 @@ impl<'a> Hello<'a> {
     /// Parses a `HELLO` line.
     pub fn parse(line: &'a str) -> Result<Self, ParseError> {
         let mut words = line.split_ascii_whitespace();
-        if words.next() != Some("HELLO") {
+        if words.next() != Some(HELLO) {
             return Err(ParseError::WrongKind);
         }
         let version = words
@@ -203,7 +267,7 @@ impl fmt::Display for Hello<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "HELLO {PRODUCT}/{} slot={} peer={} local={}",
+            "{HELLO} {PRODUCT}/{} slot={} peer={} local={}",
             self.version, self.slot, self.peer, self.local
         )
     }
@@ -221,12 +285,21 @@ pub struct From<'a> {
 impl<'a> From<'a> {
     /// Parses a `FROM` line.
     pub fn parse(line: &'a str) -> Result<Self, ParseError> {
-        let rest = line.strip_prefix("FROM ").ok_or(ParseError::WrongKind)?;
+        let rest = line
+            .strip_prefix(FROM)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .ok_or(ParseError::WrongKind)?;
         let (addr, text) = rest.split_once(' ').unwrap_or((rest, ""));
         Ok(From {
             sender: field(Some(addr), "sender")?,
             text,
         })
+    }
+}
+
+impl fmt::Display for From<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{FROM} {} {}", self.sender, self.text)
     }
 }
 
@@ -274,7 +347,7 @@ impl WaitRow {
     /// Parses a backlog row of `WHO`.
     pub fn parse(line: &str) -> Result<Self, ParseError> {
         let mut words = line.split_ascii_whitespace();
-        if words.next() != Some("wait") {
+        if words.next() != Some(WAIT) {
             return Err(ParseError::WrongKind);
         }
         let row = WaitRow {
@@ -290,7 +363,7 @@ impl WaitRow {
 
 impl fmt::Display for WaitRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "wait {} {}", self.position, self.peer)
+        write!(f, "{WAIT} {} {}", self.position, self.peer)
     }
 }
 
@@ -425,7 +498,7 @@ impl<'a> EventRow<'a> {
     /// Parses an `EVENTS` row (not the closing `END`).
     pub fn parse(line: &'a str) -> Result<Self, ParseError> {
         let mut words = line.split_ascii_whitespace();
-        if words.next() != Some("event") {
+        if words.next() != Some(EVENT) {
             return Err(ParseError::WrongKind);
         }
         let row = EventRow {
@@ -451,7 +524,7 @@ impl fmt::Display for EventRow<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "event {} {} {} {} {} {} ",
+            "{EVENT} {} {} {} {} {} {} ",
             self.seq, self.at_ms, self.socket, self.port, self.from, self.to
         )?;
         match self.peer {
@@ -469,8 +542,93 @@ pub fn parse_info(line: &str) -> Result<(&str, &str), ParseError> {
     }
 }
 
-/// Keys `INFO` always reports, in this order.
+/// The `INFO` table: every key the device reports, in [`KEYS`](info::KEYS)
+/// order, with what its value means. The device's report and the host's
+/// parser both go by this table.
 pub mod info {
+    /// Every `INFO` key, in the order the device reports them.
+    pub const KEYS: [&str; 70] = [
+        BOARD,
+        VERSION,
+        MAC,
+        IPV4,
+        IPV6,
+        IPV4_SOURCE,
+        MTU,
+        UPTIME_MS,
+        LAB_SLOTS,
+        LAB_IN_USE,
+        LAB_RX_BUFFER,
+        LAB_TX_BUFFER,
+        BULK_SLOTS,
+        BULK_RX_BUFFER,
+        BULK_TX_BUFFER,
+        SOCKETS,
+        BUFFER_BYTES,
+        IDLE_TIMEOUT_MS,
+        SLOW_READER_TIMEOUT_MS,
+        HANDSHAKE_TIMEOUT_MS,
+        FRAMES_RX,
+        FRAMES_TX,
+        CONN_ACCEPTED,
+        CONN_REFUSED,
+        CONN_TIMED_OUT,
+        CONN_RESET,
+        CONN_CLOSED,
+        LINES_TOO_LONG,
+        LAB_BACKLOG,
+        LAB_QUEUED,
+        BACKLOG_POLICY,
+        CONN_BUSY,
+        CLOSING_TIMEOUT_MS,
+        KEEP_ALIVE_MS,
+        DEAD_PEER_MS,
+        OFFLOAD,
+        IPERF3_SOCKETS,
+        IPERF3_MAX_STREAMS,
+        IPERF3_RX_BUFFER,
+        IPERF3_TX_BUFFER,
+        IPERF3_MAX_PARAMS,
+        IPERF3_TIMEOUT_MS,
+        IPERF3_TESTS,
+        IPERF3_FAILED,
+        IPERF3_BUSY,
+        IPERF2_SOCKETS,
+        IPERF2_RX_BUFFER,
+        IPERF2_TX_BUFFER,
+        IPERF2_TESTS,
+        LAB_CLOSING,
+        BULK_CLOSING,
+        CLOSING_IN_USE,
+        TIME_WAIT_RECYCLED,
+        REASSEMBLY_BUFFER,
+        REASSEMBLY_BUFFERS,
+        FRAGMENTATION_BUFFER,
+        HTTP_SOCKETS,
+        HTTP_RX_BUFFER,
+        HTTP_TX_BUFFER,
+        HTTP_MAX_HEAD,
+        HTTP_REQUEST_TIMEOUT_MS,
+        HTTP_IDLE_TIMEOUT_MS,
+        EVENT_RING,
+        EVENTS_NEXT,
+        HTTP_REQUESTS,
+        UDP_SOCKETS,
+        UDP_RX_BUFFER,
+        UDP_TX_BUFFER,
+        UDP_PACKETS,
+        UDP_CHARGEN_MAX,
+    ];
+
+    /// The value of a key that has none (`ipv4=none` before a DHCP lease
+    /// on a board without a static address).
+    pub const NONE: &str = "none";
+
+    /// The position of `key` in [`KEYS`], if it is an `INFO` key.
+    pub fn position(key: &str) -> Option<usize> {
+        KEYS.iter().position(|k| *k == key)
+    }
+
     /// Board name (`linux-tap`, `mps2-an385`).
     pub const BOARD: &str = "board";
     /// Firmware version.

@@ -17,7 +17,7 @@ use crate::iperf2::IPERF2_TX_BUFFER;
 use crate::iperf3::{IPERF3_MAX_PARAMS, IPERF3_TIMEOUT_MS};
 use crate::lab::{socket_addr, LabSlot, LineWriter};
 use crate::pool::Pool;
-use crate::protocol::{info, EventRow, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION};
+use crate::protocol::{info, state, EventRow, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION};
 use crate::storage::Sizes;
 use crate::udp::{UDP_CHARGEN_MAX, UDP_PACKETS, UDP_RX_BUFFER, UDP_SOCKETS, UDP_TX_BUFFER};
 
@@ -129,21 +129,22 @@ pub(crate) fn netstat_row(
 /// RFC 793's name of a TCP state, as `NETSTAT` prints it.
 pub(crate) fn state_name(state: State) -> &'static str {
     match state {
-        State::Closed => "CLOSED",
-        State::Listen => "LISTEN",
-        State::SynSent => "SYN-SENT",
-        State::SynReceived => "SYN-RECEIVED",
-        State::Established => "ESTABLISHED",
-        State::FinWait1 => "FIN-WAIT-1",
-        State::FinWait2 => "FIN-WAIT-2",
-        State::CloseWait => "CLOSE-WAIT",
-        State::Closing => "CLOSING",
-        State::LastAck => "LAST-ACK",
-        State::TimeWait => "TIME-WAIT",
+        State::Closed => state::CLOSED,
+        State::Listen => state::LISTEN,
+        State::SynSent => state::SYN_SENT,
+        State::SynReceived => state::SYN_RECEIVED,
+        State::Established => state::ESTABLISHED,
+        State::FinWait1 => state::FIN_WAIT_1,
+        State::FinWait2 => state::FIN_WAIT_2,
+        State::CloseWait => state::CLOSE_WAIT,
+        State::Closing => state::CLOSING,
+        State::LastAck => state::LAST_ACK,
+        State::TimeWait => state::TIME_WAIT,
     }
 }
 
-/// Formats `INFO` line number `index`; false past the last one.
+/// Formats `INFO` line number `index`, the key [`info::KEYS`]`[index]` and
+/// its value; false past the last one.
 pub(crate) fn info_line(
     view: &View<'_>,
     lab_in_use: usize,
@@ -151,142 +152,169 @@ pub(crate) fn info_line(
     index: usize,
     out: &mut LineWriter<'_>,
 ) -> bool {
+    let Some(&key) = info::KEYS.get(index) else {
+        return false;
+    };
+    write!(out, "{key}=").is_ok() && info_value(view, (lab_in_use, lab_queued), key, out).is_ok()
+}
+
+/// Formats the value of `INFO` key `key`.
+fn info_value(
+    view: &View<'_>,
+    (lab_in_use, lab_queued): (usize, usize),
+    key: &str,
+    out: &mut LineWriter<'_>,
+) -> core::fmt::Result {
     let s = &view.sizes;
     let c = &view.counters;
     let t = &view.config.timeouts;
-    let written = match index {
-        0 => write!(out, "{}={}", info::BOARD, view.config.board),
-        1 => write!(out, "{}={}", info::VERSION, VERSION),
-        2 => {
-            let m = view.mac.0;
-            write!(
-                out,
-                "{}={:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                info::MAC,
-                m[0],
-                m[1],
-                m[2],
-                m[3],
-                m[4],
-                m[5]
-            )
-        }
-        3 => match view.ipv4 {
-            Some(cidr) => write!(out, "{}={}", info::IPV4, cidr),
-            None => write!(out, "{}=none", info::IPV4),
+    let m = view.mac.0;
+    match key {
+        info::BOARD => write!(out, "{}", view.config.board),
+        info::VERSION => write!(out, "{VERSION}"),
+        info::MAC => write!(
+            out,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        ),
+        info::IPV4 => match view.ipv4 {
+            Some(cidr) => write!(out, "{cidr}"),
+            None => write!(out, "{}", info::NONE),
         },
-        4 => write!(out, "{}={}", info::IPV6, view.ipv6),
-        5 => write!(out, "{}={}", info::IPV4_SOURCE, view.ipv4_source),
-        6 => write!(out, "{}={}", info::MTU, view.mtu),
-        7 => write!(out, "{}={}", info::UPTIME_MS, view.uptime_ms),
-        8 => write!(out, "{}={}", info::LAB_SLOTS, s.lab_slots),
-        9 => write!(out, "{}={}", info::LAB_IN_USE, lab_in_use),
-        28 => write!(out, "{}={}", info::LAB_BACKLOG, s.lab_backlog),
-        29 => write!(out, "{}={}", info::LAB_QUEUED, lab_queued),
-        30 => write!(
+        info::IPV6 => write!(out, "{}", view.ipv6),
+        info::IPV4_SOURCE => write!(out, "{}", view.ipv4_source),
+        info::MTU => write!(out, "{}", view.mtu),
+        info::UPTIME_MS => write!(out, "{}", view.uptime_ms),
+        info::LAB_SLOTS => write!(out, "{}", s.lab_slots),
+        info::LAB_IN_USE => write!(out, "{lab_in_use}"),
+        info::LAB_RX_BUFFER => write!(out, "{}", s.lab_rx),
+        info::LAB_TX_BUFFER => write!(out, "{}", s.lab_tx),
+        info::BULK_SLOTS => write!(out, "{}", s.bulk_slots),
+        info::BULK_RX_BUFFER => write!(out, "{}", s.bulk_rx),
+        info::BULK_TX_BUFFER => write!(out, "{}", s.bulk_tx),
+        info::SOCKETS => write!(
             out,
-            "{}={}",
-            info::BACKLOG_POLICY,
-            view.config.backlog.name()
-        ),
-        31 => write!(out, "{}={}", info::CONN_BUSY, c.busy),
-        32 => write!(out, "{}={}", info::CLOSING_TIMEOUT_MS, t.closing_ms),
-        33 => write!(out, "{}={}", info::KEEP_ALIVE_MS, t.keep_alive_ms),
-        34 => write!(out, "{}={}", info::DEAD_PEER_MS, t.dead_peer_ms),
-        35 => write!(out, "{}={}", info::OFFLOAD, view.config.offload),
-        49 => write!(out, "{}={}", info::LAB_CLOSING, s.lab_closing),
-        50 => write!(out, "{}={}", info::BULK_CLOSING, s.bulk_closing),
-        51 => write!(
-            out,
-            "{}={}",
-            info::CLOSING_IN_USE,
-            view.closing_in_use.0 + view.closing_in_use.1
-        ),
-        52 => write!(out, "{}={}", info::TIME_WAIT_RECYCLED, c.time_wait_recycled),
-        53 => write!(
-            out,
-            "{}={}",
-            info::REASSEMBLY_BUFFER,
-            smoltcp::config::REASSEMBLY_BUFFER_SIZE
-        ),
-        54 => write!(
-            out,
-            "{}={}",
-            info::REASSEMBLY_BUFFERS,
-            smoltcp::config::REASSEMBLY_BUFFER_COUNT
-        ),
-        55 => write!(
-            out,
-            "{}={}",
-            info::FRAGMENTATION_BUFFER,
-            smoltcp::config::FRAGMENTATION_BUFFER_SIZE
-        ),
-        56 => write!(out, "{}={}", info::HTTP_SOCKETS, http::HTTP_SOCKETS),
-        57 => write!(out, "{}={}", info::HTTP_RX_BUFFER, http::HTTP_RX_BUFFER),
-        58 => write!(out, "{}={}", info::HTTP_TX_BUFFER, http::HTTP_TX_BUFFER),
-        59 => write!(out, "{}={}", info::HTTP_MAX_HEAD, http::MAX_REQUEST_HEAD),
-        60 => write!(
-            out,
-            "{}={}",
-            info::HTTP_REQUEST_TIMEOUT_MS,
-            t.http_request_ms
-        ),
-        61 => write!(out, "{}={}", info::HTTP_IDLE_TIMEOUT_MS, t.http_idle_ms),
-        62 => write!(
-            out,
-            "{}={}",
-            info::EVENT_RING,
-            crate::events::EVENT_RING_LEN
-        ),
-        63 => write!(out, "{}={}", info::EVENTS_NEXT, view.events.next_seq()),
-        64 => write!(out, "{}={}", info::HTTP_REQUESTS, view.http_requests),
-        65 => write!(out, "{}={}", info::UDP_SOCKETS, UDP_SOCKETS),
-        66 => write!(out, "{}={}", info::UDP_RX_BUFFER, UDP_RX_BUFFER),
-        67 => write!(out, "{}={}", info::UDP_TX_BUFFER, UDP_TX_BUFFER),
-        68 => write!(out, "{}={}", info::UDP_PACKETS, UDP_PACKETS),
-        69 => write!(out, "{}={}", info::UDP_CHARGEN_MAX, UDP_CHARGEN_MAX),
-        10 => write!(out, "{}={}", info::LAB_RX_BUFFER, s.lab_rx),
-        11 => write!(out, "{}={}", info::LAB_TX_BUFFER, s.lab_tx),
-        12 => write!(out, "{}={}", info::BULK_SLOTS, s.bulk_slots),
-        13 => write!(out, "{}={}", info::BULK_RX_BUFFER, s.bulk_rx),
-        14 => write!(out, "{}={}", info::BULK_TX_BUFFER, s.bulk_tx),
-        15 => write!(
-            out,
-            "{}={}",
-            info::SOCKETS,
+            "{}",
             s.tcp_sockets() - s.closing_sockets() + UDP_SOCKETS
         ),
-        16 => write!(out, "{}={}", info::BUFFER_BYTES, s.buffer_bytes()),
-        17 => write!(out, "{}={}", info::IDLE_TIMEOUT_MS, t.idle_ms),
-        18 => write!(out, "{}={}", info::SLOW_READER_TIMEOUT_MS, t.slow_reader_ms),
-        19 => write!(out, "{}={}", info::HANDSHAKE_TIMEOUT_MS, t.handshake_ms),
-        20 => write!(out, "{}={}", info::FRAMES_RX, c.frames_rx),
-        21 => write!(out, "{}={}", info::FRAMES_TX, c.frames_tx),
-        22 => write!(out, "{}={}", info::CONN_ACCEPTED, c.accepted),
-        23 => write!(out, "{}={}", info::CONN_REFUSED, c.refused),
-        24 => write!(out, "{}={}", info::CONN_TIMED_OUT, c.timed_out),
-        25 => write!(out, "{}={}", info::CONN_RESET, c.reset),
-        26 => write!(out, "{}={}", info::CONN_CLOSED, c.closed),
-        27 => write!(out, "{}={}", info::LINES_TOO_LONG, c.lines_too_long),
-        36 => write!(out, "{}={}", info::IPERF3_SOCKETS, s.iperf3_sockets),
-        37 => write!(
-            out,
-            "{}={}",
-            info::IPERF3_MAX_STREAMS,
-            s.iperf3_max_streams()
-        ),
-        38 => write!(out, "{}={}", info::IPERF3_RX_BUFFER, s.iperf3_rx),
-        39 => write!(out, "{}={}", info::IPERF3_TX_BUFFER, s.iperf3_tx),
-        40 => write!(out, "{}={}", info::IPERF3_MAX_PARAMS, IPERF3_MAX_PARAMS),
-        41 => write!(out, "{}={}", info::IPERF3_TIMEOUT_MS, IPERF3_TIMEOUT_MS),
-        42 => write!(out, "{}={}", info::IPERF3_TESTS, c.iperf3_tests),
-        43 => write!(out, "{}={}", info::IPERF3_FAILED, c.iperf3_failed),
-        44 => write!(out, "{}={}", info::IPERF3_BUSY, c.iperf3_busy),
-        45 => write!(out, "{}={}", info::IPERF2_SOCKETS, s.iperf2_sockets),
-        46 => write!(out, "{}={}", info::IPERF2_RX_BUFFER, s.iperf2_rx),
-        47 => write!(out, "{}={}", info::IPERF2_TX_BUFFER, IPERF2_TX_BUFFER),
-        48 => write!(out, "{}={}", info::IPERF2_TESTS, c.iperf2_tests),
-        _ => return false,
-    };
-    written.is_ok()
+        info::BUFFER_BYTES => write!(out, "{}", s.buffer_bytes()),
+        info::IDLE_TIMEOUT_MS => write!(out, "{}", t.idle_ms),
+        info::SLOW_READER_TIMEOUT_MS => write!(out, "{}", t.slow_reader_ms),
+        info::HANDSHAKE_TIMEOUT_MS => write!(out, "{}", t.handshake_ms),
+        info::FRAMES_RX => write!(out, "{}", c.frames_rx),
+        info::FRAMES_TX => write!(out, "{}", c.frames_tx),
+        info::CONN_ACCEPTED => write!(out, "{}", c.accepted),
+        info::CONN_REFUSED => write!(out, "{}", c.refused),
+        info::CONN_TIMED_OUT => write!(out, "{}", c.timed_out),
+        info::CONN_RESET => write!(out, "{}", c.reset),
+        info::CONN_CLOSED => write!(out, "{}", c.closed),
+        info::LINES_TOO_LONG => write!(out, "{}", c.lines_too_long),
+        info::LAB_BACKLOG => write!(out, "{}", s.lab_backlog),
+        info::LAB_QUEUED => write!(out, "{lab_queued}"),
+        info::BACKLOG_POLICY => write!(out, "{}", view.config.backlog.name()),
+        info::CONN_BUSY => write!(out, "{}", c.busy),
+        info::CLOSING_TIMEOUT_MS => write!(out, "{}", t.closing_ms),
+        info::KEEP_ALIVE_MS => write!(out, "{}", t.keep_alive_ms),
+        info::DEAD_PEER_MS => write!(out, "{}", t.dead_peer_ms),
+        info::OFFLOAD => write!(out, "{}", view.config.offload),
+        info::IPERF3_SOCKETS => write!(out, "{}", s.iperf3_sockets),
+        info::IPERF3_MAX_STREAMS => write!(out, "{}", s.iperf3_max_streams()),
+        info::IPERF3_RX_BUFFER => write!(out, "{}", s.iperf3_rx),
+        info::IPERF3_TX_BUFFER => write!(out, "{}", s.iperf3_tx),
+        info::IPERF3_MAX_PARAMS => write!(out, "{IPERF3_MAX_PARAMS}"),
+        info::IPERF3_TIMEOUT_MS => write!(out, "{IPERF3_TIMEOUT_MS}"),
+        info::IPERF3_TESTS => write!(out, "{}", c.iperf3_tests),
+        info::IPERF3_FAILED => write!(out, "{}", c.iperf3_failed),
+        info::IPERF3_BUSY => write!(out, "{}", c.iperf3_busy),
+        info::IPERF2_SOCKETS => write!(out, "{}", s.iperf2_sockets),
+        info::IPERF2_RX_BUFFER => write!(out, "{}", s.iperf2_rx),
+        info::IPERF2_TX_BUFFER => write!(out, "{IPERF2_TX_BUFFER}"),
+        info::IPERF2_TESTS => write!(out, "{}", c.iperf2_tests),
+        info::LAB_CLOSING => write!(out, "{}", s.lab_closing),
+        info::BULK_CLOSING => write!(out, "{}", s.bulk_closing),
+        info::CLOSING_IN_USE => write!(out, "{}", view.closing_in_use.0 + view.closing_in_use.1),
+        info::TIME_WAIT_RECYCLED => write!(out, "{}", c.time_wait_recycled),
+        info::REASSEMBLY_BUFFER => write!(out, "{}", smoltcp::config::REASSEMBLY_BUFFER_SIZE),
+        info::REASSEMBLY_BUFFERS => write!(out, "{}", smoltcp::config::REASSEMBLY_BUFFER_COUNT),
+        info::FRAGMENTATION_BUFFER => {
+            write!(out, "{}", smoltcp::config::FRAGMENTATION_BUFFER_SIZE)
+        }
+        info::HTTP_SOCKETS => write!(out, "{}", http::HTTP_SOCKETS),
+        info::HTTP_RX_BUFFER => write!(out, "{}", http::HTTP_RX_BUFFER),
+        info::HTTP_TX_BUFFER => write!(out, "{}", http::HTTP_TX_BUFFER),
+        info::HTTP_MAX_HEAD => write!(out, "{}", http::MAX_REQUEST_HEAD),
+        info::HTTP_REQUEST_TIMEOUT_MS => write!(out, "{}", t.http_request_ms),
+        info::HTTP_IDLE_TIMEOUT_MS => write!(out, "{}", t.http_idle_ms),
+        info::EVENT_RING => write!(out, "{}", crate::events::EVENT_RING_LEN),
+        info::EVENTS_NEXT => write!(out, "{}", view.events.next_seq()),
+        info::HTTP_REQUESTS => write!(out, "{}", view.http_requests),
+        info::UDP_SOCKETS => write!(out, "{UDP_SOCKETS}"),
+        info::UDP_RX_BUFFER => write!(out, "{UDP_RX_BUFFER}"),
+        info::UDP_TX_BUFFER => write!(out, "{UDP_TX_BUFFER}"),
+        info::UDP_PACKETS => write!(out, "{UDP_PACKETS}"),
+        info::UDP_CHARGEN_MAX => write!(out, "{UDP_CHARGEN_MAX}"),
+        // Every key of the table has an arm above (a test checks it).
+        _ => write!(out, "{}", info::NONE),
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::lab::OutLine;
+
+    #[test]
+    fn every_info_key_has_its_own_value_in_table_order() {
+        let config = Config {
+            offload: "on",
+            ..Config::default()
+        };
+        let events = Events::new();
+        let view = View {
+            config: &config,
+            sizes: Sizes {
+                lab_slots: 4,
+                lab_backlog: 2,
+                lab_rx: 512,
+                lab_tx: 1024,
+                bulk_slots: 1,
+                bulk_rx: 1024,
+                bulk_tx: 1024,
+                iperf3_sockets: 0,
+                iperf3_rx: 0,
+                iperf3_tx: 0,
+                iperf2_sockets: 0,
+                iperf2_rx: 0,
+                lab_closing: 1,
+                bulk_closing: 1,
+            },
+            mac: config.mac,
+            mtu: 1500,
+            ipv4: Some(config.ipv4),
+            ipv6: config.ipv6,
+            ipv4_source: "static",
+            uptime_ms: 1,
+            counters: Counters::default(),
+            closing_in_use: (0, 0),
+            events: &events,
+            http_requests: 0,
+        };
+        for (index, key) in info::KEYS.iter().enumerate() {
+            let mut line = OutLine::new();
+            assert!(info_line(&view, 1, 0, index, &mut LineWriter(&mut line)));
+            let line = core::str::from_utf8(&line).unwrap();
+            let (got, value) = crate::protocol::parse_info(line).unwrap();
+            assert_eq!(got, *key);
+            assert!(!value.is_empty() && value != info::NONE, "{line}");
+            assert_eq!(info::position(key), Some(index), "{key} twice in the table");
+        }
+        let mut line = OutLine::new();
+        assert!(!info_line(
+            &view,
+            1,
+            0,
+            info::KEYS.len(),
+            &mut LineWriter(&mut line)
+        ));
+    }
 }

@@ -7,7 +7,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::thread;
 
-use socklab_app::protocol::BYE;
+use socklab_app::protocol;
 use socklab_host::client::ClientError;
 
 use super::Global;
@@ -73,7 +73,7 @@ fn read_device(
                 stdout.flush()?;
                 let text = String::from_utf8_lossy(&line);
                 let text = text.trim_end();
-                said_bye = text == BYE || text.starts_with("BYE ");
+                said_bye = protocol::is_bye(text);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(ClientError::from_io(addr, e, timeout, "reading").into()),

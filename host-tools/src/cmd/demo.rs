@@ -11,7 +11,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context};
-use socklab_app::protocol::{self, info, ECHO_PORT, LAB_PORT};
+use socklab_app::protocol::{
+    self, info, state, BYE, ECHO, ECHO_PORT, HELLO, INFO, LAB_PORT, NETSTAT, OK, QUIT, SAY, WHO,
+};
 use socklab_host::board::{BoardArg, BoardKind, NetArg};
 use socklab_host::client::{LabClient, Socket};
 use socklab_host::launch::{
@@ -387,16 +389,16 @@ impl Demo {
              program acquires a port to talk on the network. The device's lab service \
              acquired port {LAB_PORT} and listens there: a server socket waiting for clients."
         ));
-        let facts = self.step("the device describes itself (INFO)", || {
+        let facts = self.step(&format!("the device describes itself ({INFO})"), || {
             let mut client = device.lab_client()?;
             let facts = client.info()?;
             client.quit()?;
             let slots: usize = facts
                 .parse(info::LAB_SLOTS)
-                .context("INFO has no lab_slots")?;
+                .with_context(|| format!("{INFO} has no {}", info::LAB_SLOTS))?;
             let backlog: usize = facts
                 .parse(info::LAB_BACKLOG)
-                .context("INFO has no lab_backlog")?;
+                .with_context(|| format!("{INFO} has no {}", info::LAB_BACKLOG))?;
             let detail = format!(
                 "board {}, {slots} lab slots and {backlog} backlog places, with {}-byte input \
                  and {}-byte output buffers, MTU {}",
@@ -472,7 +474,7 @@ impl Demo {
                 if nat {
                     ensure!(
                         hello.local.port() == LAB_PORT,
-                        "HELLO says local={}, expected port {LAB_PORT}",
+                        "{HELLO} says local={}, expected port {LAB_PORT}",
                         hello.local
                     );
                     return Ok((
@@ -485,12 +487,12 @@ impl Demo {
                 }
                 ensure!(
                     hello.peer == mine,
-                    "HELLO says peer={} but the socket's local address is {mine}",
+                    "{HELLO} says peer={} but the socket's local address is {mine}",
                     hello.peer
                 );
                 ensure!(
                     hello.local == addr,
-                    "HELLO says local={}, expected {addr}",
+                    "{HELLO} says local={}, expected {addr}",
                     hello.local
                 );
                 Ok((
@@ -531,13 +533,13 @@ impl Demo {
         );
 
         // Section 4: talking.
-        self.section("Talking over a socket: ECHO and SAY");
+        self.section(&format!("Talking over a socket: {ECHO} and {SAY}"));
         self.explain(
             "Writing to a socket puts bytes in its output buffer; TCP carries them across and \
              they wait in the other side's input buffer until read. ECHO asks the device to \
              write a line back.",
         );
-        self.step("alice: ECHO hello, socket", || {
+        self.step(&format!("alice: {ECHO} hello, socket"), || {
             let alice = clients[0]
                 .as_mut()
                 .ok_or(Skipped("alice is not connected"))?;
@@ -552,10 +554,10 @@ impl Demo {
         );
         let said = "hi everyone";
         let bob_addr = clients[1].as_ref().map(|c| c.greeting().peer);
-        self.step(&format!("bob: SAY {said}"), || {
+        self.step(&format!("bob: {SAY} {said}"), || {
             let bob = clients[1].as_mut().ok_or(Skipped("bob is not connected"))?;
             bob.say(said)?;
-            Ok(((), "the device answered OK".to_owned()))
+            Ok(((), format!("the device answered {OK}")))
         })?;
         for i in [0, 2] {
             let name = NAMES[i];
@@ -565,17 +567,20 @@ impl Demo {
                 let message = client.next_message(timeout)?;
                 ensure!(
                     message.sender == *sender && message.text == said,
-                    "got FROM {} {:?}, expected FROM {sender} {said:?}",
-                    message.sender,
-                    message.text
+                    "got {message:?}, expected {:?}",
+                    protocol::From {
+                        sender: *sender,
+                        text: said
+                    }
+                    .to_string()
                 );
-                Ok(((), format!("FROM {} {}", message.sender, message.text)))
+                Ok(((), message.to_string()))
             })?;
         }
 
         // Section 5: WHO.
-        self.section("Who is connected? (WHO)");
-        self.step("carol: WHO", || {
+        self.section(&format!("Who is connected? ({WHO})"));
+        self.step(&format!("carol: {WHO}"), || {
             let carol = clients[2]
                 .as_mut()
                 .ok_or(Skipped("carol is not connected"))?;
@@ -588,7 +593,7 @@ impl Demo {
             for peer in &expected {
                 ensure!(
                     rows.iter().any(|r| r.peer == *peer),
-                    "WHO does not list {peer}"
+                    "{WHO} does not list {peer}"
                 );
             }
             let mut detail = format!("{} clients connected (slot, client)", rows.len());
@@ -599,7 +604,7 @@ impl Demo {
         })?;
 
         // Section 6: NETSTAT.
-        self.section("The socket table (NETSTAT)");
+        self.section(&format!("The socket table ({NETSTAT})"));
         self.explain(
             "netstat lists the sockets in use. The device's table has every socket of every \
              service: ours are ESTABLISHED, the rest of the lab pool still LISTENs — the server \
@@ -607,7 +612,7 @@ impl Demo {
              input buffer for the service to read; Send-Q the bytes in its output buffer \
              that the other side has not yet acknowledged.",
         );
-        self.step("alice: NETSTAT", || {
+        self.step(&format!("alice: {NETSTAT}"), || {
             let alice = clients[0].as_mut().ok_or(Skipped("alice is not connected"))?;
             let sockets = alice.netstat()?;
             let peers: Vec<SocketAddr> = clients.iter().flatten().map(|c| c.greeting().peer).collect();
@@ -800,10 +805,10 @@ impl Demo {
             .collect();
         for (i, slot) in clients.iter_mut().enumerate() {
             let name = NAMES[i];
-            self.step(&format!("{name}: QUIT"), || {
+            self.step(&format!("{name}: {QUIT}"), || {
                 let client = slot.take().ok_or(Skipped("not connected"))?;
                 client.quit()?;
-                Ok(((), "BYE, and the device closed the connection".to_owned()))
+                Ok(((), format!("{BYE}, and the device closed the connection")))
             })?;
         }
         self.step("every lab slot is free again", || {
@@ -977,12 +982,12 @@ fn wait_for_free_slots(
             .filter(|s| {
                 s.local.port() == Some(LAB_PORT)
                     && !s.is_listening_on(LAB_PORT)
-                    && s.state != "TIME-WAIT"
+                    && s.state != state::TIME_WAIT
             })
             .collect();
         let time_wait = sockets
             .iter()
-            .filter(|s| s.local.port() == Some(LAB_PORT) && s.state == "TIME-WAIT")
+            .filter(|s| s.local.port() == Some(LAB_PORT) && s.state == state::TIME_WAIT)
             .count();
         let listening = sockets
             .iter()
@@ -1010,7 +1015,7 @@ fn count_established_lab(sockets: &[Socket], peers: &[SocketAddr]) -> usize {
     sockets
         .iter()
         .filter(|s| {
-            s.state == "ESTABLISHED"
+            s.state == state::ESTABLISHED
                 && s.local.port() == Some(LAB_PORT)
                 && peers.iter().any(|p| s.remote.to_string() == p.to_string())
         })
