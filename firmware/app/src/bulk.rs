@@ -7,13 +7,12 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 
 use crate::counters::Counters;
-use crate::lab::{end_of_connection, listen, orderly};
+use crate::limits::BULK_SERVICES;
 use crate::pool::{drain, finished, Class, Pool};
 use crate::protocol::{self, chargen_fill};
-use crate::storage::BULK_SERVICES;
+use crate::sock::{end_of_connection, listen, orderly};
 
-/// Most sockets one bulk service may have.
-pub const MAX_BULK_SLOTS: usize = 64;
+pub use crate::limits::MAX_BULK_SLOTS;
 /// Bytes echo moves per copy between a socket's receive and transmit buffers.
 const ECHO_CHUNK: usize = 2048;
 
@@ -150,7 +149,7 @@ impl Bulk {
                             info!(
                                 "{}: accepted {}",
                                 bulk.service.name(),
-                                crate::lab::socket_addr(peer)
+                                crate::sock::socket_addr(peer)
                             );
                         }
                     }

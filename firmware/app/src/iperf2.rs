@@ -10,9 +10,9 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 
 use crate::counters::Counters;
-use crate::lab::{end_of_connection, listen};
 use crate::protocol::iperf2::{FLAGS_LEN, HEADER_VERSION1};
 use crate::protocol::IPERF2_PORT;
+use crate::sock::{end_of_connection, listen};
 
 /// Most sockets the iperf2 server may have.
 pub const MAX_IPERF2_SOCKETS: usize = 16;

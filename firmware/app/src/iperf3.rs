@@ -21,9 +21,9 @@ use smoltcp::socket::tcp::{self, State};
 
 use crate::counters::Counters;
 use crate::json::{self, Value};
-use crate::lab::{end_of_connection, listen};
 use crate::protocol::iperf3::{self as msg, COOKIE_LEN};
 use crate::protocol::IPERF3_PORT;
+use crate::sock::{end_of_connection, listen};
 
 /// Most sockets the iperf3 server may have.
 pub const MAX_IPERF3_SOCKETS: usize = 34;

@@ -22,10 +22,12 @@ use smoltcp::time::Instant;
 use crate::bulk::Bulk;
 use crate::config::BacklogPolicy;
 use crate::counters::Counters;
+use crate::limits::MAX_LAB_SLOTS;
+use crate::line::{LineWriter, OutLine};
 use crate::pool::{drain, finished, Class, Pool};
 use crate::protocol::{self, Command, MAX_LINE, MAX_RESPONSE_LINE};
 use crate::report::{self, View};
-use crate::storage::MAX_LAB_SLOTS;
+use crate::sock::{end_of_connection, listen, orderly, socket_addr};
 
 /// Bytes a line may occupy before its LF: the limit plus a CR that is ignored.
 const LINE_CAPACITY: usize = MAX_LINE + 1;
@@ -34,9 +36,6 @@ const BITMAP_WORDS: usize = MAX_LAB_SLOTS / 32;
 /// Free transmit space needed before a slot reads its next command: the longest
 /// reply line and its LF, so that a one-line reply always fits.
 const REPLY_ROOM: usize = MAX_RESPONSE_LINE + 1;
-
-/// A line being formatted for sending (may hold non-UTF-8 bytes from `ECHO`).
-pub(crate) type OutLine = Vec<u8, MAX_RESPONSE_LINE>;
 
 /// What a slot is doing with its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,11 +207,6 @@ impl fmt::Display for Peer {
     }
 }
 
-/// Converts a smoltcp endpoint to the `SocketAddr` the protocol prints.
-pub(crate) fn socket_addr(endpoint: smoltcp::wire::IpEndpoint) -> SocketAddr {
-    SocketAddr::new(endpoint.addr.into(), endpoint.port)
-}
-
 fn room(socket: &tcp::Socket) -> usize {
     socket.send_capacity() - socket.send_queue()
 }
@@ -226,18 +220,6 @@ fn send_line(socket: &mut tcp::Socket, line: &[u8]) -> bool {
     let _ = socket.send_slice(line);
     let _ = socket.send_slice(b"\n");
     true
-}
-
-/// Formats into an [`OutLine`], truncating nothing: every line the device
-/// formats is shorter than [`MAX_RESPONSE_LINE`] by construction.
-pub(crate) struct LineWriter<'b>(pub &'b mut OutLine);
-
-impl Write for LineWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0
-            .extend_from_slice(s.as_bytes())
-            .map_err(|_| fmt::Error)
-    }
 }
 
 /// The lab pool: `serving` slots, then the backlog.
@@ -713,9 +695,10 @@ impl Lab<'_> {
                     None => (true, Reply::None),
                 },
                 Reply::Netstat { next } => {
+                    let slots = &*self.slots;
                     match report::netstat_row(
                         sockets,
-                        self.slots,
+                        (slots.len(), &|i| slots[i].socket()),
                         (bulk, others, pool),
                         next,
                         &mut out,
@@ -996,37 +979,4 @@ fn read_line(
         }
     }
     None
-}
-
-/// Puts a closed socket back to listening on `port`.
-pub(crate) fn listen(socket: &mut tcp::Socket, port: u16) {
-    if socket.is_open() {
-        socket.abort();
-    }
-    // Fails only for port 0 or an open socket; neither happens here.
-    let _ = socket.listen(port);
-}
-
-/// Counts how a connection ended, from the last state seen before it closed.
-pub(crate) fn end_of_connection(last: State, now: State, counters: &mut Counters) {
-    if orderly(last, now) {
-        counters.closed += 1;
-    } else {
-        counters.reset += 1;
-    }
-}
-
-/// True if a connection whose socket was last seen in `last` and is now in
-/// `now` ended with FIN both ways.
-pub(crate) fn orderly(last: State, now: State) -> bool {
-    now == State::TimeWait
-        || matches!(
-            last,
-            State::FinWait1
-                | State::FinWait2
-                | State::CloseWait
-                | State::Closing
-                | State::LastAck
-                | State::TimeWait
-        )
 }

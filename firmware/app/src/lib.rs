@@ -47,8 +47,12 @@ mod iperf2;
 mod iperf3;
 mod json;
 mod lab;
+mod limits;
+mod line;
 mod pool;
 mod report;
+mod sizes;
+mod sock;
 mod udp;
 
 pub use smoltcp;
@@ -187,7 +191,7 @@ impl<'a> App<'a> {
 
         for (index, slot) in lab_slots.iter_mut().enumerate() {
             let mut socket = new_socket(take(sizes.lab_rx), take(sizes.lab_tx), &config.timeouts);
-            lab::listen(&mut socket, protocol::LAB_PORT);
+            sock::listen(&mut socket, protocol::LAB_PORT);
             if index >= sizes.lab_slots && config.backlog == BacklogPolicy::Refuse {
                 // No backlog: a client beyond the slots is refused.
                 socket.abort();
@@ -199,7 +203,7 @@ impl<'a> App<'a> {
             for _ in 0..sizes.bulk_slots {
                 let mut socket =
                     new_socket(take(sizes.bulk_rx), take(sizes.bulk_tx), &config.timeouts);
-                lab::listen(&mut socket, service.port());
+                sock::listen(&mut socket, service.port());
                 // Bulk transfers want every segment acknowledged at once.
                 socket.set_ack_delay(None);
                 bulk.add(sockets.add(socket), service);
@@ -213,7 +217,7 @@ impl<'a> App<'a> {
                 take(sizes.iperf3_tx),
                 &config.timeouts,
             );
-            lab::listen(&mut socket, protocol::IPERF3_PORT);
+            sock::listen(&mut socket, protocol::IPERF3_PORT);
             socket.set_ack_delay(None);
             let handle = sockets.add(socket);
             let _ = others.push(handle);
@@ -226,7 +230,7 @@ impl<'a> App<'a> {
                 take(storage::IPERF2_TX_BUFFER),
                 &config.timeouts,
             );
-            lab::listen(&mut socket, protocol::IPERF2_PORT);
+            sock::listen(&mut socket, protocol::IPERF2_PORT);
             socket.set_ack_delay(None);
             let handle = sockets.add(socket);
             let _ = others.push(handle);
@@ -256,7 +260,7 @@ impl<'a> App<'a> {
                 take(http::HTTP_TX_BUFFER),
                 &config.timeouts,
             );
-            lab::listen(&mut socket, protocol::HTTP_PORT);
+            sock::listen(&mut socket, protocol::HTTP_PORT);
             let handle = sockets.add(socket);
             http.add(handle);
             // NETSTAT lists them with the other services' sockets.
@@ -370,27 +374,27 @@ impl<'a> App<'a> {
         let now_ms = now.total_millis();
         let due = |deadline: Option<i64>| deadline.is_some_and(|at| now_ms >= at);
         let uptime_ms = (now - self.started).total_millis();
+        self.counters.frames_rx = self.frames.rx.get();
+        self.counters.frames_tx = self.frames.tx.get();
+        self.counters.refused = self.frames.refused.get();
+        let mut view = View {
+            config: &self.config,
+            sizes: self.sizes,
+            mac: self.config.mac,
+            mtu: self.mtu,
+            ipv4: self.ipv4(),
+            ipv6: self.config.ipv6,
+            ipv4_source: self.ipv4_source.name(),
+            uptime_ms: uptime_ms as i64,
+            counters: self.counters,
+            closing_in_use: self.pool.in_use(),
+            events: &self.events,
+            http_requests: self.http.requests,
+        };
         let mut ran = false;
         if woken_by_time || touched.lab || due(self.lab_deadline) || self.lab.changed(&self.sockets)
         {
             ran = true;
-            self.counters.frames_rx = self.frames.rx.get();
-            self.counters.frames_tx = self.frames.tx.get();
-            self.counters.refused = self.frames.refused.get();
-            let view = View {
-                config: &self.config,
-                sizes: self.sizes,
-                mac: self.config.mac,
-                mtu: self.mtu,
-                ipv4: self.ipv4(),
-                ipv6: self.config.ipv6,
-                ipv4_source: self.ipv4_source.name(),
-                uptime_ms: uptime_ms as i64,
-                counters: self.counters,
-                closing_in_use: self.pool.in_use(),
-                events: &self.events,
-                http_requests: self.http.requests,
-            };
             self.lab_deadline = self.lab.poll(
                 &mut self.sockets,
                 (
@@ -403,25 +407,11 @@ impl<'a> App<'a> {
                 now,
                 touched.lab_reset,
             );
+            // What the lab changed, as the HTTP server's page shows it.
+            view.counters = self.counters;
+            view.closing_in_use = self.pool.in_use();
         }
         // The HTTP server's few sockets are looked at on every poll.
-        self.counters.frames_rx = self.frames.rx.get();
-        self.counters.frames_tx = self.frames.tx.get();
-        self.counters.refused = self.frames.refused.get();
-        let view = View {
-            config: &self.config,
-            sizes: self.sizes,
-            mac: self.config.mac,
-            mtu: self.mtu,
-            ipv4: self.ipv4(),
-            ipv6: self.config.ipv6,
-            ipv4_source: self.ipv4_source.name(),
-            uptime_ms: uptime_ms as i64,
-            counters: self.counters,
-            events: &self.events,
-            http_requests: self.http.requests,
-            closing_in_use: self.pool.in_use(),
-        };
         self.http_deadline = self
             .http
             .poll(&mut self.sockets, &view, &self.lab, now, uptime_ms);

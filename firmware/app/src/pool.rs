@@ -22,7 +22,7 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 
 use crate::counters::Counters;
-use crate::lab::end_of_connection;
+use crate::sock::end_of_connection;
 
 /// A TIME-WAIT socket younger than this is never recycled: by then its last
 /// ACK has been sent (smoltcp delays an ACK by 10 ms at most, and the stack's

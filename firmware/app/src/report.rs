@@ -12,14 +12,19 @@ use crate::bulk::Bulk;
 use crate::config::Config;
 use crate::counters::Counters;
 use crate::events::Events;
-use crate::http;
 use crate::iperf2::IPERF2_TX_BUFFER;
 use crate::iperf3::{IPERF3_MAX_PARAMS, IPERF3_TIMEOUT_MS};
-use crate::lab::{socket_addr, LabSlot, LineWriter};
+use crate::limits;
+use crate::line::LineWriter;
 use crate::pool::Pool;
-use crate::protocol::{info, state, EventRow, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION};
-use crate::storage::Sizes;
+use crate::protocol::{info, EventRow, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION};
+use crate::sizes::Sizes;
+use crate::sock::{socket_addr, state_name};
 use crate::udp::{UDP_CHARGEN_MAX, UDP_PACKETS, UDP_RX_BUFFER, UDP_SOCKETS, UDP_TX_BUFFER};
+
+/// The lab's sockets as `NETSTAT` lists them: how many places, and the
+/// socket of each (`None` for a place without one).
+pub(crate) type LabSockets<'l> = (usize, &'l dyn Fn(usize) -> Option<SocketHandle>);
 
 /// The other services' sockets `NETSTAT` lists: TCP (iperf), then UDP.
 pub(crate) type Others<'h> = (&'h [SocketHandle], &'h [SocketHandle]);
@@ -65,13 +70,13 @@ pub(crate) fn event_row(view: &View<'_>, next: u64, out: &mut LineWriter<'_>) ->
 /// position after it, or `None` when there is none left.
 pub(crate) fn netstat_row(
     sockets: &SocketSet<'_>,
-    lab: &[LabSlot],
+    (lab_len, lab): LabSockets<'_>,
     (bulk, (others, udp_handles), pool): (&Bulk, Others<'_>, &Pool<'_>),
     next: usize,
     out: &mut LineWriter<'_>,
 ) -> Option<usize> {
     let mut position = next;
-    let after_bulk = lab.len() + bulk.len();
+    let after_bulk = lab_len + bulk.len();
     let after_others = after_bulk + others.len();
     let after_udp = after_others + udp_handles.len();
     if (after_others..after_udp).contains(&position) {
@@ -88,10 +93,10 @@ pub(crate) fn netstat_row(
         return Some(position + 1);
     }
     let handle = loop {
-        let candidate = if position < lab.len() {
-            lab[position].socket()
+        let candidate = if position < lab_len {
+            lab(position)
         } else if position < after_bulk {
-            Some(bulk.handle(position - lab.len()))
+            Some(bulk.handle(position - lab_len))
         } else if position < after_others {
             Some(others[position - after_bulk])
         } else {
@@ -124,23 +129,6 @@ pub(crate) fn netstat_row(
     };
     let _ = write!(out, "{row}");
     Some(position)
-}
-
-/// RFC 793's name of a TCP state, as `NETSTAT` prints it.
-pub(crate) fn state_name(state: State) -> &'static str {
-    match state {
-        State::Closed => state::CLOSED,
-        State::Listen => state::LISTEN,
-        State::SynSent => state::SYN_SENT,
-        State::SynReceived => state::SYN_RECEIVED,
-        State::Established => state::ESTABLISHED,
-        State::FinWait1 => state::FIN_WAIT_1,
-        State::FinWait2 => state::FIN_WAIT_2,
-        State::CloseWait => state::CLOSE_WAIT,
-        State::Closing => state::CLOSING,
-        State::LastAck => state::LAST_ACK,
-        State::TimeWait => state::TIME_WAIT,
-    }
 }
 
 /// Formats `INFO` line number `index`, the key [`info::KEYS`]`[index]` and
@@ -239,10 +227,10 @@ fn info_value(
         info::FRAGMENTATION_BUFFER => {
             write!(out, "{}", smoltcp::config::FRAGMENTATION_BUFFER_SIZE)
         }
-        info::HTTP_SOCKETS => write!(out, "{}", http::HTTP_SOCKETS),
-        info::HTTP_RX_BUFFER => write!(out, "{}", http::HTTP_RX_BUFFER),
-        info::HTTP_TX_BUFFER => write!(out, "{}", http::HTTP_TX_BUFFER),
-        info::HTTP_MAX_HEAD => write!(out, "{}", http::MAX_REQUEST_HEAD),
+        info::HTTP_SOCKETS => write!(out, "{}", limits::HTTP_SOCKETS),
+        info::HTTP_RX_BUFFER => write!(out, "{}", limits::HTTP_RX_BUFFER),
+        info::HTTP_TX_BUFFER => write!(out, "{}", limits::HTTP_TX_BUFFER),
+        info::HTTP_MAX_HEAD => write!(out, "{}", limits::MAX_REQUEST_HEAD),
         info::HTTP_REQUEST_TIMEOUT_MS => write!(out, "{}", t.http_request_ms),
         info::HTTP_IDLE_TIMEOUT_MS => write!(out, "{}", t.http_idle_ms),
         info::EVENT_RING => write!(out, "{}", crate::events::EVENT_RING_LEN),
@@ -261,7 +249,7 @@ fn info_value(
 #[cfg(test)]
 mod test {
     use super::*;
-    use crate::lab::OutLine;
+    use crate::line::OutLine;
 
     #[test]
     fn every_info_key_has_its_own_value_in_table_order() {

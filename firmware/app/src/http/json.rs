@@ -8,9 +8,11 @@ use core::fmt::Write;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::Socket;
 
-use crate::lab::{socket_addr, Lab, LabRole, LineWriter, OutLine};
+use crate::lab::{Lab, LabRole};
+use crate::line::{LineWriter, OutLine};
 use crate::protocol::{self, info};
 use crate::report::{self, View};
+use crate::sock::{socket_addr, state_name};
 
 /// Largest piece: one socket with two IPv6 addresses is about 330 bytes.
 pub(crate) const PIECE_BYTES: usize = 512;
@@ -234,8 +236,8 @@ impl Cursor {
                     event.socket,
                     event.port,
                     protocol::service_name(event.port),
-                    report::state_name(event.from),
-                    report::state_name(event.to),
+                    state_name(event.from),
+                    state_name(event.to),
                 );
                 result.and_then(|_| match event.remote {
                     Some(remote) => write!(Json(out), "\"{remote}\"}}"),
@@ -276,7 +278,7 @@ impl Cursor {
                      \"state\":\"{}\",\"state_ms\":{},\"rx_queued\":{},\"rx_capacity\":{},\
                      \"tx_queued\":{},\"tx_capacity\":{}",
                     protocol::service_name(port),
-                    report::state_name(state),
+                    state_name(state),
                     ctx.view
                         .events
                         .time_in_state(index, ctx.now_ms)

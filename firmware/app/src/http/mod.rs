@@ -32,19 +32,15 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 
-use crate::lab::{listen, Lab};
+use crate::lab::Lab;
 use crate::protocol::HTTP_PORT;
 use crate::report::View;
+use crate::sock::listen;
 use json::{Context, Cursor, Doc, Piece};
 pub use request::MAX_REQUEST_HEAD;
 use request::{HeadReader, Method, Progress, Refusal, Request};
 
-/// Sockets of the HTTP server: clients served at once (a browser needs one).
-pub const HTTP_SOCKETS: usize = 4;
-/// Receive buffer of each HTTP socket, bytes: a request head and the next.
-pub const HTTP_RX_BUFFER: usize = 2048;
-/// Transmit buffer of each HTTP socket, bytes.
-pub const HTTP_TX_BUFFER: usize = 4096;
+pub use crate::limits::{HTTP_RX_BUFFER, HTTP_SOCKETS, HTTP_TX_BUFFER};
 /// Free transmit space needed before a request is read: its answer's head
 /// and a short error body always fit.
 const RESPONSE_ROOM: usize = 640;

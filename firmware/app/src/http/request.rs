@@ -10,9 +10,7 @@ use heapless::Vec;
 /// Longest request line accepted, bytes without its line end; a longer one
 /// gets 414 URI Too Long.
 pub const MAX_REQUEST_LINE: usize = 512;
-/// Largest request head (request line and header fields) accepted, bytes; a
-/// larger one gets 431 Request Header Fields Too Large.
-pub const MAX_REQUEST_HEAD: usize = 1024;
+pub use crate::limits::MAX_REQUEST_HEAD;
 
 /// Where a head being read stands after one more byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
