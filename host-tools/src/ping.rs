@@ -1,27 +1,30 @@
 //! ICMP echo ("ping") over a raw socket, IPv4 and IPv6, with a timeout; it
 //! returns the round-trip time. Raw sockets need root (CAP_NET_RAW).
 //!
-//! The socket is opened on the calling thread, so inside
-//! `Netns::run(|| ping(...))` it pings from that namespace.
+//! Echo requests are built and replies parsed (checksums included) with
+//! `smoltcp::wire`, the device's own packet code.
+//!
+//! The socket is opened on the calling thread, so a [`Pinger`] opened inside
+//! `Netns::run(|| Pinger::open(...))` pings from that namespace.
 
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socklab_app::smoltcp::phy::ChecksumCapabilities;
+use socklab_app::smoltcp::wire::{Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, Ipv4Packet};
 
-/// ICMPv4 echo request / reply types.
-const ICMPV4_ECHO_REQUEST: u8 = 8;
-const ICMPV4_ECHO_REPLY: u8 = 0;
-/// ICMPv6 echo request / reply types.
-const ICMPV6_ECHO_REQUEST: u8 = 128;
-const ICMPV6_ECHO_REPLY: u8 = 129;
+/// Bytes of payload in each echo request, as ping(8) sends.
+pub const PAYLOAD_LEN: usize = 56;
+/// Bytes of the ICMP echo header before the payload.
+pub const ECHO_HEADER_LEN: usize = 8;
 
 /// Why a ping got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum PingError {
     /// Raw sockets are for root only.
-    #[error("ping needs a raw socket, which needs root (CAP_NET_RAW): run as root ({0})")]
+    #[error("ping needs a raw socket, which needs root (CAP_NET_RAW): run it with sudo ({0})")]
     Permission(io::Error),
     /// No echo reply in time.
     #[error("no echo reply from {addr} within {timeout:?}")]
@@ -44,152 +47,225 @@ pub enum PingError {
     },
 }
 
-/// Sends one echo request with a 56-byte payload to `addr` and waits up to
-/// `timeout` for its reply; returns the round-trip time.
-pub fn ping(addr: IpAddr, timeout: Duration) -> Result<Duration, PingError> {
-    let seq = rand::random::<u16>();
-    let mut payload = [0u8; 56];
-    rand::fill(&mut payload[..]);
-    ping_with(addr, seq, &payload, timeout)
+/// A raw ICMP socket connected to one address: send echo requests, wait for
+/// their replies.
+#[derive(Debug)]
+pub struct Pinger {
+    socket: Socket,
+    addr: IpAddr,
+    /// This side's address toward `addr` (the IPv6 checksum covers it).
+    local: IpAddr,
+    /// The identifier of this pinger's requests.
+    ident: u16,
 }
 
-/// Sends one echo request with sequence number `seq` and `payload`, and waits
-/// for the reply carrying the same identifier, sequence number and payload.
-pub fn ping_with(
-    addr: IpAddr,
-    seq: u16,
-    payload: &[u8],
-    timeout: Duration,
-) -> Result<Duration, PingError> {
-    let io_error = |error: io::Error| match error.kind() {
-        io::ErrorKind::PermissionDenied => PingError::Permission(error),
-        _ => PingError::Io { addr, error },
-    };
-    let (domain, protocol, request, reply) = match addr {
-        IpAddr::V4(_) => (
-            Domain::IPV4,
-            Protocol::ICMPV4,
-            ICMPV4_ECHO_REQUEST,
-            ICMPV4_ECHO_REPLY,
-        ),
-        IpAddr::V6(_) => (
-            Domain::IPV6,
-            Protocol::ICMPV6,
-            ICMPV6_ECHO_REQUEST,
-            ICMPV6_ECHO_REPLY,
-        ),
-    };
-    let socket = Socket::new(domain, Type::RAW, Some(protocol)).map_err(io_error)?;
-    // A connected raw socket only receives packets from that address.
-    socket
-        .connect(&SockAddr::from(SocketAddr::new(addr, 0)))
-        .map_err(io_error)?;
-    let ident = rand::random::<u16>();
-    let mut packet = echo_packet(request, ident, seq, payload);
-    if addr.is_ipv4() {
-        let sum = checksum(&packet);
-        packet[2..4].copy_from_slice(&sum.to_be_bytes());
-    } // The kernel computes ICMPv6 checksums of raw ICMPv6 sockets itself.
+impl Pinger {
+    /// Opens a raw ICMP socket toward `addr` (in the calling thread's
+    /// namespace). Fails with [`PingError::Permission`] without root.
+    pub fn open(addr: IpAddr) -> Result<Self, PingError> {
+        let io_error = |error| io_error(addr, error);
+        let (domain, protocol) = match addr {
+            IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4),
+            IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6),
+        };
+        let socket = Socket::new(domain, Type::RAW, Some(protocol)).map_err(io_error)?;
+        // A connected raw socket only receives packets from that address.
+        socket
+            .connect(&SockAddr::from(SocketAddr::new(addr, 0)))
+            .map_err(io_error)?;
+        let local = socket
+            .local_addr()
+            .map_err(io_error)?
+            .as_socket()
+            .map(|a| a.ip())
+            .ok_or_else(|| io_error(io::Error::other("the socket has no IP address")))?;
+        Ok(Pinger {
+            socket,
+            addr,
+            local,
+            ident: rand::random(),
+        })
+    }
 
-    let start = Instant::now();
-    socket.send(&packet).map_err(io_error)?;
-    let deadline = start + timeout;
-    let mut buf = [0u8; 2048];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(PingError::Timeout { addr, timeout });
-        }
-        socket.set_read_timeout(Some(left)).map_err(io_error)?;
-        let n = match (&socket).read(&mut buf) {
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(PingError::Timeout { addr, timeout })
+    /// Who this pinger pings.
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// Sends one echo request with sequence number `seq` and `payload`, and
+    /// waits up to `timeout` for the reply carrying the same identifier,
+    /// sequence number and payload; returns the round-trip time.
+    pub fn echo(&self, seq: u16, payload: &[u8], timeout: Duration) -> Result<Duration, PingError> {
+        let addr = self.addr;
+        let packet = self.request(seq, payload);
+        let start = Instant::now();
+        self.socket.send(&packet).map_err(|e| io_error(addr, e))?;
+        let deadline = start + timeout;
+        let mut buf = [0u8; 2048];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(PingError::Timeout { addr, timeout });
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_error(e)),
-        };
-        // IPv4 raw sockets deliver the IP header too; IPv6 ones do not.
-        let icmp = match addr {
-            IpAddr::V4(_) => strip_ipv4_header(&buf[..n]),
-            IpAddr::V6(_) => Some(&buf[..n]),
-        };
-        if let Some(icmp) = icmp {
-            if is_reply(icmp, reply, ident, seq, payload) {
+            self.socket
+                .set_read_timeout(Some(left))
+                .map_err(|e| io_error(addr, e))?;
+            let n = match (&self.socket).read(&mut buf) {
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(PingError::Timeout { addr, timeout })
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error(addr, e)),
+            };
+            if self.is_reply(&buf[..n], seq, payload) {
                 return Ok(start.elapsed());
             }
         }
     }
-}
 
-/// An ICMP echo message with a zero checksum.
-fn echo_packet(kind: u8, ident: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
-    let mut packet = Vec::with_capacity(8 + payload.len());
-    packet.extend_from_slice(&[kind, 0, 0, 0]);
-    packet.extend_from_slice(&ident.to_be_bytes());
-    packet.extend_from_slice(&seq.to_be_bytes());
-    packet.extend_from_slice(payload);
-    packet
-}
-
-fn is_reply(icmp: &[u8], kind: u8, ident: u16, seq: u16, payload: &[u8]) -> bool {
-    icmp.len() >= 8
-        && icmp[0] == kind
-        && icmp[1] == 0
-        && icmp[4..6] == ident.to_be_bytes()
-        && icmp[6..8] == seq.to_be_bytes()
-        && &icmp[8..] == payload
-}
-
-fn strip_ipv4_header(packet: &[u8]) -> Option<&[u8]> {
-    let header_len = usize::from(packet.first()? & 0x0f) * 4;
-    packet.get(header_len..)
-}
-
-/// The Internet checksum (RFC 1071).
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
+    /// An echo request, checksum filled in by smoltcp.
+    fn request(&self, seq: u16, data: &[u8]) -> Vec<u8> {
+        let caps = ChecksumCapabilities::default();
+        match (self.local, self.addr) {
+            (IpAddr::V6(local), IpAddr::V6(addr)) => {
+                let repr = Icmpv6Repr::EchoRequest {
+                    ident: self.ident,
+                    seq_no: seq,
+                    data,
+                };
+                let mut bytes = vec![0; repr.buffer_len()];
+                repr.emit(
+                    &local,
+                    &addr,
+                    &mut Icmpv6Packet::new_unchecked(&mut bytes[..]),
+                    &caps,
+                );
+                bytes
+            }
+            _ => {
+                let repr = Icmpv4Repr::EchoRequest {
+                    ident: self.ident,
+                    seq_no: seq,
+                    data,
+                };
+                let mut bytes = vec![0; repr.buffer_len()];
+                repr.emit(&mut Icmpv4Packet::new_unchecked(&mut bytes[..]), &caps);
+                bytes
+            }
+        }
     }
-    !(sum as u16)
+
+    /// True if `received` (an IPv4 packet with its header, as IPv4 raw
+    /// sockets deliver it, or a bare ICMPv6 message) is the valid reply to
+    /// request `seq` with `payload`.
+    fn is_reply(&self, received: &[u8], seq: u16, payload: &[u8]) -> bool {
+        is_reply(self.addr, self.local, received, self.ident, seq, payload)
+    }
+}
+
+/// See [`Pinger::is_reply`]; checksums are checked.
+fn is_reply(
+    from: IpAddr,
+    to: IpAddr,
+    received: &[u8],
+    ident: u16,
+    seq: u16,
+    payload: &[u8],
+) -> bool {
+    let caps = ChecksumCapabilities::default();
+    let want = |i: u16, s: u16, data: &[u8]| i == ident && s == seq && data == payload;
+    match (from, to) {
+        (IpAddr::V6(from), IpAddr::V6(to)) => {
+            let Ok(packet) = Icmpv6Packet::new_checked(received) else {
+                return false;
+            };
+            matches!(
+                Icmpv6Repr::parse(&from, &to, &packet, &caps),
+                Ok(Icmpv6Repr::EchoReply { ident, seq_no, data }) if want(ident, seq_no, data)
+            )
+        }
+        _ => {
+            let Ok(ip) = Ipv4Packet::new_checked(received) else {
+                return false;
+            };
+            let Ok(packet) = Icmpv4Packet::new_checked(ip.payload()) else {
+                return false;
+            };
+            matches!(
+                Icmpv4Repr::parse(&packet, &caps),
+                Ok(Icmpv4Repr::EchoReply { ident, seq_no, data }) if want(ident, seq_no, data)
+            )
+        }
+    }
+}
+
+fn io_error(addr: IpAddr, error: io::Error) -> PingError {
+    match error.kind() {
+        io::ErrorKind::PermissionDenied => PingError::Permission(error),
+        _ => PingError::Io { addr, error },
+    }
+}
+
+/// A random payload of [`PAYLOAD_LEN`] bytes.
+pub fn random_payload() -> [u8; PAYLOAD_LEN] {
+    let mut payload = [0u8; PAYLOAD_LEN];
+    rand::fill(&mut payload[..]);
+    payload
+}
+
+/// Sends one echo request with a random payload to `addr` and waits up to
+/// `timeout` for its reply; returns the round-trip time.
+pub fn ping(addr: IpAddr, timeout: Duration) -> Result<Duration, PingError> {
+    Pinger::open(addr)?.echo(rand::random(), &random_payload(), timeout)
 }
 
 #[cfg(test)]
 mod test {
     use super::*;
 
-    #[test]
-    fn checksum_matches_rfc_1071_example() {
-        // RFC 1071 section 3: the sum of these words is 0xddf2 (before inversion).
-        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
-        assert_eq!(checksum(&data), !0xddf2);
-        // A packet with its checksum filled in sums to zero.
-        let mut packet = echo_packet(ICMPV4_ECHO_REQUEST, 0x1234, 7, b"abc");
-        let sum = checksum(&packet);
-        packet[2..4].copy_from_slice(&sum.to_be_bytes());
-        assert_eq!(checksum(&packet), 0);
+    fn reply_v4(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+        let repr = Icmpv4Repr::EchoReply {
+            ident,
+            seq_no: seq,
+            data,
+        };
+        let mut icmp = vec![0; repr.buffer_len()];
+        repr.emit(
+            &mut Icmpv4Packet::new_unchecked(&mut icmp[..]),
+            &ChecksumCapabilities::default(),
+        );
+        // A minimal IPv4 header in front, as a raw socket delivers it.
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let total = (ip.len() + icmp.len()) as u16;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&icmp);
+        ip
     }
 
     #[test]
-    fn replies_are_matched_by_id_seq_and_payload() {
-        let reply = echo_packet(ICMPV4_ECHO_REPLY, 1, 2, b"xy");
-        assert!(is_reply(&reply, ICMPV4_ECHO_REPLY, 1, 2, b"xy"));
-        assert!(!is_reply(&reply, ICMPV4_ECHO_REPLY, 1, 3, b"xy"));
-        assert!(!is_reply(&reply, ICMPV4_ECHO_REPLY, 9, 2, b"xy"));
-        assert!(!is_reply(&reply, ICMPV4_ECHO_REPLY, 1, 2, b"xz"));
-        assert!(!is_reply(&reply[..6], ICMPV4_ECHO_REPLY, 1, 2, b""));
-        let mut ip = vec![0x45; 20];
-        ip.extend_from_slice(&reply);
-        assert_eq!(strip_ipv4_header(&ip), Some(&reply[..]));
+    fn replies_are_matched_by_id_seq_payload_and_checksum() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let reply = reply_v4(1, 2, b"xy");
+        assert!(is_reply(a, b, &reply, 1, 2, b"xy"));
+        assert!(!is_reply(a, b, &reply, 1, 3, b"xy"));
+        assert!(!is_reply(a, b, &reply, 9, 2, b"xy"));
+        assert!(!is_reply(a, b, &reply, 1, 2, b"xz"));
+        assert!(!is_reply(a, b, &reply[..24], 1, 2, b""));
+        let mut bad = reply.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(
+            !is_reply(a, b, &bad, 1, 2, b"xx"),
+            "a bad checksum is no reply"
+        );
     }
 
     /// Needs root: loopback answers pings in the kernel.
