@@ -81,10 +81,7 @@ pub fn wait_for_hello<E>(
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The device (or the kernel on its behalf) answered the SYN with RST.
-    #[error(
-        "connection refused by {addr}: nothing listens there — is the device running? \
-         try `socklab run tap` (and `socklab --netns NS ...` if it runs in a namespace)"
-    )]
+    #[error("{addr} refused the connection (RST): nothing listens on port {}; {}", addr.port(), service_ports())]
     Refused {
         /// Where we tried to connect.
         addr: SocketAddr,
@@ -183,6 +180,26 @@ impl ClientError {
     pub fn is_refused(&self) -> bool {
         matches!(self, ClientError::Refused { .. })
     }
+}
+
+/// The TCP ports a device serves, lab first, with their names.
+pub const SERVICE_PORTS: [(&str, u16); 7] = [
+    ("lab", protocol::LAB_PORT),
+    ("echo", protocol::ECHO_PORT),
+    ("discard", protocol::DISCARD_PORT),
+    ("chargen", protocol::CHARGEN_PORT),
+    ("http", protocol::HTTP_PORT),
+    ("iperf3", protocol::IPERF3_PORT),
+    ("iperf2", protocol::IPERF2_PORT),
+];
+
+/// The service ports, for a refused connection's message.
+fn service_ports() -> String {
+    let list: Vec<String> = SERVICE_PORTS
+        .iter()
+        .map(|(name, port)| format!("{name} {port}"))
+        .collect();
+    format!("a socklab device serves {}", list.join(", "))
 }
 
 /// A `HELLO` banner, owned: the socket the device accepted for this client.
@@ -287,9 +304,14 @@ impl Socket {
         })
     }
 
+    /// True for a listening socket.
+    pub fn is_listening(&self) -> bool {
+        self.state == state::LISTEN
+    }
+
     /// True for a socket listening on `port`.
     pub fn is_listening_on(&self, port: u16) -> bool {
-        self.state == state::LISTEN && self.local.port() == Some(port)
+        self.is_listening() && self.local.port() == Some(port)
     }
 }
 
@@ -784,8 +806,12 @@ mod test {
         let error = LabClient::connect(addr, T).unwrap_err();
         assert!(error.is_refused(), "{error:?}");
         let text = error.to_string();
-        assert!(text.contains("connection refused by 127.0.0.1:"), "{text}");
-        assert!(text.contains("socklab run tap"), "{text}");
+        assert!(
+            text.starts_with("127.0.0.1:") && text.contains("refused the connection (RST)"),
+            "{text}"
+        );
+        assert!(text.contains("serves lab 6666, echo 7,"), "{text}");
+        assert!(!text.contains("is the device running"), "{text}");
     }
 
     #[test]

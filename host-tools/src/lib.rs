@@ -21,6 +21,9 @@
 //! Ports, command words and response formats come from
 //! `socklab_app::protocol`, shared with the device: nothing is written twice.
 
+#[macro_use]
+mod print;
+
 pub mod addr;
 pub mod bench;
 pub mod board;

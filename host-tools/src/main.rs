@@ -4,6 +4,8 @@
 //! One module per subcommand under `cmd/`; the work is done by the
 //! `socklab_host` library. Results go to stdout, logs and progress to stderr.
 
+#[macro_use]
+mod print;
 mod cmd;
 
 use clap::{Parser, Subcommand};
@@ -15,8 +17,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "socklab", version, propagate_version = true)]
 struct Cli {
-    #[command(flatten)]
-    global: cmd::Global,
+    #[arg(long, global = true, value_name = "NS", help = cmd::NETNS_HELP)]
+    netns: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -25,20 +27,49 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Start a device, connect three clients and explain every step of a socket's life.
+    #[command(after_help = "Examples:\n  \
+        sudo socklab demo                 the TAP board, in a private network namespace\n  \
+        sudo socklab demo --pause         wait for Enter between steps (for a classroom)\n  \
+        socklab demo --board qemu         QEMU's user networking, no root needed")]
     Demo(cmd::demo::Args),
     /// Start a device and keep it running until Ctrl-C.
+    #[command(after_help = "Examples:\n  \
+        sudo socklab run tap              a private namespace; ports forwarded to 127.0.0.1\n  \
+        sudo socklab --netns lab run tap  the device in namespace `lab` (created if missing)\n  \
+        socklab run qemu                  QEMU's user networking: lab on 127.0.0.1:16666")]
     Run(cmd::run::Args),
     /// Talk to a device line by line, like `nc`: stdin to the device, its lines to stdout.
+    #[command(after_help = "Examples:\n  \
+        socklab connect 127.0.0.1:16666   the lab of `socklab run`, forwarded to 127.0.0.1\n  \
+        socklab --netns lab connect 192.168.69.1\n  \
+        echo 'ECHO hi' | socklab connect 192.168.69.1")]
     Connect(cmd::connect::Args),
     /// Show the device's socket table: every socket, listening ones included.
+    #[command(after_help = "Examples:\n  \
+        socklab netstat 192.168.69.1      identical listening sockets on one row\n  \
+        socklab netstat 192.168.69.1 --all\n  \
+        socklab netstat 127.0.0.1:16666 --json")]
     Netstat(cmd::netstat::Args),
     /// Show what the device says about itself: addresses, pool sizes, counters.
+    #[command(after_help = "Examples:\n  \
+        socklab info 192.168.69.1\n  \
+        socklab --netns lab info 192.168.69.1 --json")]
     Info(cmd::info::Args),
     /// List the clients connected to the lab service.
+    #[command(after_help = "Examples:\n  \
+        socklab who 192.168.69.1\n  \
+        socklab who 127.0.0.1:16666")]
     Who(cmd::who::Args),
     /// Send ICMP echo requests to a device and show the round-trip times (needs root).
+    #[command(after_help = "Examples:\n  \
+        sudo socklab ping 192.168.69.1\n  \
+        sudo socklab --netns lab ping fdaa::1 --count 10")]
     Ping(cmd::ping::Args),
     /// Create or delete a TAP interface with the host-side addresses (needs root).
+    #[command(after_help = "Examples:\n  \
+        sudo socklab tap up               tap0, owned by you: then `socklab run tap --tap tap0`\n  \
+        sudo socklab --netns lab tap up   tap0 in namespace `lab` (created if missing)\n  \
+        sudo socklab tap down --name tap0")]
     Tap(cmd::tap::Args),
     /// Measure a device's throughput, latency, connection rate and concurrency, optionally
     /// next to Linux's own TCP stack (`--baseline kernel`).
@@ -48,18 +79,42 @@ enum Command {
     KernelServer(cmd::bench::ServerArgs),
 }
 
+impl Command {
+    /// The subcommand's `--timeout`, for those that wait for a device.
+    fn wait(&self) -> Option<cmd::Wait> {
+        match self {
+            Command::Demo(args) => Some(args.wait),
+            Command::Run(args) => Some(args.wait),
+            Command::Connect(args) => Some(args.wait),
+            Command::Netstat(args) => Some(args.wait),
+            Command::Info(args) => Some(args.wait),
+            Command::Who(args) => Some(args.wait),
+            Command::Ping(args) => Some(args.wait),
+            Command::Bench(args) => Some(args.wait),
+            Command::Tap(_) | Command::KernelServer(_) => None,
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let global = cmd::Global {
+        netns: cli.netns,
+        timeout: cli
+            .command
+            .wait()
+            .map_or(cmd::DEFAULT_TIMEOUT_SECS, |wait| wait.timeout),
+    };
     let result = match cli.command {
-        Command::Demo(args) => cmd::demo::run(&cli.global, args),
-        Command::Run(args) => cmd::run::run(&cli.global, args),
-        Command::Connect(args) => cmd::connect::run(&cli.global, args),
-        Command::Netstat(args) => cmd::netstat::run(&cli.global, args),
-        Command::Info(args) => cmd::info::run(&cli.global, args),
-        Command::Who(args) => cmd::who::run(&cli.global, args),
-        Command::Ping(args) => cmd::ping::run(&cli.global, args),
-        Command::Tap(args) => cmd::tap::run(&cli.global, args),
-        Command::Bench(args) => cmd::bench::run(&cli.global, args),
+        Command::Demo(args) => cmd::demo::run(&global, args),
+        Command::Run(args) => cmd::run::run(&global, args),
+        Command::Connect(args) => cmd::connect::run(&global, args),
+        Command::Netstat(args) => cmd::netstat::run(&global, args),
+        Command::Info(args) => cmd::info::run(&global, args),
+        Command::Who(args) => cmd::who::run(&global, args),
+        Command::Ping(args) => cmd::ping::run(&global, args),
+        Command::Tap(args) => cmd::tap::run(&global, args),
+        Command::Bench(args) => cmd::bench::run(&global, args),
         Command::KernelServer(args) => cmd::bench::serve(args),
     };
     match result {
@@ -92,10 +147,10 @@ mod test {
             "--json",
         ])
         .unwrap();
-        assert_eq!(cli.global.netns.as_deref(), Some("x"));
+        assert_eq!(cli.netns.as_deref(), Some("x"));
         let cli =
             Cli::try_parse_from(["socklab", "--netns", "y", "connect", "[fdaa::1]:7"]).unwrap();
-        assert_eq!(cli.global.netns.as_deref(), Some("y"));
+        assert_eq!(cli.netns.as_deref(), Some("y"));
         let Command::Connect(args) = cli.command else {
             panic!()
         };

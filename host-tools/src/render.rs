@@ -9,9 +9,42 @@ pub const NETSTAT_HEADERS: [&str; 6] = ["Proto", "Local", "Remote", "State", "Re
 /// The socket table, one line per socket, columns aligned; queue sizes
 /// right-aligned. Ends with a newline.
 pub fn netstat_table(sockets: &[Socket]) -> String {
-    let rows: Vec<[String; 6]> = sockets
+    let rows: Vec<(&Socket, String)> = sockets.iter().map(|s| (s, String::new())).collect();
+    netstat_table_noted(&rows)
+}
+
+/// Identical listening sockets (a pool's), shown as one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group<'a> {
+    /// The socket (the first of the run).
+    pub socket: &'a Socket,
+    /// How many identical sockets it stands for (1 for most).
+    pub count: usize,
+}
+
+/// The socket table with identical `LISTEN` rows (a pool's idle sockets)
+/// folded into one [`Group`], where the first of them was; other rows stay
+/// one each, in order.
+pub fn group_listeners(sockets: &[Socket]) -> Vec<Group<'_>> {
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for socket in sockets {
+        let same = groups
+            .iter_mut()
+            .find(|g| socket.is_listening() && g.socket == socket);
+        match same {
+            Some(group) => group.count += 1,
+            None => groups.push(Group { socket, count: 1 }),
+        }
+    }
+    groups
+}
+
+/// The socket table with a note after each row (empty for none), columns
+/// aligned. Ends with a newline.
+pub fn netstat_table_noted(sockets: &[(&Socket, String)]) -> String {
+    let rows: Vec<[String; 7]> = sockets
         .iter()
-        .map(|s| {
+        .map(|(s, note)| {
             [
                 s.proto.clone(),
                 s.local.to_string(),
@@ -19,6 +52,7 @@ pub fn netstat_table(sockets: &[Socket]) -> String {
                 s.state.clone(),
                 s.recv_q.to_string(),
                 s.send_q.to_string(),
+                note.clone(),
             ]
         })
         .collect();
@@ -28,17 +62,22 @@ pub fn netstat_table(sockets: &[Socket]) -> String {
             *width = (*width).max(cell.len());
         }
     }
-    let headers = NETSTAT_HEADERS.map(str::to_owned);
+    let headers = [
+        NETSTAT_HEADERS.map(str::to_owned).as_slice(),
+        &[String::new()],
+    ]
+    .concat();
     let mut out = String::new();
-    for row in std::iter::once(&headers).chain(&rows) {
+    for row in std::iter::once(headers.as_slice()).chain(rows.iter().map(|r| r.as_slice())) {
         let line = format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:>w4$}  {:>w5$}",
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {:>w4$}  {:>w5$}  {}",
             row[0],
             row[1],
             row[2],
             row[3],
             row[4],
             row[5],
+            row[6],
             w0 = widths[0],
             w1 = widths[1],
             w2 = widths[2],
@@ -83,6 +122,36 @@ tcp    192.168.69.1:6666  192.168.69.100:40000  ESTABLISHED      12       0
 tcp    [fdaa::1]:7        [fdaa::100]:40001     CLOSE-WAIT        0    1460
 ";
         assert_eq!(table, expected);
+    }
+
+    #[test]
+    fn runs_of_listeners_fold_into_one_row() {
+        let sockets: Vec<Socket> = [
+            "tcp *:6666 *:* LISTEN 0 0",
+            "tcp *:6666 *:* LISTEN 0 0",
+            "tcp *:6666 *:* LISTEN 0 0",
+            "tcp 192.168.69.1:6666 192.168.69.100:40000 ESTABLISHED 0 0",
+            "tcp *:6666 *:* LISTEN 0 0",
+            "tcp *:7 *:* LISTEN 0 0",
+        ]
+        .iter()
+        .map(|line| Socket::parse(line).unwrap())
+        .collect();
+        let counts: Vec<(u16, usize)> = group_listeners(&sockets)
+            .iter()
+            .map(|g| (g.socket.local.port().unwrap(), g.count))
+            .collect();
+        assert_eq!(counts, [(6666, 4), (6666, 1), (7, 1)]);
+        let rows = [
+            (&sockets[0], "x 3".to_owned()),
+            (&sockets[5], String::new()),
+        ];
+        assert_eq!(
+            netstat_table_noted(&rows),
+            "Proto  Local   Remote  State   Recv-Q  Send-Q\n\
+             tcp    *:6666  *:*     LISTEN       0       0  x 3\n\
+             tcp    *:7     *:*     LISTEN       0       0\n"
+        );
     }
 
     #[test]

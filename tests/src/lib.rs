@@ -156,6 +156,23 @@ impl Drop for Dut {
     }
 }
 
+/// The `socklab` binary built next to the test binaries (`cargo build
+/// --workspace --bins`, which scripts/test runs first).
+pub fn socklab_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin = dir.join("socklab");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --release --workspace --bins` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
 /// Retries `check` every 20 ms until it returns `Some` or `limit` passes.
 pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;

@@ -1,24 +1,9 @@
 //! The README's first command: `socklab demo` on each board must pass every
 //! step and leave nothing behind (it exits non-zero if any step fails).
 
-use std::path::PathBuf;
 use std::process::Command;
 
-/// The `socklab` binary built next to this test (`cargo build --workspace --bins`).
-fn socklab() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let bin = dir.join("socklab");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build --release --workspace --bins` first (scripts/test does)",
-        bin.display()
-    );
-    bin
-}
+use socklab_tests::socklab_bin as socklab;
 
 /// Runs the demo and returns its transcript, every step passed or skipped.
 fn demo(args: &[&str]) -> String {

@@ -140,6 +140,9 @@ pub struct Args {
     /// Options for the device started with --board, after `--` (e.g. jumbo or pool flags).
     #[arg(last = true, value_name = "DEVICE OPTIONS")]
     pub device_args: Vec<OsString>,
+
+    #[command(flatten)]
+    pub wait: super::Wait,
 }
 
 /// `--pin`.

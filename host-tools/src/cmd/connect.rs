@@ -18,6 +18,9 @@ pub struct Args {
     /// The device's address (the lab, port 6666, unless a port is given).
     #[arg(value_parser = super::parse_addr, help = super::ADDR_HELP)]
     pub addr: SocketAddr,
+
+    #[command(flatten)]
+    pub wait: super::Wait,
 }
 
 /// Runs `socklab connect`: ends when the device closes, after `BYE`, or
@@ -28,7 +31,13 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let stream = global
         .host_net()
         .run(|| TcpStream::connect_timeout(&addr, timeout))?
-        .map_err(|e| ClientError::from_io(addr, e, timeout, "connecting"))?;
+        .map_err(|e| {
+            super::explain(
+                addr,
+                ClientError::from_io(addr, e, timeout, "connecting"),
+                "cannot connect to the device",
+            )
+        })?;
     let _ = stream.set_nodelay(true);
     eprintln!(
         "socklab: connected to {addr} from {}; type lines, Ctrl-D to end",
@@ -69,8 +78,15 @@ fn read_device(
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => break,
             Ok(_) => {
-                stdout.write_all(&line)?;
-                stdout.flush()?;
+                if stdout
+                    .write_all(&line)
+                    .and_then(|()| stdout.flush())
+                    .is_err()
+                {
+                    // Nobody reads our output any more (`socklab connect ... | head -1`):
+                    // the conversation is over.
+                    return super::ok();
+                }
                 let text = String::from_utf8_lossy(&line);
                 let text = text.trim_end();
                 said_bye = protocol::is_bye(text);

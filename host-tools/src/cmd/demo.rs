@@ -49,6 +49,9 @@ pub struct Args {
     /// Bytes sent through the echo service in the transfer step.
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
     pub transfer: usize,
+
+    #[command(flatten)]
+    pub wait: super::Wait,
 }
 
 /// The three clients of the demo.

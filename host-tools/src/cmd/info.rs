@@ -18,6 +18,9 @@ pub struct Args {
     /// Print a JSON object instead of `key  value` lines.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub wait: super::Wait,
 }
 
 /// Runs `socklab info`.

@@ -14,21 +14,57 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
-use socklab_host::client::LabClient;
+use socklab_app::protocol::{self, LAB_PORT};
+use socklab_host::client::{ClientError, LabClient};
+use socklab_host::launch::DEFAULT_PORT_BASE;
 use socklab_host::netns::HostNet;
 
-/// Options every subcommand takes.
-#[derive(Debug, clap::Args)]
+/// What `main` hands every subcommand: the global `--netns`, and the
+/// subcommand's own `--timeout` (the default for those that have none).
+#[derive(Debug, Default)]
 pub struct Global {
-    /// Open client sockets inside this network namespace (for `tap` and `run`: put the
-    /// TAP and the device there).
-    #[arg(long, global = true, value_name = "NS")]
+    /// `--netns NS`: where client sockets are opened (for `tap` and `run`:
+    /// where the TAP and the device go).
     pub netns: Option<String>,
 
-    /// Seconds to wait for the device to answer.
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 5.0)]
+    /// `--timeout SECS` of the subcommand.
     pub timeout: f64,
+}
+
+/// Help of the global `--netns` option.
+pub const NETNS_HELP: &str = "Network namespace to work in: `tap` and `run` put the TAP and the \
+     device there (created if missing); `connect`, `netstat`, `info`, `who`, `ping` and `bench` \
+     open their sockets there, to reach a device that `tap`/`run` put there; `demo` makes its own";
+
+/// `--timeout`, for the subcommands that wait for a device.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Wait {
+    /// Seconds to wait for the device to answer (more than 0, at most 3600).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_SECS, value_parser = parse_timeout)]
+    pub timeout: f64,
+}
+
+/// `--timeout` when it is not given.
+pub const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
+
+/// A number of seconds in (0, 3600].
+pub fn parse_timeout(s: &str) -> Result<f64, String> {
+    parse_seconds(s, 3600.0)
+}
+
+/// A number of seconds greater than 0 and at most `max`.
+pub fn parse_seconds(s: &str, max: f64) -> Result<f64, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds (e.g. 2 or 0.5)"))?;
+    if secs.is_finite() && secs > 0.0 && secs <= max {
+        Ok(secs)
+    } else {
+        Err(format!(
+            "give a number of seconds greater than 0 and at most {max}"
+        ))
+    }
 }
 
 impl Global {
@@ -39,14 +75,53 @@ impl Global {
 
     /// `--timeout` as a duration.
     pub fn timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.timeout.clamp(0.001, 3600.0))
+        let secs = if self.timeout.is_finite() {
+            self.timeout.clamp(0.001, 3600.0)
+        } else {
+            DEFAULT_TIMEOUT_SECS
+        };
+        Duration::from_secs_f64(secs)
     }
 
     /// A lab client on `addr`, opened in the right namespace, `HELLO` read.
     pub fn lab_client(&self, addr: SocketAddr) -> anyhow::Result<LabClient> {
         LabClient::connect_in(&self.host_net(), addr, self.timeout())
-            .with_context(|| format!("cannot talk to the lab service at {addr}"))
+            .map_err(|error| explain(addr, error, "cannot talk to the lab service"))
     }
+}
+
+/// A client error with what the user can do about it: `what` failed at
+/// `addr` (e.g. "cannot talk to the lab service"); a lab command that reached another service is told where the lab
+/// is, and a refused connection on 127.0.0.1 where `socklab run` forwards.
+pub fn explain(addr: SocketAddr, error: ClientError, what: &str) -> anyhow::Error {
+    let what = format!("{what} at {addr}");
+    let port = addr.port();
+    let service = protocol::service_name(port);
+    let no_hello = matches!(
+        error,
+        ClientError::Timeout { .. } | ClientError::Protocol { .. } | ClientError::Closed { .. }
+    );
+    if port != LAB_PORT && no_hello && service != protocol::service_name(0) {
+        return anyhow::anyhow!(
+            "{what}: port {port} is the device's {service} service, not the lab: the lab \
+             service is on port {LAB_PORT}, the default when ADDR has no port (give {})",
+            addr.ip()
+        );
+    }
+    if error.is_refused() {
+        // The error names the address and the service ports already.
+        if !addr.ip().is_loopback() {
+            return error.into();
+        }
+        return anyhow::anyhow!(
+            "{error}; on 127.0.0.1 `socklab run` forwards device port P to \
+             {DEFAULT_PORT_BASE} + P (lab {}, echo {}): is it running, with another \
+             --port-base?",
+            DEFAULT_PORT_BASE + LAB_PORT,
+            DEFAULT_PORT_BASE + protocol::ECHO_PORT
+        );
+    }
+    anyhow::Error::new(error).context(what)
 }
 
 /// Connects to the lab at `addr`, asks one question, says `QUIT`, and prints

@@ -88,6 +88,9 @@ pub struct Args {
     /// image's boot options, handed over by semihosting).
     #[arg(last = true, value_name = "DEVICE OPTIONS")]
     pub device_args: Vec<OsString>,
+
+    #[command(flatten)]
+    pub wait: super::Wait,
 }
 
 /// Runs `socklab run`.
@@ -462,8 +465,6 @@ mod test {
 
     #[derive(Debug, Parser)]
     struct Cli {
-        #[command(flatten)]
-        global: Global,
         #[command(flatten)]
         args: Args,
     }

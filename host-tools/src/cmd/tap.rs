@@ -105,6 +105,19 @@ fn up(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
 
 fn down(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     let ns = global.netns.as_deref().map(Netns::open).transpose()?;
+    if !Tap::exists(&args.name, global.netns.as_deref()) {
+        let (place, list) = match &global.netns {
+            Some(ns) => (
+                format!(" in network namespace {ns}"),
+                format!("ip -n {ns} link show"),
+            ),
+            None => (String::new(), "ip link show".to_owned()),
+        };
+        anyhow::bail!(
+            "there is no TAP {}{place}: nothing to delete (`{list}` lists the interfaces)",
+            args.name
+        );
+    }
     Tap::open(&args.name, ns.as_ref())?
         .delete()
         .with_context(|| format!("cannot delete TAP {}", args.name))?;

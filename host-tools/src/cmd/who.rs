@@ -11,6 +11,9 @@ pub struct Args {
     /// The device's address (the lab, port 6666, unless a port is given).
     #[arg(value_parser = super::parse_addr, help = super::ADDR_HELP)]
     pub addr: SocketAddr,
+
+    #[command(flatten)]
+    pub wait: super::Wait,
 }
 
 /// Runs `socklab who`. The list includes this very connection.
