@@ -84,9 +84,8 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     // Opened once, in the namespace: no root, no request, one message.
     let pinger = global.host_net().run(|| Pinger::open(ip))??;
     println!(
-        "PING {ip}: {PAYLOAD_LEN} data bytes, {} requests, {:.1} s apart",
-        args.count,
-        interval.as_secs_f64()
+        "PING {ip}: {PAYLOAD_LEN} data bytes, {} requests, {} s apart",
+        args.count, args.interval
     );
     let mut stats = Stats::default();
     for seq in 1..=args.count {
