@@ -61,3 +61,71 @@ fn the_demo_passes_on_the_qemu_board() {
 fn the_demo_passes_on_the_riscv_board() {
     demo(&["--board", "riscv"]);
 }
+
+/// `--pause` for a classroom: before each section after the first the demo
+/// prints a prompt and waits for a line on stdin (Enter in a terminal; here
+/// a pipe): nothing more comes until the line is sent.
+#[test]
+fn the_demo_pauses_between_sections_until_a_line_comes() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let mut child = Command::new(socklab())
+        .args(["demo", "--pause"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run socklab demo --pause");
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let mut transcript = String::new();
+    let mut prompts = 0;
+    let mut last_section = 0;
+    loop {
+        let line = match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                panic!("the demo stalled:\n{transcript}");
+            }
+        };
+        transcript.push_str(&line);
+        transcript.push('\n');
+        if let Some((n, _)) = line.split_once(". ") {
+            if let Ok(n) = n.parse::<usize>() {
+                last_section = n;
+            }
+        }
+        if line == "[next section after a line on stdin]" {
+            prompts += 1;
+            // Waiting: nothing more for a while, and no next section.
+            match lines.recv_timeout(Duration::from_millis(300)) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                other => panic!("the demo went on without a line: {other:?}\n{transcript}"),
+            }
+            stdin.write_all(b"\n").expect("send a line");
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}\n{transcript}");
+    assert!(last_section >= 10, "{transcript}");
+    assert_eq!(
+        prompts,
+        last_section - 1,
+        "one wait before each section but the first:\n{transcript}"
+    );
+    assert!(transcript.contains(" 0 failed"), "{transcript}");
+}

@@ -1,12 +1,12 @@
-//! `socklab demo`: starts a device, connects three clients, and walks a
-//! newcomer through the life of a TCP socket — address, port, listen,
-//! connect, accept, one socket per client, talking, a refused connect, ping,
-//! a checked transfer, goodbye — checking each step (✔/✘) as it goes.
+//! The demo's script: the life of a TCP socket told on a running device —
+//! the device on its network, a listening port, three clients accepted,
+//! ECHO and SAY, WHO and NETSTAT, a refused port, ping, a checked byte
+//! stream, UDP for contrast, goodbye and cleaning up — each step checked
+//! with the engine's [`Demo::step`].
 
 use std::fmt::Display;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, ensure, Context};
 use socklab_app::protocol::{
     self, info, state, BYE, ECHO, ECHO_PORT, HELLO, INFO, LAB_PORT, NETSTAT, OK, QUIT, SAY, WHO,
 };
-use socklab_host::board::{BoardArg, BoardKind, NetArg};
+use socklab_host::board::BoardKind;
 use socklab_host::client::{LabClient, Socket};
 use socklab_host::launch::{
     Device, Machine, QemuDevice, QemuLink, QemuNet, QemuOptions, TapDevice, TapOptions,
@@ -23,101 +23,13 @@ use socklab_host::netns::{self, Netns};
 use socklab_host::ping::PingError;
 use socklab_host::render::netstat_table;
 
-use super::Global;
-
-/// Arguments of `socklab demo`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Go on after a failed step (steps that need what failed are skipped).
-    #[arg(long)]
-    pub keep_going: bool,
-
-    /// Where the device runs: tap (`socklab-tap` on a TAP in a private network namespace,
-    /// needs root) or qemu (a firmware image in QEMU: on a TAP in a private network
-    /// namespace as root, every step; else on QEMU's user networking, no ping, no IPv6).
-    #[arg(long, value_enum, default_value_t = BoardArg::Tap)]
-    pub board: BoardArg,
-
-    /// --board qemu: the network (default: tap as root, else user).
-    #[arg(long, value_enum)]
-    pub net: Option<NetArg>,
-
-    /// --board qemu: the QEMU machine.
-    #[arg(long, value_enum, default_value_t = Machine::default())]
-    pub machine: Machine,
-
-    /// Bytes sent through the echo service in the transfer step.
-    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
-    pub transfer: usize,
-
-    #[command(flatten)]
-    pub wait: super::Wait,
-}
+use super::engine::{need, Demo, Skipped, Stopped};
+use super::Args;
 
 /// The three clients of the demo.
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
 /// A port nothing listens on.
 const CLOSED_PORT: u16 = LAB_PORT + 1;
-
-/// Runs `socklab demo`; fails if any step failed.
-pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    // Ctrl-C (or SIGTERM, SIGHUP): stop the device and delete the namespace before exiting.
-    ctrlc::set_handler(|| {
-        eprintln!("\nsocklab: interrupted; removing the device and its namespace");
-        socklab_host::cleanup::emergency_cleanup();
-        std::process::exit(130);
-    })?;
-    let default_net = if netns::is_root() {
-        NetArg::Tap
-    } else {
-        NetArg::User
-    };
-    let board = BoardKind::choose(args.board, args.net, args.machine, default_net)
-        .map_err(|e| anyhow!("{e}: give --net with --board qemu"))?;
-    if global.netns.is_some() {
-        eprintln!("socklab: note: the demo makes a namespace of its own; --netns is ignored");
-    }
-    let mut demo = Demo::new(args.keep_going);
-    let result = demo.run(board, &args, global.timeout());
-    println!();
-    let steps = demo.passed + demo.failed + demo.skipped;
-    let summary = format!(
-        "{steps} step{}: {} passed, {} failed{}",
-        if steps == 1 { "" } else { "s" },
-        demo.passed,
-        demo.failed,
-        if demo.skipped > 0 {
-            format!(", {} skipped", demo.skipped)
-        } else {
-            String::new()
-        }
-    );
-    println!("{summary}");
-    match result {
-        Err(Stopped) => {
-            println!("stopped at the first failure (--keep-going runs every step)");
-            Ok(ExitCode::FAILURE)
-        }
-        Ok(()) if demo.failed > 0 => Ok(ExitCode::FAILURE),
-        Ok(()) => Ok(ExitCode::SUCCESS),
-    }
-}
-
-/// The demo stopped at a failed step.
-struct Stopped;
-
-/// A step that could not run: an earlier one failed, or the board's network
-/// cannot do it (counted as skipped, never as passed).
-#[derive(Debug)]
-struct Skipped(&'static str);
-
-impl Display for Skipped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "skipped: {}", self.0)
-    }
-}
-
-impl std::error::Error for Skipped {}
 
 /// A ping the board cannot do is skipped, not failed.
 fn skip_unsupported(error: PingError) -> anyhow::Error {
@@ -125,20 +37,6 @@ fn skip_unsupported(error: PingError) -> anyhow::Error {
         PingError::Unsupported(why) => Skipped(why).into(),
         other => other.into(),
     }
-}
-
-/// `Some(value)`, or a [`Skipped`] error naming what is missing.
-fn need<'a, T>(value: &'a Option<T>, what: &'static str) -> anyhow::Result<&'a T> {
-    value.as_ref().ok_or_else(|| Skipped(what).into())
-}
-
-/// The transcript and the score.
-struct Demo {
-    keep_going: bool,
-    passed: usize,
-    failed: usize,
-    skipped: usize,
-    section: usize,
 }
 
 /// A device the demo started: one variant per board.
@@ -157,67 +55,12 @@ impl Started {
 }
 
 impl Demo {
-    fn new(keep_going: bool) -> Self {
-        Demo {
-            keep_going,
-            passed: 0,
-            failed: 0,
-            skipped: 0,
-            section: 0,
-        }
-    }
-
-    /// A numbered heading.
-    fn section(&mut self, title: &str) {
-        self.section += 1;
-        println!();
-        println!("{}. {title}", self.section);
-    }
-
-    /// Explanation: indented, wrapped at 80 columns.
-    fn explain(&self, text: &str) {
-        for line in wrap(text, 76) {
-            println!("  {line}");
-        }
-    }
-
-    /// Runs one checked step; the closure returns its value and the line
-    /// that says what happened.
-    fn step<T>(
+    pub(super) fn run(
         &mut self,
-        what: &str,
-        f: impl FnOnce() -> anyhow::Result<(T, String)>,
-    ) -> Result<Option<T>, Stopped> {
-        match f() {
-            Ok((value, detail)) => {
-                self.passed += 1;
-                // The first line of the detail goes after the mark, the rest
-                // (device output) below it.
-                let mut lines = detail.lines();
-                println!("✔ {what}: {}", lines.next().unwrap_or_default());
-                for line in lines {
-                    println!("      {line}");
-                }
-                Ok(Some(value))
-            }
-            Err(e) if e.downcast_ref::<Skipped>().is_some() => {
-                self.skipped += 1;
-                println!("– {what}: {e}");
-                Ok(None)
-            }
-            Err(e) => {
-                self.failed += 1;
-                println!("✘ {what}: {e:#}");
-                if self.keep_going {
-                    Ok(None)
-                } else {
-                    Err(Stopped)
-                }
-            }
-        }
-    }
-
-    fn run(&mut self, board: BoardKind, args: &Args, timeout: Duration) -> Result<(), Stopped> {
+        board: BoardKind,
+        args: &Args,
+        timeout: Duration,
+    ) -> Result<(), Stopped> {
         println!("socklab demo: the life of a TCP socket, on a device with no hardware");
         println!("====================================================================");
         let started = match board {
@@ -1072,35 +915,9 @@ fn process_exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Greedy word wrap.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
-}
-
 #[cfg(test)]
 mod test {
     use super::*;
-
-    #[test]
-    fn wrap_keeps_words_whole() {
-        assert_eq!(wrap("aa bb cc dd", 5), ["aa bb", "cc dd"]);
-        assert_eq!(wrap("  one  ", 10), ["one"]);
-        assert!(wrap("", 10).is_empty());
-    }
 
     #[test]
     fn listening_lab_rows_fold() {
