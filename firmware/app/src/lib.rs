@@ -191,6 +191,10 @@ impl<'a> App<'a> {
 
         for (index, slot) in lab_slots.iter_mut().enumerate() {
             let mut socket = new_socket(take(sizes.lab_rx), take(sizes.lab_tx), &config.timeouts);
+            // A lab answer carries its ACK anyway; what is left to acknowledge
+            // at once is a FIN, so that a TIME-WAIT socket has sent its last
+            // ACK within the poll that took the FIN (see `pool::TIME_WAIT_MIN_MS`).
+            socket.set_ack_delay(None);
             sock::listen(&mut socket, protocol::LAB_PORT);
             if index >= sizes.lab_slots && config.backlog == BacklogPolicy::Refuse {
                 // No backlog: a client beyond the slots is refused.
@@ -247,10 +251,10 @@ impl<'a> App<'a> {
             } else {
                 (Class::Bulk, sizes.bulk_rx, sizes.bulk_tx)
             };
+            // Every socket that may close acknowledges at once (the lab's
+            // and the services' alike): they change places with the slots.
             let mut socket = new_socket(take(rx), take(tx), &config.timeouts);
-            if class == Class::Bulk {
-                socket.set_ack_delay(None);
-            }
+            socket.set_ack_delay(None);
             pool.add(index, sockets.add(socket), class);
         }
         let mut http = Http::new();

@@ -1,4 +1,9 @@
 //! The board's `log` sink: one line per record on stderr, with the time since start.
+//!
+//! Each line is formatted first and handed to the kernel in one `write`:
+//! stderr is unbuffered, and `writeln!` straight onto it made one system call
+//! per formatted piece (about 30 per line), which bounded the connection rate
+//! (three lines per connection) at a tenth of the kernel's.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -20,14 +25,14 @@ impl log::Log for Stderr {
             return;
         }
         let t = self.started.elapsed();
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "[{:>5}.{:03}] {:<5} {}",
+        let line = format!(
+            "[{:>5}.{:03}] {:<5} {}\n",
             t.as_secs(),
             t.subsec_millis(),
             record.level(),
             record.args()
         );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
     fn flush(&self) {}

@@ -29,9 +29,16 @@ use socklab_app::{
     config, App, BacklogPolicy, ClosingSocket, Config, LabSlot, Sizes, Storage, UdpPacketMetadata,
 };
 
-/// The default pool: 64 lab clients at once and 16 more waiting, and bulk
-/// sockets with buffers big enough for window scaling at MTU 1500 (about
-/// 6.7 MB in all).
+/// The default pool: 64 lab clients at once and 16 more waiting, 32
+/// lab-sized sockets that finish closes, and bulk sockets with buffers big
+/// enough for window scaling at MTU 1500 (about 15.4 MB in all).
+///
+/// The closing pool bounds the connection rate: a closed connection holds
+/// its pool socket in TIME-WAIT, and when every one is busy the oldest is
+/// recycled once it is 2 ms old, so at most 32 / 2 ms = 16,000 connections a
+/// second. More closing sockets would raise that bound but cost every poll:
+/// smoltcp walks every socket on every poll (256 of them put the pinned
+/// 64-byte echo at 21-26 µs instead of 15).
 pub const DEFAULT_POOL: Sizes = Sizes {
     lab_slots: 64,
     lab_backlog: 16,
