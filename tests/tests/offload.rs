@@ -26,6 +26,12 @@ const STALL: Duration = Duration::from_secs(30);
 
 /// Sends `data` through echo at `addr` while reading it back; panics on the
 /// first byte that differs. Returns the time it took.
+///
+/// The client closes only once it has read everything back: on a lossy link
+/// a FIN sent early lets the device close first, and its reset to a
+/// duplicate ACK arriving after that close can reach the client while echoed
+/// bytes still wait in its receive queue, which Linux then discards
+/// (ECONNRESET) — a property of that close, not of the data path tested here.
 fn echo_exact(dut: &Dut, addr: SocketAddr, data: &[u8]) -> Duration {
     let stream = dut
         .connect_addr(addr)
@@ -37,7 +43,6 @@ fn echo_exact(dut: &Dut, addr: SocketAddr, data: &[u8]) -> Duration {
         let mut writer = stream.try_clone().unwrap();
         s.spawn(move || {
             writer.write_all(data).expect("write to echo");
-            writer.shutdown(Shutdown::Write).ok();
         });
         let mut reader = &stream;
         let mut got = 0;
@@ -54,6 +59,7 @@ fn echo_exact(dut: &Dut, addr: SocketAddr, data: &[u8]) -> Duration {
             got += n;
         }
     });
+    stream.shutdown(Shutdown::Write).ok();
     started.elapsed()
 }
 
@@ -155,7 +161,12 @@ fn bad_link_and_rate_limit_turn_offload_off_and_say_so() {
             "off-rate-limit",
         ),
     ];
-    let mut data = vec![0u8; 1 << 20];
+    // Less than the echo socket's receive buffer (256 KiB): the device never
+    // closes its window. smoltcp drops a segment outside a zero window before
+    // reading its ACK field, so on a lossy link a transfer that fills the
+    // window can stall until the dead-peer timeout: a property of smoltcp's
+    // zero-window handling, not of the offload layers this test is about.
+    let mut data = vec![0u8; 192 << 10];
     StdRng::seed_from_u64(11).fill_bytes(&mut data);
     for (options, word) in cases {
         let dut = Dut::start_with(BoardKind::Tap, options);
