@@ -1,7 +1,8 @@
 //! A SYN flooder for the reliability tests: raw IPv4/TCP SYNs (the IP header
-//! written here, `IPPROTO_RAW`), from spoofed source addresses that nobody
-//! owns, so no one ever answers the device's SYN-ACKs and every SYN a
-//! listening socket takes pins it half-open until the handshake timeout.
+//! ours, written with `smoltcp::wire`, sent on an `IPPROTO_RAW` socket) from
+//! spoofed source addresses that nobody owns, so no one ever answers the
+//! device's SYN-ACKs and every SYN a listening socket takes pins it half-open
+//! until the handshake timeout.
 //!
 //! Needs root (a raw socket); open it inside the device's namespace.
 
@@ -11,58 +12,52 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{
+    IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// An IPv4 header without options and a TCP header without options.
 pub const SYN_LEN: usize = 20 + 20;
 
-/// One SYN from `src` to `dst`, checksums filled in.
+/// One SYN from `src` to `dst` (IPv4 identification `id`, DF, TTL 64, window
+/// 64240, no options), written with `smoltcp::wire`, checksums filled in.
 pub fn syn_packet(src: SocketAddrV4, dst: SocketAddrV4, seq: u32, id: u16) -> [u8; SYN_LEN] {
+    let tcp = TcpRepr {
+        src_port: src.port(),
+        dst_port: dst.port(),
+        control: TcpControl::Syn,
+        seq_number: TcpSeqNumber(seq as i32),
+        ack_number: None,
+        window_len: 64240,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload: &[],
+    };
+    let ip = Ipv4Repr {
+        src_addr: *src.ip(),
+        dst_addr: *dst.ip(),
+        next_header: IpProtocol::Tcp,
+        payload_len: tcp.buffer_len(),
+        hop_limit: 64,
+    };
+    let caps = ChecksumCapabilities::default();
     let mut p = [0u8; SYN_LEN];
-    // IPv4: version 4, IHL 5; total length; identification; DF; TTL 64; TCP.
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&(SYN_LEN as u16).to_be_bytes());
-    p[4..6].copy_from_slice(&id.to_be_bytes());
-    p[6] = 0x40;
-    p[8] = 64;
-    p[9] = 6;
-    p[12..16].copy_from_slice(&src.ip().octets());
-    p[16..20].copy_from_slice(&dst.ip().octets());
-    let ip_sum = checksum(&[&p[..20]]);
-    p[10..12].copy_from_slice(&ip_sum.to_be_bytes());
-    // TCP: ports, sequence number, data offset 5, SYN, window.
-    let t = &mut p[20..];
-    t[0..2].copy_from_slice(&src.port().to_be_bytes());
-    t[2..4].copy_from_slice(&dst.port().to_be_bytes());
-    t[4..8].copy_from_slice(&seq.to_be_bytes());
-    t[12] = 5 << 4;
-    t[13] = 0x02;
-    t[14..16].copy_from_slice(&64240u16.to_be_bytes());
-    let mut pseudo = [0u8; 12];
-    pseudo[0..4].copy_from_slice(&src.ip().octets());
-    pseudo[4..8].copy_from_slice(&dst.ip().octets());
-    pseudo[9] = 6;
-    pseudo[10..12].copy_from_slice(&20u16.to_be_bytes());
-    let tcp_sum = checksum(&[&pseudo, &p[20..]]);
-    p[36..38].copy_from_slice(&tcp_sum.to_be_bytes());
+    let mut packet = Ipv4Packet::new_unchecked(&mut p[..]);
+    ip.emit(&mut packet, &caps);
+    packet.set_ident(id);
+    packet.fill_checksum();
+    tcp.emit(
+        &mut TcpPacket::new_unchecked(packet.payload_mut()),
+        &IpAddress::Ipv4(*src.ip()),
+        &IpAddress::Ipv4(*dst.ip()),
+        &caps,
+    );
     p
-}
-
-/// The Internet checksum (RFC 1071) over the concatenation of `parts`
-/// (each of even length).
-fn checksum(parts: &[&[u8]]) -> u16 {
-    let mut sum = 0u32;
-    for part in parts {
-        for word in part.chunks(2) {
-            let hi = u32::from(word[0]) << 8;
-            let lo = word.get(1).copied().map_or(0, u32::from);
-            sum += hi | lo;
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// What a flood did.
@@ -149,18 +144,19 @@ mod test {
     use super::*;
 
     #[test]
-    fn checksums_verify() {
+    fn syn_is_well_formed_and_checksums_verify() {
         let src = SocketAddrV4::new(Ipv4Addr::new(192, 168, 69, 7), 40000);
         let dst = SocketAddrV4::new(Ipv4Addr::new(192, 168, 69, 1), 6666);
         let p = syn_packet(src, dst, 0x1234_5678, 9);
-        // A header with its checksum sums to 0xffff (checksum 0 over it).
-        assert_eq!(checksum(&[&p[..20]]), 0);
-        let mut pseudo = [0u8; 12];
-        pseudo[0..4].copy_from_slice(&src.ip().octets());
-        pseudo[4..8].copy_from_slice(&dst.ip().octets());
-        pseudo[9] = 6;
-        pseudo[11] = 20;
-        assert_eq!(checksum(&[&pseudo, &p[20..]]), 0);
+        let ip = Ipv4Packet::new_checked(&p[..]).expect("an IPv4 packet");
+        assert!(ip.verify_checksum());
+        assert_eq!((ip.ident(), ip.dont_frag(), ip.hop_limit()), (9, true, 64));
+        assert_eq!(usize::from(ip.total_len()), SYN_LEN);
+        let tcp = TcpPacket::new_checked(ip.payload()).expect("a TCP segment");
+        let (s, d) = (IpAddress::Ipv4(*src.ip()), IpAddress::Ipv4(*dst.ip()));
+        assert!(tcp.verify_checksum(&s, &d));
+        assert_eq!((tcp.src_port(), tcp.dst_port()), (40000, 6666));
+        assert_eq!(tcp.seq_number(), TcpSeqNumber(0x1234_5678));
         assert_eq!(p[33], 0x02, "SYN only");
     }
 }
