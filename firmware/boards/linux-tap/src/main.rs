@@ -239,18 +239,9 @@ fn parse_level(text: &str) -> Result<log::LevelFilter, String> {
 }
 
 fn parse_mac(text: &str) -> Result<EthernetAddress, String> {
-    let mut bytes = [0u8; 6];
-    let mut parts = text.split([':', '-']);
-    for byte in bytes.iter_mut() {
-        let part = parts
-            .next()
-            .ok_or("a MAC has six bytes, e.g. 02:00:00:00:00:01")?;
-        *byte = u8::from_str_radix(part, 16).map_err(|_| format!("`{part}` is not a hex byte"))?;
-    }
-    if parts.next().is_some() {
-        return Err("a MAC has six bytes, e.g. 02:00:00:00:00:01".into());
-    }
-    let mac = EthernetAddress(bytes);
+    let mac: EthernetAddress = text.parse().map_err(|()| {
+        format!("`{text}` is not a MAC: six hex bytes joined by `:` or `-`, e.g. 02:00:00:00:00:01")
+    })?;
     if !mac.is_unicast() {
         return Err("the device's MAC must be unicast (first byte even)".into());
     }
