@@ -15,6 +15,8 @@ use smoltcp::time::{Duration, Instant};
 
 /// Probabilities are in parts per million.
 pub const MILLION: u32 = 1_000_000;
+/// The longest hold of a delayed frame (`--delay-ms`), in milliseconds: a minute.
+pub const MAX_DELAY_MS: u64 = 60_000;
 /// How long a reordered frame is held back: frames arriving meanwhile overtake it.
 pub const REORDER_WINDOW: Duration = Duration::from_millis(2);
 /// Most frames held at once per direction.
@@ -36,7 +38,7 @@ pub struct Faults {
     pub reorder_ppm: u32,
     /// Frame held back for `delay`.
     pub delay_ppm: u32,
-    /// How long a delayed frame is held.
+    /// How long a delayed frame is held (at most [`MAX_DELAY_MS`]).
     pub delay: Duration,
 }
 

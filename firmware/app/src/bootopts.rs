@@ -3,20 +3,22 @@
 //!
 //! Options (all optional): `--drop-chance P`, `--corrupt-chance P`,
 //! `--duplicate-chance P`, `--reorder-chance P`, `--delay-chance P`,
-//! `--delay-ms N`, `--seed N` (the bad link), `--idle-timeout-ms N`,
-//! `--slow-reader-timeout-ms N`, `--handshake-timeout-ms N`,
-//! `--keep-alive-ms N`, `--dead-peer-ms N`, `--http-request-timeout-ms N`,
-//! `--http-idle-timeout-ms N`, `--backlog wait|refuse|busy`,
+//! `--delay-ms N` (0 to 60000), `--seed N` (the bad link), the timeouts of
+//! [`TIMEOUT_OPTIONS`](crate::config::TIMEOUT_OPTIONS) (`--idle-timeout-ms N`, `--slow-reader-timeout-ms N`,
+//! `--handshake-timeout-ms N`, `--closing-timeout-ms N`, `--keep-alive-ms N`,
+//! `--dead-peer-ms N`, `--http-request-timeout-ms N`, `--http-idle-timeout-ms N`, each
+//! within its range), `--backlog wait|refuse|busy`,
 //! `--profile` (the board logs every few seconds where its time goes).
 //! A percentage `P` is `5`, `0.5` or `12.25`; the first word, if it is not an option, is
-//! the program's name and is skipped.
+//! the program's name and is skipped. The host tool runs the same parser on `socklab run
+//! qemu`'s device options before it starts QEMU, so a bad option never reaches an image.
 
 use core::fmt;
 
 use smoltcp::time::Duration;
 
-use crate::badlink::{Faults, MILLION};
-use crate::config::{BacklogPolicy, Config};
+use crate::badlink::{Faults, MAX_DELAY_MS, MILLION};
+use crate::config::{BacklogPolicy, Config, TimeoutError, TimeoutOption};
 
 /// What the command line asks for beyond the [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,10 @@ pub enum BootOptionError<'a> {
     NotAPercentage(&'a str, &'a str),
     /// `--backlog` with something other than wait, refuse or busy.
     BadBacklog(&'a str),
+    /// A timeout that is not a number of milliseconds within its option's range.
+    Timeout(TimeoutError<'a>),
+    /// `--delay-ms` beyond [`MAX_DELAY_MS`].
+    DelayTooLong(&'a str),
 }
 
 impl fmt::Display for BootOptionError<'_> {
@@ -59,6 +65,12 @@ impl fmt::Display for BootOptionError<'_> {
             BootOptionError::BadBacklog(v) => {
                 write!(f, "option --backlog takes wait, refuse or busy, not `{v}`")
             }
+            BootOptionError::Timeout(error) => error.fmt(f),
+            BootOptionError::DelayTooLong(v) => write!(
+                f,
+                "option --delay-ms: `{v}` is longer than the bad link holds a frame: give 0 to \
+                 {MAX_DELAY_MS}"
+            ),
         }
     }
 }
@@ -112,7 +124,6 @@ pub fn parse<'a>(text: &'a str, config: &mut Config) -> Result<BootOptions, Boot
     if words.peek().is_some_and(|w| !w.starts_with("--")) {
         words.next();
     }
-    let t = &mut config.timeouts;
     while let Some(option) = words.next() {
         if option == "--profile" {
             options.profile = true;
@@ -125,15 +136,14 @@ pub fn parse<'a>(text: &'a str, config: &mut Config) -> Result<BootOptions, Boot
             "--duplicate-chance" => options.faults.duplicate_ppm = percent(option, value)?,
             "--reorder-chance" => options.faults.reorder_ppm = percent(option, value)?,
             "--delay-chance" => options.faults.delay_ppm = percent(option, value)?,
-            "--delay-ms" => options.faults.delay = Duration::from_millis(number(option, value)?),
+            "--delay-ms" => {
+                let ms: u64 = number(option, value)?;
+                if ms > MAX_DELAY_MS {
+                    return Err(BootOptionError::DelayTooLong(value.unwrap_or_default()));
+                }
+                options.faults.delay = Duration::from_millis(ms);
+            }
             "--seed" => options.seed = number(option, value)?,
-            "--idle-timeout-ms" => t.idle_ms = number(option, value)?,
-            "--slow-reader-timeout-ms" => t.slow_reader_ms = number(option, value)?,
-            "--handshake-timeout-ms" => t.handshake_ms = number(option, value)?,
-            "--keep-alive-ms" => t.keep_alive_ms = number(option, value)?,
-            "--dead-peer-ms" => t.dead_peer_ms = number(option, value)?,
-            "--http-request-timeout-ms" => t.http_request_ms = number(option, value)?,
-            "--http-idle-timeout-ms" => t.http_idle_ms = number(option, value)?,
             "--backlog" => {
                 config.backlog = match value {
                     Some("wait") => BacklogPolicy::Wait,
@@ -143,7 +153,14 @@ pub fn parse<'a>(text: &'a str, config: &mut Config) -> Result<BootOptions, Boot
                     None => return Err(BootOptionError::MissingValue(option)),
                 }
             }
-            _ => return Err(BootOptionError::Unknown(option)),
+            _ => match TimeoutOption::find(option).filter(|_| option.starts_with("--")) {
+                Some(timeout) => {
+                    let value = value.ok_or(BootOptionError::MissingValue(option))?;
+                    let ms = timeout.parse(value).map_err(BootOptionError::Timeout)?;
+                    timeout.set(&mut config.timeouts, ms);
+                }
+                None => return Err(BootOptionError::Unknown(option)),
+            },
         }
     }
     Ok(options)
@@ -151,6 +168,10 @@ pub fn parse<'a>(text: &'a str, config: &mut Config) -> Result<BootOptions, Boot
 
 #[cfg(test)]
 mod test {
+    extern crate std;
+    use std::format;
+    use std::string::{String, ToString};
+
     use super::*;
 
     #[test]
@@ -207,5 +228,49 @@ mod test {
             parse("--backlog later", &mut c),
             Err(BootOptionError::BadBacklog("later"))
         );
+        assert_eq!(
+            parse("--delay-ms 18446744073709551615", &mut c),
+            Err(BootOptionError::DelayTooLong("18446744073709551615"))
+        );
+    }
+
+    #[test]
+    fn every_timeout_is_an_option_within_its_range() {
+        for option in crate::config::TIMEOUT_OPTIONS {
+            let mut c = Config::default();
+            let flag = format!("--{}", option.name);
+            assert_eq!(option.get(&c.timeouts), option.default_ms, "{flag}");
+            let line = format!("{flag} {}", option.max_ms);
+            parse(&line, &mut c).unwrap();
+            assert_eq!(option.get(&c.timeouts), option.max_ms, "{flag}");
+            c.check().unwrap();
+            for bad in [
+                String::from("18446744073709551615"),
+                (option.max_ms + 1).to_string(),
+                (option.min_ms - 1).to_string(),
+                String::from("-1"),
+                String::from("5s"),
+            ] {
+                let line = format!("{flag} {bad}");
+                match parse(&line, &mut c) {
+                    Err(BootOptionError::Timeout(e)) => {
+                        assert_eq!(e.option.name, option.name);
+                        let message = e.to_string();
+                        assert!(
+                            message.contains(&flag) && message.contains("ms"),
+                            "{message}"
+                        );
+                    }
+                    other => panic!("{line}: {other:?}"),
+                }
+            }
+            assert_eq!(
+                parse(&flag, &mut c),
+                Err(BootOptionError::MissingValue(&flag))
+            );
+        }
+        let mut c = Config::default();
+        parse("--closing-timeout-ms 750", &mut c).unwrap();
+        assert_eq!(c.timeouts.closing_ms, 750);
     }
 }

@@ -1,4 +1,7 @@
-//! What a board tells the application about its network identity and its pool.
+//! What a board tells the application about its network identity and its pool, and
+//! the rules every board's options meet: each timeout's range, a usable address.
+
+use core::fmt;
 
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr};
 
@@ -94,6 +97,356 @@ pub const HTTP_REQUEST_TIMEOUT_MS: u64 = 5_000;
 /// no request this long is closed.
 pub const HTTP_IDLE_TIMEOUT_MS: u64 = 15_000;
 
+/// The shortest timeout any option takes: below it a timer fires on every poll.
+pub const TIMEOUT_MIN_MS: u64 = 100;
+/// One hour, in milliseconds.
+const HOUR_MS: u64 = 3_600_000;
+/// Longest idle time (`--idle-timeout-ms`): a day.
+pub const IDLE_TIMEOUT_MAX_MS: u64 = 24 * HOUR_MS;
+/// Longest slow-reader time (`--slow-reader-timeout-ms`): an hour.
+pub const SLOW_READER_TIMEOUT_MAX_MS: u64 = HOUR_MS;
+/// Longest handshake time (`--handshake-timeout-ms`): ten minutes.
+pub const HANDSHAKE_TIMEOUT_MAX_MS: u64 = 600_000;
+/// Longest closing time (`--closing-timeout-ms`): ten minutes.
+pub const CLOSING_TIMEOUT_MAX_MS: u64 = 600_000;
+/// Longest keep-alive interval (`--keep-alive-ms`): two hours (Linux's default).
+pub const KEEP_ALIVE_MAX_MS: u64 = 2 * HOUR_MS;
+/// Longest dead-peer time (`--dead-peer-ms`): a day.
+pub const DEAD_PEER_MAX_MS: u64 = 24 * HOUR_MS;
+/// Longest HTTP request time (`--http-request-timeout-ms`): ten minutes.
+pub const HTTP_REQUEST_TIMEOUT_MAX_MS: u64 = 600_000;
+/// Longest HTTP keep-alive idle time (`--http-idle-timeout-ms`): a day.
+pub const HTTP_IDLE_TIMEOUT_MAX_MS: u64 = 24 * HOUR_MS;
+
+/// One timeout as an option of every board: its name, its range, its field.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeoutOption {
+    /// The option's name without the leading `--`, e.g. `idle-timeout-ms`.
+    pub name: &'static str,
+    /// The shortest value taken, in milliseconds.
+    pub min_ms: u64,
+    /// The longest value taken, in milliseconds.
+    pub max_ms: u64,
+    /// The value without the option.
+    pub default_ms: u64,
+    field: fn(&mut Timeouts) -> &mut u64,
+}
+
+/// Every timeout option, the same on every board (linux-tap's flags, the QEMU images'
+/// boot options): values outside `min_ms..=max_ms` are refused.
+pub static TIMEOUT_OPTIONS: [&TimeoutOption; 8] = [
+    &IDLE_TIMEOUT,
+    &SLOW_READER_TIMEOUT,
+    &HANDSHAKE_TIMEOUT,
+    &CLOSING_TIMEOUT,
+    &KEEP_ALIVE,
+    &DEAD_PEER,
+    &HTTP_REQUEST_TIMEOUT,
+    &HTTP_IDLE_TIMEOUT,
+];
+
+/// `--idle-timeout-ms`.
+pub static IDLE_TIMEOUT: TimeoutOption = TimeoutOption {
+    name: "idle-timeout-ms",
+    min_ms: TIMEOUT_MIN_MS,
+    max_ms: IDLE_TIMEOUT_MAX_MS,
+    default_ms: IDLE_TIMEOUT_MS,
+    field: |t| &mut t.idle_ms,
+};
+/// `--slow-reader-timeout-ms`.
+pub static SLOW_READER_TIMEOUT: TimeoutOption = TimeoutOption {
+    name: "slow-reader-timeout-ms",
+    min_ms: TIMEOUT_MIN_MS,
+    max_ms: SLOW_READER_TIMEOUT_MAX_MS,
+    default_ms: SLOW_READER_TIMEOUT_MS,
+    field: |t| &mut t.slow_reader_ms,
+};
+/// `--handshake-timeout-ms`.
+pub static HANDSHAKE_TIMEOUT: TimeoutOption = TimeoutOption {
+    name: "handshake-timeout-ms",
+    min_ms: TIMEOUT_MIN_MS,
+    max_ms: HANDSHAKE_TIMEOUT_MAX_MS,
+    default_ms: HANDSHAKE_TIMEOUT_MS,
+    field: |t| &mut t.handshake_ms,
+};
+/// `--closing-timeout-ms`.
+pub static CLOSING_TIMEOUT: TimeoutOption = TimeoutOption {
+    name: "closing-timeout-ms",
+    min_ms: TIMEOUT_MIN_MS,
+    max_ms: CLOSING_TIMEOUT_MAX_MS,
+    default_ms: CLOSING_TIMEOUT_MS,
+    field: |t| &mut t.closing_ms,
+};
+/// `--keep-alive-ms`.
+pub static KEEP_ALIVE: TimeoutOption = TimeoutOption {
+    name: "keep-alive-ms",
+    min_ms: TIMEOUT_MIN_MS,
+    max_ms: KEEP_ALIVE_MAX_MS,
+    default_ms: KEEP_ALIVE_MS,
+    field: |t| &mut t.keep_alive_ms,
+};
+/// `--dead-peer-ms`.
+pub static DEAD_PEER: TimeoutOption = TimeoutOption {
+    name: "dead-peer-ms",
+    min_ms: TIMEOUT_MIN_MS,
+    max_ms: DEAD_PEER_MAX_MS,
+    default_ms: DEAD_PEER_MS,
+    field: |t| &mut t.dead_peer_ms,
+};
+/// `--http-request-timeout-ms`.
+pub static HTTP_REQUEST_TIMEOUT: TimeoutOption = TimeoutOption {
+    name: "http-request-timeout-ms",
+    min_ms: TIMEOUT_MIN_MS,
+    max_ms: HTTP_REQUEST_TIMEOUT_MAX_MS,
+    default_ms: HTTP_REQUEST_TIMEOUT_MS,
+    field: |t| &mut t.http_request_ms,
+};
+/// `--http-idle-timeout-ms`.
+pub static HTTP_IDLE_TIMEOUT: TimeoutOption = TimeoutOption {
+    name: "http-idle-timeout-ms",
+    min_ms: TIMEOUT_MIN_MS,
+    max_ms: HTTP_IDLE_TIMEOUT_MAX_MS,
+    default_ms: HTTP_IDLE_TIMEOUT_MS,
+    field: |t| &mut t.http_idle_ms,
+};
+
+impl TimeoutOption {
+    /// The option whose name (with or without the leading `--`) is `option`.
+    pub fn find(option: &str) -> Option<&'static TimeoutOption> {
+        let name = option.strip_prefix("--").unwrap_or(option);
+        TIMEOUT_OPTIONS.iter().copied().find(|t| t.name == name)
+    }
+
+    /// Reads `text` as this option's value: a whole number of milliseconds in range.
+    pub fn parse<'a>(&'static self, text: &'a str) -> Result<u64, TimeoutError<'a>> {
+        let error = TimeoutError {
+            option: self,
+            value: text,
+        };
+        let value: u64 = text.parse().map_err(|_| error)?;
+        if !(self.min_ms..=self.max_ms).contains(&value) {
+            return Err(error);
+        }
+        Ok(value)
+    }
+
+    /// This option's value in `timeouts`.
+    pub fn get(&self, timeouts: &Timeouts) -> u64 {
+        let mut copy = *timeouts;
+        *(self.field)(&mut copy)
+    }
+
+    /// Sets this option's value in `timeouts`.
+    pub fn set(&self, timeouts: &mut Timeouts, ms: u64) {
+        *(self.field)(timeouts) = ms;
+    }
+}
+
+/// A timeout value outside its option's range (or not a number).
+#[derive(Debug, Clone, Copy)]
+pub struct TimeoutError<'a> {
+    /// The option.
+    pub option: &'static TimeoutOption,
+    /// What was given.
+    pub value: &'a str,
+}
+
+impl PartialEq for TimeoutError<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.option.name == other.option.name && self.value == other.value
+    }
+}
+
+impl Eq for TimeoutError<'_> {}
+
+impl fmt::Display for TimeoutError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.option;
+        write!(
+            f,
+            "option --{}: `{}` is not a timeout from {} to {} ms: give a whole number of \
+             milliseconds in that range (default {})",
+            t.name, self.value, t.min_ms, t.max_ms, t.default_ms
+        )
+    }
+}
+
+/// An address a device cannot take; `Display` names the rule it breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressError {
+    /// An Ethernet address that is all zero, multicast or broadcast.
+    Mac(EthernetAddress, &'static str),
+    /// An IPv4 address or prefix that breaks the named rule.
+    Ipv4(Ipv4Cidr, &'static str),
+    /// An IPv6 address or prefix that breaks the named rule.
+    Ipv6(Ipv6Cidr, &'static str),
+    /// A gateway that breaks the named rule.
+    Gateway(&'static str),
+}
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressError::Mac(mac, rule) => {
+                let m = mac.as_bytes();
+                write!(
+                    f,
+                    "MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {rule}; give a unicast \
+                     address (first byte even, not all zero), e.g. 02:00:00:00:00:01",
+                    m[0], m[1], m[2], m[3], m[4], m[5]
+                )
+            }
+            AddressError::Ipv4(cidr, rule) => write!(
+                f,
+                "IPv4 address {cidr} {rule}; give a unicast host address with a prefix \
+                 from /1 to /32, e.g. {DEFAULT_IPV4}"
+            ),
+            AddressError::Ipv6(cidr, rule) => write!(
+                f,
+                "IPv6 address {cidr} {rule}; give a unicast host address with a prefix \
+                 from /1 to /128, e.g. {DEFAULT_IPV6}"
+            ),
+            AddressError::Gateway(rule) => write!(f, "gateway {rule}"),
+        }
+    }
+}
+
+/// Checks that `mac` can be a device's Ethernet address: not all zero, not
+/// multicast, not broadcast.
+pub fn check_mac(mac: EthernetAddress) -> Result<(), AddressError> {
+    let rule = if mac.is_broadcast() {
+        "is the broadcast address"
+    } else if mac.is_multicast() {
+        "is a multicast address (first byte odd)"
+    } else if mac.0 == [0; 6] {
+        "is all zero"
+    } else {
+        return Ok(());
+    };
+    Err(AddressError::Mac(mac, rule))
+}
+
+/// Checks that `cidr` can be a device's IPv4 address: a prefix from /1 to /32, a
+/// unicast address that is not 0.0.0.0, not in 127.0.0.0/8, and (up to /30) neither
+/// its subnet's network nor its broadcast address.
+pub fn check_ipv4(cidr: Ipv4Cidr) -> Result<(), AddressError> {
+    let ip = cidr.address();
+    let rule = if cidr.prefix_len() == 0 {
+        "has prefix /0 (every address on the link)"
+    } else if ip.is_unspecified() {
+        "is the unspecified address 0.0.0.0"
+    } else if ip.is_broadcast() {
+        "is the broadcast address"
+    } else if ip.is_multicast() {
+        "is a multicast address (224.0.0.0/4)"
+    } else if ip.is_loopback() {
+        "is a loopback address (127.0.0.0/8)"
+    } else if cidr.prefix_len() <= 30 && cidr.broadcast() == Some(ip) {
+        "is its subnet's broadcast address"
+    } else if cidr.prefix_len() <= 30 && cidr.network().address() == ip {
+        "is its subnet's network address"
+    } else {
+        return Ok(());
+    };
+    Err(AddressError::Ipv4(cidr, rule))
+}
+
+/// Checks that `cidr` can be a device's IPv6 address: a prefix from /1 to /128, a
+/// unicast address that is not `::` or `::1`, and (up to /126) not its subnet's
+/// all-zero address (the subnet-router anycast address).
+pub fn check_ipv6(cidr: Ipv6Cidr) -> Result<(), AddressError> {
+    let ip = cidr.address();
+    let rule = if cidr.prefix_len() == 0 {
+        "has prefix /0 (every address on the link)"
+    } else if ip.is_unspecified() {
+        "is the unspecified address ::"
+    } else if ip.is_loopback() {
+        "is the loopback address ::1"
+    } else if ip.is_multicast() {
+        "is a multicast address (ff00::/8)"
+    } else if cidr.prefix_len() <= 126 && ip.to_bits() & (u128::MAX >> cidr.prefix_len()) == 0 {
+        "is its subnet's all-zero (subnet-router anycast) address"
+    } else {
+        return Ok(());
+    };
+    Err(AddressError::Ipv6(cidr, rule))
+}
+
+/// Checks that `gateway` can be the device's IPv4 gateway: a unicast address in its
+/// subnet, other than its own.
+pub fn check_gateway4(gateway: Ipv4Address, cidr: Ipv4Cidr) -> Result<(), AddressError> {
+    check_ipv4(Ipv4Cidr::new(gateway, cidr.prefix_len())).map_err(|_| {
+        AddressError::Gateway("must be a unicast host address in the device's IPv4 subnet")
+    })?;
+    if !cidr.contains_addr(&gateway) {
+        return Err(AddressError::Gateway(
+            "must be in the device's IPv4 subnet (a gateway is reached directly)",
+        ));
+    }
+    if gateway == cidr.address() {
+        return Err(AddressError::Gateway(
+            "must not be the device's own address",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `gateway` can be the device's IPv6 gateway: a unicast address other
+/// than its own.
+pub fn check_gateway6(gateway: Ipv6Address, cidr: Ipv6Cidr) -> Result<(), AddressError> {
+    if gateway.is_unspecified() || gateway.is_loopback() || gateway.is_multicast() {
+        return Err(AddressError::Gateway(
+            "must be a unicast IPv6 address (not ::, ::1 or multicast)",
+        ));
+    }
+    if gateway == cidr.address() {
+        return Err(AddressError::Gateway(
+            "must not be the device's own address",
+        ));
+    }
+    Ok(())
+}
+
+/// A [`Config`] a device cannot run with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// An address it cannot take.
+    Address(AddressError),
+    /// A timeout out of its range: the option and the value.
+    Timeout(&'static TimeoutOption, u64),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Address(error) => error.fmt(f),
+            ConfigError::Timeout(t, ms) => write!(
+                f,
+                "option --{}: {ms} ms is not a timeout from {} to {} ms",
+                t.name, t.min_ms, t.max_ms
+            ),
+        }
+    }
+}
+
+impl core::error::Error for AddressError {}
+
+impl core::error::Error for ConfigError {}
+
+impl From<AddressError> for ConfigError {
+    fn from(error: AddressError) -> Self {
+        ConfigError::Address(error)
+    }
+}
+
+impl PartialEq for TimeoutOption {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for TimeoutOption {}
+
 /// When the device gives up on a client, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -131,6 +484,31 @@ impl Default for Timeouts {
     }
 }
 
+impl Config {
+    /// Checks everything a board's options set: the addresses (see [`check_mac`],
+    /// [`check_ipv4`], [`check_ipv6`], the gateways) and every timeout's range. A board
+    /// calls it before [`crate::App::new`], whose network stack would panic on a
+    /// multicast address.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        check_mac(self.mac)?;
+        check_ipv4(self.ipv4)?;
+        check_ipv6(self.ipv6)?;
+        if let Some(gateway) = self.gateway4 {
+            check_gateway4(gateway, self.ipv4)?;
+        }
+        if let Some(gateway) = self.gateway6 {
+            check_gateway6(gateway, self.ipv6)?;
+        }
+        for option in TIMEOUT_OPTIONS {
+            let ms = option.get(&self.timeouts);
+            if !(option.min_ms..=option.max_ms).contains(&ms) {
+                return Err(ConfigError::Timeout(option, ms));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -146,5 +524,93 @@ impl Default for Config {
             backlog: BacklogPolicy::Wait,
             offload: "none",
         }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    extern crate std;
+    use std::string::ToString;
+
+    use super::*;
+
+    fn v4(text: &str) -> Ipv4Cidr {
+        text.parse().unwrap()
+    }
+
+    fn v6(text: &str) -> Ipv6Cidr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn addresses_a_device_cannot_take_are_refused_with_their_rule() {
+        for (cidr, rule) in [
+            ("224.0.0.1/24", "multicast"),
+            ("255.255.255.255/24", "broadcast address"),
+            ("0.0.0.0/24", "unspecified"),
+            ("127.0.0.1/8", "loopback"),
+            ("192.168.69.255/24", "subnet's broadcast"),
+            ("192.168.69.0/24", "network address"),
+            ("192.168.69.1/0", "/0"),
+        ] {
+            let error = check_ipv4(v4(cidr)).unwrap_err().to_string();
+            assert!(error.contains(rule), "{cidr}: {error}");
+        }
+        for cidr in [
+            "192.168.69.1/24",
+            "10.0.0.1/31",
+            "10.0.0.0/31",
+            "10.0.0.7/32",
+        ] {
+            check_ipv4(v4(cidr)).unwrap();
+        }
+        for (cidr, rule) in [
+            ("ff02::1/64", "multicast"),
+            ("::/64", "unspecified"),
+            ("::1/128", "loopback"),
+            ("fdaa::/64", "all-zero"),
+            ("fdaa::1/0", "/0"),
+        ] {
+            let error = check_ipv6(v6(cidr)).unwrap_err().to_string();
+            assert!(error.contains(rule), "{cidr}: {error}");
+        }
+        check_ipv6(v6("fdaa::1/64")).unwrap();
+        check_ipv6(v6("fe80::1/64")).unwrap();
+        for (mac, rule) in [
+            ([0u8; 6], "all zero"),
+            ([0xff; 6], "broadcast"),
+            ([0x01, 0, 0x5e, 0, 0, 1], "multicast"),
+        ] {
+            let error = check_mac(EthernetAddress(mac)).unwrap_err().to_string();
+            assert!(error.contains(rule), "{mac:?}: {error}");
+        }
+        check_mac(DEFAULT_MAC).unwrap();
+        let net = DEFAULT_IPV4;
+        check_gateway4(Ipv4Address::new(192, 168, 69, 100), net).unwrap();
+        for gateway in [
+            Ipv4Address::new(10, 0, 0, 1),
+            Ipv4Address::new(192, 168, 69, 255),
+            Ipv4Address::new(192, 168, 69, 1),
+        ] {
+            assert!(check_gateway4(gateway, net).is_err(), "{gateway}");
+        }
+        assert!(
+            check_gateway6(Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1), DEFAULT_IPV6).is_err()
+        );
+        check_gateway6(HOST_IPV6, DEFAULT_IPV6).unwrap();
+    }
+
+    #[test]
+    fn check_covers_the_whole_config() {
+        Config::default().check().unwrap();
+        let mut config = Config::default();
+        config.timeouts.keep_alive_ms = u64::MAX;
+        let error = config.check().unwrap_err().to_string();
+        assert!(error.contains("--keep-alive-ms"), "{error}");
+        let config = Config {
+            mac: EthernetAddress([0xff; 6]),
+            ..Config::default()
+        };
+        assert!(matches!(config.check(), Err(ConfigError::Address(_))));
     }
 }
