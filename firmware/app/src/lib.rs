@@ -69,7 +69,7 @@ use smoltcp::iface::{
     self, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
 };
 use smoltcp::phy::Device;
-use smoltcp::socket::{dhcpv4, tcp};
+use smoltcp::socket::{dhcpv4, tcp, Socket};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
 
@@ -484,6 +484,29 @@ impl<'a> App<'a> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Resets every connection before the device stops: each TCP socket with a
+    /// peer is aborted and its RST sent through `device` now, so that clients see
+    /// the reset at once instead of waiting on a device that is gone. Returns how
+    /// many connections were reset. The app is not polled again after this.
+    pub fn reset_all<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> usize {
+        let mut reset = 0;
+        for (_, socket) in self.sockets.iter_mut() {
+            if let Socket::Tcp(socket) = socket {
+                if socket.is_active() {
+                    socket.abort();
+                    reset += 1;
+                }
+            }
+        }
+        let mut counted = Counted {
+            inner: &mut *device,
+            counters: &self.frames,
+        };
+        self.iface.poll_egress(now, &mut counted, &mut self.sockets);
+        info!("stopping: reset {reset} connections");
+        reset
     }
 
     /// The counters `INFO` shows.
