@@ -12,17 +12,23 @@ mod tap;
 mod vnet;
 
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
-use socklab_app::badlink::{self, BadLink, Faults};
+use clap::{CommandFactory, FromArgMatches};
+use nix::errno::Errno;
+use nix::poll::{ppoll, PollFd, PollFlags};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::time::TimeSpec;
+use socklab_app::badlink::{self, BadLink, Faults, MAX_DELAY_MS};
+use socklab_app::config::{TimeoutOption, TIMEOUT_OPTIONS};
 
 use crate::capture::CaptureView;
 use crate::clock::Clock;
 use crate::tap::Tap;
 use socklab_app::smoltcp::iface::SocketStorage;
-use socklab_app::smoltcp::phy::{self, Device, FaultInjector, PcapMode, PcapWriter};
+use socklab_app::smoltcp::phy::{Device, FaultInjector, PcapMode, PcapWriter};
 use socklab_app::smoltcp::time::Duration;
 use socklab_app::smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
 use socklab_app::{
@@ -132,7 +138,8 @@ const RATE_BUCKET: Duration = Duration::from_millis(100);
 /// Attach to an existing TAP (`socklab tap up`, or
 /// `ip tuntap add tap0 mode tap user $USER`); the device then answers on
 /// 192.168.69.1 / fdaa::1: lab 6666, echo 7, discard 9, chargen 19, ping.
-#[derive(Parser, Debug)]
+/// SIGTERM, SIGINT or SIGHUP resets every connection, then the device exits 0.
+#[derive(clap::Parser, Debug)]
 #[command(version, about)]
 struct Args {
     /// Socket pool: default (64 lab slots), jumbo (big buffers for a TAP MTU
@@ -142,19 +149,22 @@ struct Args {
     /// TAP interface to attach to.
     #[arg(long, default_value = "tap0")]
     tap: String,
-    /// Device IPv4 address with prefix.
-    #[arg(long, default_value_t = config::DEFAULT_IPV4, value_parser = parse_with::<Ipv4Cidr>)]
+    /// Device IPv4 address with prefix: a unicast host address of its subnet (not
+    /// 0.0.0.0, 127.0.0.0/8, multicast, the subnet's network or broadcast address),
+    /// prefix /1 to /32.
+    #[arg(long, default_value_t = config::DEFAULT_IPV4, value_parser = parse_ipv4)]
     ip: Ipv4Cidr,
-    /// Device IPv6 address with prefix.
-    #[arg(long, default_value_t = config::DEFAULT_IPV6, value_parser = parse_with::<Ipv6Cidr>)]
+    /// Device IPv6 address with prefix: unicast (not ::, ::1, multicast, the
+    /// subnet's all-zero address), prefix /1 to /128.
+    #[arg(long, default_value_t = config::DEFAULT_IPV6, value_parser = parse_ipv6)]
     ip6: Ipv6Cidr,
-    /// IPv4 default gateway.
+    /// IPv4 default gateway: a unicast address in the device's subnet.
     #[arg(long)]
     gateway: Option<std::net::Ipv4Addr>,
-    /// IPv6 default gateway.
+    /// IPv6 default gateway: a unicast address.
     #[arg(long)]
     gateway6: Option<std::net::Ipv6Addr>,
-    /// Device Ethernet address, e.g. 02:00:00:00:00:01.
+    /// Device Ethernet address, unicast and not all zero, e.g. 02:00:00:00:00:01.
     #[arg(long, default_value = "02:00:00:00:00:01", value_parser = parse_mac)]
     mac: EthernetAddress,
     /// Write every frame in and out to this pcap file (Wireshark, tcpdump -r).
@@ -175,8 +185,8 @@ struct Args {
     /// Percentage of frames to delay by --delay-ms.
     #[arg(long, default_value_t = 0.0, value_parser = parse_percent)]
     delay_chance: f32,
-    /// How long a delayed frame is held, in milliseconds.
-    #[arg(long, default_value_t = 20)]
+    /// How long a delayed frame is held, in milliseconds (0 to 60000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(..=MAX_DELAY_MS))]
     delay_ms: u64,
     /// Most frames per second, each way (0: unlimited).
     #[arg(long, default_value_t = 0, value_name = "PKTS_PER_SEC")]
@@ -189,41 +199,62 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Backlog::Wait)]
     backlog: Backlog,
     /// Idle lab clients get `BYE idle` after this many milliseconds.
-    #[arg(long, default_value_t = config::IDLE_TIMEOUT_MS)]
+    #[arg(long, default_value_t = config::IDLE_TIMEOUT_MS, value_parser = timeout(&config::IDLE_TIMEOUT))]
     idle_timeout_ms: u64,
     /// A client that leaves its output unread this long (while more waits) is
     /// disconnected, in milliseconds.
-    #[arg(long, default_value_t = config::SLOW_READER_TIMEOUT_MS)]
+    #[arg(long, default_value_t = config::SLOW_READER_TIMEOUT_MS, value_parser = timeout(&config::SLOW_READER_TIMEOUT))]
     slow_reader_timeout_ms: u64,
     /// A handshake unfinished this long frees its socket, in milliseconds.
-    #[arg(long, default_value_t = config::HANDSHAKE_TIMEOUT_MS)]
+    #[arg(long, default_value_t = config::HANDSHAKE_TIMEOUT_MS, value_parser = timeout(&config::HANDSHAKE_TIMEOUT))]
     handshake_timeout_ms: u64,
+    /// After `BYE` (or the peer's FIN), a close unfinished this long is aborted,
+    /// in milliseconds.
+    #[arg(long, default_value_t = config::CLOSING_TIMEOUT_MS, value_parser = timeout(&config::CLOSING_TIMEOUT))]
+    closing_timeout_ms: u64,
     /// Keep-alive probe interval on every connection, in milliseconds.
-    #[arg(long, default_value_t = config::KEEP_ALIVE_MS)]
+    #[arg(long, default_value_t = config::KEEP_ALIVE_MS, value_parser = timeout(&config::KEEP_ALIVE))]
     keep_alive_ms: u64,
     /// A peer that acknowledges nothing this long is dropped, in milliseconds.
-    #[arg(long, default_value_t = config::DEAD_PEER_MS)]
+    #[arg(long, default_value_t = config::DEAD_PEER_MS, value_parser = timeout(&config::DEAD_PEER))]
     dead_peer_ms: u64,
     /// Checksum and TCP segmentation offloads on the TAP: on (64 KB per
     /// system call where the kernel accepts it) or off (one frame per call).
     #[arg(long, value_enum, default_value_t = Offload::On)]
     offload: Offload,
     /// An HTTP request head unfinished this long gets 408, in milliseconds.
-    #[arg(long, default_value_t = config::HTTP_REQUEST_TIMEOUT_MS)]
+    #[arg(long, default_value_t = config::HTTP_REQUEST_TIMEOUT_MS, value_parser = timeout(&config::HTTP_REQUEST_TIMEOUT))]
     http_request_timeout_ms: u64,
     /// An idle HTTP keep-alive connection is closed after this long, in milliseconds.
-    #[arg(long, default_value_t = config::HTTP_IDLE_TIMEOUT_MS)]
+    #[arg(long, default_value_t = config::HTTP_IDLE_TIMEOUT_MS, value_parser = timeout(&config::HTTP_IDLE_TIMEOUT))]
     http_idle_timeout_ms: u64,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, default_value = "info", value_parser = parse_level)]
     log_level: log::LevelFilter,
 }
 
-/// Parses with a smoltcp `FromStr` (whose error says nothing) and explains.
-fn parse_with<T: std::str::FromStr>(text: &str) -> Result<T, String> {
-    text.parse().map_err(|_| {
-        format!("`{text}` is not an address with prefix, e.g. 192.168.69.1/24 or fdaa::1/64")
-    })
+/// Parses a device IPv4 address with smoltcp's `FromStr` (whose error says
+/// nothing) and checks it with the application's rules.
+fn parse_ipv4(text: &str) -> Result<Ipv4Cidr, String> {
+    let cidr = text.parse().map_err(|_| {
+        format!("`{text}` is not an IPv4 address with a prefix of /1 to /32, e.g. 192.168.69.1/24")
+    })?;
+    config::check_ipv4(cidr).map_err(|e| e.to_string())?;
+    Ok(cidr)
+}
+
+/// Parses a device IPv6 address and checks it with the application's rules.
+fn parse_ipv6(text: &str) -> Result<Ipv6Cidr, String> {
+    let cidr = text.parse().map_err(|_| {
+        format!("`{text}` is not an IPv6 address with a prefix of /1 to /128, e.g. fdaa::1/64")
+    })?;
+    config::check_ipv6(cidr).map_err(|e| e.to_string())?;
+    Ok(cidr)
+}
+
+/// The parser of one timeout option: the application's range, its message.
+fn timeout(option: &'static TimeoutOption) -> impl clap::builder::TypedValueParser<Value = u64> {
+    move |text: &str| option.parse(text).map_err(|e| e.to_string())
 }
 
 fn parse_percent(text: &str) -> Result<f32, String> {
@@ -242,14 +273,26 @@ fn parse_mac(text: &str) -> Result<EthernetAddress, String> {
     let mac: EthernetAddress = text.parse().map_err(|()| {
         format!("`{text}` is not a MAC: six hex bytes joined by `:` or `-`, e.g. 02:00:00:00:00:01")
     })?;
-    if !mac.is_unicast() {
-        return Err("the device's MAC must be unicast (first byte even)".into());
-    }
+    config::check_mac(mac).map_err(|e| e.to_string())?;
     Ok(mac)
 }
 
+/// The command line, with each timeout's range from the application's table in
+/// its help.
+fn parse_args() -> Args {
+    let mut command = Args::command();
+    for option in TIMEOUT_OPTIONS {
+        command = command.mut_arg(option.name.replace('-', "_"), |arg| {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            arg.help(format!("{help} ({} to {})", option.min_ms, option.max_ms))
+        });
+    }
+    let matches = command.get_matches();
+    Args::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+}
+
 fn main() {
-    let args = Args::parse();
+    let args = parse_args();
     logger::init(args.log_level);
     if let Err(error) = run(args) {
         eprintln!("socklab-tap: {error:#}");
@@ -296,7 +339,80 @@ impl Args {
     }
 }
 
+impl Args {
+    /// The application's configuration from the options; `offload` is the word
+    /// `INFO` shows, `seed` the TCP sequence number seed.
+    fn config(&self, offload: &'static str, seed: u64) -> Config {
+        let mut timeouts = socklab_app::Timeouts::default();
+        for (option, ms) in TIMEOUT_OPTIONS.iter().zip([
+            self.idle_timeout_ms,
+            self.slow_reader_timeout_ms,
+            self.handshake_timeout_ms,
+            self.closing_timeout_ms,
+            self.keep_alive_ms,
+            self.dead_peer_ms,
+            self.http_request_timeout_ms,
+            self.http_idle_timeout_ms,
+        ]) {
+            option.set(&mut timeouts, ms);
+        }
+        Config {
+            board: "linux-tap",
+            mac: self.mac,
+            ipv4: self.ip,
+            ipv6: self.ip6,
+            gateway4: self.gateway,
+            gateway6: self.gateway6,
+            dhcp: false,
+            random_seed: seed,
+            backlog: match self.backlog {
+                Backlog::Wait => BacklogPolicy::Wait,
+                Backlog::Refuse => BacklogPolicy::Refuse,
+                Backlog::Busy => BacklogPolicy::Busy,
+            },
+            timeouts,
+            offload,
+        }
+    }
+}
+
+/// Fails unless the interface `name` exists here: attaching to a missing TAP as
+/// root would create a TAP without addresses, and the device would report
+/// ready on a link nobody is on.
+fn check_tap_exists(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', '\0']) {
+        bail!("`{name}` is not an interface name (1 to 15 bytes, no `/` or spaces)");
+    }
+    match nix::net::if_::if_nametoindex(name) {
+        Ok(_) => Ok(()),
+        Err(Errno::ENODEV) => bail!(
+            "TAP `{name}` does not exist in this network namespace: create it first \
+             (`socklab tap up --name {name}`, or `ip tuntap add {name} mode tap user $USER && \
+             ip link set {name} up`), or let `socklab run tap` make one"
+        ),
+        Err(error) => Err(error).with_context(|| format!("cannot look up interface `{name}`")),
+    }
+}
+
+/// The signals that stop the device: blocked, and read from a file descriptor
+/// the poll loop waits on next to the TAP, so that a stop is never lost
+/// between two waits.
+fn stop_signals() -> Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        mask.add(signal);
+    }
+    mask.thread_block().context("blocking the stop signals")?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .context("opening a signalfd for the stop signals")
+}
+
 fn run(args: Args) -> Result<()> {
+    args.config("none", 0)
+        .check()
+        .context("the device cannot take these options")?;
+    check_tap_exists(&args.tap)?;
+    let stop = stop_signals()?;
     let request = args.offload_request();
     let mut tap = Tap::open(&args.tap, request.is_ok()).with_context(|| {
         format!(
@@ -312,7 +428,10 @@ fn run(args: Args) -> Result<()> {
     };
     log::info!("offload {offload}");
     tap.complete_tcp_checksums(args.pcap.is_some());
-    let fd = tap.as_raw_fd();
+    let wake = tap
+        .as_fd()
+        .try_clone_to_owned()
+        .context("duplicating the TAP's descriptor")?;
     let pcap = match &args.pcap {
         Some(path) => Some(std::io::BufWriter::with_capacity(
             PCAP_RECORD_BUFFER,
@@ -325,7 +444,8 @@ fn run(args: Args) -> Result<()> {
     // when asked for, so a plain run has no middleware in its path.
     let serve = Serve {
         args: &args,
-        fd,
+        wake,
+        stop,
         offload,
         clock: Clock::start(),
     };
@@ -350,7 +470,10 @@ struct PcapLayer<N>(Option<std::io::BufWriter<std::fs::File>>, N);
 const PCAP_RECORD_BUFFER: usize = 128 * 1024;
 struct Serve<'a> {
     args: &'a Args,
-    fd: i32,
+    /// The TAP's descriptor (a duplicate) the loop waits on.
+    wake: OwnedFd,
+    /// The stop signals.
+    stop: SignalFd,
     offload: &'static str,
     clock: Clock,
 }
@@ -441,7 +564,8 @@ fn leak<T>(len: usize, value: impl Fn() -> T) -> &'static mut [T] {
 fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
     let Serve {
         args,
-        fd,
+        wake,
+        stop,
         offload,
         clock,
     } = serve;
@@ -451,32 +575,7 @@ fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
         ^ u64::from(std::process::id()) << 32;
-    let config = Config {
-        board: "linux-tap",
-        mac: args.mac,
-        ipv4: args.ip,
-        ipv6: args.ip6,
-        gateway4: args.gateway,
-        gateway6: args.gateway6,
-        dhcp: false,
-        random_seed: seed,
-        backlog: match args.backlog {
-            Backlog::Wait => BacklogPolicy::Wait,
-            Backlog::Refuse => BacklogPolicy::Refuse,
-            Backlog::Busy => BacklogPolicy::Busy,
-        },
-        timeouts: socklab_app::Timeouts {
-            idle_ms: args.idle_timeout_ms,
-            slow_reader_ms: args.slow_reader_timeout_ms,
-            handshake_ms: args.handshake_timeout_ms,
-            keep_alive_ms: args.keep_alive_ms,
-            dead_peer_ms: args.dead_peer_ms,
-            http_request_ms: args.http_request_timeout_ms,
-            http_idle_ms: args.http_idle_timeout_ms,
-            ..Default::default()
-        },
-        offload,
-    };
+    let config = args.config(offload, seed);
     let sizes = args.pool.sizes();
     log::info!(
         "pool {:?}: {} lab slots, {} per bulk service; memory {} bytes ({} in socket buffers)",
@@ -515,6 +614,37 @@ fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
             (Some(d), Some(t)) => Some(d.min(t)),
             (d, t) => d.or(t),
         };
-        phy::wait(fd, delay).context("waiting on the TAP")?;
+        if let Some(signal) = wait(&wake, &stop, delay)? {
+            log::info!("{signal}: resetting every connection before stopping");
+            app.reset_all(now(), &mut device);
+            return Ok(());
+        }
+    }
+}
+
+/// Sleeps until a frame arrives on the TAP, `delay` passes, or a stop signal
+/// comes (returned).
+fn wait(tap: &OwnedFd, stop: &SignalFd, delay: Option<Duration>) -> Result<Option<Signal>> {
+    let mut fds = [
+        PollFd::new(tap.as_fd(), PollFlags::POLLIN),
+        PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+    ];
+    let timeout = delay.map(|d| TimeSpec::from_duration(d.into()));
+    match ppoll(&mut fds, timeout, None) {
+        Ok(_) | Err(Errno::EINTR) => {}
+        Err(error) => return Err(error).context("waiting on the TAP"),
+    }
+    let signalled = fds[1]
+        .revents()
+        .is_some_and(|events| events.contains(PollFlags::POLLIN));
+    if !signalled {
+        return Ok(None);
+    }
+    match stop.read_signal() {
+        Ok(Some(info)) => Ok(Some(
+            Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGTERM),
+        )),
+        Ok(None) | Err(Errno::EAGAIN) => Ok(None),
+        Err(error) => Err(error).context("reading the stop signal"),
     }
 }
