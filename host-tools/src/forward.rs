@@ -8,7 +8,8 @@
 //! One thread listens per port; each accepted connection gets a connection
 //! to the device opened inside the device's namespace and two copying
 //! threads. Dropping the [`Forwarder`] stops the listeners; connections in
-//! progress end when either side closes.
+//! progress end when either side closes, and a reset from the device reaches
+//! the user's side as a reset.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -159,12 +160,22 @@ fn forward(client: TcpStream, device: SocketAddr, net: &HostNet) {
     let _ = up.join();
 }
 
-/// Copies until end of stream or an error, then passes the end on.
+/// Copies until end of stream or an error, then passes the end on: a FIN as a
+/// FIN, a reset (a device that stops resets every connection) as a reset.
 fn copy(mut from: TcpStream, mut to: TcpStream) {
     let mut buf = vec![0u8; COPY_BUFFER];
     loop {
         match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                // Closing `to` with a zero linger sends an RST; ending the read
+                // of the other direction lets its thread close its copy of it.
+                let _ = socket2::SockRef::from(&to).set_linger(Some(Duration::ZERO));
+                let _ = to.shutdown(Shutdown::Read);
+                let _ = from.shutdown(Shutdown::Both);
+                return;
+            }
+            Err(_) => break,
             Ok(n) => {
                 if to.write_all(&buf[..n]).is_err() {
                     break;
