@@ -4,7 +4,7 @@
 //! Options (all optional): `--drop-chance P`, `--corrupt-chance P`,
 //! `--duplicate-chance P`, `--reorder-chance P`, `--delay-chance P`,
 //! `--delay-ms N` (0 to 60000), `--seed N` (the bad link), the timeouts of
-//! [`TIMEOUT_OPTIONS`](crate::config::TIMEOUT_OPTIONS) (`--idle-timeout-ms N`, `--slow-reader-timeout-ms N`,
+//! [`TIMEOUT_OPTIONS`] (`--idle-timeout-ms N`, `--slow-reader-timeout-ms N`,
 //! `--handshake-timeout-ms N`, `--closing-timeout-ms N`, `--keep-alive-ms N`,
 //! `--dead-peer-ms N`, `--http-request-timeout-ms N`, `--http-idle-timeout-ms N`, each
 //! within its range), `--backlog wait|refuse|busy`,
@@ -18,7 +18,20 @@ use core::fmt;
 use smoltcp::time::Duration;
 
 use crate::badlink::{Faults, MAX_DELAY_MS, MILLION};
-use crate::config::{BacklogPolicy, Config, TimeoutError, TimeoutOption};
+use crate::config::{BacklogPolicy, Config, TimeoutError, TimeoutOption, TIMEOUT_OPTIONS};
+
+/// The options besides the timeouts (which [`TIMEOUT_OPTIONS`] lists).
+const NAMES: [&str; 9] = [
+    "--drop-chance",
+    "--corrupt-chance",
+    "--duplicate-chance",
+    "--reorder-chance",
+    "--delay-chance",
+    "--delay-ms",
+    "--seed",
+    "--backlog",
+    "--profile",
+];
 
 /// What the command line asks for beyond the [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,10 +66,16 @@ pub enum BootOptionError<'a> {
 impl fmt::Display for BootOptionError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BootOptionError::Unknown(o) => write!(
-                f,
-                "unknown option `{o}` (the options are listed in firmware/app/src/bootopts.rs)"
-            ),
+            BootOptionError::Unknown(o) => {
+                write!(f, "unknown option `{o}`: the images take")?;
+                for name in NAMES {
+                    write!(f, " {name}")?;
+                }
+                for timeout in TIMEOUT_OPTIONS {
+                    write!(f, " --{}", timeout.name)?;
+                }
+                Ok(())
+            }
             BootOptionError::MissingValue(o) => write!(f, "option {o} needs a value"),
             BootOptionError::NotANumber(o, v) => write!(f, "option {o}: `{v}` is not a number"),
             BootOptionError::NotAPercentage(o, v) => {
@@ -232,6 +251,19 @@ mod test {
             parse("--delay-ms 18446744073709551615", &mut c),
             Err(BootOptionError::DelayTooLong("18446744073709551615"))
         );
+    }
+
+    #[test]
+    fn every_name_the_unknown_option_message_lists_is_an_option() {
+        for name in NAMES {
+            let mut c = Config::default();
+            assert!(
+                !matches!(parse(name, &mut c), Err(BootOptionError::Unknown(_))),
+                "{name}"
+            );
+        }
+        let message = BootOptionError::Unknown("--ip").to_string();
+        assert!(message.contains("--closing-timeout-ms") && message.contains("--seed"));
     }
 
     #[test]

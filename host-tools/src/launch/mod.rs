@@ -160,6 +160,10 @@ pub enum LaunchError {
     /// `socklab-tap` was not found and could not be built.
     #[error("cannot find the `socklab-tap` binary: {0}")]
     Binary(String),
+    /// Boot options the image would refuse (checked by the image's own parser,
+    /// before QEMU starts).
+    #[error("the image cannot take these boot options: {0}")]
+    BootOptions(String),
     /// The mps2-an385 image was not found and could not be built.
     #[error("cannot get the mps2-an385 image: {0}")]
     Image(String),

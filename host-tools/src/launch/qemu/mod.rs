@@ -181,10 +181,23 @@ pub struct QemuDevice {
     host: Option<HostSide>,
 }
 
+/// Runs the images' own boot-option parser on `args`, so that an option an
+/// image would refuse (an unknown one, a timeout out of its range) is an error
+/// here, with the parser's message, instead of a firmware that stops at boot.
+fn check_boot_options(args: &[String]) -> Result<(), LaunchError> {
+    // The image sees its program name first, then the options.
+    let line = format!("socklab {}", args.join(" "));
+    let mut config = socklab_app::Config::default();
+    socklab_app::bootopts::parse(&line, &mut config)
+        .map(drop)
+        .map_err(|error| LaunchError::BootOptions(error.to_string()))
+}
+
 impl QemuDevice {
     /// Finds (or builds) the image, boots it in QEMU on the chosen network
     /// and waits until a lab client gets `HELLO`.
     pub fn start(opts: QemuOptions) -> Result<Self, LaunchError> {
+        check_boot_options(&opts.firmware_args)?;
         find_qemu(opts.machine)?;
         let image = find_image(opts.machine, &opts.image)?;
         match opts.net {

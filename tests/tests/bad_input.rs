@@ -1,0 +1,395 @@
+//! Bad input to the real device binaries: a table of command lines for
+//! `socklab-tap` and `socklab run tap|qemu|riscv`, each with the message
+//! fragment it must print and the exit status it must end with (never a
+//! panic's 101, never a device that comes up); and stopping `socklab run tap`
+//! with Ctrl-C, which must reset the connected clients at once.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socklab_app::config::{self, TIMEOUT_OPTIONS};
+use socklab_app::protocol::LAB_PORT;
+use socklab_host::launch::free_port_base;
+use socklab_host::netns::HostNet;
+
+/// A binary built next to this test (`cargo build --workspace --bins`).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin = dir.join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --release --workspace --bins` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// How long one bad command line may take: most exit before opening anything,
+/// `run tap` after setting up and removing a namespace.
+const CASE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `program args`, bounded by [`CASE_LIMIT`].
+fn run(program: &Path, args: &[String]) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    let deadline = Instant::now() + CASE_LIMIT;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{} {args:?} still runs after {CASE_LIMIT:?}",
+                program.display()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// One bad command line: its arguments, a fragment its message must hold, its
+/// exit status.
+struct Case {
+    args: Vec<String>,
+    says: String,
+    status: i32,
+}
+
+fn case(args: &[&str], says: &str, status: i32) -> Case {
+    Case {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        says: says.to_owned(),
+        status,
+    }
+}
+
+/// Checks every case of `cases` against `program`, all at once (each case
+/// ends by itself), and reports every failure together.
+fn check_table(program: &Path, cases: Vec<Case>) {
+    let handles: Vec<_> = cases
+        .into_iter()
+        .map(|case| {
+            let program = program.to_owned();
+            thread::spawn(move || {
+                let out = run(&program, &case.args);
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let ok = out.status.code() == Some(case.status)
+                    && text.contains(&case.says)
+                    && !text.contains("panicked");
+                (!ok).then(|| {
+                    format!(
+                        "{} {:?}: wanted exit {} and `{}`, got {}:\n{text}",
+                        program.display(),
+                        case.args,
+                        case.status,
+                        case.says,
+                        out.status
+                    )
+                })
+            })
+        })
+        .collect();
+    let failures: Vec<String> = handles
+        .into_iter()
+        .filter_map(|h| h.join().expect("case thread"))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// clap's status for a value it refuses.
+const USAGE: i32 = 2;
+/// A device or tool that refuses what it was asked to do.
+const FAILURE: i32 = 1;
+
+/// `--NAME VALUE` for every timeout with values out of its range (`--NAME=VALUE`
+/// if `joined`: clap takes a separate `-1` for an option).
+fn timeout_cases(
+    joined: bool,
+    fragment: impl Fn(&config::TimeoutOption) -> String,
+    status: i32,
+) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for option in TIMEOUT_OPTIONS {
+        for value in [
+            "18446744073709551615".to_owned(),
+            (option.max_ms + 1).to_string(),
+            "0".to_owned(),
+            "-1".to_owned(),
+        ] {
+            let flag = format!("--{}", option.name);
+            cases.push(Case {
+                args: if joined {
+                    vec![format!("{flag}={value}")]
+                } else {
+                    vec![flag, value]
+                },
+                says: fragment(option),
+                status,
+            });
+        }
+    }
+    cases
+}
+
+#[test]
+fn socklab_tap_refuses_bad_options_with_the_rule() {
+    let tap = binary("socklab-tap");
+    let mut cases = timeout_cases(
+        true,
+        |t| format!("is not a timeout from {} to {} ms", t.min_ms, t.max_ms),
+        USAGE,
+    );
+    cases.extend([
+        case(&["--ip", "224.0.0.1/24"], "is a multicast address", USAGE),
+        case(
+            &["--ip", "255.255.255.255/24"],
+            "is the broadcast address",
+            USAGE,
+        ),
+        case(&["--ip", "0.0.0.0/24"], "unspecified address", USAGE),
+        case(&["--ip", "127.0.0.1/8"], "loopback", USAGE),
+        case(&["--ip", "192.168.69.255/24"], "subnet's broadcast", USAGE),
+        case(&["--ip", "192.168.69.0/24"], "subnet's network", USAGE),
+        case(&["--ip", "192.168.69.1/0"], "prefix /0", USAGE),
+        case(&["--ip", "192.168.69.1/33"], "prefix of /1 to /32", USAGE),
+        case(&["--ip6", "ff02::1/64"], "is a multicast address", USAGE),
+        case(&["--ip6", "::/64"], "unspecified address ::", USAGE),
+        case(&["--ip6", "::1/128"], "loopback address ::1", USAGE),
+        case(&["--ip6", "fdaa::1/0"], "prefix /0", USAGE),
+        case(&["--ip6", "fdaa::1/129"], "prefix of /1 to /128", USAGE),
+        case(&["--mac", "00:00:00:00:00:00"], "is all zero", USAGE),
+        case(&["--mac", "ff:ff:ff:ff:ff:ff"], "broadcast", USAGE),
+        case(&["--mac", "01:00:5e:00:00:01"], "multicast", USAGE),
+        case(&["--gateway", "10.9.9.9"], "device's IPv4 subnet", FAILURE),
+        case(
+            &["--gateway6", "ff02::2"],
+            "must be a unicast IPv6",
+            FAILURE,
+        ),
+        case(
+            &["--delay-ms", "18446744073709551615"],
+            "not in 0..=60000",
+            USAGE,
+        ),
+        case(
+            &["--tap", "doesnotexist"],
+            "TAP `doesnotexist` does not exist",
+            FAILURE,
+        ),
+        case(
+            &["--tap", "doesnotexist"],
+            "socklab tap up --name doesnotexist",
+            FAILURE,
+        ),
+        case(
+            &["--tap", "much-too-long-name"],
+            "not an interface name",
+            FAILURE,
+        ),
+    ]);
+    check_table(&tap, cases);
+    let left = Command::new("ip")
+        .args(["link", "show", "doesnotexist"])
+        .output()
+        .expect("run ip");
+    assert!(
+        !left.status.success(),
+        "socklab-tap --tap doesnotexist left a TAP behind"
+    );
+}
+
+#[test]
+fn socklab_run_refuses_bad_device_options_before_starting_a_device() {
+    let socklab = binary("socklab");
+    let mut cases = Vec::new();
+    // The QEMU images' boot options go through the image's own parser first:
+    // nothing boots.
+    for board in ["qemu", "riscv"] {
+        for mut c in timeout_cases(
+            false,
+            |t| format!("cannot take these boot options: option --{}: ", t.name),
+            FAILURE,
+        ) {
+            c.args
+                .splice(0..0, ["run".to_owned(), board.to_owned(), "--".to_owned()]);
+            cases.push(c);
+        }
+        cases.push(case(
+            &["run", board, "--", "--ip", "10.0.0.1/24"],
+            "unknown option `--ip`: the images take",
+            FAILURE,
+        ));
+        cases.push(case(
+            &["run", board, "--", "--delay-ms", "99999999"],
+            "give 0 to 60000",
+            FAILURE,
+        ));
+    }
+    // socklab-tap refuses its own options: `run tap` reports it and removes
+    // the namespace it made.
+    for (args, says) in [
+        (&["--ip", "224.0.0.1/24"][..], "is a multicast address"),
+        (&["--ip6", "ff02::1/64"][..], "is a multicast address"),
+        (&["--mac", "01:00:5e:00:00:01"][..], "multicast"),
+        (
+            &["--keep-alive-ms", "18446744073709551615"][..],
+            "is not a timeout from",
+        ),
+    ] {
+        let mut full = vec!["run", "tap", "--no-forward", "--"];
+        full.extend(args);
+        cases.push(case(&full, says, FAILURE));
+    }
+    check_table(&socklab, cases);
+}
+
+/// Reads lines of `socklab run`'s stdout until one holds `marker`.
+fn wait_for_line(lines: &mpsc::Receiver<String>, marker: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    let mut seen = String::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(marker) => return line,
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("no line with `{marker}` within {limit:?}; saw:\n{seen}");
+}
+
+/// A connected lab client: reads its `HELLO`, then blocks in a read.
+fn hello(mut stream: TcpStream) -> TcpStream {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        let n = stream.read(&mut byte).expect("read HELLO");
+        assert_eq!(n, 1, "the device closed before its HELLO");
+        line.push(byte[0]);
+    }
+    assert!(line.starts_with(b"HELLO "), "{line:?}");
+    stream
+}
+
+/// How soon after Ctrl-C a client must see its connection reset.
+const RESET_LIMIT: Duration = Duration::from_secs(2);
+
+#[test]
+fn stopping_socklab_run_tap_resets_every_client_at_once() {
+    let base = free_port_base().expect("a free port base on 127.0.0.1");
+    let mut run: Child = Command::new(binary("socklab"))
+        .args(["run", "tap", "--port-base", &base.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start socklab run tap");
+    let (tx, lines) = mpsc::channel();
+    let stdout = run.stdout.take().expect("stdout");
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = run.stderr.take().expect("stderr");
+    let log = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = BufReader::new(stderr).read_to_string(&mut text);
+        text
+    });
+    let running = wait_for_line(&lines, "in network namespace", Duration::from_secs(60));
+    let netns = running
+        .split_whitespace()
+        .skip_while(|w| *w != "namespace")
+        .nth(1)
+        .expect("namespace name")
+        .trim_end_matches(',')
+        .to_owned();
+    wait_for_line(&lines, "press Ctrl-C", Duration::from_secs(10));
+
+    // One client inside the namespace, one through the forwarder on 127.0.0.1.
+    let device = SocketAddr::new(config::DEFAULT_IPV4.address().into(), LAB_PORT);
+    let inside = HostNet::from_option(Some(&netns))
+        .connect(device, Duration::from_secs(5))
+        .expect("connect inside the namespace");
+    let forwarded = SocketAddr::from(([127, 0, 0, 1], base + LAB_PORT));
+    let outside = TcpStream::connect_timeout(&forwarded, Duration::from_secs(5))
+        .expect("connect through the forwarder");
+    let clients = [
+        ("in the namespace", hello(inside)),
+        ("forwarded", hello(outside)),
+    ];
+
+    let stopped = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &run.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let results: Vec<_> = clients
+        .into_iter()
+        .map(|(name, mut client)| {
+            thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                let result = client.read(&mut buf);
+                (name, result.map_err(|e| e.kind()), stopped.elapsed())
+            })
+        })
+        .collect();
+    for handle in results {
+        let (name, result, after) = handle.join().expect("client");
+        assert_eq!(
+            result,
+            Err(ErrorKind::ConnectionReset),
+            "the client {name} got {result:?} after {after:?}, not a reset"
+        );
+        assert!(
+            after < RESET_LIMIT,
+            "the client {name} saw the reset only after {after:?}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = run.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "socklab run tap did not stop");
+        thread::sleep(Duration::from_millis(50));
+    };
+    let log = log.join().expect("log");
+    assert!(status.success(), "socklab run tap ended {status}:\n{log}");
+    assert!(
+        log.contains("resetting every connection") && log.contains("reset 2 connections"),
+        "{log}"
+    );
+    assert!(log.contains("removed"), "{log}");
+    assert!(
+        !Path::new("/var/run/netns").join(&netns).exists(),
+        "namespace {netns} left behind"
+    );
+}
