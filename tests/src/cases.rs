@@ -398,7 +398,7 @@ pub fn client_that_resets_frees_its_slot(dut: &Dut) {
 /// 1 MiB of random bytes through echo comes back byte-exact.
 pub fn echo_returns_a_mebibyte_byte_exact(dut: &Dut) {
     let mut data = vec![0u8; 1 << 20];
-    rand::thread_rng().fill_bytes(&mut data);
+    rand::rng().fill_bytes(&mut data);
     let back = through_echo(dut, &data);
     assert_eq!(back.len(), data.len());
     assert!(back == data, "echoed bytes differ");

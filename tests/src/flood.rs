@@ -92,11 +92,11 @@ impl Spoof {
     fn source(&self, rng: &mut StdRng) -> SocketAddrV4 {
         let [a, b, c, _] = self.net.octets();
         loop {
-            let host: u8 = rng.gen_range(2..=254);
+            let host: u8 = rng.random_range(2..=254);
             if !self.exclude.contains(&host) {
                 return SocketAddrV4::new(
                     Ipv4Addr::new(a, b, c, host),
-                    rng.gen_range(1024..=65535),
+                    rng.random_range(1024..=65535),
                 );
             }
         }
@@ -124,7 +124,7 @@ pub fn flood(
         elapsed: Duration::ZERO,
     };
     while report.sent < min_count || started.elapsed() < min_time {
-        let packet = syn_packet(spoof.source(&mut rng), dst, rng.gen(), rng.gen());
+        let packet = syn_packet(spoof.source(&mut rng), dst, rng.random(), rng.random());
         match socket.send_to(&packet, &to) {
             Ok(_) => report.sent += 1,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

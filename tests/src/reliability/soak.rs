@@ -59,7 +59,7 @@ enum Behaviour {
 
 impl Behaviour {
     fn pick(rng: &mut StdRng) -> Behaviour {
-        match rng.gen_range(0..100) {
+        match rng.random_range(0..100) {
             0..35 => Behaviour::Quit,
             35..50 => Behaviour::Reset,
             50..60 => Behaviour::CloseWithoutQuit,
@@ -86,8 +86,8 @@ fn soak_cycle(addr: SocketAddr, index: usize) -> Result<Behaviour, String> {
             Err(fail(&format!("expected {want:?}, got {got:?}")))
         }
     };
-    let text: String = (0..rng.gen_range(1..200))
-        .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+    let text: String = (0..rng.random_range(1..200))
+        .map(|_| rng.sample(rand::distr::Alphanumeric) as char)
         .collect();
     match behaviour {
         Behaviour::Quit => {
@@ -108,14 +108,14 @@ fn soak_cycle(addr: SocketAddr, index: usize) -> Result<Behaviour, String> {
         Behaviour::StallThenReset => {
             let mut c = connect()?;
             c.send_raw(HALF_LINE).map_err(|e| fail(&e))?;
-            thread::sleep(Duration::from_millis(rng.gen_range(5..50)));
+            thread::sleep(Duration::from_millis(rng.random_range(5..50)));
             reset(c.stream().try_clone().unwrap());
         }
         Behaviour::LongLine => {
             let mut c = connect()?;
             let long = format!(
                 "ECHO {}\n",
-                "x".repeat(rng.gen_range(protocol::MAX_LINE..4000))
+                "x".repeat(rng.random_range(protocol::MAX_LINE..4000))
             );
             c.send_raw(long.as_bytes()).map_err(|e| fail(&e))?;
             expect(c.read_line().map_err(|e| fail(&e))?, protocol::ERR_TOO_LONG)?;
@@ -125,11 +125,11 @@ fn soak_cycle(addr: SocketAddr, index: usize) -> Result<Behaviour, String> {
         Behaviour::Garbage => {
             let mut c = connect()?;
             // No ASCII letters, so no command word can form; LFs make lines.
-            let mut garbage: Vec<u8> = (0..rng.gen_range(1..600))
-                .map(|_| match rng.gen_range(0..10) {
+            let mut garbage: Vec<u8> = (0..rng.random_range(1..600))
+                .map(|_| match rng.random_range(0..10) {
                     0 => b'\n',
-                    1..5 => rng.gen_range(0x00..0x20),
-                    _ => rng.gen_range(0x80..=0xff),
+                    1..5 => rng.random_range(0x00..0x20),
+                    _ => rng.random_range(0x80..=0xff),
                 })
                 .collect();
             garbage.extend_from_slice(format!("\nECHO {text}\n").as_bytes());
