@@ -10,7 +10,7 @@
 
 use core::net::SocketAddr;
 
-use heapless::HistoryBuffer;
+use heapless::HistoryBuf;
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp::State;
 use smoltcp::socket::Socket;
@@ -50,7 +50,7 @@ pub struct Event {
 /// The ring of recent events and, per socket, the last state seen and
 /// since when (ms since start; `u32` lasts 49 days).
 pub struct Events {
-    ring: HistoryBuffer<Event, EVENT_RING_LEN>,
+    ring: HistoryBuf<Event, EVENT_RING_LEN>,
     next_seq: u64,
     states: heapless::Vec<State, MAX_TRACKED_SOCKETS>,
     since_ms: heapless::Vec<u32, MAX_TRACKED_SOCKETS>,
@@ -66,7 +66,7 @@ impl Events {
     /// An empty history.
     pub const fn new() -> Self {
         Events {
-            ring: HistoryBuffer::new(),
+            ring: HistoryBuf::new(),
             next_seq: 0,
             states: heapless::Vec::new(),
             since_ms: heapless::Vec::new(),
