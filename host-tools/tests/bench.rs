@@ -99,6 +99,17 @@ fn bench_measures_a_server_at_addr_against_the_kernel_and_cleans_up() {
     assert_eq!(latency["pinning"]["target_pinned"], true);
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    // A throughput panel per target, on its own scale, titled with its MTU;
+    // the latency panel names the concurrency clients.
+    for title in [
+        "Throughput over time, median run: device (",
+        "Throughput over time, median run: kernel (linux-kernel)",
+        "Latency CDF, echo pinned to CPU 0",
+        "device lab ECHO, 8 clients",
+    ] {
+        assert!(svg.contains(title), "no {title:?} in the chart:\n{svg}");
+    }
+    assert!(svg.contains("MTU "), "{svg}");
     // The Markdown of the saved JSON.
     let saved = dir.join("bench.json");
     std::fs::write(&saved, &output.stdout).unwrap();

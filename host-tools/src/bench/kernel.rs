@@ -219,6 +219,7 @@ impl KernelBaseline {
             pid: Some(self.pid),
             mtu: Some(self.mtu),
             lab_slots: None,
+            bulk_buffers: None,
         }
     }
 

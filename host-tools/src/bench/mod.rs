@@ -246,6 +246,9 @@ pub struct Target {
     pub mtu: Option<u32>,
     /// Lab clients it can hold at once, if limited.
     pub lab_slots: Option<usize>,
+    /// Receive and transmit buffer of one bulk socket (discard, chargen,
+    /// echo), bytes, if known (`INFO`; the kernel's autotune).
+    pub bulk_buffers: Option<(u64, u64)>,
 }
 
 fn net_name<S: serde::Serializer>(net: &HostNet, s: S) -> Result<S::Ok, S::Error> {
@@ -262,6 +265,32 @@ impl Target {
             .iter()
             .find(|(p, _)| *p == port)
             .map_or(SocketAddr::new(self.ip, port), |(_, addr)| *addr)
+    }
+
+    /// What the chart says of it under its name: MTU and socket pool.
+    pub fn setup(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(mtu) = self.mtu {
+            parts.push(format!("MTU {mtu}"));
+        }
+        match (self.lab_slots, self.bulk_buffers) {
+            (Some(slots), Some((rx, tx))) => parts.push(format!(
+                "pool: {slots} lab slots, bulk sockets {} rx / {} tx",
+                indicatif::HumanBytes(rx),
+                indicatif::HumanBytes(tx)
+            )),
+            (Some(slots), None) => parts.push(format!("pool: {slots} lab slots")),
+            (None, Some((rx, tx))) => parts.push(format!(
+                "bulk sockets {} rx / {} tx",
+                indicatif::HumanBytes(rx),
+                indicatif::HumanBytes(tx)
+            )),
+            (None, None) if self.board == kernel::BOARD => {
+                parts.push("the kernel's autotuned socket buffers".into())
+            }
+            (None, None) => {}
+        }
+        parts.join(", ")
     }
 
     /// The lab service's address.
@@ -293,6 +322,7 @@ impl Target {
             pid,
             mtu: None,
             lab_slots: None,
+            bulk_buffers: None,
         }
     }
 
@@ -304,6 +334,9 @@ impl Target {
         self.board = answer.get(info::BOARD).unwrap_or("unknown").to_owned();
         self.mtu = answer.parse(info::MTU);
         self.lab_slots = answer.parse(info::LAB_SLOTS);
+        self.bulk_buffers = answer
+            .parse(info::BULK_RX_BUFFER)
+            .zip(answer.parse(info::BULK_TX_BUFFER));
         let where_ = self
             .net
             .netns_name()
@@ -537,6 +570,7 @@ mod test {
             pid: None,
             mtu: Some(1500),
             lab_slots: Some(64),
+            bulk_buffers: Some((256 * 1024, 256 * 1024)),
         };
         target.check(&Options::default()).unwrap();
         assert_eq!(target.addr(7).to_string(), "127.0.0.1:10007");

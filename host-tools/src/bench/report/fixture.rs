@@ -7,7 +7,7 @@ use crate::bench::throughput::{Direction, Sample, ThroughputRun};
 use crate::bench::{ConnectRun, LatencyRun, Options, Results, Target};
 use crate::netns::HostNet;
 
-pub fn target(name: &str) -> Target {
+pub(crate) fn target(name: &str) -> Target {
     Target {
         name: name.into(),
         description: format!("the {name}"),
@@ -18,10 +18,11 @@ pub fn target(name: &str) -> Target {
         pid: Some(42),
         mtu: Some(1500),
         lab_slots: None,
+        bulk_buffers: None,
     }
 }
 
-pub fn tput(direction: Direction, gbps: f64) -> ThroughputRun {
+pub(crate) fn tput(direction: Direction, gbps: f64) -> ThroughputRun {
     ThroughputRun {
         direction,
         bytes: (gbps * 1e9 / 8.0) as u64,
@@ -32,7 +33,7 @@ pub fn tput(direction: Direction, gbps: f64) -> ThroughputRun {
     }
 }
 
-pub fn results(scale: f64) -> Results {
+pub(crate) fn results(scale: f64) -> Results {
     let mut samples: Vec<u64> = (1..=100)
         .map(|i| (i as f64 * 1000.0 * scale) as u64)
         .collect();
@@ -64,7 +65,7 @@ pub fn results(scale: f64) -> Results {
     }
 }
 
-pub fn report() -> Report {
+pub(crate) fn report() -> Report {
     Report::new(
         "socklab bench".into(),
         0,
