@@ -2,8 +2,10 @@
 //! bad input gets one clear message and a non-zero exit (a table of cases),
 //! each subcommand's help lists only its options and shows an example, a
 //! closed stdout or stderr ends a command quietly, and against a real
-//! `socklab-tap` device: netstat's grouped table, ping's summary, and the
-//! messages for a refused port and for a service that is not the lab.
+//! `socklab-tap` device: netstat's grouped table, ping's summary, the
+//! messages for a refused port and for a service that is not the lab, and
+//! `socklab connect` in a terminal (a pty) printing a `FROM` line above the
+//! line being typed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -436,4 +438,117 @@ fn run_with_its_output_closed_still_stops_cleanly() {
         !String::from_utf8_lossy(&left.stdout).contains(&ns),
         "namespace {ns} left behind"
     );
+}
+
+/// `socklab connect` in a terminal (a pty from Python's `pty` module): the
+/// user types `ECHO hel`, another client's `SAY` arrives, the user types
+/// `lo` and Enter. Typed one key at a time, as a person types.
+const PTY_SESSION: &str = r#"
+import os, pty, select, signal, subprocess, sys, time
+bin, ns, ip = sys.argv[1:4]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(bin, [bin, "--netns", ns, "connect", ip])
+out = b""
+def read_for(secs, until=None):
+    global out
+    end = time.time() + secs
+    while time.time() < end and not (until and until in out):
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            out += data
+def typed(text):
+    for ch in text:
+        os.write(fd, bytes([ch]))
+        read_for(0.02)
+read_for(10, b"HELLO socklab/")
+typed(b"ECHO hel")
+read_for(0.3)
+subprocess.run([bin, "--netns", ns, "connect", ip], input=b"SAY interrupting\nQUIT\n",
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+read_for(5, b"interrupting")
+read_for(0.3)
+typed(b"lo\r")
+read_for(5, b"hello\r\n")
+os.write(fd, b"\x04")
+code = None
+for _ in range(100):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        code = os.waitstatus_to_exitcode(status)
+        break
+    read_for(0.05)
+if code is None:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+sys.exit(3 if code is None else code)
+"#;
+
+/// The terminal's lines as a person would read them: escape sequences
+/// dropped, and of each line what follows its last carriage return.
+fn screen_lines(raw: &str) -> Vec<String> {
+    let mut text = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters, then one final letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() || c == '~' {
+                    break;
+                }
+            }
+        } else {
+            text.push(c);
+        }
+    }
+    text.split('\n')
+        .map(|line| {
+            let line = line.trim_end_matches('\r');
+            line.rsplit('\r').next().unwrap_or(line).to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn connect_prints_incoming_lines_above_the_typed_line() {
+    let dut = Dut::start(BoardKind::Tap);
+    let ns = dut.host_net().netns_name().expect("a namespace").to_owned();
+    let ip = dut.addr(0).ip().to_string();
+    let out = Command::new("python3")
+        .args(["-c", PTY_SESSION])
+        .arg(socklab_bin())
+        .args([&ns, &ip])
+        .output()
+        .expect("run python3");
+    let raw = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}: {raw:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = screen_lines(&raw);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("FROM ") && l.ends_with(" interrupting")),
+        "the FROM line is spliced into the typed text: {lines:#?}\n{raw:?}"
+    );
+    assert!(
+        !raw.contains("helFROM"),
+        "the FROM line is spliced into the typed text: {raw:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l == "hello"),
+        "the typed line did not reach the device intact: {lines:#?}\n{raw:?}"
+    );
+    dut.assert_running();
 }

@@ -1,11 +1,21 @@
 //! `socklab connect ADDR`: an interactive line client, like `nc`. Lines typed
 //! on stdin go to the device; every line the device sends (`FROM` lines
 //! included) is printed as it arrives.
+//!
+//! In a terminal the typed line is edited with rustyline, and device lines
+//! are printed above it (rustyline's external printer), so a `FROM` line
+//! arriving mid-word never splices into what is being typed. From a pipe or
+//! a file, stdin is copied line by line, as `nc` would.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
+
+use rustyline::error::ReadlineError;
+use rustyline::ExternalPrinter;
 
 use socklab_app::protocol;
 use socklab_host::client::ClientError;
@@ -39,6 +49,9 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             )
         })?;
     let _ = stream.set_nodelay(true);
+    if io::stdin().is_terminal() && io::stdout().is_terminal() {
+        return interactive(stream, addr, timeout);
+    }
     eprintln!(
         "socklab: connected to {addr} from {}; type lines, Ctrl-D to end",
         stream.local_addr()?
@@ -61,6 +74,77 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
     });
 
     read_device(&stream, addr, timeout)
+}
+
+/// In a terminal: the line being typed is rustyline's; device lines are
+/// printed above it as they arrive. Ends on Ctrl-D or Ctrl-C, or on the
+/// next Enter after the device closed.
+fn interactive(
+    stream: TcpStream,
+    addr: SocketAddr,
+    timeout: std::time::Duration,
+) -> anyhow::Result<ExitCode> {
+    let mut editor = rustyline::DefaultEditor::new()?;
+    let mut printer = editor.create_external_printer()?;
+    eprintln!(
+        "socklab: connected to {addr} from {}; type lines, Ctrl-D to end",
+        stream.local_addr()?
+    );
+    let closed = Arc::new(AtomicBool::new(false));
+    let reader_closed = Arc::clone(&closed);
+    let reader = stream.try_clone()?;
+    thread::spawn(move || {
+        let mut lines = BufReader::new(&reader);
+        let mut line = Vec::new();
+        let mut said_bye = false;
+        loop {
+            line.clear();
+            match lines.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    said_bye = protocol::is_bye(text.trim_end());
+                    if printer.print(text).is_err() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let error = ClientError::from_io(addr, e, timeout, "reading");
+                    let _ = printer.print(format!("socklab: {error}\n"));
+                    break;
+                }
+            }
+        }
+        reader_closed.store(true, Ordering::SeqCst);
+        let why = if said_bye {
+            ""
+        } else {
+            "the device closed it; "
+        };
+        let _ = printer.print(format!(
+            "socklab: the connection to {addr} is closed ({why}Enter to leave)\n"
+        ));
+    });
+    let mut writer = &stream;
+    loop {
+        let line = match editor.readline("") {
+            Ok(line) => line,
+            Err(ReadlineError::Eof | ReadlineError::Interrupted) => break,
+            Err(e) => return Err(e.into()),
+        };
+        if closed.load(Ordering::SeqCst) {
+            break;
+        }
+        let _ = editor.add_history_entry(line.as_str());
+        if let Err(e) = writer.write_all(format!("{line}\n").as_bytes()) {
+            let error = ClientError::from_io(addr, e, timeout, "sending");
+            eprintln!("socklab: {error}");
+            break;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    super::ok()
 }
 
 /// Prints the device's lines until it closes.
