@@ -20,8 +20,8 @@ mod profile;
 mod uart;
 
 use core::fmt::Write;
-use core::ptr::{addr_of_mut, write_volatile};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::ptr::write_volatile;
+use static_cell::ConstStaticCell;
 
 use log::{info, LevelFilter};
 use socklab_app::badlink::{self, BadLink};
@@ -73,37 +73,31 @@ const SIFIVE_TEST: usize = 0x0010_0000;
 const SIFIVE_TEST_FAIL: u32 = 0x3333;
 
 // The pool's storage and the NIC's frame buffers. Statics, not locals: they live for the
-// whole run and do not weigh on the stack. Only the `take_*` functions name them.
-static mut SOCKETS: [SocketStorage<'static>; SIZES.sockets()] =
-    [SocketStorage::EMPTY; SIZES.sockets()];
-static mut LAB: [LabSlot; SIZES.lab_sockets()] = [LabSlot::EMPTY; SIZES.lab_sockets()];
-static mut CLOSING: [ClosingSocket; SIZES.closing_sockets()] =
-    [ClosingSocket::EMPTY; SIZES.closing_sockets()];
-static mut BUFFERS: [u8; SIZES.buffer_bytes()] = [0; SIZES.buffer_bytes()];
-static mut UDP_PACKETS: [UdpPacketMetadata; SIZES.udp_packets()] =
-    [UdpPacketMetadata::EMPTY; SIZES.udp_packets()];
-static mut RX_FRAMES: [[u8; nic::BUFFER_LEN]; nic::RX_BUFFERS] =
-    [[0; nic::BUFFER_LEN]; nic::RX_BUFFERS];
-static mut TX_FRAMES: [[u8; nic::BUFFER_LEN]; nic::TX_BUFFERS] =
-    [[0; nic::BUFFER_LEN]; nic::TX_BUFFERS];
+// whole run and do not weigh on the stack. `ConstStaticCell` hands each out once, without
+// `unsafe`.
+static SOCKETS: ConstStaticCell<[SocketStorage<'static>; SIZES.sockets()]> =
+    ConstStaticCell::new([SocketStorage::EMPTY; SIZES.sockets()]);
+static LAB: ConstStaticCell<[LabSlot; SIZES.lab_sockets()]> =
+    ConstStaticCell::new([LabSlot::EMPTY; SIZES.lab_sockets()]);
+static CLOSING: ConstStaticCell<[ClosingSocket; SIZES.closing_sockets()]> =
+    ConstStaticCell::new([ClosingSocket::EMPTY; SIZES.closing_sockets()]);
+static BUFFERS: ConstStaticCell<[u8; SIZES.buffer_bytes()]> =
+    ConstStaticCell::new([0; SIZES.buffer_bytes()]);
+static UDP_PACKETS: ConstStaticCell<[UdpPacketMetadata; SIZES.udp_packets()]> =
+    ConstStaticCell::new([UdpPacketMetadata::EMPTY; SIZES.udp_packets()]);
+static RX_FRAMES: ConstStaticCell<[[u8; nic::BUFFER_LEN]; nic::RX_BUFFERS]> =
+    ConstStaticCell::new([[0; nic::BUFFER_LEN]; nic::RX_BUFFERS]);
+static TX_FRAMES: ConstStaticCell<[[u8; nic::BUFFER_LEN]; nic::TX_BUFFERS]> =
+    ConstStaticCell::new([[0; nic::BUFFER_LEN]; nic::TX_BUFFERS]);
 
-/// Hands out the pool's statics as `'static` borrows, once.
+/// Hands out the pool's statics as `'static` borrows, once (a second take panics).
 fn take_storage() -> Storage<'static> {
-    static TAKEN: AtomicBool = AtomicBool::new(false);
-    assert!(
-        !TAKEN.swap(true, Ordering::Relaxed),
-        "pool storage taken twice"
-    );
-    // SAFETY: the flag makes this body run at most once, and no other code names these
-    // statics, so each `&mut` is the only reference to its static for the whole run.
-    unsafe {
-        Storage {
-            sockets: &mut *addr_of_mut!(SOCKETS),
-            lab: &mut *addr_of_mut!(LAB),
-            closing: &mut *addr_of_mut!(CLOSING),
-            buffers: &mut *addr_of_mut!(BUFFERS),
-            udp: &mut *addr_of_mut!(UDP_PACKETS),
-        }
+    Storage {
+        sockets: SOCKETS.take(),
+        lab: LAB.take(),
+        closing: CLOSING.take(),
+        buffers: BUFFERS.take(),
+        udp: UDP_PACKETS.take(),
     }
 }
 
@@ -113,15 +107,9 @@ type FrameBuffers = (
     &'static mut [[u8; nic::BUFFER_LEN]; nic::TX_BUFFERS],
 );
 
-/// Hands out the NIC's frame buffers as `'static` borrows, once.
+/// Hands out the NIC's frame buffers as `'static` borrows, once (a second take panics).
 fn take_frame_buffers() -> FrameBuffers {
-    static TAKEN: AtomicBool = AtomicBool::new(false);
-    assert!(
-        !TAKEN.swap(true, Ordering::Relaxed),
-        "frame buffers taken twice"
-    );
-    // SAFETY: as in `take_storage`.
-    unsafe { (&mut *addr_of_mut!(RX_FRAMES), &mut *addr_of_mut!(TX_FRAMES)) }
+    (RX_FRAMES.take(), TX_FRAMES.take())
 }
 
 /// The application's clock: milliseconds since QEMU started the machine.
@@ -191,15 +179,9 @@ const BAD_LINK_FRAME: usize = nic::MAX_FRAME_LEN;
 
 /// The bad link's hold buffers, taken once when a fault option is given.
 fn take_bad_link_storage() -> &'static mut [u8] {
-    static mut STORAGE: [u8; badlink::storage_bytes(BAD_LINK_HELD, BAD_LINK_FRAME)] =
-        [0; badlink::storage_bytes(BAD_LINK_HELD, BAD_LINK_FRAME)];
-    static TAKEN: AtomicBool = AtomicBool::new(false);
-    assert!(
-        !TAKEN.swap(true, Ordering::Relaxed),
-        "bad-link storage taken twice"
-    );
-    // SAFETY: the flag makes this run at most once and nothing else names STORAGE.
-    unsafe { &mut *addr_of_mut!(STORAGE) }
+    static STORAGE: ConstStaticCell<[u8; badlink::storage_bytes(BAD_LINK_HELD, BAD_LINK_FRAME)]> =
+        ConstStaticCell::new([0; badlink::storage_bytes(BAD_LINK_HELD, BAD_LINK_FRAME)]);
+    STORAGE.take()
 }
 
 /// The poll loop: poll, sleep until a frame, the application's deadline or (with a bad
