@@ -25,6 +25,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6, HOST_IPV4, HOST_IPV6};
 use socklab_app::protocol::{
     self, Command as LabCommand, Hello, BYE, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, END,
@@ -239,9 +241,8 @@ impl KernelBaseline {
             return;
         };
         if child.try_wait().ok().flatten().is_none() {
-            // SAFETY: kill has no memory-safety preconditions; the child is
-            // ours and not reaped, so its PID cannot have been reused.
-            unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+            // The child is ours and not reaped: its PID cannot have been reused.
+            let _ = kill(Pid::from_raw(self.pid as i32), Signal::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(2);
             while Instant::now() < deadline && child.try_wait().ok().flatten().is_none() {
                 thread::sleep(Duration::from_millis(10));

@@ -8,46 +8,35 @@
 
 use std::fs;
 use std::io;
-use std::mem;
+
+use nix::errno::Errno;
+use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+use nix::unistd::Pid;
 
 /// The CPUs this process may run on (its affinity mask), ascending.
 pub fn allowed_cpus() -> io::Result<Vec<usize>> {
-    let set = get_affinity(0)?;
-    Ok((0..libc::CPU_SETSIZE as usize)
-        // SAFETY: CPU_ISSET reads a bit of a valid cpu_set_t; the index is below CPU_SETSIZE.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect())
+    Ok(cpus_of(&get_affinity(Pid::from_raw(0))?))
 }
 
-fn get_affinity(tid: libc::pid_t) -> io::Result<libc::cpu_set_t> {
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; the kernel writes at
-    // most size_of::<cpu_set_t>() bytes into it.
-    unsafe {
-        let mut set: libc::cpu_set_t = mem::zeroed();
-        if libc::sched_getaffinity(tid, mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(set)
-    }
+/// The CPUs in `set`, ascending.
+fn cpus_of(set: &CpuSet) -> Vec<usize> {
+    (0..CpuSet::count())
+        .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
+        .collect()
 }
 
-fn set_affinity(tid: libc::pid_t, set: &libc::cpu_set_t) -> io::Result<()> {
-    // SAFETY: `set` is a valid cpu_set_t of the size passed.
-    let rc = unsafe { libc::sched_setaffinity(tid, mem::size_of::<libc::cpu_set_t>(), set) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+fn get_affinity(tid: Pid) -> io::Result<CpuSet> {
+    Ok(sched_getaffinity(tid)?)
 }
 
-fn only(cpu: usize) -> libc::cpu_set_t {
-    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET writes one bit of it
-    // (the caller checked cpu < CPU_SETSIZE).
-    unsafe {
-        let mut set: libc::cpu_set_t = mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        set
-    }
+fn set_affinity(tid: Pid, set: &CpuSet) -> io::Result<()> {
+    Ok(sched_setaffinity(tid, set)?)
+}
+
+fn only(cpu: usize) -> io::Result<CpuSet> {
+    let mut set = CpuSet::new();
+    set.set(cpu)?;
+    Ok(set)
 }
 
 /// Checks that `cpu` is one this process may use.
@@ -69,7 +58,7 @@ pub fn check_cpu(cpu: usize) -> Result<(), String> {
 
 /// Pins the calling thread to `cpu` (for a thread of its own: it is not undone).
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
-    set_affinity(0, &only(cpu))
+    set_affinity(Pid::from_raw(0), &only(cpu)?)
 }
 
 /// A process whose threads are pinned to one CPU; dropping it gives every
@@ -77,7 +66,7 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
 #[derive(Debug)]
 pub struct PinnedProcess {
     pid: u32,
-    saved: Vec<(libc::pid_t, libc::cpu_set_t)>,
+    saved: Vec<(Pid, CpuSet)>,
 }
 
 impl PinnedProcess {
@@ -88,19 +77,20 @@ impl PinnedProcess {
             pid,
             saved: Vec::new(),
         };
-        let target = only(cpu);
+        let target = only(cpu)?;
         for entry in fs::read_dir(format!("/proc/{pid}/task"))? {
             let Some(tid) = entry?
                 .file_name()
                 .to_str()
-                .and_then(|s| s.parse::<libc::pid_t>().ok())
+                .and_then(|s| s.parse::<i32>().ok())
+                .map(Pid::from_raw)
             else {
                 continue;
             };
             let old = match get_affinity(tid) {
                 Ok(old) => old,
                 // The thread ended meanwhile.
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => continue,
+                Err(e) if e.raw_os_error() == Some(Errno::ESRCH as i32) => continue,
                 Err(e) => return Err(e),
             };
             set_affinity(tid, &target)?;
@@ -139,7 +129,7 @@ mod test {
         let cpus = allowed_cpus().unwrap();
         assert!(!cpus.is_empty());
         check_cpu(cpus[0]).unwrap();
-        let message = check_cpu(libc::CPU_SETSIZE as usize - 1).unwrap_err();
+        let message = check_cpu(CpuSet::count() - 1).unwrap_err();
         assert!(message.contains("not available"), "{message}");
     }
 
@@ -157,20 +147,13 @@ mod test {
             .arg("5")
             .spawn()
             .unwrap();
-        let before = get_affinity(child.id() as libc::pid_t).unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let before = cpus_of(&get_affinity(pid).unwrap());
         {
             let _pinned = PinnedProcess::pin(child.id(), cpu).unwrap();
-            let now = get_affinity(child.id() as libc::pid_t).unwrap();
-            // SAFETY: reads bits of valid sets.
-            assert!(unsafe { libc::CPU_ISSET(cpu, &now) });
-            // SAFETY: counts the bits of a valid set.
-            assert_eq!(unsafe { libc::CPU_COUNT(&now) }, 1);
+            assert_eq!(cpus_of(&get_affinity(pid).unwrap()), vec![cpu]);
         }
-        let after = get_affinity(child.id() as libc::pid_t).unwrap();
-        // SAFETY: reads valid sets.
-        assert_eq!(unsafe { libc::CPU_COUNT(&after) }, unsafe {
-            libc::CPU_COUNT(&before)
-        });
+        assert_eq!(cpus_of(&get_affinity(pid).unwrap()), before);
         child.kill().unwrap();
         child.wait().unwrap();
     }
