@@ -14,11 +14,13 @@
 //! [`thirdparty`] drives tools we did not write (tshark, nmap, hping3, ping,
 //! a Java client, Python asyncio) against the device from its namespace.
 
+pub mod browser;
 pub mod cases;
 pub mod crash;
 pub mod flood;
 pub mod http;
 pub mod iperf;
+pub mod page;
 pub mod reliability;
 pub mod thirdparty;
 
