@@ -1,8 +1,8 @@
 //! Bad input to the real device binaries: a table of command lines for
 //! `socklab-tap` and `socklab run tap|qemu|riscv`, each with the message
 //! fragment it must print and the exit status it must end with (never a
-//! panic's 101, never a device that comes up); and stopping `socklab run tap`
-//! with Ctrl-C, which must reset the connected clients at once.
+//! panic's 101, never a device that comes up); and stopping `socklab run
+//! tap|riscv` with Ctrl-C, which must end the connected clients at once.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -297,41 +297,114 @@ fn hello(mut stream: TcpStream) -> TcpStream {
 /// How soon after Ctrl-C a client must see its connection reset.
 const RESET_LIMIT: Duration = Duration::from_secs(2);
 
+/// A `socklab run` in the background: its stdout lines, its stderr when it ends.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: thread::JoinHandle<String>,
+    /// The device's network namespace, when it has one.
+    netns: Option<String>,
+}
+
+impl Running {
+    /// Starts `socklab run ARGS` and waits until it says how to stop it.
+    fn start(args: &[&str]) -> Running {
+        let mut child = Command::new(binary("socklab"))
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start socklab run");
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = child.stderr.take().expect("stderr");
+        let log = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut text);
+            text
+        });
+        let running = wait_for_line(&lines, " is running ", Duration::from_secs(120));
+        let netns = running
+            .split_whitespace()
+            .skip_while(|w| *w != "namespace")
+            .nth(1)
+            .map(|ns| ns.trim_end_matches(',').to_owned());
+        wait_for_line(&lines, "press Ctrl-C", Duration::from_secs(10));
+        Running {
+            child,
+            lines,
+            log,
+            netns,
+        }
+    }
+
+    /// Ctrl-C: SIGINT, then every client's blocked read must fail with `want`
+    /// within [`RESET_LIMIT`], and the run must end with success; returns its
+    /// log.
+    fn interrupt(mut self, clients: Vec<(&'static str, TcpStream)>, want: ErrorKind) -> String {
+        let stopped = Instant::now();
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let results: Vec<_> = clients
+            .into_iter()
+            .map(|(name, mut client)| {
+                thread::spawn(move || {
+                    let mut buf = [0u8; 64];
+                    let result = client.read(&mut buf);
+                    (name, result.map_err(|e| e.kind()), stopped.elapsed())
+                })
+            })
+            .collect();
+        for handle in results {
+            let (name, result, after) = handle.join().expect("client");
+            assert_eq!(
+                result,
+                Err(want),
+                "the client {name} got {result:?} after {after:?}"
+            );
+            assert!(
+                after < RESET_LIMIT,
+                "the client {name} saw the end only after {after:?}"
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "socklab run did not stop");
+            thread::sleep(Duration::from_millis(50));
+        };
+        drop(self.lines);
+        let log = self.log.join().expect("log");
+        assert!(status.success(), "socklab run ended {status}:\n{log}");
+        if let Some(ns) = &self.netns {
+            assert!(
+                !Path::new("/var/run/netns").join(ns).exists(),
+                "namespace {ns} left behind"
+            );
+        }
+        log
+    }
+}
+
 #[test]
 fn stopping_socklab_run_tap_resets_every_client_at_once() {
     let base = free_port_base().expect("a free port base on 127.0.0.1");
-    let mut run: Child = Command::new(binary("socklab"))
-        .args(["run", "tap", "--port-base", &base.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start socklab run tap");
-    let (tx, lines) = mpsc::channel();
-    let stdout = run.stdout.take().expect("stdout");
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let stderr = run.stderr.take().expect("stderr");
-    let log = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = BufReader::new(stderr).read_to_string(&mut text);
-        text
-    });
-    let running = wait_for_line(&lines, "in network namespace", Duration::from_secs(60));
-    let netns = running
-        .split_whitespace()
-        .skip_while(|w| *w != "namespace")
-        .nth(1)
-        .expect("namespace name")
-        .trim_end_matches(',')
-        .to_owned();
-    wait_for_line(&lines, "press Ctrl-C", Duration::from_secs(10));
-
+    let run = Running::start(&["tap", "--port-base", &base.to_string()]);
+    let netns = run.netns.clone().expect("a private namespace");
     // One client inside the namespace, one through the forwarder on 127.0.0.1.
     let device = SocketAddr::new(config::DEFAULT_IPV4.address().into(), LAB_PORT);
     let inside = HostNet::from_option(Some(&netns))
@@ -340,56 +413,42 @@ fn stopping_socklab_run_tap_resets_every_client_at_once() {
     let forwarded = SocketAddr::from(([127, 0, 0, 1], base + LAB_PORT));
     let outside = TcpStream::connect_timeout(&forwarded, Duration::from_secs(5))
         .expect("connect through the forwarder");
-    let clients = [
-        ("in the namespace", hello(inside)),
-        ("forwarded", hello(outside)),
-    ];
-
-    let stopped = Instant::now();
-    let status = Command::new("kill")
-        .args(["-INT", &run.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let results: Vec<_> = clients
-        .into_iter()
-        .map(|(name, mut client)| {
-            thread::spawn(move || {
-                let mut buf = [0u8; 64];
-                let result = client.read(&mut buf);
-                (name, result.map_err(|e| e.kind()), stopped.elapsed())
-            })
-        })
-        .collect();
-    for handle in results {
-        let (name, result, after) = handle.join().expect("client");
-        assert_eq!(
-            result,
-            Err(ErrorKind::ConnectionReset),
-            "the client {name} got {result:?} after {after:?}, not a reset"
-        );
-        assert!(
-            after < RESET_LIMIT,
-            "the client {name} saw the reset only after {after:?}"
-        );
-    }
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = run.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "socklab run tap did not stop");
-        thread::sleep(Duration::from_millis(50));
-    };
-    let log = log.join().expect("log");
-    assert!(status.success(), "socklab run tap ended {status}:\n{log}");
+    let log = run.interrupt(
+        vec![
+            ("in the namespace", hello(inside)),
+            ("forwarded", hello(outside)),
+        ],
+        ErrorKind::ConnectionReset,
+    );
     assert!(
         log.contains("resetting every connection") && log.contains("reset 2 connections"),
         "{log}"
     );
     assert!(log.contains("removed"), "{log}");
-    assert!(
-        !Path::new("/var/run/netns").join(&netns).exists(),
-        "namespace {netns} left behind"
+}
+
+#[test]
+fn stopping_socklab_run_qemu_ends_every_client_at_once() {
+    // User networking: the client gets an RST from the host's side of QEMU's
+    // forwarding.
+    let base = free_port_base().expect("a free port base on 127.0.0.1");
+    let run = Running::start(&["riscv", "--port-base", &base.to_string()]);
+    let forwarded = SocketAddr::from(([127, 0, 0, 1], base + LAB_PORT));
+    let client = TcpStream::connect_timeout(&forwarded, Duration::from_secs(5))
+        .expect("connect through QEMU's forwarding");
+    run.interrupt(
+        vec![("through user networking", hello(client))],
+        ErrorKind::ConnectionReset,
+    );
+    // On a TAP: the client's socket in the namespace is aborted.
+    let run = Running::start(&["riscv", "--net", "tap"]);
+    let netns = run.netns.clone().expect("a private namespace");
+    let device = SocketAddr::new(config::DEFAULT_IPV4.address().into(), LAB_PORT);
+    let client = HostNet::from_option(Some(&netns))
+        .connect(device, Duration::from_secs(5))
+        .expect("connect inside the namespace");
+    run.interrupt(
+        vec![("on the TAP", hello(client))],
+        ErrorKind::ConnectionAborted,
     );
 }

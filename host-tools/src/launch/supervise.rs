@@ -376,10 +376,10 @@ impl Process {
         }
     }
 
-    /// SIGTERM (QEMU flushes its pcap and exits; `socklab-tap` ends at once,
-    /// its capture holding whole records), up to [`STOP_GRACE`], then SIGKILL;
-    /// waits for the watcher to reap it. Neither board resets its
-    /// connections first.
+    /// SIGTERM (QEMU flushes its pcap and exits; `socklab-tap` resets every
+    /// connection and exits, its capture holding whole records), up to
+    /// [`STOP_GRACE`], then SIGKILL; waits for the watcher to reap it. (The
+    /// QEMU launcher ends the connections to its device before this.)
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let Some(watcher) = self.watcher.take() else {
             return self.status();

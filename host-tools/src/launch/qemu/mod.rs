@@ -441,9 +441,59 @@ impl QemuDevice {
         self.process.status()
     }
 
-    /// Stops QEMU and removes what was created, reporting how QEMU ended.
+    /// Stops QEMU and removes what was created, reporting how QEMU ended. The
+    /// connections to the device end first (see [`QemuDevice::end_connections`]).
     pub fn stop(mut self) -> Option<ExitStatus> {
+        self.end_connections();
         self.process.stop()
+    }
+
+    /// Ends every TCP connection to the device before QEMU goes. The firmware
+    /// cannot be told to reset them (QEMU stops a guest like a power cut), so
+    /// the host ends them with the kernel's socket destroy (`ss -K`), and no
+    /// client is left waiting on a device that is gone:
+    ///
+    /// * user networking: the host-side sockets QEMU accepted on the forwarded
+    ///   ports are destroyed, which sends each client an RST (its read fails
+    ///   with ECONNRESET);
+    /// * a TAP: the sockets in the device's namespace connected to the
+    ///   device's addresses are destroyed (their owner's read fails with
+    ///   ECONNABORTED).
+    ///
+    /// Without `ss` or a kernel with `CONFIG_INET_DIAG_DESTROY` nothing is
+    /// ended, and the clients learn of the stop from their own timeouts.
+    pub fn end_connections(&self) {
+        let filter = match self.link {
+            QemuLink::User { .. } => {
+                let ports: Vec<String> = FORWARDED_PORTS
+                    .iter()
+                    .filter_map(|&port| self.forwarded_port(port))
+                    .map(|port| format!("sport = :{port}"))
+                    .collect();
+                format!("src 127.0.0.1 and ( {} )", ports.join(" or "))
+            }
+            QemuLink::Tap => format!(
+                "( dst {} or dst [{}] )",
+                DEFAULT_IPV4.address(),
+                DEFAULT_IPV6.address()
+            ),
+        };
+        let mut command = match (&self.link, self.host_net.netns_name()) {
+            (QemuLink::Tap, Some(ns)) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", ns, "ss"]);
+                command
+            }
+            _ => Command::new("ss"),
+        };
+        command
+            .args(["-K", "-t", "-n", "state", "connected"])
+            .arg(filter)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Best effort: a stop goes on whatever `ss` says.
+        let _ = command.status();
     }
 }
 
