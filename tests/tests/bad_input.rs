@@ -369,6 +369,7 @@ impl Running {
             .collect();
         for handle in results {
             let (name, result, after) = handle.join().expect("client");
+            eprintln!("client {name}: {result:?} {after:.2?} after SIGINT");
             assert_eq!(
                 result,
                 Err(want),
@@ -451,4 +452,22 @@ fn stopping_socklab_run_qemu_ends_every_client_at_once() {
         vec![("on the TAP", hello(client))],
         ErrorKind::ConnectionAborted,
     );
+}
+
+#[test]
+fn the_readme_lists_every_timeout_with_its_default_and_range() {
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&readme).expect("README.md");
+    for option in TIMEOUT_OPTIONS {
+        let flag = format!("| `--{}` |", option.name);
+        let row = readme
+            .lines()
+            .find(|line| line.starts_with(&flag))
+            .unwrap_or_else(|| panic!("README.md has no row for --{}", option.name));
+        let want = format!(
+            "| {} | {} to {} |",
+            option.default_ms, option.min_ms, option.max_ms
+        );
+        assert!(row.contains(&want), "README row `{row}` lacks `{want}`");
+    }
 }
