@@ -12,8 +12,9 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use socklab_app::protocol::iperf3 as msg;
-use socklab_app::protocol::{info, IPERF2_PORT, IPERF3_PORT};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use socklab_app::protocol::{info, iperf3 as msg, IPERF2_PORT, IPERF3_PORT};
 use socklab_host::client::LabClient;
 
 use crate::{eventually, Dut};
@@ -232,8 +233,8 @@ fn kill_children(pid: u32) {
         .expect("the client's children");
     for child in children.split_whitespace() {
         let child: i32 = child.parse().expect("a pid");
-        // SAFETY: kill(2) with a pid this test started (through `timeout`).
-        unsafe { libc::kill(child, libc::SIGKILL) };
+        // A pid this test started (through `timeout`); gone already is fine.
+        let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
     }
 }
 

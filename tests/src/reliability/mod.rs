@@ -30,9 +30,10 @@ pub use syn_flood::{syn_flood, FLOOD_HANDSHAKE_MS, FLOOD_SYNS, FLOOD_TIME};
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, Protocol, SockRef, Type};
 use socklab_app::protocol::{self, info, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
 use socklab_host::client::{Info, LabClient, Socket};
@@ -221,18 +222,14 @@ fn reset(stream: TcpStream) {
 /// Waits up to `timeout` for `events` (or an error or hang-up) on `stream`;
 /// returns the events seen.
 fn wait_io(stream: &TcpStream, events: i16, timeout: Duration) -> i16 {
-    let mut fd = libc::pollfd {
-        fd: stream.as_raw_fd(),
-        events,
-        revents: 0,
-    };
-    let millis = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd, for the duration of the call.
-    let rc = unsafe { libc::poll(&mut fd, 1, millis) };
-    if rc <= 0 {
-        0
-    } else {
-        fd.revents
+    let mut fds = [PollFd::new(
+        stream.as_fd(),
+        PollFlags::from_bits_truncate(events),
+    )];
+    let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    match poll(&mut fds, timeout) {
+        Ok(ready) if ready > 0 => fds[0].revents().map_or(0, |seen| seen.bits()),
+        _ => 0,
     }
 }
 

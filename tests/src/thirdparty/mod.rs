@@ -25,6 +25,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use socklab_app::protocol;
 use socklab_host::client::LabClient;
 
@@ -160,8 +162,8 @@ pub fn run_for(mut command: Command, duration: Duration) -> ToolOutput {
         );
     }
     let pid = libc::pid_t::try_from(child.id()).expect("a PID fits pid_t");
-    // SAFETY: kill() on the PID of our own child, which has not been reaped.
-    unsafe { libc::kill(pid, libc::SIGINT) };
+    // Our own child, not reaped yet; one that already ended is fine.
+    let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
     let status = wait_bounded(&mut child, Duration::from_secs(5))
         .unwrap_or_else(|| panic!("`{shown}` did not stop on SIGINT within 5 s; killed"));
     ToolOutput {
