@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use socklab_app::protocol::{info, iperf3 as msg, IPERF2_PORT, IPERF3_PORT};
 use socklab_host::client::LabClient;
 
-use crate::{eventually, Dut};
+use crate::{eventually, BoardKind, Dut};
 
 /// How long a misbehaving iperf3 client may hold a test: the device's
 /// `iperf3_timeout_ms` (5 s), the closing that follows it (5 s), and margin.
@@ -475,4 +475,169 @@ pub fn iperf2_modes(dut: &Dut) {
         );
     }
     assert_all_listening(dut, IPERF2_PORT, sockets, RECOVERY);
+}
+
+/// The device on one CPU (the last this process may use), the bench and
+/// iperf3 on one CPU too (the same one with `share`, else another), all at
+/// nice -20, so that neither where the scheduler puts them nor the machine's
+/// other work decides the figures; the device's threads get their CPUs back
+/// on drop.
+struct Quiet {
+    /// The clients' CPU.
+    cpu: usize,
+    _device: socklab_host::bench::pin::PinnedProcess,
+}
+
+/// The niceness the measured processes run at.
+const QUIET_NICE: &str = "-20";
+
+impl Quiet {
+    fn new(dut: &Dut, share: bool) -> Quiet {
+        use socklab_host::bench::pin;
+        let cpus = pin::allowed_cpus().expect("read the CPU affinity");
+        let device_cpu = *cpus.last().expect("a CPU");
+        let cpu = if share { device_cpu } else { cpus[0] };
+        let pid = dut.pid();
+        let device = pin::PinnedProcess::pin(pid, device_cpu)
+            .unwrap_or_else(|e| panic!("pin the device (pid {pid}) to CPU {device_cpu}: {e}"));
+        let tids: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("the device's threads")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        renice(&tids);
+        Quiet {
+            cpu,
+            _device: device,
+        }
+    }
+
+    /// Moves the calling thread to the CPU and the niceness.
+    fn enter_current_thread(&self) {
+        socklab_host::bench::pin::pin_current_thread(self.cpu).expect("pin this thread");
+        let me = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+        let tid = me
+            .file_name()
+            .and_then(|t| t.to_str())
+            .expect("a thread id")
+            .to_owned();
+        renice(&[tid]);
+    }
+
+    /// The command prefix that runs a program the same way.
+    fn wrap(&self) -> String {
+        format!("nice -n {QUIET_NICE} taskset -c {}", self.cpu)
+    }
+}
+
+/// Sets threads `tids` to nice [`QUIET_NICE`] (`renice`, from util-linux).
+fn renice(tids: &[String]) {
+    let output = Command::new("renice")
+        .args(["-n", QUIET_NICE, "-p"])
+        .args(tids)
+        .output()
+        .expect("run renice");
+    assert!(output.status.success(), "renice: {}", text(&output));
+}
+
+/// One iperf3 run with `args` (`-t S`, maybe `-R`): the receiver's
+/// throughput, Gbit/s, the figure iperf3 prints on its `receiver` line (for
+/// `-c`, the device's own count over its own time; for `-R`, the client's).
+fn iperf3_gbps(dut: &Dut, quiet: &Quiet, args: &str) -> f64 {
+    let mut all = words(&quiet.wrap());
+    all.push("iperf3".into());
+    all.extend(target(dut, IPERF3_PORT));
+    all.extend(words(&format!("{args} --json")));
+    let output = run(dut, &all[0], &all[1..], Duration::from_secs(60));
+    assert!(output.status.success(), "iperf3 {args}: {}", text(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("iperf3 {args} --json: {e}: {}", text(&output)));
+    json["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("iperf3 {args}: no end.sum_received in {json}"))
+        / 1e9
+}
+
+/// Most of `values`.
+fn best(values: &[f64]) -> f64 {
+    values.iter().copied().fold(0.0, f64::max)
+}
+
+/// `socklab bench` (its host→device throughput measurement, through
+/// discard) and Debian's `iperf3` client (`-t S`) measure the same device in
+/// `rounds` alternating rounds of `seconds` each, and the best run of each
+/// agrees within 15 %.
+///
+/// Device→host is not asserted yet: there iperf3 `-R` reads 0.73 of the
+/// bench on mps2-an385, steadily (0.052–0.059 against 0.064–0.081 Gbit/s,
+/// pinned), with the device now doing the same work per byte for both; the
+/// cause is on the client side and still open (the README says so).
+///
+/// Both tools run under the same conditions: the device's threads, the
+/// bench's and iperf3 all on one CPU at nice -20 ([`Quiet`]). Unpinned, the
+/// scheduler decides the figure: linux-tap moved 18–23 Gbit/s device→host
+/// when the device and its client shared a CPU and 1.5–2.5 Gbit/s when they
+/// sat on two (every frame then wakes the other vCPU), and which of the two
+/// a run got changed from run to run and within one; at nice 0 the other
+/// work of a shared machine took the rest. The best run, not the median: a
+/// run is only ever slowed down by others, and alternating the tools (the
+/// order flips every round) lets a quiet moment reach both.
+pub fn bench_and_iperf3_agree(dut: &Dut, rounds: usize, seconds: u64) {
+    use socklab_host::bench::throughput::{self, Direction};
+    use socklab_host::bench::{Limit, Options, Target};
+
+    let target = Target::from_device(&**dut, Duration::from_secs(5)).expect("INFO answered");
+    // linux-tap and its client share a CPU: on two, every frame wakes the
+    // other vCPU and the device moves a tenth of what it moves on one. A
+    // QEMU board's emulator needs a CPU of its own, or it runs only while
+    // the client waits.
+    let quiet = Quiet::new(dut, dut.board() == BoardKind::Tap);
+    let opts = Options {
+        limit: Limit::Duration(Duration::from_secs(seconds)),
+        ..Options::default()
+    };
+    let bench = |direction| {
+        // This thread and the ones the bench starts (they inherit both).
+        quiet.enter_current_thread();
+        throughput::measure(&target, direction, &opts)
+            .unwrap_or_else(|e| panic!("socklab bench {direction:?}: {e}"))
+            .gbps
+    };
+    let directions = [(
+        "host→device",
+        Direction::HostToDevice,
+        format!("-t {seconds}"),
+    )];
+    let mut figures = [(Vec::new(), Vec::new())];
+    for round in 0..rounds {
+        for ((what, direction, args), (benched, iperfed)) in directions.iter().zip(&mut figures) {
+            let (b, i) = if round % 2 == 0 {
+                let b = bench(*direction);
+                (b, iperf3_gbps(dut, &quiet, args))
+            } else {
+                let i = iperf3_gbps(dut, &quiet, args);
+                (bench(*direction), i)
+            };
+            println!(
+                "{:?} round {round} {what}: socklab bench {b:.3} Gbit/s, iperf3 {args} {i:.3} Gbit/s",
+                dut.board()
+            );
+            benched.push(b);
+            iperfed.push(i);
+        }
+    }
+    let mut failures = Vec::new();
+    for ((what, _, args), (benched, iperfed)) in directions.iter().zip(&figures) {
+        let (b, i) = (best(benched), best(iperfed));
+        let ratio = i / b;
+        println!(
+            "{:?} {what}, best of {rounds}: socklab bench {b:.3} Gbit/s, iperf3 {args} {i:.3} Gbit/s, iperf3/bench {ratio:.2}",
+            dut.board()
+        );
+        if !(0.85..=1.15).contains(&ratio) {
+            failures.push(format!(
+                "{what}: iperf3 {args} ({i:.3} Gbit/s) and socklab bench ({b:.3} Gbit/s) differ by more than 15 % (ratio {ratio:.2})"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

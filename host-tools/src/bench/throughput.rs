@@ -296,6 +296,19 @@ pub fn run(
     Ok(measured)
 }
 
+/// One throughput run in `direction` inside the target's network, without
+/// a progress bar: for a caller that compares the bench with another tool
+/// (the iperf3 agreement test).
+pub fn measure(
+    target: &Target,
+    direction: Direction,
+    opts: &Options,
+) -> Result<ThroughputRun, BenchError> {
+    target
+        .net
+        .run(|| run(target, direction, opts, &ProgressBar::hidden()))?
+}
+
 /// Writes the chargen pattern until `limit` bytes or the stop flag.
 fn writer(
     stream: &TcpStream,
