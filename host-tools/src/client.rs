@@ -207,8 +207,12 @@ fn service_ports() -> String {
 pub struct Greeting {
     /// The device's version.
     pub version: String,
-    /// The pool slot serving this client.
+    /// The pool slot serving this client (the management socket's number
+    /// when `management`).
     pub slot: usize,
+    /// Served by a management socket (port 6668: read-only commands), not
+    /// a lab slot.
+    pub management: bool,
     /// The client's address as the device sees it.
     pub peer: SocketAddr,
     /// The device's side of the connection.
@@ -222,6 +226,7 @@ impl Greeting {
         Ok(Greeting {
             version: hello.version.to_owned(),
             slot: hello.slot,
+            management: hello.management,
             peer: hello.peer,
             local: hello.local,
         })
@@ -233,6 +238,7 @@ impl fmt::Display for Greeting {
         let hello = Hello {
             version: &self.version,
             slot: self.slot,
+            management: self.management,
             peer: self.peer,
             local: self.local,
         };
@@ -408,6 +414,7 @@ impl LabClient {
             greeting: Greeting {
                 version: String::new(),
                 slot: 0,
+                management: false,
                 peer: unspecified(),
                 local: unspecified(),
             },

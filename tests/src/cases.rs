@@ -363,6 +363,132 @@ pub fn clients_beyond_the_pool_wait_and_beyond_the_backlog_are_refused(dut: &Dut
     }
 }
 
+/// The `socklab` binary built next to the test binaries (`cargo build
+/// --release --workspace --bins`, which `scripts/test` runs first).
+fn socklab_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("socklab");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --release --workspace --bins` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs the real `socklab <args> <target>` against the device (from its
+/// namespace, if it has one); returns its stdout, asserting success.
+fn run_socklab(dut: &Dut, args: &[&str], target: &str) -> String {
+    let mut command = std::process::Command::new(socklab_binary());
+    if let Some(ns) = dut.host_net().netns_name() {
+        command.args(["--netns", ns]);
+    }
+    let out = command
+        .args(["--timeout", "5"])
+        .args(args)
+        .arg(target)
+        .output()
+        .expect("run socklab");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "socklab {args:?} {target} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A full device can be inspected: with every lab slot and backlog place
+/// taken (the next lab client refused), the real `socklab who`, `netstat`
+/// and `info` answer through the management port.
+pub fn a_full_device_answers_who_netstat_and_info(dut: &Dut) {
+    let mgmt = dut.addr(protocol::MGMT_PORT);
+    let mut observer = LabClient::connect_in(dut.host_net(), mgmt, WAIT)
+        .expect("the management port gives its HELLO");
+    assert!(observer.greeting().management, "{}", observer.greeting());
+    let slots = info_value(&mut observer, info::LAB_SLOTS) as usize;
+    let backlog = info_value(&mut observer, info::LAB_BACKLOG) as usize;
+    let mut served: Vec<LabClient> = (0..slots).map(|_| client(dut)).collect();
+    let mut waiting = Vec::new();
+    for n in 1..=backlog {
+        waiting.push(dut.connect(LAB_PORT).expect("the backlog has room"));
+        let queued = eventually(WAIT, || {
+            (info_value(&mut observer, info::LAB_QUEUED) == n as u64).then_some(())
+        });
+        assert!(queued.is_some(), "client {n} is not queued");
+    }
+    observer.quit().expect("QUIT on the management port");
+    // Full: a lab client beyond slots + backlog is refused, as before.
+    assert_refused(dut, LAB_PORT);
+
+    // Through real addresses, the lab's address as a user types it (the
+    // tool goes to the management port beside it); through QEMU's NAT, the
+    // forwarded management port.
+    let target = match dut.has_real_addresses() {
+        true => dut.lab_addr().ip().to_string(),
+        false => mgmt.to_string(),
+    };
+    let who = run_socklab(dut, &["who"], &target);
+    let peers: Vec<String> = match dut.has_real_addresses() {
+        true => served
+            .iter()
+            .map(|c| c.local_addr().unwrap())
+            .chain(waiting.iter().map(|s| s.local_addr().unwrap()))
+            .map(|a| a.to_string())
+            .collect(),
+        false => Vec::new(),
+    };
+    for peer in &peers {
+        assert!(
+            who.contains(peer.as_str()),
+            "who does not list {peer}:\n{who}"
+        );
+    }
+    let rows = who
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .any(|w| w.parse::<SocketAddr>().is_ok())
+        })
+        .count();
+    assert_eq!(rows, slots + backlog, "who:\n{who}");
+
+    let netstat = run_socklab(dut, &["netstat", "--json"], &target);
+    let sockets: Vec<serde_json::Value> =
+        serde_json::from_str(&netstat).unwrap_or_else(|e| panic!("{e}:\n{netstat}"));
+    let established_on = |port: u16| {
+        sockets
+            .iter()
+            .filter(|s| {
+                s["state"] == protocol::state::ESTABLISHED
+                    && s["local"]
+                        .as_str()
+                        .and_then(|l| l.parse::<SocketAddr>().ok())
+                        .is_some_and(|l| l.port() == port)
+            })
+            .count()
+    };
+    assert_eq!(established_on(LAB_PORT), slots + backlog, "{netstat}");
+    assert_eq!(established_on(protocol::MGMT_PORT), 1, "{netstat}");
+
+    let info = run_socklab(dut, &["info", "--json"], &target);
+    let info: serde_json::Value =
+        serde_json::from_str(&info).unwrap_or_else(|e| panic!("{e}:\n{info}"));
+    assert_eq!(info[info::LAB_IN_USE], slots as u64, "{info}");
+    assert_eq!(info[info::LAB_QUEUED], backlog as u64, "{info}");
+    assert!(info[info::MGMT_SOCKETS].as_u64() >= Some(1), "{info}");
+
+    // The lab serves on, unharmed.
+    assert_eq!(served[0].echo("still served").unwrap(), "still served");
+    drop(waiting);
+    served.clear();
+}
+
 /// 200 connect / command / disconnect cycles; afterwards every slot listens.
 pub fn two_hundred_cycles_leave_every_slot_listening(dut: &Dut) {
     for i in 0..200 {

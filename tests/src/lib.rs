@@ -229,6 +229,7 @@ macro_rules! transport_cases {
             chargen_lines_follow_rfc_864,
             closed_port_is_refused,
             clients_beyond_the_pool_wait_and_beyond_the_backlog_are_refused,
+            a_full_device_answers_who_netstat_and_info,
         );
     };
 }

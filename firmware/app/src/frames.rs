@@ -72,7 +72,7 @@ impl<T: RxToken> RxToken for CountedRx<'_, T> {
             if let Some(tcp) = tcp_of(frame) {
                 let rst = tcp.rst();
                 match tcp.dst_port() {
-                    protocol::LAB_PORT => {
+                    protocol::LAB_PORT | protocol::MGMT_PORT => {
                         counters.lab_touched.set(true);
                         if rst {
                             counters.lab_reset.set(true);

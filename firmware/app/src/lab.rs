@@ -84,6 +84,8 @@ enum Reply {
 pub(crate) enum LabRole {
     /// Serving slot `n`.
     Slot(usize),
+    /// Management socket `n` (port 6668, read-only commands).
+    Mgmt(usize),
     /// Backlog socket `index`; `position` in the queue while a client waits
     /// on it (1 is served next).
     Backlog {
@@ -173,8 +175,14 @@ impl LabSlot {
     }
 }
 
-/// Starts serving the client of `socket` in slot `index`: `HELLO`.
-fn welcome(slot: &mut LabSlot, index: usize, socket: &mut tcp::Socket, now_ms: i64) {
+/// Starts serving the client of `socket` in slot `index` (management socket
+/// `index` when `management`): `HELLO`.
+fn welcome(
+    slot: &mut LabSlot,
+    (index, management): (usize, bool),
+    socket: &mut tcp::Socket,
+    now_ms: i64,
+) {
     let (Some(remote), Some(local)) = (socket.remote_endpoint(), socket.local_endpoint()) else {
         return;
     };
@@ -182,11 +190,15 @@ fn welcome(slot: &mut LabSlot, index: usize, socket: &mut tcp::Socket, now_ms: i
     slot.peer = Some(socket_addr(remote));
     slot.local = Some(socket_addr(local));
     slot.last_activity_ms = now_ms;
-    info!("lab slot {index}: accepted {}", socket_addr(remote));
+    match management {
+        true => info!("management {index}: accepted {}", socket_addr(remote)),
+        false => info!("lab slot {index}: accepted {}", socket_addr(remote)),
+    }
     let mut line = OutLine::new();
     let hello = protocol::Hello {
         version: protocol::VERSION,
         slot: index,
+        management,
         peer: socket_addr(remote),
         local: socket_addr(local),
     };
@@ -222,11 +234,15 @@ fn send_line(socket: &mut tcp::Socket, line: &[u8]) -> bool {
     true
 }
 
-/// The lab pool: `serving` slots, then the backlog.
+/// The lab pool: `serving` slots, then the backlog, then the management
+/// sockets.
 pub(crate) struct Lab<'a> {
     pub slots: &'a mut [LabSlot],
-    /// Slots that serve clients; the rest of `slots` is the backlog.
+    /// Slots that serve clients; after them, up to `mgmt_start`, the backlog.
     pub serving: usize,
+    /// The first management socket (port 6668): from here on, `slots` are
+    /// the management sockets, which answer the read-only commands only.
+    pub mgmt_start: usize,
     pub policy: BacklogPolicy,
     /// The next waiting client's ticket.
     pub next_ticket: u64,
@@ -237,7 +253,19 @@ pub(crate) struct Lab<'a> {
 impl Lab<'_> {
     /// Number of clients being served.
     pub fn in_use(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_connected()).count()
+        self.slots[..self.serving]
+            .iter()
+            .filter(|s| s.is_connected())
+            .count()
+    }
+
+    /// The port lab state `index` listens on: the lab's, or the management
+    /// port for a management socket.
+    fn port(&self, index: usize) -> u16 {
+        match index >= self.mgmt_start {
+            true => protocol::MGMT_PORT,
+            false => protocol::LAB_PORT,
+        }
     }
 
     /// True if a lab socket's TCP state moved without the lab seeing it (a
@@ -258,6 +286,9 @@ impl Lab<'_> {
         let index = self.slots.iter().position(|s| s.handle == Some(handle))?;
         if index < self.serving {
             return Some(LabRole::Slot(index));
+        }
+        if index >= self.mgmt_start {
+            return Some(LabRole::Mgmt(index - self.mgmt_start));
         }
         let position = match self.slots[index].phase {
             Phase::Waiting { ticket } => Some(
@@ -298,6 +329,10 @@ impl Lab<'_> {
 
     /// Takes slot `index` off every pending `SAY`'s recipients.
     fn unaddress(&mut self, index: usize) {
+        if index >= self.serving {
+            // Only serving slots are ever a SAY's recipients.
+            return;
+        }
         let (word, bit) = (index / 32, 1u32 << (index % 32));
         for slot in self.slots.iter_mut().filter(|s| s.say_pending) {
             slot.say_to[word] &= !bit;
@@ -326,7 +361,7 @@ impl Lab<'_> {
             debug!("lab backlog place {waiting} -> slot {index}");
             let socket = sockets.get_mut::<tcp::Socket>(self.slots[index].handle());
             self.slots[index].last_state = socket.state();
-            welcome(&mut self.slots[index], index, socket, now_ms);
+            welcome(&mut self.slots[index], (index, false), socket, now_ms);
         }
     }
 
@@ -347,7 +382,7 @@ impl Lab<'_> {
             self.track(index, sockets, counters, now_ms, refresh);
         }
         self.promote(sockets, now_ms);
-        for index in 0..self.serving {
+        for index in (0..self.serving).chain(self.mgmt_start..self.slots.len()) {
             if self.slots[index].is_connected() {
                 self.serve(index, sockets, (bulk, others, pool), view, counters, now_ms);
             }
@@ -374,21 +409,23 @@ impl Lab<'_> {
         next
     }
 
-    /// True if slot `index` may listen: a serving slot always, a backlog
-    /// place unless the policy refuses clients beyond the slots.
+    /// True if slot `index` may listen: a serving slot and a management
+    /// socket always, a backlog place unless the policy refuses clients
+    /// beyond the slots.
     fn may_listen(&self, index: usize) -> bool {
-        index < self.serving || self.policy != BacklogPolicy::Refuse
+        index < self.serving || index >= self.mgmt_start || self.policy != BacklogPolicy::Refuse
     }
 
     /// Puts slot `index` back to listening on a fresh socket state (its own
     /// socket, whose connection is over).
     fn listen_again(&mut self, index: usize, sockets: &mut SocketSet<'_>) {
         let may_listen = self.may_listen(index);
+        let port = self.port(index);
         let slot = &mut self.slots[index];
         slot.reset();
         let socket = sockets.get_mut::<tcp::Socket>(slot.handle());
         if may_listen {
-            listen(socket, protocol::LAB_PORT);
+            listen(socket, port);
             if index < self.serving {
                 info!("lab slot {index}: listening again");
             } else {
@@ -456,9 +493,10 @@ impl Lab<'_> {
                     // A handshake the peer reset: smoltcp listens again by
                     // itself but keeps that handshake's timers (a backed-off
                     // retransmission timeout). Start from a fresh state.
+                    let port = self.port(index);
                     let socket = sockets.get_mut::<tcp::Socket>(self.slots[index].handle());
                     socket.abort();
-                    listen(socket, protocol::LAB_PORT);
+                    listen(socket, port);
                     self.slots[index].reset();
                 }
             }
@@ -526,7 +564,8 @@ impl Lab<'_> {
                     && sockets.get::<tcp::Socket>(lab.slots[i].handle()).state() == State::Listen
             })
         };
-        let busy_policy = index >= self.serving
+        let backlog = (self.serving..self.mgmt_start).contains(&index);
+        let busy_policy = backlog
             && self.policy == BacklogPolicy::Busy
             && matches!(
                 self.slots[index].phase,
@@ -542,7 +581,9 @@ impl Lab<'_> {
                 };
                 counters.accepted += 1;
                 if index < self.serving {
-                    welcome(slot, index, socket, now_ms);
+                    welcome(slot, (index, false), socket, now_ms);
+                } else if !backlog {
+                    welcome(slot, (index - self.mgmt_start, true), socket, now_ms);
                 } else if busy_policy {
                     slot.peer = Some(socket_addr(remote));
                     send_line(socket, protocol::ERR_BUSY.as_bytes());
@@ -656,7 +697,8 @@ impl Lab<'_> {
             let (done, advance) = match self.slots[index].reply {
                 Reply::None => return true,
                 Reply::Who { next } => {
-                    match self.slots[next..].iter().position(|s| s.client().is_some()) {
+                    let serving = &self.slots[next.min(self.serving)..self.serving];
+                    match serving.iter().position(|s| s.client().is_some()) {
                         Some(offset) => {
                             let slot = next + offset;
                             let peer = self.slots[slot].peer.expect("connected slot has a peer");
@@ -737,9 +779,14 @@ impl Lab<'_> {
     fn execute(&mut self, index: usize, line: &[u8], sockets: &mut SocketSet<'_>, now_ms: i64) {
         let handle = self.slots[index].handle();
         let socket = sockets.get_mut::<tcp::Socket>(handle);
+        let management = index >= self.mgmt_start;
+        let serving = self.serving;
         let slot = &mut self.slots[index];
         match Command::parse(line) {
             Command::Empty => {}
+            Command::Echo(_) | Command::Say(_) if management => {
+                send_line(socket, protocol::ERR_READ_ONLY.as_bytes());
+            }
             Command::Echo(text) => {
                 send_line(socket, text);
             }
@@ -750,7 +797,7 @@ impl Lab<'_> {
                 slot.say.extend_from_slice(text).ok();
                 let mut any = false;
                 let mut bitmap = [0u32; BITMAP_WORDS];
-                for (other, s) in self.slots.iter().enumerate() {
+                for (other, s) in self.slots[..serving].iter().enumerate() {
                     if other != index && s.is_connected() {
                         bitmap[other / 32] |= 1 << (other % 32);
                         any = true;
@@ -837,6 +884,7 @@ impl Lab<'_> {
         now_ms: i64,
     ) -> Option<i64> {
         let timeouts = view.config.timeouts;
+        let port = self.port(index);
         let slot = &mut self.slots[index];
         let socket = sockets.get_mut::<tcp::Socket>(slot.handle.expect("slot has a socket"));
         match slot.phase {
@@ -849,7 +897,7 @@ impl Lab<'_> {
                 counters.timed_out += 1;
                 socket.abort();
                 slot.reset();
-                listen(socket, protocol::LAB_PORT);
+                listen(socket, port);
                 None
             }
             Phase::Connected => {

@@ -189,14 +189,21 @@ impl<'a> App<'a> {
             head
         };
 
+        // The lab's slots, its backlog, then the management sockets.
         for (index, slot) in lab_slots.iter_mut().enumerate() {
             let mut socket = new_socket(take(sizes.lab_rx), take(sizes.lab_tx), &config.timeouts);
             // A lab answer carries its ACK anyway; what is left to acknowledge
             // at once is a FIN, so that a TIME-WAIT socket has sent its last
             // ACK within the poll that took the FIN (see `pool::TIME_WAIT_MIN_MS`).
             socket.set_ack_delay(None);
-            sock::listen(&mut socket, protocol::LAB_PORT);
-            if index >= sizes.lab_slots && config.backlog == BacklogPolicy::Refuse {
+            let management = index >= sizes.lab_sockets();
+            let port = match management {
+                true => protocol::MGMT_PORT,
+                false => protocol::LAB_PORT,
+            };
+            sock::listen(&mut socket, port);
+            let backlog = index >= sizes.lab_slots && !management;
+            if backlog && config.backlog == BacklogPolicy::Refuse {
                 // No backlog: a client beyond the slots is refused.
                 socket.abort();
             }
@@ -288,7 +295,7 @@ impl<'a> App<'a> {
             sizes.buffer_bytes()
         );
         info!(
-            "listening on {} and {}, TCP ports 6666 7 9 19 80 5201 5001, UDP ports 7 9 19",
+            "listening on {} and {}, TCP ports 6666 (lab) 6668 (management) 7 9 19 80 5201 5001, UDP ports 7 9 19",
             config.ipv4, config.ipv6
         );
         info!(
@@ -307,6 +314,7 @@ impl<'a> App<'a> {
             lab: Lab {
                 slots: lab_slots,
                 serving: sizes.lab_slots,
+                mgmt_start: sizes.lab_sockets(),
                 policy: config.backlog,
                 next_ticket: 0,
                 busy: false,

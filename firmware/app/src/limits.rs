@@ -1,8 +1,13 @@
 //! The application's fixed bounds, which several modules size their tables
-//! by: the largest pools it supports and the HTTP server's sockets.
+//! by: the largest pools it supports, the management sockets and the HTTP
+//! server's sockets.
 
 /// Largest lab pool the application supports (bounds per-slot bitmaps).
 pub const MAX_LAB_SLOTS: usize = 2048;
+/// Sockets on the management port ([`MGMT_PORT`](crate::protocol::MGMT_PORT)),
+/// apart from the lab's slots and backlog: a full lab can still be inspected
+/// (`WHO`, `NETSTAT`, `INFO`, `EVENTS`). Each has lab-sized buffers.
+pub const MGMT_SOCKETS: usize = 2;
 /// Number of bulk services (echo, discard, chargen).
 pub const BULK_SERVICES: usize = 3;
 /// Most sockets one bulk service may have.

@@ -27,6 +27,12 @@ pub const IPERF3_PORT: u16 = 5201;
 /// iperf2 server: a sink for the `iperf` 2.x client's TCP test ([`iperf2`]).
 pub const IPERF2_PORT: u16 = 5001;
 
+/// The management port: its own few sockets, apart from the lab's slots and
+/// backlog, answer the read-only commands (`WHO`, `NETSTAT`, `INFO`,
+/// `EVENTS`, and `QUIT`), so that a full device can be inspected. 6667 stays
+/// closed (the tests' refused port).
+pub const MGMT_PORT: u16 = 6668;
+
 /// The HTTP server: the device's status page and its JSON API.
 pub const HTTP_PORT: u16 = 80;
 
@@ -35,6 +41,7 @@ pub const HTTP_PORT: u16 = 80;
 pub fn service_name(port: u16) -> &'static str {
     match port {
         LAB_PORT => "lab",
+        MGMT_PORT => "mgmt",
         ECHO_PORT => "echo",
         DISCARD_PORT => "discard",
         CHARGEN_PORT => "chargen",
@@ -85,6 +92,9 @@ pub const ERR_TOO_LONG: &str = "ERR line too long";
 /// Said to a client, before closing, when every slot is busy and the backlog
 /// policy is `busy`.
 pub const ERR_BUSY: &str = "ERR busy";
+/// Reply on the management port to `ECHO` and `SAY`: they belong to the lab.
+pub const ERR_READ_ONLY: &str =
+    "ERR read-only management port: WHO NETSTAT INFO EVENTS QUIT; chat on port 6666";
 /// Said before the device closes an idle client.
 pub const BYE_IDLE: &str = "BYE idle";
 
@@ -228,14 +238,23 @@ fn keyed<'a>(word: Option<&'a str>, key: &'static str) -> Result<&'a str, ParseE
         .ok_or(ParseError::Missing(key))
 }
 
+/// The key of the lab slot in a [`Hello`].
+pub const SLOT: &str = "slot";
+/// The key of the management socket in a [`Hello`] on [`MGMT_PORT`].
+pub const MGMT: &str = "mgmt";
+
 /// The banner a lab client receives on accept:
-/// `HELLO socklab/<version> slot=<n> peer=<client addr> local=<device addr>`.
+/// `HELLO socklab/<version> slot=<n> peer=<client addr> local=<device addr>`;
+/// on the management port `mgmt=<n>` instead of `slot=<n>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello<'a> {
     /// The device's version string.
     pub version: &'a str,
-    /// The pool slot that serves this client.
+    /// The pool slot that serves this client (the management socket's
+    /// number when `management`).
     pub slot: usize,
+    /// Served by a management socket ([`MGMT_PORT`]), not a lab slot.
+    pub management: bool,
     /// The client's address as the device sees it.
     pub peer: SocketAddr,
     /// The device's address of this connection.
@@ -254,9 +273,15 @@ impl<'a> Hello<'a> {
             .and_then(|w| w.strip_prefix(PRODUCT))
             .and_then(|w| w.strip_prefix('/'))
             .ok_or(ParseError::Missing("version"))?;
+        let seat = words.next();
+        let (slot, management) = match keyed(seat, MGMT) {
+            Ok(n) => (n, true),
+            Err(_) => (keyed(seat, SLOT)?, false),
+        };
         Ok(Hello {
             version,
-            slot: field(Some(keyed(words.next(), "slot")?), "slot")?,
+            slot: field(Some(slot), SLOT)?,
+            management,
             peer: field(Some(keyed(words.next(), "peer")?), "peer")?,
             local: field(Some(keyed(words.next(), "local")?), "local")?,
         })
@@ -267,8 +292,12 @@ impl fmt::Display for Hello<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{HELLO} {PRODUCT}/{} slot={} peer={} local={}",
-            self.version, self.slot, self.peer, self.local
+            "{HELLO} {PRODUCT}/{} {}={} peer={} local={}",
+            self.version,
+            if self.management { MGMT } else { SLOT },
+            self.slot,
+            self.peer,
+            self.local
         )
     }
 }
@@ -547,7 +576,7 @@ pub fn parse_info(line: &str) -> Result<(&str, &str), ParseError> {
 /// parser both go by this table.
 pub mod info {
     /// Every `INFO` key, in the order the device reports them.
-    pub const KEYS: [&str; 70] = [
+    pub const KEYS: [&str; 71] = [
         BOARD,
         VERSION,
         MAC,
@@ -618,6 +647,7 @@ pub mod info {
         UDP_TX_BUFFER,
         UDP_PACKETS,
         UDP_CHARGEN_MAX,
+        MGMT_SOCKETS,
     ];
 
     /// The value of a key that has none (`ipv4=none` before a DHCP lease
@@ -775,6 +805,9 @@ pub mod info {
     pub const UDP_PACKETS: &str = "udp_packets";
     /// Largest UDP chargen answer, bytes.
     pub const UDP_CHARGEN_MAX: &str = "udp_chargen_max";
+    /// Sockets on the management port (6668), apart from the lab's slots and
+    /// backlog: `WHO`, `NETSTAT`, `INFO` and `EVENTS` on a full device.
+    pub const MGMT_SOCKETS: &str = "mgmt_sockets";
 }
 
 /// esnet iperf3's control protocol, as its `iperf_api.h` numbers it.
@@ -923,6 +956,14 @@ mod test {
         assert_eq!(hello.slot, 3);
         assert_eq!(hello.peer, "[fdaa::100]:40000".parse().unwrap());
         assert_eq!(hello.local.port(), LAB_PORT);
+        let mut buf = heapless::String::<128>::new();
+        fmt::write(&mut buf, format_args!("{hello}")).unwrap();
+        assert_eq!(buf.as_str(), line);
+        assert!(!hello.management);
+        let line = "HELLO socklab/0.1.0 mgmt=1 peer=192.168.69.100:4000 local=192.168.69.1:6668";
+        let hello = Hello::parse(line).unwrap();
+        assert!(hello.management);
+        assert_eq!(hello.slot, 1);
         let mut buf = heapless::String::<128>::new();
         fmt::write(&mut buf, format_args!("{hello}")).unwrap();
         assert_eq!(buf.as_str(), line);

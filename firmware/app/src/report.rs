@@ -241,6 +241,7 @@ fn info_value(
         info::UDP_TX_BUFFER => write!(out, "{UDP_TX_BUFFER}"),
         info::UDP_PACKETS => write!(out, "{UDP_PACKETS}"),
         info::UDP_CHARGEN_MAX => write!(out, "{UDP_CHARGEN_MAX}"),
+        info::MGMT_SOCKETS => write!(out, "{}", limits::MGMT_SOCKETS),
         // Every key of the table has an arm above (a test checks it).
         _ => write!(out, "{}", info::NONE),
     }

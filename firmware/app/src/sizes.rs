@@ -3,7 +3,7 @@
 
 pub use crate::iperf2::{IPERF2_TX_BUFFER, MAX_IPERF2_SOCKETS};
 pub use crate::iperf3::{IPERF3_RESERVED_SOCKETS, MAX_IPERF3_SOCKETS};
-pub use crate::limits::{BULK_SERVICES, MAX_LAB_SLOTS};
+pub use crate::limits::{BULK_SERVICES, MAX_LAB_SLOTS, MGMT_SOCKETS};
 use crate::limits::{HTTP_RX_BUFFER, HTTP_SOCKETS, HTTP_TX_BUFFER};
 pub use crate::udp::{UDP_CHARGEN_MAX, UDP_PACKETS, UDP_RX_BUFFER, UDP_SOCKETS, UDP_TX_BUFFER};
 
@@ -66,6 +66,12 @@ impl Sizes {
         self.lab_slots + self.lab_backlog
     }
 
+    /// Lab states the board provides ([`Storage::lab`](crate::Storage)):
+    /// the slots, the backlog, then the [`MGMT_SOCKETS`] management sockets.
+    pub const fn lab_states(&self) -> usize {
+        self.lab_sockets() + MGMT_SOCKETS
+    }
+
     /// Sockets of the closing pool, both classes.
     pub const fn closing_sockets(&self) -> usize {
         self.lab_closing + self.bulk_closing
@@ -75,7 +81,7 @@ impl Sizes {
     /// and backlog, the bulk services', the closing pool and the HTTP
     /// server's own [`HTTP_SOCKETS`].
     pub const fn tcp_sockets(&self) -> usize {
-        self.lab_sockets()
+        self.lab_states()
             + BULK_SERVICES * self.bulk_slots
             + self.iperf_sockets()
             + self.closing_sockets()
@@ -94,7 +100,7 @@ impl Sizes {
 
     /// Bytes of socket buffer the board must provide.
     pub const fn buffer_bytes(&self) -> usize {
-        (self.lab_sockets() + self.lab_closing) * (self.lab_rx + self.lab_tx)
+        (self.lab_states() + self.lab_closing) * (self.lab_rx + self.lab_tx)
             + (BULK_SERVICES * self.bulk_slots + self.bulk_closing) * (self.bulk_rx + self.bulk_tx)
             + self.iperf3_sockets * (self.iperf3_rx + self.iperf3_tx)
             + self.iperf2_sockets * (self.iperf2_rx + IPERF2_TX_BUFFER)

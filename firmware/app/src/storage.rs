@@ -15,7 +15,7 @@ impl Sizes {
     pub const fn total_bytes(&self) -> usize {
         self.buffer_bytes()
             + self.sockets() * core::mem::size_of::<SocketStorage<'static>>()
-            + self.lab_sockets() * core::mem::size_of::<LabSlot>()
+            + self.lab_states() * core::mem::size_of::<LabSlot>()
             + self.closing_sockets() * core::mem::size_of::<ClosingSocket>()
             + self.udp_packets() * core::mem::size_of::<UdpPacketMetadata>()
     }
@@ -25,7 +25,8 @@ impl Sizes {
 pub struct Storage<'a> {
     /// `sizes.sockets()` socket slots.
     pub sockets: &'a mut [SocketStorage<'a>],
-    /// `sizes.lab_sockets()` lab states (slots, then backlog).
+    /// `sizes.lab_states()` lab states (slots, then backlog, then the
+    /// management sockets).
     pub lab: &'a mut [LabSlot],
     /// `sizes.closing_sockets()` entries of the closing pool.
     pub closing: &'a mut [ClosingSocket],
@@ -146,7 +147,7 @@ impl Sizes {
         }
         let pairs = [
             (storage.sockets.len(), self.sockets(), 0),
-            (storage.lab.len(), self.lab_sockets(), 1),
+            (storage.lab.len(), self.lab_states(), 1),
             (storage.buffers.len(), self.buffer_bytes(), 2),
             (storage.closing.len(), self.closing_sockets(), 3),
             (storage.udp.len(), self.udp_packets(), 4),

@@ -15,7 +15,7 @@ use socklab_app::protocol::{
     ECHO_PORT, LAB_PORT,
 };
 use socklab_app::smoltcp::socket::tcp::State;
-use socklab_app::storage::UDP_SOCKETS;
+use socklab_app::storage::{self, UDP_SOCKETS};
 use socklab_app::{config, Config, Sizes, Timeouts};
 
 /// A config with `timeouts` and the defaults otherwise.
@@ -221,8 +221,8 @@ fn netstat_lists_every_socket_listening_ones_too() {
     );
 }
 
-/// Lines `INFO` answers before `END`.
-const INFO_KEYS: usize = 70;
+/// Lines `INFO` answers before `END`: one per key of the protocol's table.
+const INFO_KEYS: usize = info::KEYS.len();
 
 #[test]
 fn info_reports_every_key_then_end() {
@@ -231,81 +231,8 @@ fn info_reports_every_key_then_end() {
     let (_b, _) = net.lab(true);
     let info = net.info(&mut a);
     let keys: Vec<&str> = info.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(
-        keys,
-        [
-            info::BOARD,
-            info::VERSION,
-            info::MAC,
-            info::IPV4,
-            info::IPV6,
-            info::IPV4_SOURCE,
-            info::MTU,
-            info::UPTIME_MS,
-            info::LAB_SLOTS,
-            info::LAB_IN_USE,
-            info::LAB_RX_BUFFER,
-            info::LAB_TX_BUFFER,
-            info::BULK_SLOTS,
-            info::BULK_RX_BUFFER,
-            info::BULK_TX_BUFFER,
-            info::SOCKETS,
-            info::BUFFER_BYTES,
-            info::IDLE_TIMEOUT_MS,
-            info::SLOW_READER_TIMEOUT_MS,
-            info::HANDSHAKE_TIMEOUT_MS,
-            info::FRAMES_RX,
-            info::FRAMES_TX,
-            info::CONN_ACCEPTED,
-            info::CONN_REFUSED,
-            info::CONN_TIMED_OUT,
-            info::CONN_RESET,
-            info::CONN_CLOSED,
-            info::LINES_TOO_LONG,
-            info::LAB_BACKLOG,
-            info::LAB_QUEUED,
-            info::BACKLOG_POLICY,
-            info::CONN_BUSY,
-            info::CLOSING_TIMEOUT_MS,
-            info::KEEP_ALIVE_MS,
-            info::DEAD_PEER_MS,
-            info::OFFLOAD,
-            info::IPERF3_SOCKETS,
-            info::IPERF3_MAX_STREAMS,
-            info::IPERF3_RX_BUFFER,
-            info::IPERF3_TX_BUFFER,
-            info::IPERF3_MAX_PARAMS,
-            info::IPERF3_TIMEOUT_MS,
-            info::IPERF3_TESTS,
-            info::IPERF3_FAILED,
-            info::IPERF3_BUSY,
-            info::IPERF2_SOCKETS,
-            info::IPERF2_RX_BUFFER,
-            info::IPERF2_TX_BUFFER,
-            info::IPERF2_TESTS,
-            info::LAB_CLOSING,
-            info::BULK_CLOSING,
-            info::CLOSING_IN_USE,
-            info::TIME_WAIT_RECYCLED,
-            info::REASSEMBLY_BUFFER,
-            info::REASSEMBLY_BUFFERS,
-            info::FRAGMENTATION_BUFFER,
-            info::HTTP_SOCKETS,
-            info::HTTP_RX_BUFFER,
-            info::HTTP_TX_BUFFER,
-            info::HTTP_MAX_HEAD,
-            info::HTTP_REQUEST_TIMEOUT_MS,
-            info::HTTP_IDLE_TIMEOUT_MS,
-            info::EVENT_RING,
-            info::EVENTS_NEXT,
-            info::HTTP_REQUESTS,
-            info::UDP_SOCKETS,
-            info::UDP_RX_BUFFER,
-            info::UDP_TX_BUFFER,
-            info::UDP_PACKETS,
-            info::UDP_CHARGEN_MAX,
-        ]
-    );
+    // In the protocol table's order, every key once.
+    assert_eq!(keys, info::KEYS);
     let v = |key| value(&info, key);
     assert_eq!(v(info::BOARD), "unknown");
     assert_eq!(v(info::VERSION), protocol::VERSION);
@@ -315,6 +242,7 @@ fn info_reports_every_key_then_end() {
     assert_eq!(v(info::IPV4_SOURCE), "static");
     assert_eq!(v(info::MTU), "1500");
     assert_eq!(v(info::OFFLOAD), "none");
+    assert_eq!(v(info::MGMT_SOCKETS), storage::MGMT_SOCKETS.to_string());
     // The small pool has no iperf servers.
     assert_eq!(v(info::IPERF3_SOCKETS), "0");
     assert_eq!(v(info::IPERF2_SOCKETS), "0");
@@ -1392,4 +1320,48 @@ fn the_refuse_policy_refuses_beyond_the_slots() {
     assert!(net.wait_closed(&extra, 2_000));
     assert_eq!(net.app.counters().refused, 1);
     assert_eq!(net.app.lab_queued(), 0);
+}
+
+#[test]
+fn a_full_lab_is_inspected_through_the_management_port() {
+    let mut net = Net::small();
+    // Every slot taken (the small pool has no backlog).
+    let clients: Vec<(Conn, usize)> = (0..SMALL.lab_slots).map(|_| net.lab(false)).collect();
+    let mut mgmt = net.connect(device(false, protocol::MGMT_PORT));
+    let line = net.line(&mut mgmt);
+    let hello = Hello::parse(&line).unwrap_or_else(|e| panic!("`{line}`: {e}"));
+    assert!(hello.management, "{line}");
+    assert_eq!(hello.local.port(), protocol::MGMT_PORT, "{line}");
+    // WHO lists the lab's clients, not the management connection.
+    let who = net.ask_multi(&mut mgmt, protocol::WHO);
+    assert_eq!(who.len(), SMALL.lab_slots, "{who:#?}");
+    for (conn, slot) in &clients {
+        assert!(who.contains(&format!("{slot} {}", conn.local)), "{who:#?}");
+    }
+    // NETSTAT: every service socket, the management ones among them.
+    let rows = net.netstat(&mut mgmt);
+    assert_eq!(
+        rows.len(),
+        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS
+    );
+    let parsed = parse_rows(&rows);
+    assert_eq!(count(&parsed, LAB_PORT, "ESTABLISHED"), SMALL.lab_slots);
+    assert_eq!(count(&parsed, LAB_PORT, "LISTEN"), 0);
+    assert_eq!(count(&parsed, protocol::MGMT_PORT, "ESTABLISHED"), 1);
+    assert_eq!(
+        count(&parsed, protocol::MGMT_PORT, "LISTEN"),
+        storage::MGMT_SOCKETS - 1
+    );
+    let info = net.info(&mut mgmt);
+    assert_eq!(info.len(), INFO_KEYS);
+    let v = |key: &str| info.iter().find(|(k, _)| k == key).unwrap().1.clone();
+    assert_eq!(v(info::LAB_IN_USE), SMALL.lab_slots.to_string());
+    // Read-only: the chat belongs to the lab.
+    assert_eq!(net.ask(&mut mgmt, "ECHO hi"), protocol::ERR_READ_ONLY);
+    assert_eq!(net.ask(&mut mgmt, "SAY hi"), protocol::ERR_READ_ONLY);
+    assert_eq!(net.ask(&mut mgmt, "BOGUS"), protocol::ERR_UNKNOWN);
+    assert_eq!(net.ask(&mut mgmt, protocol::QUIT), protocol::BYE);
+    // The lab clients are served as before.
+    let (mut first, _) = clients.into_iter().next().unwrap();
+    assert_eq!(net.ask(&mut first, "ECHO still here"), "still here");
 }

@@ -457,6 +457,7 @@ fn lab(mut stream: TcpStream) {
     let hello = Hello {
         version: VERSION,
         slot: slot.0,
+        management: false,
         peer,
         local,
     };

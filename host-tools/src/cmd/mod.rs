@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use socklab_app::protocol::{self, LAB_PORT};
+use socklab_app::protocol::{self, LAB_PORT, MGMT_PORT};
 use socklab_host::client::{ClientError, LabClient};
 use socklab_host::launch::DEFAULT_PORT_BASE;
 use socklab_host::netns::HostNet;
@@ -83,10 +83,13 @@ impl Global {
         Duration::from_secs_f64(secs)
     }
 
-    /// A lab client on `addr`, opened in the right namespace, `HELLO` read.
-    pub fn lab_client(&self, addr: SocketAddr) -> anyhow::Result<LabClient> {
+    /// A client for the read-only questions (`WHO`, `NETSTAT`, `INFO`) on
+    /// the management port beside the lab at `addr` ([`management_addr`]):
+    /// it answers on a full device too.
+    pub fn query_client(&self, addr: SocketAddr) -> anyhow::Result<LabClient> {
+        let addr = management_addr(addr);
         LabClient::connect_in(&self.host_net(), addr, self.timeout())
-            .map_err(|error| explain(addr, error, "cannot talk to the lab service"))
+            .map_err(|error| explain(addr, error, "cannot talk to the device"))
     }
 }
 
@@ -101,7 +104,8 @@ pub fn explain(addr: SocketAddr, error: ClientError, what: &str) -> anyhow::Erro
         error,
         ClientError::Timeout { .. } | ClientError::Protocol { .. } | ClientError::Closed { .. }
     );
-    if port != LAB_PORT && no_hello && service != protocol::service_name(0) {
+    let lab_like = port == LAB_PORT || port == MGMT_PORT;
+    if !lab_like && no_hello && service != protocol::service_name(0) {
         return anyhow::anyhow!(
             "{what}: port {port} is the device's {service} service, not the lab: the lab \
              service is on port {LAB_PORT}, the default when ADDR has no port (give {})",
@@ -124,6 +128,19 @@ pub fn explain(addr: SocketAddr, error: ClientError, what: &str) -> anyhow::Erro
     anyhow::Error::new(error).context(what)
 }
 
+/// Where `who`, `netstat` and `info` ask: the management port
+/// ([`MGMT_PORT`]) when `addr` names the lab's port, directly (6666) or as
+/// `socklab run` forwards it by default (16666 -> 16668); any other port as
+/// given.
+pub fn management_addr(addr: SocketAddr) -> SocketAddr {
+    let port = match addr.port() {
+        LAB_PORT => MGMT_PORT,
+        p if p == DEFAULT_PORT_BASE + LAB_PORT => DEFAULT_PORT_BASE + MGMT_PORT,
+        p => p,
+    };
+    SocketAddr::new(addr.ip(), port)
+}
+
 /// Connects to the lab at `addr`, asks one question, says `QUIT`, and prints
 /// the answer as pretty JSON or as `render` lays it out.
 pub fn print_answer<T: serde::Serialize>(
@@ -133,7 +150,7 @@ pub fn print_answer<T: serde::Serialize>(
     ask: impl FnOnce(&mut LabClient) -> Result<T, socklab_host::client::ClientError>,
     render: impl FnOnce(&T) -> String,
 ) -> anyhow::Result<ExitCode> {
-    let mut client = global.lab_client(addr)?;
+    let mut client = global.query_client(addr)?;
     let answer = ask(&mut client)?;
     let _ = client.quit();
     if json {
@@ -152,7 +169,9 @@ pub fn ok() -> anyhow::Result<ExitCode> {
 /// Help text of every `ADDR` argument (a constant: rustdoc would read the
 /// brackets of a doc comment as links).
 pub const ADDR_HELP: &str =
-    "The device: HOST, HOST:PORT or [IPV6]:PORT; without a port, 6666 (the lab service)";
+    "The device: HOST, HOST:PORT or [IPV6]:PORT; without a port, 6666 (the lab service). \
+     who, netstat and info ask its management port beside it (6668; 16668 beside a forwarded \
+     16666), which answers on a full device too";
 
 /// An `ADDR` argument: `host`, `host:port`, `[v6]:port`; port 6666 by default.
 pub fn parse_addr(s: &str) -> Result<SocketAddr, socklab_host::addr::AddrError> {

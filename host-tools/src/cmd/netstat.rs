@@ -33,7 +33,7 @@ pub struct Args {
 
 /// Runs `socklab netstat`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let mut client = global.lab_client(args.addr)?;
+    let mut client = global.query_client(args.addr)?;
     let sockets = client.netstat()?;
     let facts = if args.json {
         None
@@ -81,11 +81,14 @@ impl Pool {
 fn table(sockets: &[Socket], facts: &Info, me: &Greeting, all: bool) -> String {
     let pool = Pool::from_info(facts);
     let is_me = |s: &Socket| {
-        s.local.port() == Some(LAB_PORT) && s.remote.to_string() == me.peer.to_string()
+        s.local.port() == Some(me.local.port()) && s.remote.to_string() == me.peer.to_string()
     };
     let note = |group: &Group<'_>| {
         if is_me(group.socket) {
-            format!("<- this query (slot {})", me.slot)
+            match me.management {
+                true => format!("<- this query (management socket {})", me.slot),
+                false => format!("<- this query (slot {})", me.slot),
+            }
         } else if group.count > 1 && group.socket.is_listening_on(LAB_PORT) {
             match pool {
                 Some(pool) => format!(
@@ -114,10 +117,14 @@ fn table(sockets: &[Socket], facts: &Info, me: &Greeting, all: bool) -> String {
     let mut out = netstat_table_noted(&rows);
     if let Some(pool) = pool {
         out.push_str(&format!(
-            "\nlab (port {LAB_PORT}): {} slots, {} in use (this query's included), {} free; \
+            "\nlab (port {LAB_PORT}): {} slots, {} in use{}, {} free; \
              backlog {} places, {} waiting, {} free\n",
             pool.slots,
             pool.in_use,
+            match me.management {
+                true => "",
+                false => " (this query's included)",
+            },
             pool.free_slots(),
             pool.backlog,
             pool.queued,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use socklab_app::protocol::{
-    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT,
+    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT, MGMT_PORT,
 };
 use socklab_host::board::{BoardArg, NetArg};
 use socklab_host::forward::Forwarder;
@@ -325,6 +325,7 @@ fn print_qemu(device: &QemuDevice) {
             println!("  ports forwarded from 127.0.0.1 (nothing else reaches the device):");
             for (port, what) in [
                 (LAB_PORT, "lab"),
+                (MGMT_PORT, "management: who, netstat, info on a full device"),
                 (HTTP_PORT, "HTTP: the device's page"),
                 (ECHO_PORT, "echo"),
                 (DISCARD_PORT, "discard"),
@@ -355,7 +356,7 @@ fn print_qemu(device: &QemuDevice) {
                 socklab_app::config::DEFAULT_IPV6
             );
             println!(
-                "  lab {LAB_PORT}, echo {ECHO_PORT}, discard {DISCARD_PORT}, chargen {CHARGEN_PORT}, iperf3 {IPERF3_PORT}, iperf2 {IPERF2_PORT}; ping answered"
+                "  lab {LAB_PORT}, management {MGMT_PORT}, echo {ECHO_PORT}, discard {DISCARD_PORT}, chargen {CHARGEN_PORT}, iperf3 {IPERF3_PORT}, iperf2 {IPERF2_PORT}; ping answered"
             );
         }
     }
@@ -387,8 +388,9 @@ fn print_qemu(device: &QemuDevice) {
 
 /// The device ports `socklab run tap` forwards to 127.0.0.1 (QEMU's user
 /// networking forwards the same ones).
-const FORWARDED: [u16; 7] = [
+const FORWARDED: [u16; 8] = [
     LAB_PORT,
+    MGMT_PORT,
     HTTP_PORT,
     ECHO_PORT,
     DISCARD_PORT,

@@ -16,15 +16,22 @@ pub struct Args {
     pub wait: super::Wait,
 }
 
-/// Runs `socklab who`. The list includes this very connection.
+/// Runs `socklab who`, on the management port (the list does not include
+/// this query) or, at another port, the lab (it does).
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let mut client = global.lab_client(args.addr)?;
-    let me = client.greeting().slot;
+    let mut client = global.query_client(args.addr)?;
+    // On the management port this query holds no lab slot.
+    let greeting = client.greeting();
+    let me = (!greeting.management).then_some(greeting.slot);
     let (rows, waiting) = client.who_and_queue()?;
     let _ = client.quit();
     println!("Slot  Client");
     for row in rows {
-        let note = if row.slot == me { "  (this query)" } else { "" };
+        let note = if Some(row.slot) == me {
+            "  (this query)"
+        } else {
+            ""
+        };
         println!("{:>4}  {}{note}", row.slot, row.peer);
     }
     if !waiting.is_empty() {

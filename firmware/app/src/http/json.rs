@@ -263,6 +263,7 @@ impl Cursor {
                     .unwrap_or(socket.listen_endpoint().port);
                 let (role, slot, position) = match ctx.lab.role_of(handle) {
                     Some(LabRole::Slot(n)) => ("slot", Some(n), None),
+                    Some(LabRole::Mgmt(n)) => ("mgmt", Some(n), None),
                     Some(LabRole::Backlog { index, position }) => {
                         ("backlog", Some(index), position)
                     }

@@ -122,7 +122,7 @@ impl Net {
     pub fn new(config: Config, sizes: Sizes) -> Net {
         let storage = Storage {
             sockets: leak(sizes.sockets(), || SocketStorage::EMPTY),
-            lab: leak(sizes.lab_sockets(), || LabSlot::EMPTY),
+            lab: leak(sizes.lab_states(), || LabSlot::EMPTY),
             closing: leak(sizes.closing_sockets(), || ClosingSocket::EMPTY),
             buffers: leak(sizes.buffer_bytes(), || 0u8),
             udp: leak(sizes.udp_packets(), || UdpPacketMetadata::EMPTY),

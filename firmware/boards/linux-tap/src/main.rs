@@ -587,7 +587,7 @@ fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
     );
     let storage = Storage {
         sockets: leak(sizes.sockets(), || SocketStorage::EMPTY),
-        lab: leak(sizes.lab_sockets(), || LabSlot::EMPTY),
+        lab: leak(sizes.lab_states(), || LabSlot::EMPTY),
         closing: leak(sizes.closing_sockets(), || ClosingSocket::EMPTY),
         buffers: leak(sizes.buffer_bytes(), || 0u8),
         udp: leak(sizes.udp_packets(), || UdpPacketMetadata::EMPTY),

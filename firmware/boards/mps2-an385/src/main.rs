@@ -70,8 +70,8 @@ const MAX_IDLE_MS: u64 = 1000;
 // weigh on the stack. `ConstStaticCell` hands each out once, without `unsafe`.
 static SOCKETS: ConstStaticCell<[SocketStorage<'static>; SIZES.sockets()]> =
     ConstStaticCell::new([SocketStorage::EMPTY; SIZES.sockets()]);
-static LAB: ConstStaticCell<[LabSlot; SIZES.lab_sockets()]> =
-    ConstStaticCell::new([LabSlot::EMPTY; SIZES.lab_sockets()]);
+static LAB: ConstStaticCell<[LabSlot; SIZES.lab_states()]> =
+    ConstStaticCell::new([LabSlot::EMPTY; SIZES.lab_states()]);
 static CLOSING: ConstStaticCell<[ClosingSocket; SIZES.closing_sockets()]> =
     ConstStaticCell::new([ClosingSocket::EMPTY; SIZES.closing_sockets()]);
 static BUFFERS: ConstStaticCell<[u8; SIZES.buffer_bytes()]> =

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6};
 use socklab_app::protocol::{
-    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT,
+    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT, MGMT_PORT,
 };
 
 use super::artifacts::{find_image, find_qemu, Image};
@@ -47,9 +47,10 @@ pub const DEFAULT_PORT_BASE: u16 = 10_000;
 /// be seen through QEMU's user networking.
 pub const QEMU_CLOSED_PORT: u16 = LAB_PORT + 1;
 /// The device ports forwarded to the host with user networking.
-pub const FORWARDED_PORTS: [u16; 8] = [
+pub const FORWARDED_PORTS: [u16; 9] = [
     LAB_PORT,
     QEMU_CLOSED_PORT,
+    MGMT_PORT,
     ECHO_PORT,
     DISCARD_PORT,
     CHARGEN_PORT,
@@ -58,7 +59,7 @@ pub const FORWARDED_PORTS: [u16; 8] = [
     HTTP_PORT,
 ];
 /// The greatest port base: every forwarded port must stay a valid port.
-pub const MAX_PORT_BASE: u16 = u16::MAX - QEMU_CLOSED_PORT;
+pub const MAX_PORT_BASE: u16 = u16::MAX - MGMT_PORT;
 /// The UART line that says the firmware is up (static addresses in place).
 const LISTENING_MARK: &str = "listening on ";
 /// The UART line that says the device took a DHCP lease.
@@ -248,7 +249,7 @@ impl QemuDevice {
                 let base = port_base.unwrap_or(DEFAULT_PORT_BASE);
                 if base > MAX_PORT_BASE {
                     return Err(LaunchError::Ports(format!(
-                        "port base {base} is too big: {base} + {QEMU_CLOSED_PORT} is no port \
+                        "port base {base} is too big: {base} + {MGMT_PORT} is no port \
                          (at most {MAX_PORT_BASE})"
                     )));
                 }

@@ -25,7 +25,7 @@ impl Spare {
         Spare {
             sizes,
             sockets: Box::into_raw((0..sizes.sockets()).map(|_| SocketStorage::EMPTY).collect()),
-            lab: Box::into_raw((0..sizes.lab_sockets()).map(|_| LabSlot::EMPTY).collect()),
+            lab: Box::into_raw((0..sizes.lab_states()).map(|_| LabSlot::EMPTY).collect()),
             closing: Box::into_raw(
                 (0..sizes.closing_sockets())
                     .map(|_| ClosingSocket::EMPTY)
