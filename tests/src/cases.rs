@@ -388,9 +388,9 @@ fn run_socklab(dut: &Dut, args: &[&str], target: &str) -> String {
         command.args(["--netns", ns]);
     }
     let out = command
-        .args(["--timeout", "5"])
         .args(args)
         .arg(target)
+        .args(["--timeout", "5"])
         .output()
         .expect("run socklab");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

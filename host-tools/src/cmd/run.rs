@@ -415,9 +415,10 @@ fn start_forwarding(device: &TapDevice, base: u16) -> anyhow::Result<Option<Forw
     };
     println!(
         "forwarded to this namespace (loopback only; --no-forward turns it off):\n  \
-         page    http://{}/\n  lab {}, echo {}, discard {}, chargen {}, iperf3 {}, iperf2 {}",
+         page    http://{}/\n  lab {}, management {}, echo {}, discard {}, chargen {}, iperf3 {}, iperf2 {}",
         at(HTTP_PORT),
         at(LAB_PORT),
+        at(MGMT_PORT),
         at(ECHO_PORT),
         at(DISCARD_PORT),
         at(CHARGEN_PORT),
