@@ -25,11 +25,13 @@
 mod print;
 
 pub mod addr;
+pub mod api;
 pub mod bench;
 pub mod board;
 pub mod cleanup;
 pub mod client;
 pub mod forward;
+pub mod http;
 pub mod ip;
 pub mod launch;
 pub mod netns;

@@ -65,6 +65,12 @@ enum Command {
         sudo socklab ping 192.168.69.1\n  \
         sudo socklab --netns lab ping fdaa::1 --count 10")]
     Ping(cmd::ping::Args),
+    /// Watch the device's sockets live in the terminal (its web page's JSON API, port 80).
+    #[command(after_help = "Examples:\n  \
+        socklab --netns socklab-1234-0 top 192.168.69.1\n  \
+        socklab top 127.0.0.1:10080       through `socklab run tap`'s forwarder\n  \
+        socklab top 192.168.69.1 --once   one frame as text on stdout")]
+    Top(cmd::top::Args),
     /// Create or delete a TAP interface with the host-side addresses (needs root).
     #[command(after_help = "Examples:\n  \
         sudo socklab tap up               tap0, owned by you: then `socklab run tap --tap tap0`\n  \
@@ -90,6 +96,7 @@ impl Command {
             Command::Info(args) => Some(args.wait),
             Command::Who(args) => Some(args.wait),
             Command::Ping(args) => Some(args.wait),
+            Command::Top(args) => Some(args.wait),
             Command::Bench(args) => Some(args.wait),
             Command::Tap(_) | Command::KernelServer(_) => None,
         }
@@ -113,6 +120,7 @@ fn main() -> std::process::ExitCode {
         Command::Info(args) => cmd::info::run(&global, args),
         Command::Who(args) => cmd::who::run(&global, args),
         Command::Ping(args) => cmd::ping::run(&global, args),
+        Command::Top(args) => cmd::top::run(&global, args),
         Command::Tap(args) => cmd::tap::run(&global, args),
         Command::Bench(args) => cmd::bench::run(&global, args),
         Command::KernelServer(args) => cmd::bench::serve(args),

@@ -8,6 +8,7 @@ pub mod netstat;
 pub mod ping;
 pub mod run;
 pub mod tap;
+pub mod top;
 pub mod who;
 
 use std::net::SocketAddr;
@@ -33,7 +34,7 @@ pub struct Global {
 
 /// Help of the global `--netns` option.
 pub const NETNS_HELP: &str = "Network namespace to work in: `tap` and `run` put the TAP and the \
-     device there (created if missing); `connect`, `netstat`, `info`, `who`, `ping` and `bench` \
+     device there (created if missing); `connect`, `netstat`, `info`, `who`, `ping`, `top` and `bench` \
      open their sockets there, to reach a device that `tap`/`run` put there; `demo` makes its own";
 
 /// `--timeout`, for the subcommands that wait for a device.

@@ -1,0 +1,198 @@
+//! `socklab top --once`, the real binary, against a real `socklab-tap` in its
+//! namespace: lab clients connected over IPv4 and IPv6 show in their slots
+//! with their addresses, directly (`--netns`) and through a 127.0.0.1
+//! forwarder; the same documents read through the host library's API model
+//! agree. Bad targets fail with a clear message and a non-zero exit.
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use socklab_app::protocol::{HTTP_PORT, LAB_PORT};
+use socklab_host::api::ApiClient;
+use socklab_host::client::LabClient;
+use socklab_host::forward::Forwarder;
+use socklab_tests::{BoardKind, Dut};
+
+/// The `socklab` binary built next to this test (`cargo build --workspace --bins`).
+fn socklab() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin = dir.join("socklab");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --release --workspace --bins` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `socklab [--netns NS] top ARGS`, stdout piped.
+fn top(netns: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(socklab());
+    if let Some(ns) = netns {
+        cmd.args(["--netns", ns]);
+    }
+    cmd.arg("top")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run socklab top")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The frame's row of `lab slot N`.
+fn slot_row(frame: &str, slot: usize) -> &str {
+    let name = format!("lab slot {slot} ");
+    frame
+        .lines()
+        .find(|l| l.contains(&name))
+        .unwrap_or_else(|| panic!("no row for lab slot {slot} in\n{frame}"))
+}
+
+fn netns(dut: &Dut) -> String {
+    dut.host_net()
+        .netns_name()
+        .expect("a TAP device lives in a namespace")
+        .to_owned()
+}
+
+#[test]
+fn top_once_shows_the_lab_clients_in_their_slots() {
+    let dut = Dut::start(BoardKind::Tap);
+    let ns = netns(&dut);
+    let mut clients: Vec<LabClient> = (0..2)
+        .map(|_| dut.lab_client().expect("a lab client"))
+        .collect();
+    let v6 = dut.addr6(LAB_PORT).expect("the TAP device has IPv6");
+    clients.push(dut.lab_client_at(v6).expect("a lab client over IPv6"));
+    let device = dut.addr(HTTP_PORT).ip().to_string();
+
+    let out = top(Some(&ns), &[&device, "--once"]);
+    let (frame, log) = text(&out);
+    assert!(out.status.success(), "socklab top failed: {log}\n{frame}");
+    assert!(frame.contains("linux-tap"), "{frame}");
+    assert!(frame.contains("192.168.69.1/24"), "{frame}");
+    for client in &clients {
+        let hello = client.greeting();
+        let row = slot_row(&frame, hello.slot);
+        assert!(row.contains(&hello.peer.to_string()), "{row}");
+        assert!(row.contains(&hello.local.to_string()), "{row}");
+        assert!(row.contains("ESTABLISHED"), "{row}");
+        // Its ladder: the handshake, with its peer.
+        assert!(
+            frame.contains(&format!("{}", hello.peer)) && frame.contains("SYN-RECEIVED"),
+            "{frame}"
+        );
+    }
+    assert!(frame.contains("*:6666"), "{frame}");
+    assert!(frame.contains("lab 3/"), "{frame}");
+
+    // The same picture through the library's API model.
+    let mut api = ApiClient::new(
+        dut.host_net().clone(),
+        dut.addr(HTTP_PORT),
+        Duration::from_secs(5),
+    );
+    let sockets = api.sockets().expect("/api/sockets");
+    let groups = sockets.groups();
+    for client in &clients {
+        let hello = client.greeting();
+        let s = groups
+            .connected
+            .iter()
+            .find(|s| s.remote == Some(hello.peer))
+            .unwrap_or_else(|| panic!("{} not connected: {groups:#?}", hello.peer));
+        assert_eq!(s.slot, Some(hello.slot));
+        assert_eq!(s.state, "ESTABLISHED");
+    }
+
+    // Through a forwarder on 127.0.0.1 in this namespace, as `socklab run
+    // tap` makes one (on a free port here, not 10080: tests run side by side).
+    let free = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free local port")
+        .port();
+    let base = free
+        .checked_sub(HTTP_PORT)
+        .expect("an ephemeral port is over 80");
+    let ip: IpAddr = dut.addr(HTTP_PORT).ip();
+    let forwarder =
+        Forwarder::start(dut.host_net(), ip, &[HTTP_PORT], base).expect("forward the page");
+    let local: SocketAddr = forwarder.local(HTTP_PORT).unwrap();
+    let out = top(None, &[&local.to_string(), "--once", "--width", "100"]);
+    let (frame, log) = text(&out);
+    assert!(
+        out.status.success(),
+        "socklab top via {local} failed: {log}\n{frame}"
+    );
+    assert!(frame.contains(&format!("http://{local}")), "{frame}");
+    for client in &clients {
+        let hello = client.greeting();
+        assert!(slot_row(&frame, hello.slot).contains(&hello.peer.to_string()));
+    }
+    assert!(frame.lines().all(|l| l.chars().count() <= 100), "{frame}");
+    drop(forwarder);
+    dut.assert_running();
+}
+
+#[test]
+fn top_refuses_bad_targets_with_clear_messages() {
+    let dut = Dut::start(BoardKind::Tap);
+    let ns = netns(&dut);
+    let device = dut.addr(HTTP_PORT).ip();
+
+    // Nothing listens on port 81: the device refuses.
+    let out = top(Some(&ns), &[&format!("{device}:81"), "--once"]);
+    let (stdout, log) = text(&out);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        log.contains("cannot reach the device's web server") && log.contains("refused"),
+        "{log}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+
+    // The lab port answers, but not in HTTP.
+    let out = top(Some(&ns), &[&format!("{device}:{LAB_PORT}"), "--once"]);
+    let (_, log) = text(&out);
+    assert!(!out.status.success());
+    assert!(log.contains("not an HTTP answer"), "{log}");
+
+    // No host at this address: no answer within --timeout.
+    let out = top(Some(&ns), &["192.168.69.77", "--once", "--timeout", "1"]);
+    let (_, log) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        log.contains("cannot reach the device's web server at 192.168.69.77:80"),
+        "{log}"
+    );
+
+    // A malformed address or option: clap's message, exit 2.
+    for args in [
+        &["192.168.69.1:99999", "--once"][..],
+        &["[fdaa::1", "--once"],
+        &["192.168.69.1", "--once", "--interval", "0"],
+    ] {
+        let out = top(Some(&ns), args);
+        let (_, log) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {log}");
+        assert!(log.contains("error:"), "{args:?}: {log}");
+    }
+
+    // Without --once, stdout must be a terminal.
+    let out = top(Some(&ns), &[&device.to_string()]);
+    let (_, log) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{log}");
+    assert!(log.contains("--once"), "{log}");
+    dut.assert_running();
+}
