@@ -15,6 +15,8 @@
 //! * [`launch`] starts devices and tears them down ([`launch::TapDevice`],
 //!   [`launch::QemuDevice`], the [`launch::Device`] trait);
 //! * [`render`] formats answers for people;
+//! * [`api`] reads the device's JSON API (port 80) into typed documents
+//!   (`socklab top`), over the small HTTP/1.1 client in [`http`];
 //! * [`bench`](mod@bench) measures a device, and Linux's TCP stack as a baseline
 //!   (`socklab bench`).
 //!

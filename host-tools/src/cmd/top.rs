@@ -76,7 +76,7 @@ pub struct Picture {
     pub sockets: SocketsDoc,
     /// The state changes seen so far.
     pub log: EventLog,
-    /// Time between refreshes.
+    /// Time between refreshes (zero for `--once`).
     pub interval: Duration,
     /// What the last refresh cost.
     pub cost: Cost,
@@ -155,7 +155,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    let interval = Duration::from_millis(args.interval);
+    let interval = match args.once {
+        true => Duration::ZERO,
+        false => Duration::from_millis(args.interval),
+    };
     let mut client = ApiClient::new(global.host_net(), args.addr, global.timeout());
     let picture = Picture::first(&mut client, interval)?;
     if args.once {

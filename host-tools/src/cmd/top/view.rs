@@ -22,7 +22,7 @@ const MAX_CLOSING_ROWS: u16 = 9;
 /// Width of one listener's entry.
 const LISTENER_WIDTH: u16 = 44;
 /// Widths of the socket table's text columns: socket, local, remote, state, time.
-const COLUMNS: [u16; 5] = [14, 19, 22, 12, 9];
+const COLUMNS: [u16; 5] = [14, 17, 20, 12, 7];
 /// Width of the backlog and counters boxes.
 const SIDE_WIDTH: u16 = 30;
 
@@ -108,6 +108,16 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
+/// Milliseconds in at most 7 columns: `850ms`, `4.2s`, `26m49s`, `3h07m`.
+pub fn short_duration(ms: u64) -> String {
+    match ms {
+        0..1000 => format!("{ms}ms"),
+        1000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
 /// Bytes, short: `512`, `1.5K`, `256K`, `1.2M`.
 pub fn short_bytes(n: usize) -> String {
     const K: usize = 1024;
@@ -166,24 +176,21 @@ fn heading(picture: &Picture) -> Paragraph<'static> {
         text(info::MTU).into(),
         "  up ".dark_gray(),
         duration(picture.sockets.uptime_ms).into(),
-        "  lab ".dark_gray(),
-        format!(
-            "{}/{} in use, {} waiting",
-            picture.sockets.lab_in_use,
-            text(info::LAB_SLOTS),
-            picture.sockets.lab_queued
-        )
-        .into(),
     ]);
     let status = match &picture.status {
         Some(error) => Line::from(format!(" device not answering: {error} ").red().bold()),
-        None => Line::from(format!(
-            " every {} ms: {} requests, {} of JSON, {} ms ",
-            picture.interval.as_millis(),
-            picture.cost.requests,
-            short_bytes(picture.cost.bytes),
-            picture.took.as_millis()
-        )),
+        None => {
+            let every = match picture.interval.as_millis() {
+                0 => String::new(),
+                ms => format!(", every {ms} ms"),
+            };
+            Line::from(format!(
+                " one refresh: {} requests, {} of JSON, {} ms{every} ",
+                picture.cost.requests,
+                short_bytes(picture.cost.bytes),
+                picture.took.as_millis()
+            ))
+        }
     };
     Paragraph::new(line).block(
         Block::bordered()
@@ -240,7 +247,7 @@ fn socket_table(frame: &mut Frame, area: Rect, title: &str, sockets: &[&ApiSocke
                     ),
                     Cell::from(s.remote.map_or_else(|| "*:*".into(), |a| a.to_string())),
                     Cell::from(Span::styled(s.state.clone(), state_style(&s.state))),
-                    Cell::from(duration(s.state_ms)),
+                    Cell::from(short_duration(s.state_ms)),
                     Cell::from(gauge(s.rx_queued, s.rx_capacity, bar, Color::Cyan)),
                     Cell::from(gauge(s.tx_queued, s.tx_capacity, bar, Color::Magenta)),
                 ])
@@ -288,13 +295,14 @@ fn backlog(waiting: &[&ApiSocket], picture: &Picture) -> Paragraph<'static> {
         .block(Block::bordered().title(format!(" Backlog ({} of {size}) ", waiting.len())))
 }
 
-/// A ladder as text: `lab #3 192.168.69.100:47014` and its steps.
-pub fn ladder_lines(ladder: &Ladder) -> (Line<'static>, Line<'static>) {
+/// A ladder as text: `lab slot 3 192.168.69.100:47014` and its steps.
+/// `name` is the socket's name while it still serves this peer, else the
+/// ladder says `service #index`.
+pub fn ladder_lines(ladder: &Ladder, name: Option<String>) -> (Line<'static>, Line<'static>) {
     let color = service_color(&ladder.service);
+    let name = name.unwrap_or_else(|| format!("{} #{}", ladder.service, ladder.socket));
     let who = Line::from(vec![
-        format!("{} #{}", ladder.service, ladder.socket)
-            .fg(color)
-            .bold(),
+        name.fg(color).bold(),
         format!(
             " {}",
             ladder.remote.map_or_else(String::new, |a| a.to_string())
@@ -326,7 +334,13 @@ fn ladders(picture: &Picture, area: Rect) -> Paragraph<'static> {
         .into_iter()
         .filter(|l| l.remote.is_some());
     for ladder in connections.rev() {
-        let (who, steps) = ladder_lines(&ladder);
+        let name = picture
+            .sockets
+            .sockets
+            .iter()
+            .find(|s| s.id == ladder.socket && s.remote == ladder.remote)
+            .map(ApiSocket::name);
+        let (who, steps) = ladder_lines(&ladder, name);
         let needed = 1 + steps.width().div_ceil(width).max(1);
         if needed > room {
             break;
@@ -340,7 +354,7 @@ fn ladders(picture: &Picture, area: Rect) -> Paragraph<'static> {
     }
     Paragraph::new(Text::from(lines))
         .wrap(Wrap { trim: false })
-        .block(Block::bordered().title(" State changes: newest connection first "))
+        .block(Block::bordered().title(" State changes, newest first "))
 }
 
 fn counters(picture: &Picture) -> Paragraph<'static> {
@@ -372,6 +386,10 @@ mod test {
         assert_eq!(duration(850), "850 ms");
         assert_eq!(duration(4250), "4.2 s");
         assert_eq!(duration(187_000), "3 min 7 s");
+        assert_eq!(short_duration(850), "850ms");
+        assert_eq!(short_duration(4250), "4.2s");
+        assert_eq!(short_duration(1_609_000), "26m49s");
+        assert_eq!(short_duration(11_220_000), "3h07m");
         assert_eq!(short_bytes(512), "512");
         assert_eq!(short_bytes(1024), "1.0K");
         assert_eq!(short_bytes(262_144), "256K");
