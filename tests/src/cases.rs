@@ -363,27 +363,10 @@ pub fn clients_beyond_the_pool_wait_and_beyond_the_backlog_are_refused(dut: &Dut
     }
 }
 
-/// The `socklab` binary built next to the test binaries (`cargo build
-/// --release --workspace --bins`, which `scripts/test` runs first).
-fn socklab_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("socklab");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build --release --workspace --bins` first (scripts/test does)",
-        bin.display()
-    );
-    bin
-}
-
 /// Runs the real `socklab <args> <target>` against the device (from its
 /// namespace, if it has one); returns its stdout, asserting success.
 fn run_socklab(dut: &Dut, args: &[&str], target: &str) -> String {
-    let mut command = std::process::Command::new(socklab_binary());
+    let mut command = std::process::Command::new(crate::socklab_bin());
     if let Some(ns) = dut.host_net().netns_name() {
         command.args(["--netns", ns]);
     }

@@ -161,12 +161,19 @@ impl Drop for Dut {
 /// The `socklab` binary built next to the test binaries (`cargo build
 /// --workspace --bins`, which scripts/test runs first).
 pub fn socklab_bin() -> std::path::PathBuf {
+    built_binary("socklab")
+}
+
+/// A binary of the workspace (`socklab`, `socklab-tap`) built next to the
+/// test binaries (`cargo build --workspace --bins`, which scripts/test runs
+/// first).
+pub fn built_binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target dir");
-    let bin = dir.join("socklab");
+    let bin = dir.join(name);
     assert!(
         bin.is_file(),
         "{} is missing: run `cargo build --release --workspace --bins` first (scripts/test does)",

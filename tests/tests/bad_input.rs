@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -16,22 +16,7 @@ use socklab_app::config::{self, TIMEOUT_OPTIONS};
 use socklab_app::protocol::LAB_PORT;
 use socklab_host::launch::free_port_base;
 use socklab_host::netns::HostNet;
-
-/// A binary built next to this test (`cargo build --workspace --bins`).
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let bin = dir.join(name);
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build --release --workspace --bins` first (scripts/test does)",
-        bin.display()
-    );
-    bin
-}
+use socklab_tests::built_binary;
 
 /// How long one bad command line may take: most exit before opening anything,
 /// `run tap` after setting up and removing a namespace.
@@ -151,7 +136,7 @@ fn timeout_cases(
 
 #[test]
 fn socklab_tap_refuses_bad_options_with_the_rule() {
-    let tap = binary("socklab-tap");
+    let tap = built_binary("socklab-tap");
     let mut cases = timeout_cases(
         true,
         |t| format!("is not a timeout from {} to {} ms", t.min_ms, t.max_ms),
@@ -218,7 +203,7 @@ fn socklab_tap_refuses_bad_options_with_the_rule() {
 
 #[test]
 fn socklab_run_refuses_bad_device_options_before_starting_a_device() {
-    let socklab = binary("socklab");
+    let socklab = built_binary("socklab");
     let mut cases = Vec::new();
     // The QEMU images' boot options go through the image's own parser first:
     // nothing boots.
@@ -309,7 +294,16 @@ struct Running {
 impl Running {
     /// Starts `socklab run ARGS` and waits until it says how to stop it.
     fn start(args: &[&str]) -> Running {
-        let mut child = Command::new(binary("socklab"))
+        Running::start_with_path(args, None)
+    }
+
+    /// [`Running::start`] with `PATH` set to `path` when given.
+    fn start_with_path(args: &[&str], path: Option<&std::ffi::OsStr>) -> Running {
+        let mut command = Command::new(built_binary("socklab"));
+        if let Some(path) = path {
+            command.env("PATH", path);
+        }
+        let mut child = command
             .arg("run")
             .args(args)
             .stdin(Stdio::null())
@@ -451,6 +445,42 @@ fn stopping_socklab_run_qemu_ends_every_client_at_once() {
     run.interrupt(
         vec![("on the TAP", hello(client))],
         ErrorKind::ConnectionAborted,
+    );
+}
+
+/// `socklab run qemu` boots the image that is already built and never runs a
+/// build: `cargo` and `rustup` on its `PATH` are stand-ins that leave a mark
+/// and fail, so any build attempt would both fail the start and leave the mark.
+#[test]
+fn socklab_run_qemu_boots_the_built_image_without_building() {
+    let bin = tempfile::tempdir().expect("a temporary directory");
+    let mark = bin.path().join("a build ran");
+    for tool in ["cargo", "rustup"] {
+        let script = bin.path().join(tool);
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\ntouch '{}'\nexit 1\n", mark.display()),
+        )
+        .expect("write a stand-in");
+        let mut permissions = std::fs::metadata(&script).expect("stat").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&script, permissions).expect("chmod");
+    }
+    let mut path = std::ffi::OsString::from(bin.path());
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    let base = free_port_base().expect("a free port base on 127.0.0.1");
+    let run = Running::start_with_path(&["qemu", "--port-base", &base.to_string()], Some(&path));
+    let forwarded = SocketAddr::from(([127, 0, 0, 1], base + LAB_PORT));
+    let client = TcpStream::connect_timeout(&forwarded, Duration::from_secs(5))
+        .expect("connect through QEMU's forwarding");
+    run.interrupt(
+        vec![("through user networking", hello(client))],
+        ErrorKind::ConnectionReset,
+    );
+    assert!(
+        !mark.exists(),
+        "socklab run qemu ran a build of an image that was already built"
     );
 }
 

@@ -5,7 +5,6 @@
 //! agree. Bad targets fail with a clear message and a non-zero exit.
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -13,27 +12,11 @@ use socklab_app::protocol::{HTTP_PORT, LAB_PORT};
 use socklab_host::api::ApiClient;
 use socklab_host::client::LabClient;
 use socklab_host::forward::Forwarder;
-use socklab_tests::{BoardKind, Dut};
-
-/// The `socklab` binary built next to this test (`cargo build --workspace --bins`).
-fn socklab() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let bin = dir.join("socklab");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build --release --workspace --bins` first (scripts/test does)",
-        bin.display()
-    );
-    bin
-}
+use socklab_tests::{socklab_bin, BoardKind, Dut};
 
 /// Runs `socklab [--netns NS] top ARGS`, stdout piped.
 fn top(netns: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(socklab());
+    let mut cmd = Command::new(socklab_bin());
     if let Some(ns) = netns {
         cmd.args(["--netns", ns]);
     }
