@@ -1,10 +1,9 @@
 //! `socklab bench` and Debian's `iperf3` client measure the same device in
-//! the same run and agree within 15 % host→device, on mps2-an385 over a TAP.
-//! A test binary of its own so that nothing else of the suite shares the two
-//! CPUs while it measures. What does not agree yet (device→host, and
-//! linux-tap, whose runs still vary from one to the next beyond 15 % on a
-//! loaded 2-vCPU machine) is in `iperf::bench_and_iperf3_agree` and the
-//! README.
+//! the same run and agree within 15 % host→device and device→host, on
+//! mps2-an385 over a TAP. A test binary of its own so that nothing else of
+//! the suite shares the two CPUs while it measures. linux-tap is not covered:
+//! its runs still vary from one to the next beyond 15 % on a loaded 2-vCPU
+//! machine (the README says why).
 
 use socklab_tests::{iperf, BoardKind, Dut};
 
