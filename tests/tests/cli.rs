@@ -481,12 +481,16 @@ typed(b"lo\r")
 read_for(5, b"hello\r\n")
 os.write(fd, b"\x04")
 code = None
-for _ in range(100):
+end = time.time() + 10
+while time.time() < end:
     done, status = os.waitpid(pid, os.WNOHANG)
     if done:
         code = os.waitstatus_to_exitcode(status)
         break
     read_for(0.05)
+    # The pty reads nothing once the child has closed it, so read_for may
+    # return at once: wait here, or ten seconds pass as a few loops.
+    time.sleep(0.02)
 if code is None:
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
