@@ -12,7 +12,7 @@
 //! boards and starts any of them.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -96,13 +96,7 @@ pub trait Device {
 
     /// Pings the device's IPv4 address; returns the round-trip time.
     fn ping4(&self) -> Result<Duration, PingError> {
-        let ip = self.addr(0).ip();
-        self.host_net()
-            .run(|| ping(ip, DEFAULT_TIMEOUT))
-            .map_err(|e| PingError::Io {
-                addr: ip,
-                error: e.into(),
-            })?
+        ping_from(self.host_net(), self.addr(0).ip())
     }
 
     /// Pings the device's IPv6 address; returns the round-trip time.
@@ -113,12 +107,7 @@ pub trait Device {
                 "no IPv6 address reachable from the host",
             ))?
             .ip();
-        self.host_net()
-            .run(|| ping(ip, DEFAULT_TIMEOUT))
-            .map_err(|e| PingError::Io {
-                addr: ip,
-                error: e.into(),
-            })?
+        ping_from(self.host_net(), ip)
     }
 
     /// How a person reaches the lab service with the `socklab` command.
@@ -142,6 +131,16 @@ pub trait Device {
     fn exit_status(&self) -> Option<ExitStatus> {
         None
     }
+}
+
+/// One ICMP echo to `ip` from the host side `net` (the device's namespace, or
+/// this one); returns the round-trip time.
+fn ping_from(net: &HostNet, ip: IpAddr) -> Result<Duration, PingError> {
+    net.run(|| ping(ip, DEFAULT_TIMEOUT))
+        .map_err(|e| PingError::Io {
+            addr: ip,
+            error: e.into(),
+        })?
 }
 
 /// Why a device could not be started.
