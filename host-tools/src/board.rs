@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::launch::{
-    Device, DeviceLog, Image, LaunchError, Machine, NetnsChoice, QemuDevice, QemuNet, QemuOptions,
-    TapDevice, TapOptions, DEFAULT_READY_TIMEOUT, QEMU_CLOSED_PORT,
+    DeviceLog, Image, LaunchError, Machine, NetnsChoice, QemuDevice, QemuNet, QemuOptions,
+    RunningBoard, TapDevice, TapOptions, DEFAULT_READY_TIMEOUT, QEMU_CLOSED_PORT,
 };
 
 /// A board and the network the host reaches it on.
@@ -82,7 +82,7 @@ impl BoardKind {
     pub fn board_name(self) -> &'static str {
         match self {
             BoardKind::Tap => crate::launch::tap::TAP_BOARD,
-            BoardKind::QemuUser(machine) | BoardKind::QemuTap(machine) => machine.spec().board,
+            BoardKind::QemuUser(machine) | BoardKind::QemuTap(machine) => &machine.spec().board,
         }
     }
 
@@ -116,7 +116,7 @@ impl BoardKind {
     }
 
     /// Starts a device of this board.
-    pub fn start(self, mut opts: StartOptions) -> Result<Box<dyn Device>, LaunchError> {
+    pub fn start(self, mut opts: StartOptions) -> Result<Box<dyn RunningBoard>, LaunchError> {
         Ok(match self {
             BoardKind::Tap if opts.pcap.is_some() => {
                 let pcap = opts.pcap.take().expect("checked");

@@ -13,7 +13,7 @@
 //!   namespace (`socklab run tap`);
 //! * [`ping`] sends ICMP echo requests (IPv4 and IPv6);
 //! * [`launch`] starts devices and tears them down ([`launch::TapDevice`],
-//!   [`launch::QemuDevice`], the [`launch::Device`] trait);
+//!   [`launch::QemuDevice`], the [`launch::RunningBoard`] trait);
 //! * [`render`] formats answers for people;
 //! * [`api`] reads the device's JSON API (port 80) into typed documents
 //!   (`socklab top`), over the small HTTP/1.1 client in [`http`];

@@ -1,5 +1,5 @@
 //! socklab's conformance suite: cases written once against the host tools'
-//! [`Device`] trait and run, through [`conformance!`], on every board.
+//! [`RunningBoard`] trait and run, through [`conformance!`], on every board.
 //!
 //! Every case starts its own device (a `socklab-tap` process on a TAP in a
 //! private namespace, or a QEMU), talks to it with real kernel sockets and
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 pub use socklab_host::board::BoardKind;
 pub use socklab_host::board::StartOptions;
-use socklab_host::launch::Device;
+use socklab_host::launch::RunningBoard;
 
 /// How the host sees a device refuse a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub enum Refusal {
 /// the test is failing.
 pub struct Dut {
     board: BoardKind,
-    device: Box<dyn Device>,
+    device: Box<dyn RunningBoard>,
     /// The TAP the device is attached to, if any (host side, in the
     /// device's namespace).
     tap: Option<String>,
@@ -77,7 +77,7 @@ impl Dut {
     }
 
     /// Wraps a device started by other means (e.g. with fault options).
-    pub fn from_device(board: BoardKind, device: Box<dyn Device>) -> Dut {
+    pub fn from_device(board: BoardKind, device: Box<dyn RunningBoard>) -> Dut {
         Dut {
             board,
             device,
@@ -135,7 +135,7 @@ impl Dut {
 }
 
 impl Deref for Dut {
-    type Target = dyn Device;
+    type Target = dyn RunningBoard;
     fn deref(&self) -> &Self::Target {
         self.device.as_ref()
     }

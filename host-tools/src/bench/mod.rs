@@ -37,7 +37,7 @@ use serde::Serialize;
 use socklab_app::protocol::{info, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
 
 use crate::client::{ClientError, LabClient};
-use crate::launch::{Device, LaunchError};
+use crate::launch::{LaunchError, RunningBoard};
 use crate::netns::{HostNet, NetnsError};
 
 pub use self::concurrency::ConcurrencyRun;
@@ -356,8 +356,8 @@ impl Target {
     }
 
     /// A device started by a launcher (any board: its ports are wherever
-    /// [`Device::addr`] says).
-    pub fn from_device(device: &dyn Device, timeout: Duration) -> Result<Self, BenchError> {
+    /// [`RunningBoard::addr`] says).
+    pub fn from_device(device: &dyn RunningBoard, timeout: Duration) -> Result<Self, BenchError> {
         let ip = device.addr(LAB_PORT).ip();
         let forwarded = SERVICE_PORTS
             .into_iter()

@@ -18,7 +18,7 @@ use socklab_host::bench::kernel::{self, KernelBaseline, KernelOptions};
 use socklab_host::bench::report::{markdown_from_json, Report};
 use socklab_host::bench::{self, pin, Limit, Options, Progress, Target, Verify, Workload};
 use socklab_host::board::{BoardArg, BoardKind, NetArg, StartOptions};
-use socklab_host::launch::{Device, DeviceLog, Image, Machine, NetnsChoice};
+use socklab_host::launch::{DeviceLog, Image, Machine, NetnsChoice, RunningBoard};
 
 use super::Global;
 
@@ -291,7 +291,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         std::process::exit(130);
     })?;
 
-    let device: Option<Box<dyn Device>> = match board {
+    let device: Option<Box<dyn RunningBoard>> = match board {
         Some(board) => {
             if !args.no_progress {
                 eprintln!("socklab: starting {board} ...");

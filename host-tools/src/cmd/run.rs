@@ -14,8 +14,9 @@ use socklab_app::protocol::{
 use socklab_host::board::{BoardArg, NetArg};
 use socklab_host::forward::Forwarder;
 use socklab_host::launch::{
-    Device, DeviceLog, Image, LaunchError, Machine, NetnsChoice, QemuDevice, QemuLink, QemuNet,
-    QemuOptions, TapDevice, TapOptions, DEFAULT_PORT_BASE, MAX_PORT_BASE, QEMU_CLOSED_PORT,
+    DeviceLog, Image, LaunchError, Machine, NetnsChoice, QemuDevice, QemuLink, QemuNet,
+    QemuOptions, RunningBoard, TapDevice, TapOptions, DEFAULT_PORT_BASE, FORWARDED_PORTS,
+    MAX_PORT_BASE, QEMU_CLOSED_PORT,
 };
 use socklab_host::netns;
 
@@ -182,7 +183,7 @@ fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
 /// Runs until Ctrl-C (a success) or until the device exits by itself (a
 /// failure, said with `crash_hint`).
 fn wait_for_stop(
-    device: &dyn Device,
+    device: &dyn RunningBoard,
     stop_rx: &mpsc::Receiver<()>,
     what: &str,
     crash_hint: &str,
@@ -248,7 +249,7 @@ fn run_qemu(global: &Global, args: Args, machine: Machine) -> anyhow::Result<Exi
         })
         .collect::<anyhow::Result<Vec<String>>>()?;
     let stop_rx = stop_channel()?;
-    let board = machine.spec().board;
+    let board = &machine.spec().board;
     eprintln!(
         "socklab: starting the {board} image in QEMU ({}) ...",
         if tap { "on a TAP" } else { "user networking" }
@@ -386,19 +387,6 @@ fn print_qemu(device: &QemuDevice) {
     println!("press Ctrl-C to stop it");
 }
 
-/// The device ports `socklab run tap` forwards to 127.0.0.1 (QEMU's user
-/// networking forwards the same ones).
-const FORWARDED: [u16; 8] = [
-    LAB_PORT,
-    MGMT_PORT,
-    HTTP_PORT,
-    ECHO_PORT,
-    DISCARD_PORT,
-    CHARGEN_PORT,
-    IPERF3_PORT,
-    IPERF2_PORT,
-];
-
 /// Forwards the device's ports to 127.0.0.1 here when it sits in another
 /// namespace, and says where; `None` when it is reachable as it is.
 fn start_forwarding(device: &TapDevice, base: u16) -> anyhow::Result<Option<Forwarder>> {
@@ -406,7 +394,12 @@ fn start_forwarding(device: &TapDevice, base: u16) -> anyhow::Result<Option<Forw
         println!("  page    http://{}/", device.addr(HTTP_PORT).ip());
         return Ok(None);
     }
-    let forwarder = Forwarder::start(device.host_net(), device.addr(0).ip(), &FORWARDED, base)?;
+    let forwarder = Forwarder::start(
+        device.host_net(),
+        device.addr(0).ip(),
+        &FORWARDED_PORTS,
+        base,
+    )?;
     let at = |port| {
         forwarder
             .local(port)

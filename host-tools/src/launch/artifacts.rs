@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
-use super::qemu::Machine;
-use super::LaunchError;
+use crate::launch::machine::Machine;
+use crate::launch::LaunchError;
 
 /// Name of the linux-tap board's binary.
 pub const TAP_BIN: &str = "socklab-tap";
@@ -57,7 +57,7 @@ pub fn find_tap_binary() -> Result<PathBuf, LaunchError> {
     if let Some(found) = built_tap_binary() {
         warn_if_stale(
             &found,
-            &["firmware/app/src", "firmware/boards/linux-tap/src"],
+            ["firmware/app/src", "firmware/boards/linux-tap/src"],
         );
         return Ok(found);
     }
@@ -73,13 +73,13 @@ pub fn built_tap_binary() -> Option<PathBuf> {
 
 /// Warns on stderr when `built` is older than the `sources` (folders from
 /// the source root) it is made from: it would run yesterday's firmware.
-fn warn_if_stale(built: &Path, sources: &[&str]) {
+fn warn_if_stale<'a>(built: &Path, sources: impl IntoIterator<Item = &'a str>) {
     let Ok(built_at) = fs::metadata(built).and_then(|m| m.modified()) else {
         return;
     };
     let root = source_root();
     let newest = sources
-        .iter()
+        .into_iter()
         .filter_map(|dir| newest_modification(&root.join(dir), 4))
         .max();
     if newest.is_some_and(|newest| newest > built_at) {
@@ -154,11 +154,11 @@ pub fn find_qemu(machine: Machine) -> Result<PathBuf, LaunchError> {
     let spec = machine.spec();
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .map(|dir| dir.join(spec.qemu))
+        .map(|dir| dir.join(&spec.qemu))
         .find(|candidate| candidate.is_file())
         .ok_or(LaunchError::NoQemu {
-            program: spec.qemu,
-            package: spec.qemu_package,
+            program: &spec.qemu,
+            package: &spec.qemu_package,
         })
 }
 
@@ -167,7 +167,7 @@ pub fn find_image(machine: Machine, image: &Image) -> Result<PathBuf, LaunchErro
     let spec = machine.spec();
     let path = match image {
         Image::Path(path) => path.clone(),
-        _ => match std::env::var_os(spec.image_env) {
+        _ => match std::env::var_os(&spec.image_env) {
             Some(path) => {
                 let path = PathBuf::from(path);
                 if !path.is_file() {
@@ -180,9 +180,9 @@ pub fn find_image(machine: Machine, image: &Image) -> Result<PathBuf, LaunchErro
                 path
             }
             None => {
-                let built = source_root().join(spec.image_path);
+                let built = source_root().join(spec.image_path());
                 if *image == Image::Built && built.is_file() {
-                    warn_if_stale(&built, spec.sources);
+                    warn_if_stale(&built, spec.sources());
                     built
                 } else {
                     build_image_once(machine)?
@@ -213,15 +213,16 @@ fn build_image_once(machine: Machine) -> Result<PathBuf, LaunchError> {
         .map_err(LaunchError::Image)
 }
 
-/// Runs the machine's build (`scripts/fw-cargo build --release` for
-/// mps2-an385) in this source tree; returns the image's path.
+/// Runs the machine's build (`scripts/fw-cargo --board mps2-an385 build
+/// --release`) in this source tree; returns the image's path.
 pub fn build_image(machine: Machine) -> Result<PathBuf, String> {
     let spec = machine.spec();
     let root = source_root();
-    let (program, args) = spec.build.split_first().expect("a build command");
+    let build = spec.build();
+    let (program, args) = build.split_first().expect("a build command");
     let script = root.join(program);
-    let elf = root.join(spec.image_path);
-    let shown = spec.build.join(" ");
+    let elf = root.join(spec.image_path());
+    let shown = build.join(" ");
     if !script.is_file() {
         return Err(format!(
             "the source tree {} is gone, so it cannot be built; set {}",

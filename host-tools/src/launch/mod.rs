@@ -2,14 +2,16 @@
 //! device, wait until its lab service says `HELLO`, reach its services from
 //! the right network, read its log, and remove everything on drop.
 //!
-//! Every launcher implements [`Device`], so code written against the trait
-//! runs on any board: [`TapDevice`] (the `socklab-tap` process on a TAP inside
-//! a private network namespace, `tap.rs`) and [`QemuDevice`] (a firmware image
-//! in QEMU, on user networking or on a TAP, `qemu/`; the machine is a
-//! parameter). What they share has one module each: `hostnet.rs` (namespace
-//! and TAP), `supervise.rs` (the process, its log, its exit, stopping it),
-//! `artifacts.rs` (finding or building what runs). [`crate::board`] names the
-//! boards and starts any of them.
+//! Every launcher implements [`RunningBoard`], so code written against the
+//! trait runs on any board: [`TapDevice`] (the `socklab-tap` process on a TAP
+//! inside a private network namespace, `tap.rs`) and [`QemuDevice`] (a
+//! firmware image in QEMU, on user networking or on a TAP, `qemu/`; the
+//! machine is a parameter, its facts are its board's table, `machine.rs`).
+//! What they share has one module each: `hostnet.rs` (namespace and TAP),
+//! `supervise.rs` (the process, its log, its exit, stopping it),
+//! `artifacts.rs` (finding or building what runs), `ports.rs` (the ports
+//! forwarded to 127.0.0.1). [`crate::board`] names the boards and starts any
+//! of them.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -25,15 +27,18 @@ use crate::ping::{ping, PingError};
 
 pub mod artifacts;
 pub mod hostnet;
+pub mod machine;
+pub mod ports;
 pub mod qemu;
 pub mod supervise;
 pub mod tap;
 
 pub use artifacts::{find_image, find_tap_binary, source_root, Image, TAP_BIN, TAP_BIN_ENV};
-pub use qemu::{
-    free_port_base, Machine, MachineSpec, QemuDevice, QemuLink, QemuNet, QemuOptions,
-    DEFAULT_PORT_BASE, FORWARDED_PORTS, MAX_PORT_BASE, QEMU_CLOSED_PORT,
+pub use machine::{Machine, MachineSpec};
+pub use ports::{
+    free_port_base, DEFAULT_PORT_BASE, FORWARDED_PORTS, MAX_PORT_BASE, QEMU_CLOSED_PORT,
 };
+pub use qemu::{QemuDevice, QemuLink, QemuNet, QemuOptions};
 pub use supervise::DeviceLog;
 pub use tap::{ReadyLine, TapDevice, TapOptions};
 
@@ -42,9 +47,11 @@ pub const KEEP_LOGS_ENV: &str = "SOCKLAB_KEEP_LOGS";
 /// How long a launcher waits for the `HELLO` by default.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A running device, whatever the board: where its services are, how to reach
-/// them from the host, and its log.
-pub trait Device {
+/// A board that a launcher started and that runs, whatever the board: where
+/// its services are, how to reach them from the host, and its log. (The
+/// firmware's `smoltcp::phy::Device` is the NIC under the stack; this is the
+/// host's handle on the whole device.)
+pub trait RunningBoard {
     /// The board's name, as `INFO` gives it (`linux-tap`, `mps2-an385`).
     fn board(&self) -> &str;
 
@@ -60,7 +67,7 @@ pub trait Device {
     /// The device's process ID.
     fn pid(&self) -> u32;
 
-    /// The host side of the device's TAP (in [`Device::host_net`]), if it
+    /// The host side of the device's TAP (in [`RunningBoard::host_net`]), if it
     /// is on one.
     fn tap_name(&self) -> Option<&str> {
         None

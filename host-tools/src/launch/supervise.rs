@@ -56,13 +56,13 @@ pub const STOP_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum DeviceLog {
     /// To a file in a temporary directory (removed on drop), read with
-    /// [`Device::log`](super::Device::log).
+    /// [`RunningBoard::log`](super::RunningBoard::log).
     #[default]
     Capture,
     /// To this file (kept).
     File(PathBuf),
     /// To this process's stderr; the last lines are also kept for
-    /// [`Device::log`](super::Device::log). The lines wait until
+    /// [`RunningBoard::log`](super::RunningBoard::log). The lines wait until
     /// [`Process::release_terminal`], so that they never cut into what the
     /// caller prints about the device first; from then on they come as they
     /// arrive.

@@ -13,7 +13,7 @@ use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6, DEFAULT_MAC};
 use super::artifacts::find_tap_binary;
 use super::hostnet::HostSide;
 use super::supervise::{await_hello, DeviceLog, Process, Stream};
-use super::{Device, LaunchError, NetnsChoice, DEFAULT_READY_TIMEOUT};
+use super::{LaunchError, NetnsChoice, RunningBoard, DEFAULT_READY_TIMEOUT};
 use crate::netns::{self, HostNet, Netns, NetnsError, Tap};
 
 /// What `socklab-tap` prints on stdout once it runs.
@@ -284,7 +284,7 @@ impl TapDevice {
     }
 }
 
-impl Device for TapDevice {
+impl RunningBoard for TapDevice {
     fn board(&self) -> &str {
         TAP_BOARD
     }

@@ -17,7 +17,7 @@ use socklab_app::protocol::{
 use socklab_host::board::BoardKind;
 use socklab_host::client::{LabClient, Socket};
 use socklab_host::launch::{
-    Device, Machine, QemuDevice, QemuLink, QemuNet, QemuOptions, TapDevice, TapOptions,
+    Machine, QemuDevice, QemuLink, QemuNet, QemuOptions, RunningBoard, TapDevice, TapOptions,
 };
 use socklab_host::netns::{self, Netns};
 use socklab_host::ping::PingError;
@@ -46,7 +46,7 @@ enum Started {
 }
 
 impl Started {
-    fn device(&self) -> &dyn Device {
+    fn device(&self) -> &dyn RunningBoard {
         match self {
             Started::Tap(device) => device,
             Started::Qemu(device) => device,
@@ -140,7 +140,7 @@ impl Demo {
             "An IP address identifies a machine on a network. A machine has one network \
              interface per network it is on, and each interface has its own address.",
         );
-        self.explain(machine.spec().about);
+        self.explain(&machine.spec().about);
         let root = netns::is_root();
         if tap {
             self.explain(
@@ -224,7 +224,7 @@ impl Demo {
     /// Sections 2 to 11, on a running device.
     fn lifecycle(
         &mut self,
-        device: &dyn Device,
+        device: &dyn RunningBoard,
         args: &Args,
         timeout: Duration,
     ) -> Result<(), Stopped> {
@@ -742,7 +742,11 @@ fn print_log_tail(log: &str) {
 
 /// Sends `len` random bytes through the echo service and checks what comes
 /// back; returns the time it took.
-fn echo_transfer(device: &dyn Device, len: usize, timeout: Duration) -> anyhow::Result<Duration> {
+fn echo_transfer(
+    device: &dyn RunningBoard,
+    len: usize,
+    timeout: Duration,
+) -> anyhow::Result<Duration> {
     let mut data = vec![0u8; len];
     rand::fill(&mut data[..]);
     let stream = device
@@ -814,7 +818,7 @@ fn udp_echo_twice(target: SocketAddr, timeout: Duration) -> anyhow::Result<Vec<S
 /// TIME-WAIT (a close finishing on its own socket). Returns the LISTENing
 /// sockets, the client's slot and the TIME-WAIT sockets.
 fn wait_for_free_slots(
-    device: &dyn Device,
+    device: &dyn RunningBoard,
     old: &[SocketAddr],
     timeout: Duration,
 ) -> anyhow::Result<(usize, usize, usize)> {

@@ -2,7 +2,8 @@
 //! (mps2-an385: the Cortex-M3 and its LAN9118), its NIC on QEMU user
 //! networking (host ports forwarded on 127.0.0.1) or on a TAP inside a
 //! private network namespace. The command line is built once, in
-//! `machine.rs`; `socklab run qemu` and the board's cargo runner use it.
+//! `command.rs`, from the board's table; `socklab run qemu` and the board's
+//! cargo runner use it.
 //!
 //! Readiness, as measured on this board: the firmware logs
 //! `listening on ...` about 2 ms after reset and `DHCP lease 10.0.2.15/24 ...`
@@ -17,49 +18,26 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6};
-use socklab_app::protocol::{
-    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT, MGMT_PORT,
-};
+use socklab_app::protocol::MGMT_PORT;
 
-use super::artifacts::{find_image, find_qemu, Image};
-use super::hostnet::HostSide;
-use super::supervise::{await_hello, DeviceLog, Process, Stream};
-use super::{Device, LaunchError, NetnsChoice, DEFAULT_READY_TIMEOUT};
+use crate::launch::artifacts::{find_image, find_qemu, Image};
+use crate::launch::hostnet::HostSide;
+use crate::launch::machine::Machine;
+use crate::launch::ports::{free_port_base, DEFAULT_PORT_BASE, FORWARDED_PORTS, MAX_PORT_BASE};
+use crate::launch::supervise::{await_hello, DeviceLog, Process, Stream};
+use crate::launch::{LaunchError, NetnsChoice, RunningBoard, DEFAULT_READY_TIMEOUT};
 use crate::netns::{self, HostNet, Netns, Tap};
 use crate::ping::PingError;
 
-pub mod machine;
-mod mps2_an385;
-mod riscv_virt;
+mod command;
 
-pub use machine::{qemu_args, Machine, MachineSpec};
-
-/// Host port = base + device port, on 127.0.0.1 (lab 16666, echo 10007, ...).
-pub const DEFAULT_PORT_BASE: u16 = 10_000;
-/// A device port where nothing listens, forwarded anyway so that a refusal can
-/// be seen through QEMU's user networking.
-pub const QEMU_CLOSED_PORT: u16 = LAB_PORT + 1;
-/// The device ports forwarded to the host with user networking.
-pub const FORWARDED_PORTS: [u16; 9] = [
-    LAB_PORT,
-    QEMU_CLOSED_PORT,
-    MGMT_PORT,
-    ECHO_PORT,
-    DISCARD_PORT,
-    CHARGEN_PORT,
-    IPERF3_PORT,
-    IPERF2_PORT,
-    HTTP_PORT,
-];
-/// The greatest port base: every forwarded port must stay a valid port.
-pub const MAX_PORT_BASE: u16 = u16::MAX - MGMT_PORT;
+pub use command::{mac_text, qemu_args, QemuLink};
 /// The UART line that says the firmware is up (static addresses in place).
 const LISTENING_MARK: &str = "listening on ";
 /// The UART line that says the device took a DHCP lease.
@@ -147,20 +125,6 @@ impl Default for QemuOptions {
             qemu_args: Vec::new(),
         }
     }
-}
-
-/// The network of a running [`QemuDevice`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QemuLink {
-    /// User networking: host port = `port_base` + device port, on 127.0.0.1.
-    User {
-        /// The port base.
-        port_base: u16,
-        /// The device's DHCP lease (10.0.2.15 on QEMU's default network).
-        lease: Ipv4Addr,
-    },
-    /// A TAP: the device at its static addresses.
-    Tap,
 }
 
 /// A firmware image running in QEMU, reachable and answering `HELLO`.
@@ -274,8 +238,8 @@ impl QemuDevice {
             &opts.firmware_args,
         );
         let mut command = match host.as_ref().and_then(|h| h.netns.as_ref()) {
-            Some(ns) => ns.command(spec.qemu),
-            None => Command::new(spec.qemu),
+            Some(ns) => ns.command(&spec.qemu),
+            None => Command::new(&spec.qemu),
         };
         command
             .args(&args)
@@ -498,9 +462,9 @@ impl QemuDevice {
     }
 }
 
-impl Device for QemuDevice {
+impl RunningBoard for QemuDevice {
     fn board(&self) -> &str {
-        self.machine.spec().board
+        &self.machine.spec().board
     }
 
     fn host_net(&self) -> &HostNet {
@@ -508,7 +472,7 @@ impl Device for QemuDevice {
     }
 
     /// With user networking, 127.0.0.1 and the forwarded port; a port that
-    /// is not forwarded maps to port 0 (and [`Device::connect`] refuses it).
+    /// is not forwarded maps to port 0 (and [`RunningBoard::connect`] refuses it).
     fn addr(&self, port: u16) -> SocketAddr {
         match self.link {
             QemuLink::User { .. } => SocketAddr::new(
@@ -637,30 +601,6 @@ fn parse_lease(line: &str) -> Option<Ipv4Addr> {
     rest.split(['/', ' ']).next()?.parse().ok()
 }
 
-/// A port base whose forwarded ports are all free on 127.0.0.1 (bind-probed).
-///
-/// Bases step by 32 from 11000 (so no two bases this process hands out share
-/// a port: the forwarded ports differ by 1, 2, 10, 12, 6647..6660, never by a
-/// multiple of 32) and stay below 32768, the start of Linux's ephemeral range.
-pub fn free_port_base() -> Option<u16> {
-    const FIRST: u32 = 11_000;
-    const STEP: u32 = 32;
-    const SLOTS: u32 = (32_768 - FIRST - QEMU_CLOSED_PORT as u32) / STEP;
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(7919) % SLOTS;
-    for _ in 0..SLOTS {
-        let slot = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SLOTS;
-        let base = u16::try_from(FIRST + slot * STEP).ok()?;
-        let free = FORWARDED_PORTS
-            .iter()
-            .all(|port| TcpListener::bind((Ipv4Addr::LOCALHOST, base + port)).is_ok());
-        if free {
-            return Some(base);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod test {
     use super::*;
@@ -677,64 +617,6 @@ mod test {
             parse_lease("DHCP lease lost: back to 192.168.69.1/24"),
             None
         );
-    }
-
-    #[test]
-    fn user_args_forward_every_port_on_loopback() {
-        let link = QemuLink::User {
-            port_base: DEFAULT_PORT_BASE,
-            lease: Ipv4Addr::new(10, 0, 2, 15),
-        };
-        let args: Vec<String> = qemu_args(Machine::Mps2An385.spec(), &link, None, None, &[])
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect();
-        let netdev = &args[args.iter().position(|a| a == "-netdev").unwrap() + 1];
-        for (host, device) in [
-            (16666, 6666),
-            (16667, 6667),
-            (10007, 7),
-            (10009, 9),
-            (10019, 19),
-            (15201, 5201),
-            (15001, 5001),
-        ] {
-            assert!(
-                netdev.contains(&format!("hostfwd=tcp:127.0.0.1:{host}-:{device}")),
-                "{netdev}"
-            );
-        }
-        assert!(args.iter().any(|a| a.contains("macaddr=02:00:00:00:00:01")));
-        assert!(!args.iter().any(|a| a.contains("filter-dump")));
-    }
-
-    #[test]
-    fn tap_args_name_the_tap_the_capture_and_the_boot_options() {
-        let args: Vec<String> = qemu_args(
-            Machine::Mps2An385.spec(),
-            &QemuLink::Tap,
-            Some("sl1-0"),
-            Some(Path::new("/tmp/x.pcap")),
-            &["--drop-chance".to_owned(), "5".to_owned(), "a,b".to_owned()],
-        )
-        .into_iter()
-        .map(|a| a.into_string().unwrap())
-        .collect();
-        assert!(args
-            .contains(&"tap,id=n0,ifname=sl1-0,script=no,downscript=no,vnet_hdr=off".to_owned()));
-        assert!(args.contains(&"filter-dump,id=d0,netdev=n0,file=/tmp/x.pcap".to_owned()));
-        assert!(args.contains(
-            &"enable=on,target=native,arg=socklab-mps2,arg=--drop-chance,arg=5,arg=a,,b".to_owned()
-        ));
-    }
-
-    #[test]
-    fn free_bases_do_not_overlap() {
-        let a = free_port_base().unwrap();
-        let b = free_port_base().unwrap();
-        let ports = |base: u16| FORWARDED_PORTS.map(|p| base + p);
-        assert!(ports(a).iter().all(|p| !ports(b).contains(p)));
-        assert!(ports(a).iter().chain(&ports(b)).all(|&p| p < 32_768));
     }
 
     #[test]
