@@ -27,23 +27,69 @@ pub const FORWARDED_PORTS: [u16; 9] = [
     IPERF2_PORT,
     HTTP_PORT,
 ];
+/// The highest of [`FORWARDED_PORTS`].
+pub const HIGHEST_FORWARDED_PORT: u16 = highest(&FORWARDED_PORTS);
 /// The greatest port base: every forwarded port must stay a valid port.
-pub const MAX_PORT_BASE: u16 = u16::MAX - MGMT_PORT;
+pub const MAX_PORT_BASE: u16 = u16::MAX - HIGHEST_FORWARDED_PORT;
+
+/// The highest of `ports` (0 for none), at compile time.
+const fn highest(ports: &[u16]) -> u16 {
+    let mut highest = 0;
+    let mut i = 0;
+    while i < ports.len() {
+        if ports[i] > highest {
+            highest = ports[i];
+        }
+        i += 1;
+    }
+    highest
+}
+
+/// The first port base [`free_port_base`] hands out.
+const FIRST_FREE_BASE: u32 = 11_000;
+/// The step between the bases [`free_port_base`] hands out.
+const BASE_STEP: u32 = base_step(&FORWARDED_PORTS) as u32;
+/// How many bases there are: every forwarded port stays below 32768, the
+/// start of Linux's ephemeral range.
+const BASE_SLOTS: u32 = (32_768 - FIRST_FREE_BASE - HIGHEST_FORWARDED_PORT as u32) / BASE_STEP;
+
+/// The smallest step from 32 up that no difference between two of `ports` is
+/// a multiple of: bases that many apart never share a port.
+const fn base_step(ports: &[u16]) -> u16 {
+    let mut step = 32;
+    'step: loop {
+        let mut i = 0;
+        while i < ports.len() {
+            let mut j = 0;
+            while j < ports.len() {
+                if ports[i] > ports[j] && (ports[i] - ports[j]) % step == 0 {
+                    step += 1;
+                    continue 'step;
+                }
+                j += 1;
+            }
+            i += 1;
+        }
+        return step;
+    }
+}
+
+/// The port base in slot `slot`.
+fn slot_base(slot: u32) -> Option<u16> {
+    u16::try_from(FIRST_FREE_BASE + slot * BASE_STEP).ok()
+}
 
 /// A port base whose forwarded ports are all free on 127.0.0.1 (bind-probed).
 ///
-/// Bases step by 32 from 11000 (so no two bases this process hands out share
-/// a port: the forwarded ports differ by 1, 2, 10, 12, 6647..6660, never by a
-/// multiple of 32) and stay below 32768, the start of Linux's ephemeral range.
+/// Bases start at 11000 and step by [`BASE_STEP`], so no two bases share a
+/// port, and every forwarded port stays below 32768, the start of Linux's
+/// ephemeral range.
 pub fn free_port_base() -> Option<u16> {
-    const FIRST: u32 = 11_000;
-    const STEP: u32 = 32;
-    const SLOTS: u32 = (32_768 - FIRST - QEMU_CLOSED_PORT as u32) / STEP;
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = std::process::id().wrapping_mul(7919) % SLOTS;
-    for _ in 0..SLOTS {
-        let slot = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SLOTS;
-        let base = u16::try_from(FIRST + slot * STEP).ok()?;
+    let start = std::process::id().wrapping_mul(7919) % BASE_SLOTS;
+    for _ in 0..BASE_SLOTS {
+        let slot = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % BASE_SLOTS;
+        let base = slot_base(slot)?;
         let free = FORWARDED_PORTS
             .iter()
             .all(|port| TcpListener::bind((Ipv4Addr::LOCALHOST, base + port)).is_ok());
@@ -57,6 +103,30 @@ pub fn free_port_base() -> Option<u16> {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn the_highest_port_bounds_the_base() {
+        assert_eq!(
+            Some(HIGHEST_FORWARDED_PORT),
+            FORWARDED_PORTS.iter().copied().max()
+        );
+        assert!(FORWARDED_PORTS
+            .iter()
+            .all(|&port| MAX_PORT_BASE.checked_add(port).is_some()));
+    }
+
+    #[test]
+    fn no_two_bases_share_a_port() {
+        let mut seen = std::collections::HashSet::new();
+        for slot in 0..BASE_SLOTS {
+            let base = slot_base(slot).expect("a base");
+            for port in FORWARDED_PORTS {
+                let host = u32::from(base) + u32::from(port);
+                assert!(host < 32_768, "slot {slot}: {host}");
+                assert!(seen.insert(host), "slot {slot}: {host} twice");
+            }
+        }
+    }
 
     #[test]
     fn free_bases_do_not_overlap() {

@@ -24,12 +24,13 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6};
-use socklab_app::protocol::MGMT_PORT;
 
 use crate::launch::artifacts::{find_image, find_qemu, Image};
 use crate::launch::hostnet::HostSide;
 use crate::launch::machine::Machine;
-use crate::launch::ports::{free_port_base, DEFAULT_PORT_BASE, FORWARDED_PORTS, MAX_PORT_BASE};
+use crate::launch::ports::{
+    free_port_base, DEFAULT_PORT_BASE, FORWARDED_PORTS, HIGHEST_FORWARDED_PORT, MAX_PORT_BASE,
+};
 use crate::launch::supervise::{await_hello, DeviceLog, Process, Stream};
 use crate::launch::{LaunchError, NetnsChoice, RunningBoard, DEFAULT_READY_TIMEOUT};
 use crate::netns::{self, HostNet, Netns, Tap};
@@ -213,7 +214,7 @@ impl QemuDevice {
                 let base = port_base.unwrap_or(DEFAULT_PORT_BASE);
                 if base > MAX_PORT_BASE {
                     return Err(LaunchError::Ports(format!(
-                        "port base {base} is too big: {base} + {MGMT_PORT} is no port \
+                        "port base {base} is too big: {base} + {HIGHEST_FORWARDED_PORT} is no port \
                          (at most {MAX_PORT_BASE})"
                     )));
                 }
