@@ -69,7 +69,7 @@ pub struct MachineSpec {
     pub machine: String,
     /// The NIC on netdev `n0`; `{mac}` stands for the device's MAC.
     pub nic: String,
-    /// The image's file name: its argv[0] through semihosting.
+    /// The image's file name: its `argv[0]` through semihosting.
     pub elf: String,
     /// Environment variable naming a prebuilt image to boot instead.
     pub image_env: String,

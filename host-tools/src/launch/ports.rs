@@ -81,7 +81,7 @@ fn slot_base(slot: u32) -> Option<u16> {
 
 /// A port base whose forwarded ports are all free on 127.0.0.1 (bind-probed).
 ///
-/// Bases start at 11000 and step by [`BASE_STEP`], so no two bases share a
+/// Bases start at 11000 and step by `BASE_STEP`, so that no two bases share a
 /// port, and every forwarded port stays below 32768, the start of Linux's
 /// ephemeral range.
 pub fn free_port_base() -> Option<u16> {
