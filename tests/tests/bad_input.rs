@@ -485,19 +485,22 @@ fn socklab_run_qemu_boots_the_built_image_without_building() {
 }
 
 #[test]
-fn the_readme_lists_every_timeout_with_its_default_and_range() {
-    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-    let readme = std::fs::read_to_string(&readme).expect("README.md");
+fn docs_options_lists_every_timeout_with_its_default_and_range() {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/options.md");
+    let doc = std::fs::read_to_string(&doc).expect("docs/options.md");
     for option in TIMEOUT_OPTIONS {
         let flag = format!("| `--{}` |", option.name);
-        let row = readme
+        let row = doc
             .lines()
             .find(|line| line.starts_with(&flag))
-            .unwrap_or_else(|| panic!("README.md has no row for --{}", option.name));
+            .unwrap_or_else(|| panic!("docs/options.md has no row for --{}", option.name));
         let want = format!(
             "| {} | {} to {} |",
             option.default_ms, option.min_ms, option.max_ms
         );
-        assert!(row.contains(&want), "README row `{row}` lacks `{want}`");
+        assert!(
+            row.contains(&want),
+            "docs/options.md row `{row}` lacks `{want}`"
+        );
     }
 }
