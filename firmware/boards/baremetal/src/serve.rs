@@ -11,6 +11,7 @@ use socklab_app::{App, Config, Sizes, Storage};
 use static_cell::ConstStaticCell;
 
 use crate::board::Board;
+use crate::nic::Nic;
 use crate::phy::NicDevice;
 use crate::profile::Profile;
 
@@ -53,7 +54,7 @@ pub fn serve<B: Board>(
     if options.faults.is_clean() {
         run(board, app, device, profile, |d| d, |_| None)
     } else {
-        const { assert!(<B::Nic as crate::Nic>::MAX_FRAME_LEN <= BAD_LINK_FRAME) };
+        const { assert!(<B::Nic as Nic>::MAX_FRAME_LEN <= BAD_LINK_FRAME) };
         info!("bad link: {:?}, seed {}", options.faults, options.seed);
         let link = BadLink::new(
             device,
