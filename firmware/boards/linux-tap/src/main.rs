@@ -442,18 +442,23 @@ fn run(args: Args) -> Result<()> {
         )),
         None => None,
     };
+    let wake = Wake { tap: wake, stop };
+    let clock = Clock::start();
+    let faults = args.faults();
+    if args.rate_limit == 0 && faults.is_clean() && pcap.is_none() {
+        // A plain run: the TAP itself, no wrapper in the path of a frame.
+        return serve(&args, wake, offload, clock, tap);
+    }
     // TAP -> rate limit -> bad link -> capture -> application: each wrapper only when
     // asked for; an absent one passes frames straight through.
     let limited = Optional::wrap_if(args.rate_limit != 0, tap, |tap| {
         rate_limited(tap, args.rate_limit)
     });
-    let faults = args.faults();
     let faulty = if faults.is_clean() {
         Optional::Off(limited)
     } else {
         Optional::On(bad_link(limited, faults, args.seed)?)
     };
-    let clock = Clock::start();
     // The capture shows the frames as the application sees them, stamped with the time
     // of day, checksums complete.
     let device = match pcap {
@@ -464,7 +469,7 @@ fn run(args: Args) -> Result<()> {
         }),
         None => Optional::Off(faulty),
     };
-    serve(&args, Wake { tap: wake, stop }, offload, clock, device)
+    serve(&args, wake, offload, clock, device)
 }
 
 /// The capture's write buffer: bigger than any record (a 16-byte record
