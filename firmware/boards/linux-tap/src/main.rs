@@ -8,6 +8,7 @@
 mod capture;
 mod clock;
 mod logger;
+mod optional;
 mod tap;
 mod vnet;
 
@@ -26,6 +27,7 @@ use socklab_app::config::{TimeoutOption, TIMEOUT_OPTIONS};
 
 use crate::capture::CaptureView;
 use crate::clock::Clock;
+use crate::optional::Optional;
 use crate::tap::Tap;
 use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::phy::{Device, FaultInjector, PcapMode, PcapWriter};
@@ -98,7 +100,7 @@ enum Backlog {
 
 /// Which pool the device runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Pool {
+enum PoolPreset {
     /// 64 lab slots, 256 KiB bulk buffers.
     Default,
     /// 4 MiB bulk buffers for a TAP MTU up to 65535.
@@ -107,12 +109,12 @@ enum Pool {
     Large,
 }
 
-impl Pool {
+impl PoolPreset {
     fn sizes(self) -> Sizes {
         match self {
-            Pool::Default => DEFAULT_POOL,
-            Pool::Jumbo => JUMBO_POOL,
-            Pool::Large => LARGE_POOL,
+            PoolPreset::Default => DEFAULT_POOL,
+            PoolPreset::Jumbo => JUMBO_POOL,
+            PoolPreset::Large => LARGE_POOL,
         }
     }
 }
@@ -144,8 +146,8 @@ const RATE_BUCKET: Duration = Duration::from_millis(100);
 struct Args {
     /// Socket pool: default (64 lab slots), jumbo (big buffers for a TAP MTU
     /// up to 65535), large (1024 lab slots).
-    #[arg(long, value_enum, default_value_t = Pool::Default)]
-    pool: Pool,
+    #[arg(long, value_enum, default_value_t = PoolPreset::Default)]
+    pool: PoolPreset,
     /// TAP interface to attach to.
     #[arg(long, default_value = "tap0")]
     tap: String,
@@ -440,27 +442,35 @@ fn run(args: Args) -> Result<()> {
         )),
         None => None,
     };
-    // TAP -> rate limit -> bad link -> pcap -> application; each layer only
-    // when asked for, so a plain run has no middleware in its path.
-    let serve = Serve {
-        args: &args,
-        wake,
-        stop,
-        offload,
-        clock: Clock::start(),
+    let wake = Wake { tap: wake, stop };
+    let clock = Clock::start();
+    let faults = args.faults();
+    if args.rate_limit == 0 && faults.is_clean() && pcap.is_none() {
+        // A plain run: the TAP itself, no wrapper in the path of a frame.
+        return serve(&args, wake, offload, clock, tap);
+    }
+    // TAP -> rate limit -> bad link -> capture -> application: each wrapper only when
+    // asked for; an absent one passes frames straight through.
+    let limited = Optional::wrap_if(args.rate_limit != 0, tap, |tap| {
+        rate_limited(tap, args.rate_limit)
+    });
+    let faulty = if faults.is_clean() {
+        Optional::Off(limited)
+    } else {
+        Optional::On(bad_link(limited, faults, args.seed)?)
     };
-    RateLayer(BadLinkLayer(PcapLayer(pcap, serve))).run(tap)
+    // The capture shows the frames as the application sees them, stamped with the time
+    // of day, checksums complete.
+    let device = match pcap {
+        Some(file) => Optional::On(CaptureView {
+            inner: PcapWriter::new(faulty, file, PcapMode::Both),
+            clock,
+            complete_checksums: offload == OFFLOAD_ON,
+        }),
+        None => Optional::Off(faulty),
+    };
+    serve(&args, wake, offload, clock, device)
 }
-
-/// One optional layer of the device stack: wraps the device it is given (or
-/// not) and hands it on.
-trait Layer {
-    fn run<D: Device>(self, device: D) -> Result<()>;
-}
-
-struct RateLayer<N>(N);
-struct BadLinkLayer<N>(N);
-struct PcapLayer<N>(Option<std::io::BufWriter<std::fs::File>>, N);
 
 /// The capture's write buffer: bigger than any record (a 16-byte record
 /// header and a frame of at most 65,535 + 18 bytes), so that the writer, which
@@ -468,92 +478,26 @@ struct PcapLayer<N>(Option<std::io::BufWriter<std::fs::File>>, N);
 /// A device stopped by a signal then leaves whole records only, never a
 /// capture cut short in the middle of a frame.
 const PCAP_RECORD_BUFFER: usize = 128 * 1024;
-struct Serve<'a> {
-    args: &'a Args,
-    /// The TAP's descriptor (a duplicate) the loop waits on.
-    wake: OwnedFd,
-    /// The stop signals.
-    stop: SignalFd,
-    offload: &'static str,
-    clock: Clock,
+
+/// `device` sending and receiving at most `rate` frames a second each way
+/// (`--rate-limit`), counted per [`RATE_BUCKET`].
+fn rate_limited<D: Device>(device: D, rate: u64) -> FaultInjector<D> {
+    let mut limited = FaultInjector::new(device, 0);
+    let per_bucket = (rate * RATE_BUCKET.total_millis() / 1000).max(1);
+    limited.set_bucket_interval(RATE_BUCKET);
+    limited.set_max_tx_rate(per_bucket);
+    limited.set_max_rx_rate(per_bucket);
+    limited
 }
 
-impl<N: Layer + HasArgs> Layer for RateLayer<N> {
-    fn run<D: Device>(self, device: D) -> Result<()> {
-        let rate = self.0.args().rate_limit;
-        if rate == 0 {
-            return self.0.run(device);
-        }
-        let mut limited = FaultInjector::new(device, 0);
-        let per_bucket = (rate * RATE_BUCKET.total_millis() / 1000).max(1);
-        limited.set_bucket_interval(RATE_BUCKET);
-        limited.set_max_tx_rate(per_bucket);
-        limited.set_max_rx_rate(per_bucket);
-        self.0.run(limited)
-    }
-}
-
-impl<N: Layer + HasArgs> Layer for BadLinkLayer<N> {
-    fn run<D: Device>(self, device: D) -> Result<()> {
-        let args = self.0.args();
-        let faults = args.faults();
-        if faults.is_clean() {
-            return self.0.run(device);
-        }
-        let frame = device.capabilities().max_transmission_unit;
-        let storage = leak(badlink::storage_bytes(BAD_LINK_HELD, frame), || 0u8);
-        let link = BadLink::new(device, faults, args.seed, BAD_LINK_HELD, frame, storage)
-            .map_err(|e| anyhow::anyhow!("bad link: {e:?}"))?;
-        log::info!("bad link: {faults:?}, seed {}", args.seed);
-        self.0.run(link)
-    }
-}
-
-impl Layer for PcapLayer<Serve<'_>> {
-    fn run<D: Device>(self, device: D) -> Result<()> {
-        match self.0 {
-            // The capture shows the frames as the application sees them,
-            // stamped with the time of day, checksums complete.
-            Some(file) => {
-                let view = CaptureView {
-                    inner: PcapWriter::new(device, file, PcapMode::Both),
-                    clock: self.1.clock,
-                    complete_checksums: self.1.offload == OFFLOAD_ON,
-                };
-                self.1.run(view)
-            }
-            None => self.1.run(device),
-        }
-    }
-}
-
-impl Layer for Serve<'_> {
-    fn run<D: Device>(self, device: D) -> Result<()> {
-        serve(self, device)
-    }
-}
-
-/// Layers that can see the options.
-trait HasArgs {
-    fn args(&self) -> &Args;
-}
-
-impl HasArgs for Serve<'_> {
-    fn args(&self) -> &Args {
-        self.args
-    }
-}
-
-impl<N: HasArgs> HasArgs for PcapLayer<N> {
-    fn args(&self) -> &Args {
-        self.1.args()
-    }
-}
-
-impl<N: HasArgs> HasArgs for BadLinkLayer<N> {
-    fn args(&self) -> &Args {
-        self.0.args()
-    }
+/// `device` behind the bad link's `faults`, its dice seeded with `seed`.
+fn bad_link<D: Device>(device: D, faults: Faults, seed: u64) -> Result<BadLink<'static, D>> {
+    let frame = device.capabilities().max_transmission_unit;
+    let storage = leak(badlink::storage_bytes(BAD_LINK_HELD, frame), || 0u8);
+    let link = BadLink::new(device, faults, seed, BAD_LINK_HELD, frame, storage)
+        .map_err(|e| anyhow::anyhow!("bad link: {e:?}"))?;
+    log::info!("bad link: {faults:?}, seed {seed}");
+    Ok(link)
 }
 
 /// Leaks `len` copies of `value`: the pool's storage lives as long as the process.
@@ -561,14 +505,15 @@ fn leak<T>(len: usize, value: impl Fn() -> T) -> &'static mut [T] {
     (0..len).map(|_| value()).collect::<Vec<_>>().leak()
 }
 
-fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
-    let Serve {
-        args,
-        wake,
-        stop,
-        offload,
-        clock,
-    } = serve;
+/// Runs the application on `device` until a stop signal: announces readiness on
+/// stdout, polls, and sleeps on `wake` between polls.
+fn serve<D: Device>(
+    args: &Args,
+    wake: Wake,
+    offload: &'static str,
+    clock: Clock,
+    mut device: D,
+) -> Result<()> {
     let now = || clock.now();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -614,7 +559,7 @@ fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
             (Some(d), Some(t)) => Some(d.min(t)),
             (d, t) => d.or(t),
         };
-        if let Some(signal) = wait(&wake, &stop, delay)? {
+        if let Some(signal) = wake.wait(delay)? {
             log::info!("{signal}: resetting every connection before stopping");
             app.reset_all(now(), &mut device);
             return Ok(());
@@ -622,29 +567,38 @@ fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
     }
 }
 
-/// Sleeps until a frame arrives on the TAP, `delay` passes, or a stop signal
-/// comes (returned).
-fn wait(tap: &OwnedFd, stop: &SignalFd, delay: Option<Duration>) -> Result<Option<Signal>> {
-    let mut fds = [
-        PollFd::new(tap.as_fd(), PollFlags::POLLIN),
-        PollFd::new(stop.as_fd(), PollFlags::POLLIN),
-    ];
-    let timeout = delay.map(|d| TimeSpec::from_duration(d.into()));
-    match ppoll(&mut fds, timeout, None) {
-        Ok(_) | Err(Errno::EINTR) => {}
-        Err(error) => return Err(error).context("waiting on the TAP"),
-    }
-    let signalled = fds[1]
-        .revents()
-        .is_some_and(|events| events.contains(PollFlags::POLLIN));
-    if !signalled {
-        return Ok(None);
-    }
-    match stop.read_signal() {
-        Ok(Some(info)) => Ok(Some(
-            Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGTERM),
-        )),
-        Ok(None) | Err(Errno::EAGAIN) => Ok(None),
-        Err(error) => Err(error).context("reading the stop signal"),
+/// What the poll loop sleeps on: the TAP's descriptor (a duplicate) and the stop
+/// signals.
+struct Wake {
+    tap: OwnedFd,
+    stop: SignalFd,
+}
+
+impl Wake {
+    /// Sleeps until a frame arrives on the TAP, `delay` passes, or a stop signal
+    /// comes (returned).
+    fn wait(&self, delay: Option<Duration>) -> Result<Option<Signal>> {
+        let mut fds = [
+            PollFd::new(self.tap.as_fd(), PollFlags::POLLIN),
+            PollFd::new(self.stop.as_fd(), PollFlags::POLLIN),
+        ];
+        let timeout = delay.map(|d| TimeSpec::from_duration(d.into()));
+        match ppoll(&mut fds, timeout, None) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(error) => return Err(error).context("waiting on the TAP"),
+        }
+        let signalled = fds[1]
+            .revents()
+            .is_some_and(|events| events.contains(PollFlags::POLLIN));
+        if !signalled {
+            return Ok(None);
+        }
+        match self.stop.read_signal() {
+            Ok(Some(info)) => Ok(Some(
+                Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGTERM),
+            )),
+            Ok(None) | Err(Errno::EAGAIN) => Ok(None),
+            Err(error) => Err(error).context("reading the stop signal"),
+        }
     }
 }

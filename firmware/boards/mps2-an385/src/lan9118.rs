@@ -12,6 +12,8 @@
 
 use core::ptr::{read_volatile, write_volatile};
 
+use socklab_baremetal::FifoNic;
+
 /// Where the mps2-an385 maps the LAN9118 (NVIC line [`MPS2_AN385_IRQ`]).
 pub const MPS2_AN385_BASE: usize = 0x4020_0000;
 /// The LAN9118's NVIC interrupt line on the mps2-an385.
@@ -511,5 +513,23 @@ impl Lan9118 {
             (phy::ADDR << 11) | (register << 6) | MII_WRITE | MII_BUSY,
         );
         self.mii_wait();
+    }
+}
+
+/// The chip as the bare-metal support crate's FIFO NIC.
+impl FifoNic for Lan9118 {
+    const MAX_FRAME_LEN: usize = MAX_FRAME_LEN;
+
+    fn receive(&mut self, buffer: &mut [u8]) -> Option<usize> {
+        Lan9118::receive(self, buffer)
+    }
+
+    fn can_transmit(&self, len: usize) -> bool {
+        Lan9118::can_transmit(self, len)
+    }
+
+    fn transmit(&mut self, frame: &[u8]) {
+        // A refused frame is counted by `transmit`; TCP retransmits what matters.
+        let _ = Lan9118::transmit(self, frame);
     }
 }

@@ -1,142 +1,114 @@
-//! socklab on QEMU's RISC-V `virt` machine: start-up, the poll loop, and the panic and
-//! exception exits.
+//! socklab on QEMU's RISC-V `virt` machine: the board's parts wired into
+//! `socklab-baremetal`, and the panic and exception exits.
 //!
-//! The board supplies what the application needs and nothing more: virtio-net as a
-//! `smoltcp::phy::Device` ([`device`] over [`nic`]), a millisecond clock from the CLINT
-//! ([`clock`]), a `log` sink on the NS16550A UART ([`uart`]), and the pool's storage as
-//! statics sized by [`SIZES`]. Between polls the hart sleeps in `wfi` until a frame
-//! arrives or the application's next deadline ([`idle`]). A panic or an exception prints
-//! what happened and ends QEMU with a failure status through the `sifive_test` device.
+//! The board supplies what is its own: the virtio-net driver ([`nic`], zero-copy over
+//! the DMA pool in [`dma`]), a clock from the CLINT ([`clock`]), the NS16550A UART
+//! ([`uart`]), `wfi` between polls until a frame arrives or the next deadline
+//! ([`idle`]), semihosting for the boot options ([`semihosting`]), its memory layout
+//! (`memory.x`) and the pool's [`SIZES`]. A panic or an exception prints what happened
+//! and ends QEMU with a failure status through the `sifive_test` device.
 #![no_std]
 #![no_main]
 
 mod clock;
-mod device;
 mod dma;
 mod idle;
 mod nic;
-mod options;
-mod profile;
+mod semihosting;
 mod uart;
 
 use core::fmt::Write;
 use core::ptr::write_volatile;
 use static_cell::ConstStaticCell;
 
-use log::{info, LevelFilter};
-use socklab_app::badlink::{self, BadLink};
-use socklab_app::smoltcp::iface::SocketStorage;
-use socklab_app::smoltcp::phy::Device;
-use socklab_app::smoltcp::time::Instant;
+use log::{info, warn, LevelFilter};
 use socklab_app::smoltcp::wire::EthernetAddress;
-use socklab_app::{App, ClosingSocket, Config, LabSlot, Sizes, Storage, UdpPacketMetadata};
+use socklab_app::Sizes;
+use socklab_baremetal::{console, small_pool, take_storage, Board, Console, UartLogger};
 
-use crate::device::VirtioDevice;
 use crate::nic::VirtioNet;
-use crate::profile::{cycles, Profile};
 use crate::uart::Uart;
 
-/// The socket pool. The lab side is the microcontroller's (eight clients at once, four
-/// waiting, like mps2-an385); the bulk sockets get larger buffers, because this board's
-/// RAM (16 MiB given to the image) is plentiful and virtio-net, unlike a FIFO, queues what
-/// arrives behind its posted buffers, so a large window is a fast one. The transmit side
-/// is the larger: unacknowledged data stays in it, so it bounds what is in flight towards
-/// the host across QEMU's round trip.
-pub const SIZES: Sizes = Sizes {
-    lab_slots: 8,
-    lab_backlog: 4,
-    lab_rx: 1024,
-    lab_tx: 2048,
-    bulk_slots: 2,
-    bulk_rx: 64 * 1024,
-    bulk_tx: 256 * 1024,
-    // A control connection, one spare to answer "busy", and 4 streams (`-P 4`,
-    // or `--bidir -P 2`), with the bulk services' buffers.
-    iperf3_sockets: 6,
-    iperf3_rx: 64 * 1024,
-    iperf3_tx: 256 * 1024,
-    iperf2_sockets: 2,
-    iperf2_rx: 64 * 1024,
-    lab_closing: 4,
-    bulk_closing: 2,
-};
+/// The socket pool: a [`small_pool`] (the microcontroller's lab side, like mps2-an385)
+/// whose bulk sockets get larger buffers, 64 KiB to receive and 256 KiB to send,
+/// because this board's RAM (16 MiB given to the image) is plentiful and virtio-net,
+/// unlike a FIFO, queues what arrives behind its posted buffers, so a large window is a
+/// fast one. The transmit side is the larger: unacknowledged data stays in it, so it
+/// bounds what is in flight towards the host across QEMU's round trip.
+pub const SIZES: Sizes = small_pool(64 * 1024, 256 * 1024);
 
 /// Board name the application reports in `INFO`.
 const BOARD: &str = "riscv-virt";
 /// Log records up to this level reach the UART.
 const LOG_LEVEL: LevelFilter = LevelFilter::Info;
-/// Longest sleep between polls, even when the application has no deadline.
-const MAX_IDLE_MS: u64 = 1000;
 /// The `sifive_test` device: a write ends QEMU.
 const SIFIVE_TEST: usize = 0x0010_0000;
 /// `sifive_test` word for a failure; the exit status goes in the upper half.
 const SIFIVE_TEST_FAIL: u32 = 0x3333;
 
-// The pool's storage and the NIC's frame buffers. Statics, not locals: they live for the
-// whole run and do not weigh on the stack. `ConstStaticCell` hands each out once, without
-// `unsafe`.
-static SOCKETS: ConstStaticCell<[SocketStorage<'static>; SIZES.sockets()]> =
-    ConstStaticCell::new([SocketStorage::EMPTY; SIZES.sockets()]);
-static LAB: ConstStaticCell<[LabSlot; SIZES.lab_states()]> =
-    ConstStaticCell::new([LabSlot::EMPTY; SIZES.lab_states()]);
-static CLOSING: ConstStaticCell<[ClosingSocket; SIZES.closing_sockets()]> =
-    ConstStaticCell::new([ClosingSocket::EMPTY; SIZES.closing_sockets()]);
-static BUFFERS: ConstStaticCell<[u8; SIZES.buffer_bytes()]> =
-    ConstStaticCell::new([0; SIZES.buffer_bytes()]);
-static UDP_PACKETS: ConstStaticCell<[UdpPacketMetadata; SIZES.udp_packets()]> =
-    ConstStaticCell::new([UdpPacketMetadata::EMPTY; SIZES.udp_packets()]);
+/// The `log` sink: the UART, stamped with the CLINT's clock.
+static LOGGER: UartLogger<Uart> = UartLogger::new(Uart, clock::now_ms);
+
+// The NIC's frame buffers: statics, handed out once without `unsafe`.
 static RX_FRAMES: ConstStaticCell<[[u8; nic::BUFFER_LEN]; nic::RX_BUFFERS]> =
     ConstStaticCell::new([[0; nic::BUFFER_LEN]; nic::RX_BUFFERS]);
 static TX_FRAMES: ConstStaticCell<[[u8; nic::BUFFER_LEN]; nic::TX_BUFFERS]> =
     ConstStaticCell::new([[0; nic::BUFFER_LEN]; nic::TX_BUFFERS]);
 
-/// Hands out the pool's statics as `'static` borrows, once (a second take panics).
-fn take_storage() -> Storage<'static> {
-    Storage {
-        sockets: SOCKETS.take(),
-        lab: LAB.take(),
-        closing: CLOSING.take(),
-        buffers: BUFFERS.take(),
-        udp: UDP_PACKETS.take(),
+/// The virt machine as the serve loop sees it.
+struct RiscvVirt {
+    /// The driver's error count the log last showed.
+    errors: u64,
+}
+
+impl Board for RiscvVirt {
+    type Nic = VirtioNet;
+    const COUNTER_UNIT: &'static str = "cycles";
+
+    fn now_ms() -> u64 {
+        clock::now_ms()
     }
-}
 
-/// The NIC's frame buffers, receive and transmit, taken once.
-type FrameBuffers = (
-    &'static mut [[u8; nic::BUFFER_LEN]; nic::RX_BUFFERS],
-    &'static mut [[u8; nic::BUFFER_LEN]; nic::TX_BUFFERS],
-);
+    /// The hart's cycle counter, `mcycle`.
+    fn counter() -> u64 {
+        riscv::register::mcycle::read64()
+    }
 
-/// Hands out the NIC's frame buffers as `'static` borrows, once (a second take panics).
-fn take_frame_buffers() -> FrameBuffers {
-    (RX_FRAMES.take(), TX_FRAMES.take())
-}
+    /// Logs the driver's errors as they grow.
+    fn check_nic(&mut self, nic: &mut VirtioNet) {
+        let counters = nic.counters();
+        if counters.errors != self.errors {
+            self.errors = counters.errors;
+            warn!(
+                "virtio-net errors: {} ({} frames in, {} out)",
+                counters.errors, counters.rx_frames, counters.tx_frames
+            );
+        }
+    }
 
-/// The application's clock: milliseconds since QEMU started the machine.
-fn now() -> Instant {
-    Instant::from_millis(clock::now_ms() as i64)
+    fn idle(&mut self, nic: &mut VirtioNet, ms: u64) {
+        idle::wait(nic, ms);
+    }
 }
 
 #[riscv_rt::entry]
 fn main() -> ! {
-    uart::init_logger(LOG_LEVEL);
+    console::install(&LOGGER, LOG_LEVEL);
     info!(
         "socklab-riscv {}: riscv32imac, pool {} B",
         env!("CARGO_PKG_VERSION"),
         SIZES.total_bytes()
     );
 
-    let (rx, tx) = take_frame_buffers();
-    let nic = VirtioNet::probe(rx, tx).unwrap_or_else(|e| panic!("{e}"));
-    let mut config = Config {
-        board: BOARD,
-        dhcp: true,
-        ..Config::default()
-    };
-    let options = options::apply(&mut config);
+    let nic =
+        VirtioNet::probe(RX_FRAMES.take(), TX_FRAMES.take()).unwrap_or_else(|e| panic!("{e}"));
+    let (mut config, options) = socklab_baremetal::boot_options(BOARD, |op, block| {
+        // SAFETY: a semihosting call with the block `boot_options` keeps alive across it.
+        unsafe { semihosting::call(op, block) }
+    });
     // No entropy source on this machine; the cycle counter at least varies with how long
     // QEMU took to get here.
-    config.random_seed ^= cycles() ^ clock::now_ticks();
+    config.random_seed ^= RiscvVirt::counter() ^ clock::now_ticks();
     // QEMU's `mac=` sets the device's address; the application uses whichever it has.
     config.mac = EthernetAddress(nic.mac_address());
     info!(
@@ -148,76 +120,15 @@ fn main() -> ! {
         nic::TX_BUFFERS
     );
     idle::init(&nic);
-    let mut device = VirtioDevice::new(nic);
-
-    let app = App::new(config, SIZES, take_storage(), &mut device, now())
-        .unwrap_or_else(|e| panic!("pool storage: {e}"));
-    let profile = options
-        .profile
-        .then(|| Profile::new(device.nic().counters()));
-    if options.faults.is_clean() {
-        serve(app, device, profile, |d| d, |_| None)
-    } else {
-        info!("bad link: {:?}, seed {}", options.faults, options.seed);
-        let link = BadLink::new(
-            device,
-            options.faults,
-            options.seed,
-            BAD_LINK_HELD,
-            BAD_LINK_FRAME,
-            take_bad_link_storage(),
-        )
-        .unwrap_or_else(|e| panic!("bad link: {e:?}"));
-        serve(app, link, profile, |l| l.inner_mut(), |l| l.next_due())
-    }
-}
-
-/// Frames the bad link can hold back per direction.
-const BAD_LINK_HELD: usize = 4;
-/// The largest frame the bad link holds: Ethernet with a 1500-byte MTU.
-const BAD_LINK_FRAME: usize = nic::MAX_FRAME_LEN;
-
-/// The bad link's hold buffers, taken once when a fault option is given.
-fn take_bad_link_storage() -> &'static mut [u8] {
-    static STORAGE: ConstStaticCell<[u8; badlink::storage_bytes(BAD_LINK_HELD, BAD_LINK_FRAME)]> =
-        ConstStaticCell::new([0; badlink::storage_bytes(BAD_LINK_HELD, BAD_LINK_FRAME)]);
-    STORAGE.take()
-}
-
-/// The poll loop: poll, sleep until a frame, the application's deadline or (with a bad
-/// link) the next held frame; log the NIC's errors as they grow.
-fn serve<D: Device>(
-    mut app: App<'static>,
-    mut device: D,
-    mut profile: Option<Profile>,
-    nic: impl Fn(&mut D) -> &mut VirtioDevice,
-    next_due: impl Fn(&D) -> Option<Instant>,
-) -> ! {
-    let mut errors = 0;
-    loop {
-        let now = now();
-        let polled = cycles();
-        let delay = app.poll(now, &mut device);
-        let idled = cycles();
-        let mut ms = delay.map_or(MAX_IDLE_MS, |d| d.total_millis().min(MAX_IDLE_MS));
-        if let Some(due) = next_due(&device) {
-            ms = ms.min((due - now).total_millis());
-        }
-        let virtio = nic(&mut device).nic();
-        let counters = virtio.counters();
-        if counters.errors != errors {
-            errors = counters.errors;
-            log::warn!(
-                "virtio-net errors: {errors} ({} frames in, {} out)",
-                counters.rx_frames,
-                counters.tx_frames
-            );
-        }
-        idle::wait(virtio, ms);
-        if let Some(profile) = profile.as_mut() {
-            profile.record(idled - polled, cycles() - idled, counters);
-        }
-    }
+    let storage = take_storage!(SIZES);
+    socklab_baremetal::serve(
+        RiscvVirt { errors: 0 },
+        nic,
+        config,
+        SIZES,
+        storage,
+        options,
+    )
 }
 
 /// Ends QEMU with exit status 1 through the `sifive_test` device.
@@ -232,7 +143,7 @@ fn exit_failure() -> ! {
 /// Prints the panic on the UART and ends QEMU with a failure status.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    let _ = writeln!(Uart, "\nPANIC at {} ms: {}", clock::now_ms(), info);
+    console::report_panic(Uart, clock::now_ms(), info);
     exit_failure()
 }
 
@@ -240,8 +151,9 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 /// ends QEMU with a failure status.
 #[export_name = "ExceptionHandler"]
 fn exception(frame: &riscv_rt::TrapFrame) -> ! {
+    let mut uart = Console(Uart);
     let _ = writeln!(
-        Uart,
+        uart,
         "\nEXCEPTION mcause={:#010x} mepc={:#010x} mtval={:#010x} ra={:#010x}",
         riscv::register::mcause::read().bits(),
         riscv::register::mepc::read(),
@@ -249,7 +161,7 @@ fn exception(frame: &riscv_rt::TrapFrame) -> ! {
         frame.ra
     );
     let _ = writeln!(
-        Uart,
+        uart,
         "  a0={:#010x} a1={:#010x} a2={:#010x} a3={:#010x} t0={:#010x}",
         frame.a0, frame.a1, frame.a2, frame.a3, frame.t0
     );

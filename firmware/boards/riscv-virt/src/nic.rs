@@ -3,7 +3,7 @@
 //!
 //! The driver proper is `virtio-drivers`' `VirtIONetRaw` (no allocation); this module
 //! owns the buffers it lends to the device. Every receive buffer is posted to the
-//! device; a completed one is handed to the caller until the next [`VirtioNet::receive`],
+//! device; a completed one is handed to the caller until the next [`Nic::receive`],
 //! then posted again. A transmit buffer is filled by the caller, handed to the device and
 //! taken back once the device reports it sent.
 
@@ -13,8 +13,9 @@ use virtio_drivers::device::net::VirtIONetRaw;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
+use socklab_baremetal::{Nic, TxFrame};
+
 use crate::dma::DmaPool;
-use crate::profile::cycles;
 
 /// First virtio-mmio slot of QEMU's virt machine; slot `i` is at `+ i * SLOT_STRIDE`.
 const SLOT_BASE: usize = 0x1000_1000;
@@ -39,7 +40,7 @@ pub const BUFFER_LEN: usize = 1536;
 type Raw = VirtIONetRaw<DmaPool, MmioTransport<'static>, QUEUE_SIZE>;
 type Buffer = [u8; BUFFER_LEN];
 
-/// Counts of what the driver saw, for the log and the profile.
+/// Counts of what the driver saw, for the log.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Counters {
     /// Frames received.
@@ -48,11 +49,6 @@ pub struct Counters {
     pub tx_frames: u64,
     /// Completions the device reported with an error, or buffers it refused.
     pub errors: u64,
-    /// Cycles spent taking frames from the device and posting buffers back.
-    pub rx_cycles: u64,
-    /// Cycles spent handing frames to the device (its notify traps into QEMU) and taking
-    /// sent buffers back.
-    pub tx_cycles: u64,
 }
 
 /// Why no NIC could be brought up.
@@ -106,7 +102,7 @@ pub struct VirtioNet {
     counters: Counters,
 }
 
-/// Room to send one frame; see [`Transmitter::send`].
+/// Room to send one frame; see its [`TxFrame::consume`].
 pub struct Transmitter<'a> {
     raw: &'a mut Raw,
     tx: &'a mut TxRing,
@@ -203,24 +199,6 @@ impl VirtioNet {
         self.raw.ack_interrupt();
     }
 
-    /// The next received frame, if any, and room to send one reply. The frame stays
-    /// valid until the next call; its buffer then goes back to the device. While every
-    /// transmit buffer is in flight, frames wait in the device.
-    pub fn receive(&mut self) -> Option<(&[u8], Transmitter<'_>)> {
-        let started = cycles();
-        let received = self.take_frame();
-        self.counters.rx_cycles += cycles() - started;
-        let (i, header, len) = received?;
-        Some((
-            &self.rx.buffers[i][header..header + len],
-            Transmitter {
-                raw: &mut self.raw,
-                tx: &mut self.tx,
-                counters: &mut self.counters,
-            },
-        ))
-    }
-
     /// Posts the buffer lent last time again and completes the next received frame:
     /// its buffer, header length and frame length.
     fn take_frame(&mut self) -> Option<(usize, usize, usize)> {
@@ -252,17 +230,39 @@ impl VirtioNet {
             }
         }
     }
+}
+
+/// The driver as the bare-metal support crate's NIC: frames are read and built in place.
+impl Nic for VirtioNet {
+    type Rx<'a> = &'a [u8];
+    type Tx<'a> = Transmitter<'a>;
+
+    const MAX_FRAME_LEN: usize = MAX_FRAME_LEN;
+
+    /// The next received frame, if any, and room to send one reply. The frame stays
+    /// valid until the next call; its buffer then goes back to the device. While every
+    /// transmit buffer is in flight, frames wait in the device.
+    fn receive(&mut self) -> Option<(&[u8], Transmitter<'_>)> {
+        let (i, header, len) = self.take_frame()?;
+        Some((
+            &self.rx.buffers[i][header..header + len],
+            Transmitter {
+                raw: &mut self.raw,
+                tx: &mut self.tx,
+                counters: &mut self.counters,
+            },
+        ))
+    }
 
     /// Room to send one frame, if a transmit buffer is free.
-    pub fn transmitter(&mut self) -> Option<Transmitter<'_>> {
-        let started = cycles();
-        let free = self.tx.reclaim(&mut self.raw, &mut self.counters);
-        self.counters.tx_cycles += cycles() - started;
-        free.then_some(Transmitter {
-            raw: &mut self.raw,
-            tx: &mut self.tx,
-            counters: &mut self.counters,
-        })
+    fn transmit(&mut self) -> Option<Transmitter<'_>> {
+        self.tx
+            .reclaim(&mut self.raw, &mut self.counters)
+            .then_some(Transmitter {
+                raw: &mut self.raw,
+                tx: &mut self.tx,
+                counters: &mut self.counters,
+            })
     }
 }
 
@@ -283,10 +283,10 @@ impl TxRing {
     }
 }
 
-impl Transmitter<'_> {
+impl TxFrame for Transmitter<'_> {
     /// Builds a frame of `len` bytes (cut to [`MAX_FRAME_LEN`]) with `fill` and hands it
     /// to the device. A frame the device refuses is counted and dropped.
-    pub fn send<R>(self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> R {
+    fn consume<R>(self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> R {
         let len = len.min(MAX_FRAME_LEN);
         let tx = self.tx;
         // A Transmitter exists only while a buffer is free (see `reclaim`).
@@ -298,7 +298,6 @@ impl Transmitter<'_> {
             Err(_) => unreachable!("a buffer holds the virtio-net header"),
         };
         let result = fill(&mut buffer[header..header + len]);
-        let started = cycles();
         let total = header + len;
         tx.len[i] = total as u16;
         // SAFETY: buffer `i` is not touched again until `reclaim` completes its token.
@@ -313,7 +312,6 @@ impl Transmitter<'_> {
                 tx.free_count += 1;
             }
         }
-        self.counters.tx_cycles += cycles() - started;
         result
     }
 }

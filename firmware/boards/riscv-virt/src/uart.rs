@@ -1,12 +1,11 @@
-//! Log sink: the virt machine's NS16550A UART (QEMU's stdout with `-nographic`) as a `log::Log`.
+//! The virt machine's NS16550A UART (QEMU's stdout with `-nographic`): the console's
+//! byte writer.
 //!
 //! Transmit only, polled: a byte is written when the transmit holding register is empty.
-//! Records are stamped with the board clock, `[   12.345 INFO  target] message`.
 
-use core::fmt::{self, Write};
 use core::ptr::{read_volatile, write_volatile};
 
-use crate::clock;
+use socklab_baremetal::ByteWriter;
 
 /// Base address of the NS16550A on QEMU's virt machine (byte-wide registers).
 const UART_BASE: usize = 0x1000_0000;
@@ -20,9 +19,8 @@ const LSR_THR_EMPTY: u8 = 1 << 5;
 #[derive(Clone, Copy)]
 pub struct Uart;
 
-impl Uart {
-    /// Sends one byte, waiting while the transmitter is busy.
-    pub fn write_byte(self, byte: u8) {
+impl ByteWriter for Uart {
+    fn write_byte(&self, byte: u8) {
         // SAFETY: MMIO reads and writes of the UART's own registers, which exist on this
         // machine and affect nothing else.
         unsafe {
@@ -30,53 +28,4 @@ impl Uart {
             write_volatile((UART_BASE + THR) as *mut u8, byte);
         }
     }
-}
-
-impl Write for Uart {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for byte in s.bytes() {
-            if byte == b'\n' {
-                self.write_byte(b'\r');
-            }
-            self.write_byte(byte);
-        }
-        Ok(())
-    }
-}
-
-/// The `log` backend: every enabled record becomes one UART line. Interrupts never run
-/// handlers on this board (see `idle`), so lines cannot interleave.
-struct UartLogger;
-
-static LOGGER: UartLogger = UartLogger;
-
-impl log::Log for UartLogger {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::max_level()
-    }
-
-    fn log(&self, record: &log::Record) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        let ms = clock::now_ms();
-        let _ = writeln!(
-            Uart,
-            "[{:>6}.{:03} {:<5} {}] {}",
-            ms / 1000,
-            ms % 1000,
-            record.level(),
-            record.target(),
-            record.args()
-        );
-    }
-
-    fn flush(&self) {}
-}
-
-/// Makes the UART the `log` sink with the given maximum level.
-pub fn init_logger(level: log::LevelFilter) {
-    // Only fails if a logger is already set, which leaves that one in place.
-    let _ = log::set_logger(&LOGGER);
-    log::set_max_level(level);
 }

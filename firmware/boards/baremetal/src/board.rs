@@ -1,0 +1,28 @@
+//! The board contract: what the serve loop needs from a board besides its NIC driver.
+
+use crate::nic::Nic;
+
+/// One bare-metal board: its clock, its profile counter, and the code that watches and
+/// waits on its NIC.
+pub trait Board {
+    /// The board's network controller.
+    type Nic: Nic;
+
+    /// What [`counter`](Self::counter) counts, as the profile line names it
+    /// (`"cycles"`, `"ticks"`).
+    const COUNTER_UNIT: &'static str;
+
+    /// Milliseconds since boot: the application's clock. Never goes backwards.
+    fn now_ms() -> u64;
+
+    /// A fast free-running counter that the profile splits time with (the CPU's cycle
+    /// counter, or a timer). Never goes backwards.
+    fn counter() -> u64;
+
+    /// Called after every poll: logs what changed in the NIC's health (link, errors).
+    fn check_nic(&mut self, nic: &mut Self::Nic);
+
+    /// Sleeps until the NIC holds something for the stack (a received frame, a transmit
+    /// buffer it was waiting for) or `ms` milliseconds have passed; at once for 0.
+    fn idle(&mut self, nic: &mut Self::Nic, ms: u64);
+}
