@@ -250,8 +250,8 @@ fn connect_with_mss(dut: &Dut, port: u16, mss: u16) -> std::net::TcpStream {
         .unwrap_or_else(|e| panic!("connect to port {port} announcing MSS {mss}: {e}"))
 }
 
-/// The kernel's `rcvmss` of `stream` (`ss -tin`): the largest segment
-/// payload it received, capped at the MSS it announced.
+/// The kernel's `rcvmss` of `stream` (`ss -tin`): its estimate of the
+/// largest segment payload it received, capped at the MSS it announced.
 fn rcvmss(dut: &Dut, stream: &std::net::TcpStream) -> u32 {
     let local = stream.local_addr().expect("the local address");
     let mut command = in_netns(dut, "ss");
@@ -302,14 +302,15 @@ pub fn mixed_session(dut: &Dut) -> (usize, usize) {
     close_from_client(chargen);
     clean += 1;
     // A client announcing MSS 536 reads chargen's stream and has 16 KiB
-    // echoed: no segment to it may carry more (the kernel's `rcvmss` is what
-    // it received, at most its own MSS; the captures show each segment).
+    // echoed: no segment to it may carry more. The captures check each
+    // segment; the kernel's `rcvmss` is only shown: it caps what it measured
+    // at the MSS it announced, so it cannot see a larger segment.
     let mut small = connect_with_mss(dut, CHARGEN_PORT, SMALL_MSS);
     small.read_exact(&mut some).unwrap();
-    let rcvmss = rcvmss(dut, &small);
-    assert!(
-        rcvmss <= u32::from(SMALL_MSS),
-        "a client announcing MSS {SMALL_MSS} received segments of {rcvmss} bytes"
+    println!(
+        "figures: a client announcing MSS {SMALL_MSS} on {}: the kernel's rcvmss {}",
+        dut.board_name(),
+        rcvmss(dut, &small)
     );
     close_from_client(small);
     clean += 1;
