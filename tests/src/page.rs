@@ -315,11 +315,15 @@ fn screenshots(browser: &Browser, dir: &Path, stem: &str) {
         READ_PAGE,
         |p| (p["refreshes"].as_u64()? > n).then(|| p.clone()),
     );
+    let width = |key: &str| {
+        page[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("the page reports no {key}: {page}"))
+    };
+    let (scroll_width, inner_width) = (width("scroll_width"), width("inner_width"));
     assert!(
-        page["scroll_width"].as_u64() <= page["inner_width"].as_u64(),
-        "at {} px the page is {} px wide",
-        page["inner_width"],
-        page["scroll_width"]
+        scroll_width <= inner_width,
+        "at {inner_width} px the page is {scroll_width} px wide"
     );
     fit_height(browser, PHONE.0);
     write_png(

@@ -43,6 +43,46 @@ fn slot_row(frame: &str, slot: usize) -> &str {
         .unwrap_or_else(|| panic!("no row for lab slot {slot} in\n{frame}"))
 }
 
+/// The states of the ladder of the connection from `peer` in the "State
+/// changes" box: the line that names the peer there, `NAME PEER` at the end
+/// of the box's row, is followed by the steps `STATE +TIME → STATE ...` at
+/// the same column.
+fn ladder_steps(frame: &str, peer: &str) -> Vec<String> {
+    let lines: Vec<Vec<char>> = frame.lines().map(|l| l.chars().collect()).collect();
+    let until_border =
+        |chars: &[char]| -> String { chars.iter().take_while(|&&c| c != '│').collect() };
+    for (n, line) in lines.iter().enumerate() {
+        let text: String = line.iter().collect();
+        let Some(at) = text.find(&format!(" {peer}")) else {
+            continue;
+        };
+        // The name (e.g. `lab slot 3`) starts after the box's left border.
+        let column = text[..at].chars().count();
+        let Some(start) = line[..column].iter().rposition(|&c| c == '│') else {
+            continue;
+        };
+        let Some(next) = lines.get(n + 1) else {
+            continue;
+        };
+        let steps = until_border(next.get(start + 1..).unwrap_or_default());
+        if !steps.starts_with("  ") || steps.trim().is_empty() {
+            continue;
+        }
+        let states: Vec<String> = steps
+            .split('→')
+            .filter_map(|step| step.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        if states
+            .iter()
+            .all(|s| s.chars().all(|c| c.is_ascii_uppercase() || c == '-'))
+        {
+            return states;
+        }
+    }
+    panic!("no ladder for {peer} in\n{frame}")
+}
+
 fn netns(dut: &Dut) -> String {
     dut.host_net()
         .netns_name()
@@ -72,10 +112,13 @@ fn top_once_shows_the_lab_clients_in_their_slots() {
         assert!(row.contains(&hello.peer.to_string()), "{row}");
         assert!(row.contains(&hello.local.to_string()), "{row}");
         assert!(row.contains("ESTABLISHED"), "{row}");
-        // Its ladder: the handshake, with its peer.
-        assert!(
-            frame.contains(&format!("{}", hello.peer)) && frame.contains("SYN-RECEIVED"),
-            "{frame}"
+        // Its own ladder: the handshake, then ESTABLISHED, with its peer.
+        let steps = ladder_steps(&frame, &hello.peer.to_string());
+        assert_eq!(
+            steps,
+            ["LISTEN", "SYN-RECEIVED", "ESTABLISHED"],
+            "the ladder of {}:\n{frame}",
+            hello.peer
         );
     }
     assert!(frame.contains("*:6666"), "{frame}");

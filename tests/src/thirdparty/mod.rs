@@ -16,6 +16,7 @@ pub mod nmap;
 pub mod ping;
 pub mod timers;
 pub mod tshark;
+pub mod wire;
 
 use std::ffi::OsStr;
 use std::io::Read;
