@@ -12,13 +12,13 @@ use socklab_app::protocol::{
     chargen_byte, info, NetstatRow, SockName, CHARGEN_LINE_LEN, CHARGEN_PORT, DISCARD_PORT,
     ECHO_PORT, NO_STATE, UDP,
 };
+use socklab_app::services::UDP_CHARGEN_MAX;
 use socklab_app::smoltcp::iface::SocketHandle;
 use socklab_app::smoltcp::socket::udp;
 use socklab_app::smoltcp::wire::{
     EthernetFrame, EthernetProtocol, Icmpv4Message, Icmpv4Packet, Icmpv6Message, Icmpv6Packet,
     IpEndpoint, IpProtocol, Ipv4Packet, Ipv6Packet,
 };
-use socklab_app::storage::UDP_CHARGEN_MAX;
 
 /// The client's UDP port.
 const CLIENT_PORT: u16 = 40_000;

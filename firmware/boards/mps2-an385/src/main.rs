@@ -25,7 +25,10 @@ use log::{info, LevelFilter};
 use socklab_app::badlink::{self, BadLink};
 use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::time::Instant;
-use socklab_app::{App, ClosingSocket, Config, LabSlot, Sizes, Storage, UdpPacketMetadata};
+use socklab_app::{
+    App, BulkSizes, ClosingSizes, ClosingSocket, Config, Iperf2Sizes, Iperf3Sizes, LabSizes, LabSlot,
+    Sizes, Storage, UdpPacketMetadata,
+};
 
 use crate::device::Lan9118Device;
 use crate::lan9118::Lan9118;
@@ -40,22 +43,30 @@ use crate::uart::Uart;
 /// the host overrun it and every such loss costs a retransmission timeout. The transmit
 /// side has no such bound and is bigger, so that more is in flight towards the host.
 pub const SIZES: Sizes = Sizes {
-    lab_slots: 8,
-    lab_backlog: 4,
-    lab_rx: 1024,
-    lab_tx: 2048,
-    bulk_slots: 2,
-    bulk_rx: 8 * 1024,
-    bulk_tx: 16 * 1024,
-    // A control connection, one spare to answer "busy", and 4 streams (`-P 4`,
-    // or `--bidir -P 2`), with the bulk services' buffers.
-    iperf3_sockets: 6,
-    iperf3_rx: 8 * 1024,
-    iperf3_tx: 16 * 1024,
-    iperf2_sockets: 2,
-    iperf2_rx: 8 * 1024,
-    lab_closing: 4,
-    bulk_closing: 2,
+    lab: LabSizes {
+        slots: 8,
+        backlog: 4,
+        rx: 1024,
+        tx: 2048,
+    },
+    bulk: BulkSizes {
+        slots: 2,
+        rx: 8 * 1024,
+        tx: 16 * 1024,
+    },
+    iperf3: Iperf3Sizes {
+        sockets: 6,
+        rx: 8 * 1024,
+        tx: 16 * 1024,
+    },
+    iperf2: Iperf2Sizes {
+        sockets: 2,
+        rx: 8 * 1024,
+    },
+    closing: ClosingSizes {
+        lab: 4,
+        bulk: 2,
+    },
 };
 
 /// Board name the application reports in `INFO`.

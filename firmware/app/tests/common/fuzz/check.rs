@@ -2,7 +2,7 @@
 //! connection's end was counted once.
 
 use socklab_app::protocol::{self, NetstatRow, SockName};
-use socklab_app::storage::UDP_SOCKETS;
+use socklab_app::services::UDP_SOCKETS;
 
 use crate::common::Net;
 
@@ -51,7 +51,7 @@ impl Net {
                 "{lines:#?}"
             );
         }
-        let (lab, bulk) = rows.split_at(sizes.lab_sockets());
+        let (lab, bulk) = rows.split_at(sizes.lab.sockets());
         let ours = |r: &&NetstatRow<'_>| {
             r.state == "ESTABLISHED"
                 && r.local == SockName::Addr(conn.remote)
@@ -60,13 +60,13 @@ impl Net {
         let listening = |r: &&NetstatRow<'_>, port: u16| {
             r.state == "LISTEN" && r.local == SockName::Any(Some(port))
         };
-        let closed = if refuse { sizes.lab_backlog } else { 0 };
+        let closed = if refuse { sizes.lab.backlog } else { 0 };
         assert_eq!(lab.iter().filter(ours).count(), 1, "{lines:#?}");
         assert_eq!(
             lab.iter()
                 .filter(|r| listening(r, protocol::LAB_PORT))
                 .count(),
-            sizes.lab_sockets() - 1 - closed,
+            sizes.lab.sockets() - 1 - closed,
             "lab sockets not listening again: {lines:#?}"
         );
         assert_eq!(
@@ -81,7 +81,7 @@ impl Net {
         ] {
             assert_eq!(
                 bulk.iter().filter(|r| listening(r, port)).count(),
-                sizes.bulk_slots,
+                sizes.bulk.slots,
                 "port {port} sockets not listening again: {lines:#?}"
             );
         }

@@ -36,20 +36,6 @@ pub const MGMT_PORT: u16 = 6668;
 /// The HTTP server: the device's status page and its JSON API.
 pub const HTTP_PORT: u16 = 80;
 
-/// The name of the service a device port serves, as `/api/sockets` and
-/// `socklab top` show it.
-pub fn service_name(port: u16) -> &'static str {
-    match port {
-        LAB_PORT => "lab",
-        MGMT_PORT => "mgmt",
-        ECHO_PORT => "echo",
-        DISCARD_PORT => "discard",
-        CHARGEN_PORT => "chargen",
-        HTTP_PORT => "http",
-        _ => "tcp",
-    }
-}
-
 /// Longest lab line accepted, in bytes, without its terminator.
 pub const MAX_LINE: usize = 256;
 /// Longest line the device ever sends (a `FROM` line with an IPv6 peer and a
@@ -571,93 +557,14 @@ pub fn parse_info(line: &str) -> Result<(&str, &str), ParseError> {
     }
 }
 
-/// The `INFO` table: every key the device reports, in [`KEYS`](info::KEYS)
-/// order, with what its value means. The device's report and the host's
-/// parser both go by this table.
+/// The `INFO` keys: every key the device reports, with what its value
+/// means. The device's report and the host's parser both go by these names;
+/// the order `INFO` lists them in is the service table's
+/// (`socklab_app::services::INFO_KEYS`).
 pub mod info {
-    /// Every `INFO` key, in the order the device reports them.
-    pub const KEYS: [&str; 71] = [
-        BOARD,
-        VERSION,
-        MAC,
-        IPV4,
-        IPV6,
-        IPV4_SOURCE,
-        MTU,
-        UPTIME_MS,
-        LAB_SLOTS,
-        LAB_IN_USE,
-        LAB_RX_BUFFER,
-        LAB_TX_BUFFER,
-        BULK_SLOTS,
-        BULK_RX_BUFFER,
-        BULK_TX_BUFFER,
-        SOCKETS,
-        BUFFER_BYTES,
-        IDLE_TIMEOUT_MS,
-        SLOW_READER_TIMEOUT_MS,
-        HANDSHAKE_TIMEOUT_MS,
-        FRAMES_RX,
-        FRAMES_TX,
-        CONN_ACCEPTED,
-        CONN_REFUSED,
-        CONN_TIMED_OUT,
-        CONN_RESET,
-        CONN_CLOSED,
-        LINES_TOO_LONG,
-        LAB_BACKLOG,
-        LAB_QUEUED,
-        BACKLOG_POLICY,
-        CONN_BUSY,
-        CLOSING_TIMEOUT_MS,
-        KEEP_ALIVE_MS,
-        DEAD_PEER_MS,
-        OFFLOAD,
-        IPERF3_SOCKETS,
-        IPERF3_MAX_STREAMS,
-        IPERF3_RX_BUFFER,
-        IPERF3_TX_BUFFER,
-        IPERF3_MAX_PARAMS,
-        IPERF3_TIMEOUT_MS,
-        IPERF3_TESTS,
-        IPERF3_FAILED,
-        IPERF3_BUSY,
-        IPERF2_SOCKETS,
-        IPERF2_RX_BUFFER,
-        IPERF2_TX_BUFFER,
-        IPERF2_TESTS,
-        LAB_CLOSING,
-        BULK_CLOSING,
-        CLOSING_IN_USE,
-        TIME_WAIT_RECYCLED,
-        REASSEMBLY_BUFFER,
-        REASSEMBLY_BUFFERS,
-        FRAGMENTATION_BUFFER,
-        HTTP_SOCKETS,
-        HTTP_RX_BUFFER,
-        HTTP_TX_BUFFER,
-        HTTP_MAX_HEAD,
-        HTTP_REQUEST_TIMEOUT_MS,
-        HTTP_IDLE_TIMEOUT_MS,
-        EVENT_RING,
-        EVENTS_NEXT,
-        HTTP_REQUESTS,
-        UDP_SOCKETS,
-        UDP_RX_BUFFER,
-        UDP_TX_BUFFER,
-        UDP_PACKETS,
-        UDP_CHARGEN_MAX,
-        MGMT_SOCKETS,
-    ];
-
     /// The value of a key that has none (`ipv4=none` before a DHCP lease
     /// on a board without a static address).
     pub const NONE: &str = "none";
-
-    /// The position of `key` in [`KEYS`], if it is an `INFO` key.
-    pub fn position(key: &str) -> Option<usize> {
-        KEYS.iter().position(|k| *k == key)
-    }
 
     /// Board name (`linux-tap`, `mps2-an385`).
     pub const BOARD: &str = "board";
@@ -695,9 +602,8 @@ pub mod info {
     pub const BULK_RX_BUFFER: &str = "bulk_rx_buffer";
     /// Transmit buffer of each bulk socket, bytes.
     pub const BULK_TX_BUFFER: &str = "bulk_tx_buffer";
-    /// Sockets of the services (TCP: lab slots and backlog, bulk, iperf;
-    /// UDP: echo, discard, chargen): the rows `NETSTAT` lists when no close
-    /// is finishing. The closing pool's
+    /// Sockets of every service of the table, TCP and UDP: the rows
+    /// `NETSTAT` lists when no close is finishing. The closing pool's
     /// sockets are counted apart ([`LAB_CLOSING`], [`BULK_CLOSING`]).
     pub const SOCKETS: &str = "sockets";
     /// Socket buffer bytes in all.

@@ -1,0 +1,197 @@
+//! The iperf2 server on port 5001: a sink for the `iperf` 2.x client's TCP
+//! test. It reads the client's header, drops the data, and closes when the
+//! client does, which is when the client prints its report. A client that
+//! asks the server to connect back (`-r`, `-d`) is reset at once: the device
+//! opens no connections of its own.
+
+use core::fmt;
+
+use heapless::Vec;
+use log::{info, warn};
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::tcp::{self, State};
+use smoltcp::time::Instant;
+
+use crate::services::service::{Context, Inventory, Listed, Service, ServicePort, SocketFactory};
+use crate::services::socket::{end_of_connection, listen};
+use crate::status::view::View;
+use crate::wire::protocol::info as key;
+use crate::wire::protocol::iperf2::{FLAGS_LEN, HEADER_VERSION1};
+use crate::wire::protocol::IPERF2_PORT;
+
+/// Most sockets the iperf2 server may have.
+pub const MAX_IPERF2_SOCKETS: usize = 16;
+/// Transmit buffer of each iperf2 socket: the sink never sends.
+pub const IPERF2_TX_BUFFER: usize = 64;
+
+/// The iperf2 server's port.
+pub const PORTS: &[ServicePort] = &[ServicePort::tcp("iperf2", IPERF2_PORT)];
+
+/// The iperf2 server's `INFO` keys.
+pub const INFO_KEYS: &[&str] = &[
+    key::IPERF2_SOCKETS,
+    key::IPERF2_RX_BUFFER,
+    key::IPERF2_TX_BUFFER,
+    key::IPERF2_TESTS,
+];
+
+/// The iperf2 server's part of the [`Sizes`](crate::Sizes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Iperf2Sizes {
+    /// Sockets on the iperf2 port, one per client stream (0: no iperf2 server).
+    pub sockets: usize,
+    /// Receive buffer of each socket, bytes (the transmit buffer is
+    /// [`IPERF2_TX_BUFFER`]).
+    pub rx: usize,
+}
+
+impl Iperf2Sizes {
+    /// Two streams with 8 KiB buffers.
+    pub const DEFAULT: Iperf2Sizes = Iperf2Sizes {
+        sockets: 2,
+        rx: 8 * 1024,
+    };
+
+    /// Buffer bytes of every iperf2 socket.
+    pub const fn buffer_bytes(&self) -> usize {
+        self.sockets * (self.rx + IPERF2_TX_BUFFER)
+    }
+
+    /// Refuses sizes the server cannot run with.
+    pub const fn check(&self) -> Result<(), &'static str> {
+        if self.sockets > MAX_IPERF2_SOCKETS || (self.sockets != 0 && self.rx < 64) {
+            return Err("iperf2 sockets must be at most 16, with a receive buffer of at least 64");
+        }
+        Ok(())
+    }
+}
+
+struct Conn {
+    handle: SocketHandle,
+    last_state: State,
+    flags: [u8; FLAGS_LEN],
+    flags_got: usize,
+    bytes: u64,
+}
+
+/// The iperf2 server.
+pub(crate) struct Iperf2 {
+    conns: Vec<Conn, MAX_IPERF2_SOCKETS>,
+    sizes: Iperf2Sizes,
+    /// Connections served.
+    tests: u64,
+}
+
+impl Iperf2 {
+    /// `sizes.sockets` sockets listening on the iperf2 port.
+    pub fn new(factory: &mut SocketFactory<'_, '_>, sizes: &Iperf2Sizes) -> Self {
+        let mut conns = Vec::new();
+        for _ in 0..sizes.sockets {
+            let handle = factory.listener(sizes.rx, IPERF2_TX_BUFFER, IPERF2_PORT);
+            // `Sizes::check` bounds the count by MAX_IPERF2_SOCKETS.
+            let _ = conns.push(Conn {
+                handle,
+                last_state: State::Listen,
+                flags: [0; FLAGS_LEN],
+                flags_got: 0,
+                bytes: 0,
+            });
+        }
+        Iperf2 {
+            conns,
+            sizes: *sizes,
+            tests: 0,
+        }
+    }
+}
+
+impl Inventory for Iperf2 {
+    fn ports(&self) -> &'static [ServicePort] {
+        PORTS
+    }
+
+    fn netstat_len(&self) -> usize {
+        self.conns.len()
+    }
+
+    fn netstat_socket(&self, index: usize) -> Option<Listed> {
+        self.conns.get(index).map(|c| Listed::Tcp(c.handle))
+    }
+
+    fn info_keys(&self) -> &'static [&'static str] {
+        INFO_KEYS
+    }
+
+    fn info_value(&self, name: &str, _view: &View<'_>, out: &mut dyn fmt::Write) -> fmt::Result {
+        match name {
+            key::IPERF2_SOCKETS => write!(out, "{}", self.sizes.sockets),
+            key::IPERF2_RX_BUFFER => write!(out, "{}", self.sizes.rx),
+            key::IPERF2_TX_BUFFER => write!(out, "{IPERF2_TX_BUFFER}"),
+            key::IPERF2_TESTS => write!(out, "{}", self.tests),
+            _ => out.write_str(key::NONE),
+        }
+    }
+}
+
+impl Service for Iperf2 {
+    fn inventory(&self) -> &dyn Inventory {
+        self
+    }
+
+    /// Serves every iperf2 socket once.
+    fn poll(&mut self, cx: &mut Context<'_, '_>) -> Option<Instant> {
+        let sockets: &mut SocketSet<'_> = cx.sockets;
+        let counters = &mut *cx.counters;
+        for conn in self.conns.iter_mut() {
+            let socket = sockets.get_mut::<tcp::Socket>(conn.handle);
+            let state = socket.state();
+            let was_idle = matches!(conn.last_state, State::Listen | State::SynReceived);
+            match state {
+                State::Listen | State::SynReceived => {}
+                State::Closed | State::TimeWait => {
+                    if !was_idle {
+                        end_of_connection(conn.last_state, state, counters);
+                        info!("iperf2: {} bytes received", conn.bytes);
+                    }
+                    listen(socket, IPERF2_PORT);
+                    conn.last_state = State::Listen;
+                    continue;
+                }
+                _ => {
+                    if was_idle {
+                        counters.accepted += 1;
+                        self.tests += 1;
+                        conn.flags_got = 0;
+                        conn.bytes = 0;
+                    }
+                    if conn.flags_got < FLAGS_LEN {
+                        if let Ok(n) = socket.recv_slice(&mut conn.flags[conn.flags_got..]) {
+                            conn.flags_got += n;
+                            conn.bytes += n as u64;
+                        }
+                        if conn.flags_got == FLAGS_LEN
+                            && u32::from_be_bytes(conn.flags) & HEADER_VERSION1 != 0
+                        {
+                            warn!("iperf2: the client asks for a connection back (-r/-d): reset");
+                            socket.abort();
+                            conn.last_state = State::Established;
+                            continue;
+                        }
+                    }
+                    while socket.can_recv() {
+                        match socket.recv(|b| (b.len(), b.len())) {
+                            Ok(n) if n > 0 => conn.bytes += n as u64,
+                            _ => break,
+                        }
+                    }
+                    // The client has finished: close, and its report appears.
+                    if !socket.may_recv() && state == State::CloseWait {
+                        socket.close();
+                    }
+                }
+            }
+            conn.last_state = socket.state();
+        }
+        None
+    }
+}

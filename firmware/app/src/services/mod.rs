@@ -1,0 +1,229 @@
+//! The services of the device and the table the application polls them from.
+//!
+//! Each service is one module that implements [`Service`]: it builds its
+//! sockets from its part of the [`Sizes`](crate::Sizes), declares its ports
+//! (its entries of [`PORTS`]), its `INFO` keys and values, its `NETSTAT`
+//! rows and its counters, and is polled with a [`Context`]: the time, the
+//! sockets, the read-only view of the device. Its poll returns its next
+//! deadline.
+//!
+//! The [`Table`] holds one of each. Its order is the order they are polled
+//! in, the order `NETSTAT` and `INFO` list them, and the order their sockets
+//! are added to the socket set (the closing pool's come after them all, so
+//! that a SYN finds a listening socket first):
+//!
+//! | service | ports | polled |
+//! |---|---|---|
+//! | [`lab`] | TCP 6666 (the lab line protocol), TCP 6668 (the management port) | when woken |
+//! | [`bulk`] | TCP 7 echo, 9 discard, 19 chargen | when woken |
+//! | [`iperf3`] | TCP 5201 | every poll |
+//! | [`iperf2`] | TCP 5001 | every poll |
+//! | [`http`] | TCP 80 | every poll |
+//! | [`udp`] | UDP 7 echo, 9 discard, 19 chargen | every poll |
+//!
+//! A service that waits to be woken runs when a TCP segment came for one of
+//! its ports in this poll (the counted-frames layer records the destination
+//! ports it saw, [`crate::phy`]), when one of its sockets changed state on a
+//! stack timer, when its deadline is due, or when the device woke up without
+//! traffic: a busy echo stream does not make the lab scan every slot.
+//!
+//! # Adding a service
+//!
+//! 1. Its wire words in [`crate::protocol`]: the port (`FOO_PORT`), the
+//!    names of its `INFO` keys (`info::FOO_...`), any line format the host
+//!    parses too.
+//! 2. A module `services/foo.rs` with a `pub const PORTS: &[ServicePort]`,
+//!    a `const INFO_KEYS: &[&str]`, its sizes (a `pub const FOOTPRINT:`
+//!    [`Footprint`] for a fixed number of sockets, or a `FooSizes` part with
+//!    a `DEFAULT` for a configurable one), a `new(&mut SocketFactory, ...)`
+//!    that makes its sockets, and `impl Service`: `poll`, `netstat_len`,
+//!    `netstat_socket`, `info_keys`, `info_value` (and `every_poll`,
+//!    `changed`, `role` where the defaults do not fit).
+//! 3. Here: `mod foo;`, a field in [`Table`] built in [`Table::new`] and
+//!    listed in [`Table::all_mut`], and its `PORTS` and `INFO_KEYS` in
+//!    [`PORT_PARTS`] and [`INFO_PARTS`].
+//! 4. In [`crate::Sizes`]: its footprint (or its part) in the sums.
+//!
+//! `INFO`, `NETSTAT`, `/api/info`, `/api/sockets`, the page, the event
+//! history and the host's forwarded ports (from [`PORTS`]) pick it up from
+//! the table.
+
+pub mod http;
+
+pub(crate) mod bulk;
+pub(crate) mod iperf2;
+pub(crate) mod iperf3;
+pub(crate) mod lab;
+pub(crate) mod service;
+pub(crate) mod socket;
+pub(crate) mod udp;
+
+pub use bulk::{BulkSizes, BULK_SERVICES, MAX_BULK_SLOTS};
+pub use iperf2::{Iperf2Sizes, IPERF2_TX_BUFFER, MAX_IPERF2_SOCKETS};
+pub use iperf3::{Iperf3Sizes, IPERF3_RESERVED_SOCKETS, MAX_IPERF3_SOCKETS};
+pub use lab::{LabSizes, LabSlot, MAX_LAB_SLOTS, MGMT_SOCKETS};
+pub use service::{Footprint, ServicePort, Transport};
+pub use udp::{UDP_CHARGEN_MAX, UDP_PACKETS, UDP_RX_BUFFER, UDP_SOCKETS, UDP_TX_BUFFER};
+
+use crate::board::config::Config;
+use crate::board::sizes::Sizes;
+use crate::status::report::DEVICE_INFO_KEYS;
+
+use bulk::Bulk;
+use http::Http;
+use iperf2::Iperf2;
+use iperf3::Iperf3;
+use lab::Lab;
+use service::{Service, SocketFactory};
+use udp::Udp;
+
+/// Every port of each service, in table order.
+pub const PORT_PARTS: &[&[ServicePort]] = &[
+    lab::PORTS,
+    bulk::PORTS,
+    iperf3::PORTS,
+    iperf2::PORTS,
+    http::PORTS,
+    udp::PORTS,
+];
+
+/// Every listening port of the device, TCP and UDP, in table order.
+pub const PORTS: &[ServicePort] =
+    &concat::<ServicePort, { count(PORT_PARTS) }>(PORT_PARTS, ServicePort::tcp("", 0));
+
+/// The `INFO` keys: the device's own, then each service's, in table order.
+pub const INFO_PARTS: &[&[&str]] = &[
+    DEVICE_INFO_KEYS,
+    lab::INFO_KEYS,
+    bulk::INFO_KEYS,
+    iperf3::INFO_KEYS,
+    iperf2::INFO_KEYS,
+    http::INFO_KEYS,
+    udp::INFO_KEYS,
+];
+
+/// Every `INFO` key, in the order `INFO` and `/api/info` list them.
+pub const INFO_KEYS: &[&str] = &concat::<&str, { count(INFO_PARTS) }>(INFO_PARTS, "");
+
+/// The service behind device port `port` (TCP first), as `/api/sockets`
+/// names it; `tcp` for a port no service declares.
+pub fn service_name(port: u16) -> &'static str {
+    let mut found = PORTS.iter().filter(|p| p.port == port);
+    let first = found.clone().find(|p| p.transport == Transport::Tcp);
+    first.or_else(|| found.next()).map_or("tcp", |p| p.service)
+}
+
+/// The TCP ports of [`PORTS`], in table order.
+pub fn tcp_ports() -> impl Iterator<Item = u16> {
+    PORTS
+        .iter()
+        .filter(|p| p.transport == Transport::Tcp)
+        .map(|p| p.port)
+}
+
+/// Number of services in the table.
+pub(crate) const COUNT: usize = 6;
+
+/// One of each service, in poll order.
+pub(crate) struct Table<'a> {
+    lab: Lab<'a>,
+    bulk: Bulk,
+    iperf3: Iperf3,
+    iperf2: Iperf2,
+    http: Http,
+    udp: Udp,
+}
+
+impl<'a> Table<'a> {
+    /// Builds every service's sockets with `factory`, in table order; the
+    /// lab keeps its state in `lab_slots`.
+    pub fn new(
+        factory: &mut SocketFactory<'_, 'a>,
+        config: &Config,
+        sizes: &Sizes,
+        lab_slots: &'a mut [LabSlot],
+    ) -> Self {
+        Table {
+            lab: Lab::new(factory, config, &sizes.lab, lab_slots),
+            bulk: Bulk::new(factory, &sizes.bulk),
+            iperf3: Iperf3::new(factory, &sizes.iperf3),
+            iperf2: Iperf2::new(factory, &sizes.iperf2),
+            http: Http::new(factory),
+            udp: Udp::new(factory, config.random_seed),
+        }
+    }
+
+    /// Every service, in table order.
+    pub fn all_mut(&mut self) -> [&mut (dyn Service + 'a); COUNT] {
+        [
+            &mut self.lab,
+            &mut self.bulk,
+            &mut self.iperf3,
+            &mut self.iperf2,
+            &mut self.http,
+            &mut self.udp,
+        ]
+    }
+
+    /// Lab clients being served.
+    pub fn lab_in_use(&self) -> usize {
+        self.lab.in_use()
+    }
+
+    /// Lab clients waiting in the backlog.
+    pub fn lab_queued(&self) -> usize {
+        self.lab.queued()
+    }
+}
+
+/// The number of items in `parts`.
+const fn count<T>(parts: &[&[T]]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        n += parts[i].len();
+        i += 1;
+    }
+    n
+}
+
+/// `parts` one after the other (`fill` only sizes the array).
+const fn concat<T: Copy, const N: usize>(parts: &[&[T]], fill: T) -> [T; N] {
+    let mut out = [fill; N];
+    let (mut i, mut k) = (0, 0);
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[k] = parts[i][j];
+            k += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn ports_and_info_keys_are_each_declared_once() {
+        for (i, a) in PORTS.iter().enumerate() {
+            assert!(!a.service.is_empty() && a.port != 0, "{a:?}");
+            for b in &PORTS[i + 1..] {
+                assert!(
+                    a.port != b.port || a.transport != b.transport,
+                    "{a:?} twice"
+                );
+            }
+        }
+        for (i, key) in INFO_KEYS.iter().enumerate() {
+            assert!(!key.is_empty());
+            assert!(!INFO_KEYS[i + 1..].contains(key), "{key} twice");
+        }
+        assert_eq!(service_name(crate::protocol::LAB_PORT), "lab");
+        assert_eq!(service_name(crate::protocol::ECHO_PORT), "echo");
+        assert_eq!(service_name(1), "tcp");
+    }
+}
