@@ -11,6 +11,7 @@ use anyhow::bail;
 use socklab_app::protocol::{
     CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT, MGMT_PORT,
 };
+use socklab_app::services::TCP_PORTS;
 use socklab_host::board::{BoardArg, NetArg};
 use socklab_host::forward::Forwarder;
 use socklab_host::launch::{
@@ -386,19 +387,6 @@ fn print_qemu(device: &QemuDevice) {
     println!("press Ctrl-C to stop it");
 }
 
-/// The device ports `socklab run tap` forwards to 127.0.0.1 (QEMU's user
-/// networking forwards the same ones).
-const FORWARDED: [u16; 8] = [
-    LAB_PORT,
-    MGMT_PORT,
-    HTTP_PORT,
-    ECHO_PORT,
-    DISCARD_PORT,
-    CHARGEN_PORT,
-    IPERF3_PORT,
-    IPERF2_PORT,
-];
-
 /// Forwards the device's ports to 127.0.0.1 here when it sits in another
 /// namespace, and says where; `None` when it is reachable as it is.
 fn start_forwarding(device: &TapDevice, base: u16) -> anyhow::Result<Option<Forwarder>> {
@@ -406,7 +394,7 @@ fn start_forwarding(device: &TapDevice, base: u16) -> anyhow::Result<Option<Forw
         println!("  page    http://{}/", device.addr(HTTP_PORT).ip());
         return Ok(None);
     }
-    let forwarder = Forwarder::start(device.host_net(), device.addr(0).ip(), &FORWARDED, base)?;
+    let forwarder = Forwarder::start(device.host_net(), device.addr(0).ip(), &TCP_PORTS, base)?;
     let at = |port| {
         forwarder
             .local(port)

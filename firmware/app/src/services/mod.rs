@@ -113,12 +113,34 @@ pub fn service_name(port: u16) -> &'static str {
     first.or_else(|| found.next()).map_or("tcp", |p| p.service)
 }
 
-/// The TCP ports of [`PORTS`], in table order.
-pub fn tcp_ports() -> impl Iterator<Item = u16> {
-    PORTS
-        .iter()
-        .filter(|p| p.transport == Transport::Tcp)
-        .map(|p| p.port)
+/// How many of [`PORTS`] are TCP ports.
+pub const TCP_PORT_COUNT: usize = tcp_port_count();
+
+/// The TCP ports of [`PORTS`], in table order: what the host forwards.
+pub const TCP_PORTS: [u16; TCP_PORT_COUNT] = tcp_ports();
+
+const fn tcp_port_count() -> usize {
+    let (mut n, mut i) = (0, 0);
+    while i < PORTS.len() {
+        if matches!(PORTS[i].transport, Transport::Tcp) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+const fn tcp_ports() -> [u16; TCP_PORT_COUNT] {
+    let mut out = [0; TCP_PORT_COUNT];
+    let (mut i, mut k) = (0, 0);
+    while i < PORTS.len() {
+        if matches!(PORTS[i].transport, Transport::Tcp) {
+            out[k] = PORTS[i].port;
+            k += 1;
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Number of services in the table.

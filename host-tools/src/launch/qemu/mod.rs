@@ -24,9 +24,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6};
-use socklab_app::protocol::{
-    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT, MGMT_PORT,
-};
+use socklab_app::protocol::{LAB_PORT, MGMT_PORT};
+use socklab_app::services::{TCP_PORTS, TCP_PORT_COUNT};
 
 use super::artifacts::{find_image, find_qemu, Image};
 use super::hostnet::HostSide;
@@ -46,18 +45,19 @@ pub const DEFAULT_PORT_BASE: u16 = 10_000;
 /// A device port where nothing listens, forwarded anyway so that a refusal can
 /// be seen through QEMU's user networking.
 pub const QEMU_CLOSED_PORT: u16 = LAB_PORT + 1;
-/// The device ports forwarded to the host with user networking.
-pub const FORWARDED_PORTS: [u16; 9] = [
-    LAB_PORT,
-    QEMU_CLOSED_PORT,
-    MGMT_PORT,
-    ECHO_PORT,
-    DISCARD_PORT,
-    CHARGEN_PORT,
-    IPERF3_PORT,
-    IPERF2_PORT,
-    HTTP_PORT,
-];
+/// The device ports forwarded to the host with user networking: every TCP
+/// port of the device's service table, then the closed port.
+pub const FORWARDED_PORTS: [u16; TCP_PORT_COUNT + 1] = forwarded_ports();
+
+const fn forwarded_ports() -> [u16; TCP_PORT_COUNT + 1] {
+    let mut ports = [QEMU_CLOSED_PORT; TCP_PORT_COUNT + 1];
+    let mut i = 0;
+    while i < TCP_PORT_COUNT {
+        ports[i] = TCP_PORTS[i];
+        i += 1;
+    }
+    ports
+}
 /// The greatest port base: every forwarded port must stay a valid port.
 pub const MAX_PORT_BASE: u16 = u16::MAX - MGMT_PORT;
 /// The UART line that says the firmware is up (static addresses in place).
