@@ -16,7 +16,7 @@ use crate::board::storage::{self, Storage, StorageError};
 use crate::phy::counted::{Counted, FrameCounters};
 use crate::pool::closing::{Class, ClosingPool};
 use crate::services::service::{Context, Peers, SocketFactory};
-use crate::services::{Table, Transport, COUNT};
+use crate::services::{Table, Transport, COUNT, DECLARED};
 use crate::status::counters::Counters;
 use crate::status::events::Events;
 use crate::status::view::View;
@@ -230,12 +230,12 @@ impl<'a> App<'a> {
         };
         let mut woken_ran = false;
         let mut table = self.services.all_mut();
-        for index in 0..COUNT {
+        for (index, declared) in DECLARED.iter().enumerate() {
             let (before, rest) = table.split_at_mut(index);
             let Some((service, after)) = rest.split_first_mut() else {
                 break;
             };
-            let ports = service.inventory().ports();
+            let ports = declared.ports;
             let tcp_ports = || ports.iter().filter(|p| p.transport == Transport::Tcp);
             let every_poll = service.every_poll();
             let run = every_poll
@@ -253,7 +253,7 @@ impl<'a> App<'a> {
                 view: &view,
                 counters: &mut self.counters,
                 closing: &mut self.closing,
-                peers: Peers::new(before, after),
+                peers: Peers::new(&DECLARED, before, after),
                 reset: tcp_ports().any(|p| seen.resets.contains(p.port)),
             };
             self.deadlines[index] = service.poll(&mut cx);

@@ -1,8 +1,6 @@
 //! The bulk services: echo (RFC 862), discard (RFC 863) and chargen (RFC 864),
 //! a few sockets each, all moving bytes as fast as the buffers allow.
 
-use core::fmt;
-
 use heapless::Vec;
 use log::info;
 use smoltcp::iface::{SocketHandle, SocketSet};
@@ -10,7 +8,9 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 
 use crate::pool::closing::{drain, finished, Class};
-use crate::services::service::{Context, Inventory, Listed, Service, ServicePort, SocketFactory};
+use crate::services::service::{
+    Context, Declared, HoldsSocket, Inventory, Service, ServicePort, SocketFactory, Sockets, Values,
+};
 use crate::services::socket::{end_of_connection, listen, orderly, socket_addr};
 use crate::status::view::View;
 use crate::wire::protocol::{self, chargen_fill, info as key, CHARGEN_LINE_LEN};
@@ -22,15 +22,15 @@ pub const MAX_BULK_SLOTS: usize = 64;
 /// Bytes echo moves per copy between a socket's receive and transmit buffers.
 const ECHO_CHUNK: usize = 2048;
 
-/// The bulk services' ports.
-pub const PORTS: &[ServicePort] = &[
-    ServicePort::tcp("echo", protocol::ECHO_PORT),
-    ServicePort::tcp("discard", protocol::DISCARD_PORT),
-    ServicePort::tcp("chargen", protocol::CHARGEN_PORT),
-];
-
-/// The bulk services' `INFO` keys.
-pub const INFO_KEYS: &[&str] = &[key::BULK_SLOTS, key::BULK_RX_BUFFER, key::BULK_TX_BUFFER];
+/// The bulk services' ports and `INFO` keys.
+pub const DECLARED: Declared = Declared {
+    ports: &[
+        ServicePort::tcp("echo", protocol::ECHO_PORT),
+        ServicePort::tcp("discard", protocol::DISCARD_PORT),
+        ServicePort::tcp("chargen", protocol::CHARGEN_PORT),
+    ],
+    info_keys: &[key::BULK_SLOTS, key::BULK_RX_BUFFER, key::BULK_TX_BUFFER],
+};
 
 /// The bulk services' part of the [`Sizes`](crate::Sizes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl BulkSizes {
     }
 }
 
-/// Which bulk service a socket runs, by its index in [`PORTS`].
+/// Which bulk service a socket runs, by its index in its ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Echo,
@@ -91,7 +91,7 @@ impl Kind {
 
     /// Its port entry.
     fn port(self) -> &'static ServicePort {
-        &PORTS[self as usize]
+        &DECLARED.ports[self as usize]
     }
 
     /// The service's name, as logs print it.
@@ -107,6 +107,12 @@ struct BulkSocket {
     /// Position in the endless chargen stream.
     chargen_pos: u64,
     last_state: State,
+}
+
+impl HoldsSocket for BulkSocket {
+    fn held(&self) -> Option<SocketHandle> {
+        Some(self.handle)
+    }
 }
 
 /// Every bulk socket of the device.
@@ -222,28 +228,14 @@ impl Bulk {
 }
 
 impl Inventory for Bulk {
-    fn ports(&self) -> &'static [ServicePort] {
-        PORTS
+    fn sockets(&self) -> Sockets<'_> {
+        Sockets::Tcp(&self.sockets)
     }
 
-    fn netstat_len(&self) -> usize {
-        self.sockets.len()
-    }
-
-    fn netstat_socket(&self, index: usize) -> Option<Listed> {
-        self.sockets.get(index).map(|b| Listed::Tcp(b.handle))
-    }
-
-    fn info_keys(&self) -> &'static [&'static str] {
-        INFO_KEYS
-    }
-
-    fn info_value(&self, name: &str, _view: &View<'_>, out: &mut dyn fmt::Write) -> fmt::Result {
-        match name {
-            key::BULK_SLOTS => write!(out, "{}", self.sizes.slots),
-            key::BULK_RX_BUFFER => write!(out, "{}", self.sizes.rx),
-            key::BULK_TX_BUFFER => write!(out, "{}", self.sizes.tx),
-            _ => out.write_str(key::NONE),
+    fn info(&self, _view: &View<'_>, values: &mut Values) {
+        let sizes = self.sizes;
+        for size in [sizes.slots, sizes.rx, sizes.tx] {
+            let _ = values.push(size.into());
         }
     }
 }

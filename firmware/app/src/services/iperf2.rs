@@ -4,15 +4,15 @@
 //! asks the server to connect back (`-r`, `-d`) is reset at once: the device
 //! opens no connections of its own.
 
-use core::fmt;
-
 use heapless::Vec;
 use log::{info, warn};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 
-use crate::services::service::{Context, Inventory, Listed, Service, ServicePort, SocketFactory};
+use crate::services::service::{
+    Context, Declared, HoldsSocket, Inventory, Service, ServicePort, SocketFactory, Sockets, Values,
+};
 use crate::services::socket::{end_of_connection, listen};
 use crate::status::view::View;
 use crate::wire::protocol::info as key;
@@ -23,17 +23,6 @@ use crate::wire::protocol::IPERF2_PORT;
 pub const MAX_IPERF2_SOCKETS: usize = 16;
 /// Transmit buffer of each iperf2 socket: the sink never sends.
 pub const IPERF2_TX_BUFFER: usize = 64;
-
-/// The iperf2 server's port.
-pub const PORTS: &[ServicePort] = &[ServicePort::tcp("iperf2", IPERF2_PORT)];
-
-/// The iperf2 server's `INFO` keys.
-pub const INFO_KEYS: &[&str] = &[
-    key::IPERF2_SOCKETS,
-    key::IPERF2_RX_BUFFER,
-    key::IPERF2_TX_BUFFER,
-    key::IPERF2_TESTS,
-];
 
 /// The iperf2 server's part of the [`Sizes`](crate::Sizes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,12 +55,29 @@ impl Iperf2Sizes {
     }
 }
 
+/// The iperf2 server's port and `INFO` keys.
+pub const DECLARED: Declared = Declared {
+    ports: &[ServicePort::tcp("iperf2", IPERF2_PORT)],
+    info_keys: &[
+        key::IPERF2_SOCKETS,
+        key::IPERF2_RX_BUFFER,
+        key::IPERF2_TX_BUFFER,
+        key::IPERF2_TESTS,
+    ],
+};
+
 struct Conn {
     handle: SocketHandle,
     last_state: State,
     flags: [u8; FLAGS_LEN],
     flags_got: usize,
     bytes: u64,
+}
+
+impl HoldsSocket for Conn {
+    fn held(&self) -> Option<SocketHandle> {
+        Some(self.handle)
+    }
 }
 
 /// The iperf2 server.
@@ -106,30 +112,16 @@ impl Iperf2 {
 }
 
 impl Inventory for Iperf2 {
-    fn ports(&self) -> &'static [ServicePort] {
-        PORTS
+    fn sockets(&self) -> Sockets<'_> {
+        Sockets::Tcp(&self.conns)
     }
 
-    fn netstat_len(&self) -> usize {
-        self.conns.len()
-    }
-
-    fn netstat_socket(&self, index: usize) -> Option<Listed> {
-        self.conns.get(index).map(|c| Listed::Tcp(c.handle))
-    }
-
-    fn info_keys(&self) -> &'static [&'static str] {
-        INFO_KEYS
-    }
-
-    fn info_value(&self, name: &str, _view: &View<'_>, out: &mut dyn fmt::Write) -> fmt::Result {
-        match name {
-            key::IPERF2_SOCKETS => write!(out, "{}", self.sizes.sockets),
-            key::IPERF2_RX_BUFFER => write!(out, "{}", self.sizes.rx),
-            key::IPERF2_TX_BUFFER => write!(out, "{IPERF2_TX_BUFFER}"),
-            key::IPERF2_TESTS => write!(out, "{}", self.tests),
-            _ => out.write_str(key::NONE),
-        }
+    fn info(&self, _view: &View<'_>, values: &mut Values) {
+        let sizes = &self.sizes;
+        let _ = values.push(sizes.sockets.into());
+        let _ = values.push(sizes.rx.into());
+        let _ = values.push(IPERF2_TX_BUFFER.into());
+        let _ = values.push(self.tests.into());
     }
 }
 

@@ -20,7 +20,10 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 
-use crate::services::service::{Context, Inventory, Listed, Service, ServicePort, SocketFactory};
+use crate::services::service::{
+    Context, Declared, HoldsSocket, Inventory, Service, ServicePort, SocketFactory, Sockets,
+    Value as InfoValue, Values,
+};
 use crate::services::socket::{end_of_connection, listen};
 use crate::status::counters::Counters;
 use crate::status::view::View;
@@ -81,6 +84,12 @@ struct Conn {
     timed_out: bool,
     /// A stream of the test, after `TEST_END`.
     ended_stream: bool,
+}
+
+impl HoldsSocket for Conn {
+    fn held(&self) -> Option<SocketHandle> {
+        Some(self.handle)
+    }
 }
 
 /// Where the test is.
@@ -162,21 +171,21 @@ struct Test {
     send_left: Option<u64>,
 }
 
-/// The iperf3 server's port.
-pub const PORTS: &[ServicePort] = &[ServicePort::tcp("iperf3", IPERF3_PORT)];
-
-/// The iperf3 server's `INFO` keys.
-pub const INFO_KEYS: &[&str] = &[
-    key::IPERF3_SOCKETS,
-    key::IPERF3_MAX_STREAMS,
-    key::IPERF3_RX_BUFFER,
-    key::IPERF3_TX_BUFFER,
-    key::IPERF3_MAX_PARAMS,
-    key::IPERF3_TIMEOUT_MS,
-    key::IPERF3_TESTS,
-    key::IPERF3_FAILED,
-    key::IPERF3_BUSY,
-];
+/// The iperf3 server's port and `INFO` keys.
+pub const DECLARED: Declared = Declared {
+    ports: &[ServicePort::tcp("iperf3", IPERF3_PORT)],
+    info_keys: &[
+        key::IPERF3_SOCKETS,
+        key::IPERF3_MAX_STREAMS,
+        key::IPERF3_RX_BUFFER,
+        key::IPERF3_TX_BUFFER,
+        key::IPERF3_MAX_PARAMS,
+        key::IPERF3_TIMEOUT_MS,
+        key::IPERF3_TESTS,
+        key::IPERF3_FAILED,
+        key::IPERF3_BUSY,
+    ],
+};
 
 /// The iperf3 server's part of the [`Sizes`](crate::Sizes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -724,36 +733,25 @@ impl Iperf3 {
 }
 
 impl Inventory for Iperf3 {
-    fn ports(&self) -> &'static [ServicePort] {
-        PORTS
+    fn sockets(&self) -> Sockets<'_> {
+        Sockets::Tcp(&self.conns)
     }
 
-    fn netstat_len(&self) -> usize {
-        self.conns.len()
-    }
-
-    fn netstat_socket(&self, index: usize) -> Option<Listed> {
-        self.conns.get(index).map(|c| Listed::Tcp(c.handle))
-    }
-
-    fn info_keys(&self) -> &'static [&'static str] {
-        INFO_KEYS
-    }
-
-    fn info_value(&self, name: &str, _view: &View<'_>, out: &mut dyn fmt::Write) -> fmt::Result {
-        let s = &self.sizes;
-        match name {
-            key::IPERF3_SOCKETS => write!(out, "{}", s.sockets),
-            key::IPERF3_MAX_STREAMS => write!(out, "{}", s.max_streams()),
-            key::IPERF3_RX_BUFFER => write!(out, "{}", s.rx),
-            key::IPERF3_TX_BUFFER => write!(out, "{}", s.tx),
-            key::IPERF3_MAX_PARAMS => write!(out, "{IPERF3_MAX_PARAMS}"),
-            key::IPERF3_TIMEOUT_MS => write!(out, "{}", IPERF3_TIMEOUT.total_millis()),
-            key::IPERF3_TESTS => write!(out, "{}", self.counts.tests),
-            key::IPERF3_FAILED => write!(out, "{}", self.counts.failed),
-            key::IPERF3_BUSY => write!(out, "{}", self.counts.busy),
-            _ => out.write_str(key::NONE),
-        }
+    fn info(&self, _view: &View<'_>, values: &mut Values) {
+        let sizes = &self.sizes;
+        let counts = &self.counts;
+        let all = [
+            InfoValue::from(sizes.sockets),
+            sizes.max_streams().into(),
+            sizes.rx.into(),
+            sizes.tx.into(),
+            IPERF3_MAX_PARAMS.into(),
+            IPERF3_TIMEOUT.total_millis().into(),
+            counts.tests.into(),
+            counts.failed.into(),
+            counts.busy.into(),
+        ];
+        values.extend(all);
     }
 }
 

@@ -25,7 +25,8 @@ use smoltcp::time::Duration;
 use crate::board::config::{BacklogPolicy, Config};
 use crate::pool::closing::{drain, finished, Class, ClosingPool};
 use crate::services::service::{
-    Context, Inventory, Listed, Role, Service, ServicePort, SocketFactory,
+    Context, Declared, HoldsSocket, Inventory, Role, Service, ServicePort, SocketFactory, Sockets,
+    Value, Values,
 };
 use crate::services::socket::{end_of_connection, listen, orderly, socket_addr};
 use crate::status::counters::Counters;
@@ -41,28 +42,28 @@ pub const MAX_LAB_SLOTS: usize = 2048;
 /// (`WHO`, `NETSTAT`, `INFO`, `EVENTS`). Each has lab-sized buffers.
 pub const MGMT_SOCKETS: usize = 2;
 
-/// The lab's ports.
-pub const PORTS: &[ServicePort] = &[
-    ServicePort::tcp("lab", protocol::LAB_PORT),
-    ServicePort::tcp("mgmt", protocol::MGMT_PORT),
-];
-
-/// The lab's `INFO` keys.
-pub const INFO_KEYS: &[&str] = &[
-    key::LAB_SLOTS,
-    key::LAB_IN_USE,
-    key::LAB_RX_BUFFER,
-    key::LAB_TX_BUFFER,
-    key::LAB_BACKLOG,
-    key::LAB_QUEUED,
-    key::BACKLOG_POLICY,
-    key::CONN_BUSY,
-    key::LINES_TOO_LONG,
-    key::IDLE_TIMEOUT_MS,
-    key::SLOW_READER_TIMEOUT_MS,
-    key::HANDSHAKE_TIMEOUT_MS,
-    key::MGMT_SOCKETS,
-];
+/// The lab's ports and `INFO` keys.
+pub const DECLARED: Declared = Declared {
+    ports: &[
+        ServicePort::tcp("lab", protocol::LAB_PORT),
+        ServicePort::tcp("mgmt", protocol::MGMT_PORT),
+    ],
+    info_keys: &[
+        key::LAB_SLOTS,
+        key::LAB_IN_USE,
+        key::LAB_RX_BUFFER,
+        key::LAB_TX_BUFFER,
+        key::LAB_BACKLOG,
+        key::LAB_QUEUED,
+        key::BACKLOG_POLICY,
+        key::CONN_BUSY,
+        key::LINES_TOO_LONG,
+        key::IDLE_TIMEOUT_MS,
+        key::SLOW_READER_TIMEOUT_MS,
+        key::HANDSHAKE_TIMEOUT_MS,
+        key::MGMT_SOCKETS,
+    ],
+};
 
 /// The lab's part of the [`Sizes`](crate::Sizes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,11 +257,6 @@ impl LabSlot {
         self.handle = Some(handle);
     }
 
-    /// The slot's socket, if it has one.
-    pub(crate) fn socket(&self) -> Option<SocketHandle> {
-        self.handle
-    }
-
     pub(crate) fn handle(&self) -> SocketHandle {
         self.handle.expect("lab slot without a socket")
     }
@@ -272,6 +268,12 @@ impl LabSlot {
         } else {
             None
         }
+    }
+}
+
+impl HoldsSocket for LabSlot {
+    fn held(&self) -> Option<SocketHandle> {
+        self.handle
     }
 }
 
@@ -1103,41 +1105,28 @@ impl Lab<'_> {
 }
 
 impl Inventory for Lab<'_> {
-    fn ports(&self) -> &'static [ServicePort] {
-        PORTS
+    fn sockets(&self) -> Sockets<'_> {
+        Sockets::Tcp(&self.slots)
     }
 
-    fn netstat_len(&self) -> usize {
-        self.slots.len()
-    }
-
-    fn netstat_socket(&self, index: usize) -> Option<Listed> {
-        self.slots.get(index)?.socket().map(Listed::Tcp)
-    }
-
-    fn info_keys(&self) -> &'static [&'static str] {
-        INFO_KEYS
-    }
-
-    fn info_value(&self, name: &str, view: &View<'_>, out: &mut dyn fmt::Write) -> fmt::Result {
+    fn info(&self, view: &View<'_>, values: &mut Values) {
         let s = &self.sizes;
         let t = &view.config.timeouts;
-        match name {
-            key::LAB_SLOTS => write!(out, "{}", s.slots),
-            key::LAB_IN_USE => write!(out, "{}", self.in_use()),
-            key::LAB_RX_BUFFER => write!(out, "{}", s.rx),
-            key::LAB_TX_BUFFER => write!(out, "{}", s.tx),
-            key::LAB_BACKLOG => write!(out, "{}", s.backlog),
-            key::LAB_QUEUED => write!(out, "{}", self.queued()),
-            key::BACKLOG_POLICY => write!(out, "{}", self.policy.name()),
-            key::CONN_BUSY => write!(out, "{}", self.counts.told_busy),
-            key::LINES_TOO_LONG => write!(out, "{}", self.counts.lines_too_long),
-            key::IDLE_TIMEOUT_MS => write!(out, "{}", t.idle_ms),
-            key::SLOW_READER_TIMEOUT_MS => write!(out, "{}", t.slow_reader_ms),
-            key::HANDSHAKE_TIMEOUT_MS => write!(out, "{}", t.handshake_ms),
-            key::MGMT_SOCKETS => write!(out, "{MGMT_SOCKETS}"),
-            _ => out.write_str(key::NONE),
-        }
+        values.extend([
+            Value::from(s.slots),
+            self.in_use().into(),
+            s.rx.into(),
+            s.tx.into(),
+            s.backlog.into(),
+            self.queued().into(),
+            Value::Text(self.policy.name()),
+            self.counts.told_busy.into(),
+            self.counts.lines_too_long.into(),
+            t.idle_ms.into(),
+            t.slow_reader_ms.into(),
+            t.handshake_ms.into(),
+            MGMT_SOCKETS.into(),
+        ]);
     }
 
     fn role(&self, handle: SocketHandle) -> Option<Role> {

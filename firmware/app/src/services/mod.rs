@@ -62,7 +62,7 @@ pub use bulk::{BulkSizes, BULK_SERVICES, MAX_BULK_SLOTS};
 pub use iperf2::{Iperf2Sizes, IPERF2_TX_BUFFER, MAX_IPERF2_SOCKETS};
 pub use iperf3::{Iperf3Sizes, IPERF3_RESERVED_SOCKETS, MAX_IPERF3_SOCKETS};
 pub use lab::{LabSizes, LabSlot, MAX_LAB_SLOTS, MGMT_SOCKETS};
-pub use service::{Footprint, ServicePort, Transport};
+pub use service::{Declared, Footprint, ServicePort, Transport};
 pub use udp::{UDP_CHARGEN_MAX, UDP_PACKETS, UDP_RX_BUFFER, UDP_SOCKETS, UDP_TX_BUFFER};
 
 use crate::board::config::Config;
@@ -77,33 +77,44 @@ use lab::Lab;
 use service::{Service, SocketFactory};
 use udp::Udp;
 
-/// Every port of each service, in table order.
-pub const PORT_PARTS: &[&[ServicePort]] = &[
-    lab::PORTS,
-    bulk::PORTS,
-    iperf3::PORTS,
-    iperf2::PORTS,
-    http::PORTS,
-    udp::PORTS,
+/// What each service of the [`Table`] declares, in table order.
+pub(crate) const DECLARED: [&Declared; COUNT] = [
+    &lab::DECLARED,
+    &bulk::DECLARED,
+    &iperf3::DECLARED,
+    &iperf2::DECLARED,
+    &http::DECLARED,
+    &udp::DECLARED,
 ];
+
+/// Every port of each service, in table order.
+const PORT_PARTS: [&[ServicePort]; COUNT] = {
+    let mut parts: [&[ServicePort]; COUNT] = [&[]; COUNT];
+    let mut i = 0;
+    while i < COUNT {
+        parts[i] = DECLARED[i].ports;
+        i += 1;
+    }
+    parts
+};
 
 /// Every listening port of the device, TCP and UDP, in table order.
 pub const PORTS: &[ServicePort] =
-    &concat::<ServicePort, { count(PORT_PARTS) }>(PORT_PARTS, ServicePort::tcp("", 0));
+    &concat::<ServicePort, { count(&PORT_PARTS) }>(&PORT_PARTS, ServicePort::tcp("", 0));
 
 /// The `INFO` keys: the device's own, then each service's, in table order.
-pub const INFO_PARTS: &[&[&str]] = &[
-    DEVICE_INFO_KEYS,
-    lab::INFO_KEYS,
-    bulk::INFO_KEYS,
-    iperf3::INFO_KEYS,
-    iperf2::INFO_KEYS,
-    http::INFO_KEYS,
-    udp::INFO_KEYS,
-];
+const INFO_PARTS: [&[&str]; COUNT + 1] = {
+    let mut parts: [&[&str]; COUNT + 1] = [DEVICE_INFO_KEYS; COUNT + 1];
+    let mut i = 0;
+    while i < COUNT {
+        parts[i + 1] = DECLARED[i].info_keys;
+        i += 1;
+    }
+    parts
+};
 
 /// Every `INFO` key, in the order `INFO` and `/api/info` list them.
-pub const INFO_KEYS: &[&str] = &concat::<&str, { count(INFO_PARTS) }>(INFO_PARTS, "");
+pub const INFO_KEYS: &[&str] = &concat::<&str, { count(&INFO_PARTS) }>(&INFO_PARTS, "");
 
 /// The service behind device port `port` (TCP first), as `/api/sockets`
 /// names it; `tcp` for a port no service declares.

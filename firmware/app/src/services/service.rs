@@ -78,30 +78,39 @@ pub(crate) struct Context<'c, 'a> {
 }
 
 /// The services of the table other than the one being polled, in table
-/// order, with a hole where that one stands.
+/// order, with a hole where that one stands, and what each declares.
 #[derive(Clone, Copy)]
 pub(crate) struct Peers<'p, 'a> {
+    declared: &'static [&'static Declared],
     before: &'p [&'p mut (dyn Service + 'a)],
     after: &'p [&'p mut (dyn Service + 'a)],
 }
 
 impl<'p, 'a> Peers<'p, 'a> {
-    /// The services before and after the polled one.
+    /// The services before and after the polled one; `declared`: what
+    /// every service of the table declares, in table order.
     pub fn new(
+        declared: &'static [&'static Declared],
         before: &'p [&'p mut (dyn Service + 'a)],
         after: &'p [&'p mut (dyn Service + 'a)],
     ) -> Self {
-        Peers { before, after }
+        Peers {
+            declared,
+            before,
+            after,
+        }
     }
 
-    /// What every service has, in table order, `me` in its own place.
+    /// What every service declares and has, in table order, `me` in its
+    /// own place.
     pub fn with<'s>(
         &'s self,
         me: &'s dyn Inventory,
-    ) -> impl Iterator<Item = &'s dyn Inventory> + use<'s, 'p, 'a> {
+    ) -> impl Iterator<Item = (&'static Declared, &'s dyn Inventory)> + use<'s, 'p, 'a> {
         let before = self.before.iter().map(|s| s.inventory());
         let after = self.after.iter().map(|s| s.inventory());
-        before.chain(core::iter::once(me)).chain(after)
+        let all = before.chain(core::iter::once(me)).chain(after);
+        self.declared.iter().copied().zip(all)
     }
 }
 
@@ -125,25 +134,133 @@ pub(crate) struct Role {
     pub position: Option<usize>,
 }
 
-/// What a service has, read-only: its ports, its `NETSTAT` places, its
-/// `INFO` values and the roles of its sockets. The reports that list the
-/// whole device read every service through this.
-pub(crate) trait Inventory {
+/// What a service declares, fixed when it is written: its ports and its
+/// `INFO` keys (the [`super::Table`] lists every service's).
+#[derive(Debug)]
+pub struct Declared {
     /// The ports it listens on (its entries of [`super::PORTS`]).
-    fn ports(&self) -> &'static [ServicePort];
-
-    /// How many `NETSTAT` places it has (a place may have no socket).
-    fn netstat_len(&self) -> usize;
-
-    /// The socket in `NETSTAT` place `index` (< [`Inventory::netstat_len`]),
-    /// `None` for a place without one.
-    fn netstat_socket(&self, index: usize) -> Option<Listed>;
-
+    pub ports: &'static [ServicePort],
     /// Its `INFO` keys, in the order `INFO` lists them.
-    fn info_keys(&self) -> &'static [&'static str];
+    pub info_keys: &'static [&'static str],
+}
 
-    /// Writes the value of its `INFO` key `key`.
-    fn info_value(&self, key: &str, view: &View<'_>, out: &mut dyn fmt::Write) -> fmt::Result;
+/// Most `INFO` values one service reports.
+pub(crate) const MAX_INFO_VALUES: usize = 16;
+
+/// One `INFO` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Value {
+    /// A number: a size, a count, a timeout in ms.
+    Count(u64),
+    /// A word.
+    Text(&'static str),
+}
+
+impl From<usize> for Value {
+    fn from(n: usize) -> Self {
+        Value::Count(n as u64)
+    }
+}
+
+impl From<u64> for Value {
+    fn from(n: u64) -> Self {
+        Value::Count(n)
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Count(n) => write!(f, "{n}"),
+            Value::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// A service's `INFO` values, in the order of its keys.
+pub(crate) type Values = heapless::Vec<Value, MAX_INFO_VALUES>;
+
+/// A service's `NETSTAT` places, in order; a place may have no socket.
+pub(crate) trait Places {
+    /// How many places.
+    fn len(&self) -> usize;
+    /// The socket of place `index`.
+    fn socket(&self, index: usize) -> Option<SocketHandle>;
+}
+
+/// A record a service keeps per socket, and the socket it is for.
+pub(crate) trait HoldsSocket {
+    /// Its socket, if it has one.
+    fn held(&self) -> Option<SocketHandle>;
+}
+
+impl HoldsSocket for SocketHandle {
+    fn held(&self) -> Option<SocketHandle> {
+        Some(*self)
+    }
+}
+
+impl<T: HoldsSocket, const N: usize> Places for heapless::Vec<T, N> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    fn socket(&self, index: usize) -> Option<SocketHandle> {
+        self.get(index)?.held()
+    }
+}
+
+impl<T: HoldsSocket, const N: usize> Places for [T; N] {
+    fn len(&self) -> usize {
+        N
+    }
+    fn socket(&self, index: usize) -> Option<SocketHandle> {
+        self.get(index)?.held()
+    }
+}
+
+impl<T: HoldsSocket> Places for &mut [T] {
+    fn len(&self) -> usize {
+        <[T]>::len(self)
+    }
+    fn socket(&self, index: usize) -> Option<SocketHandle> {
+        self.get(index)?.held()
+    }
+}
+
+/// A service's sockets as `NETSTAT` lists them.
+pub(crate) enum Sockets<'s> {
+    /// TCP sockets.
+    Tcp(&'s dyn Places),
+    /// UDP sockets.
+    Udp(&'s dyn Places),
+}
+
+impl Sockets<'_> {
+    /// The places.
+    pub fn places(&self) -> &dyn Places {
+        match self {
+            Sockets::Tcp(places) | Sockets::Udp(places) => *places,
+        }
+    }
+
+    /// The socket of place `index`, with its transport.
+    pub fn listed(&self, index: usize) -> Option<Listed> {
+        match self {
+            Sockets::Tcp(places) => places.socket(index).map(Listed::Tcp),
+            Sockets::Udp(places) => places.socket(index).map(Listed::Udp),
+        }
+    }
+}
+
+/// What a service has now, read-only: its sockets, its `INFO` values and
+/// the roles of its sockets. The reports that list the whole device read
+/// every service through this.
+pub(crate) trait Inventory {
+    /// Its sockets, in `NETSTAT` order.
+    fn sockets(&self) -> Sockets<'_>;
+
+    /// Pushes its `INFO` values, one per key it declares, in that order.
+    fn info(&self, view: &View<'_>, values: &mut Values);
 
     /// What `handle` is to it, if it is one of its sockets with a role
     /// worth showing.

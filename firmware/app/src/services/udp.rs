@@ -5,14 +5,12 @@
 //! UDP has no connection, no accept and no socket per client: each service's
 //! one socket takes datagrams from every sender and answers each one alone.
 
-use core::fmt;
-
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp;
 use smoltcp::time::Instant;
 
 use crate::services::service::{
-    Context, Footprint, Inventory, Listed, Service, ServicePort, SocketFactory,
+    Context, Declared, Footprint, Inventory, Service, ServicePort, SocketFactory, Sockets, Values,
 };
 use crate::status::view::View;
 use crate::wire::protocol::info as key;
@@ -33,21 +31,21 @@ pub const UDP_PACKETS: usize = 4;
 /// random number between 0 and 512" characters.
 pub const UDP_CHARGEN_MAX: usize = 512;
 
-/// The UDP services' ports, in socket order.
-pub const PORTS: &[ServicePort] = &[
-    ServicePort::udp("echo", ECHO_PORT),
-    ServicePort::udp("discard", DISCARD_PORT),
-    ServicePort::udp("chargen", CHARGEN_PORT),
-];
-
-/// The UDP services' `INFO` keys.
-pub const INFO_KEYS: &[&str] = &[
-    key::UDP_SOCKETS,
-    key::UDP_RX_BUFFER,
-    key::UDP_TX_BUFFER,
-    key::UDP_PACKETS,
-    key::UDP_CHARGEN_MAX,
-];
+/// The UDP services' ports, in socket order, and `INFO` keys.
+pub const DECLARED: Declared = Declared {
+    ports: &[
+        ServicePort::udp("echo", ECHO_PORT),
+        ServicePort::udp("discard", DISCARD_PORT),
+        ServicePort::udp("chargen", CHARGEN_PORT),
+    ],
+    info_keys: &[
+        key::UDP_SOCKETS,
+        key::UDP_RX_BUFFER,
+        key::UDP_TX_BUFFER,
+        key::UDP_PACKETS,
+        key::UDP_CHARGEN_MAX,
+    ],
+};
 
 /// What the UDP services take: fixed.
 pub const FOOTPRINT: Footprint = Footprint {
@@ -71,7 +69,12 @@ impl Udp {
     /// Binds the three services' sockets; `seed` starts chargen's lengths.
     pub(crate) fn new(factory: &mut SocketFactory<'_, '_>, seed: u64) -> Udp {
         let handles = core::array::from_fn(|index| {
-            factory.udp(UDP_RX_BUFFER, UDP_TX_BUFFER, UDP_PACKETS, PORTS[index].port)
+            factory.udp(
+                UDP_RX_BUFFER,
+                UDP_TX_BUFFER,
+                UDP_PACKETS,
+                DECLARED.ports[index].port,
+            )
         });
         let folded = (seed ^ (seed >> 32)) as u32;
         Udp {
@@ -93,7 +96,7 @@ impl Udp {
                 let Ok((len, meta)) = socket.recv_slice(&mut buf) else {
                     break;
                 };
-                match PORTS[index].port {
+                match DECLARED.ports[index].port {
                     ECHO_PORT => {
                         let _ = socket.send_slice(&buf[..len], meta);
                     }
@@ -124,31 +127,19 @@ impl Udp {
 }
 
 impl Inventory for Udp {
-    fn ports(&self) -> &'static [ServicePort] {
-        PORTS
+    fn sockets(&self) -> Sockets<'_> {
+        Sockets::Udp(&self.handles)
     }
 
-    fn netstat_len(&self) -> usize {
-        self.handles.len()
-    }
-
-    fn netstat_socket(&self, index: usize) -> Option<Listed> {
-        self.handles.get(index).map(|h| Listed::Udp(*h))
-    }
-
-    fn info_keys(&self) -> &'static [&'static str] {
-        INFO_KEYS
-    }
-
-    fn info_value(&self, name: &str, _view: &View<'_>, out: &mut dyn fmt::Write) -> fmt::Result {
-        match name {
-            key::UDP_SOCKETS => write!(out, "{UDP_SOCKETS}"),
-            key::UDP_RX_BUFFER => write!(out, "{UDP_RX_BUFFER}"),
-            key::UDP_TX_BUFFER => write!(out, "{UDP_TX_BUFFER}"),
-            key::UDP_PACKETS => write!(out, "{UDP_PACKETS}"),
-            key::UDP_CHARGEN_MAX => write!(out, "{UDP_CHARGEN_MAX}"),
-            _ => out.write_str(key::NONE),
-        }
+    fn info(&self, _view: &View<'_>, values: &mut Values) {
+        let fixed = [
+            UDP_SOCKETS,
+            UDP_RX_BUFFER,
+            UDP_TX_BUFFER,
+            UDP_PACKETS,
+            UDP_CHARGEN_MAX,
+        ];
+        values.extend(fixed.map(Into::into));
     }
 }
 

@@ -11,7 +11,7 @@ use smoltcp::socket::udp;
 use smoltcp::time::Instant;
 
 use crate::pool::closing::ClosingPool;
-use crate::services::service::{Inventory, Listed, Peers, Role, Transport};
+use crate::services::service::{Declared, Inventory, Listed, Peers, Role, Transport, Values};
 use crate::services::socket::{socket_addr, state_name};
 use crate::status::counters::Counters;
 use crate::status::view::View;
@@ -68,8 +68,10 @@ pub(crate) struct Device<'r, 'a> {
 }
 
 impl<'r, 'a> Device<'r, 'a> {
-    /// What every service has, in table order.
-    pub fn services<'s>(&'s self) -> impl Iterator<Item = &'s dyn Inventory> + use<'s, 'r, 'a> {
+    /// What every service declares and has, in table order.
+    pub fn services<'s>(
+        &'s self,
+    ) -> impl Iterator<Item = (&'static Declared, &'s dyn Inventory)> + use<'s, 'r, 'a> {
         self.peers.with(self.me)
     }
 
@@ -77,48 +79,52 @@ impl<'r, 'a> Device<'r, 'a> {
     /// `/api/events` name it (`tcp` for none).
     pub fn service_name(&self, port: u16) -> &'static str {
         self.services()
-            .flat_map(|s| s.ports().iter())
+            .flat_map(|(declared, _)| declared.ports.iter())
             .find(|p| p.port == port && p.transport == Transport::Tcp)
             .map_or("tcp", |p| p.service)
     }
 
     /// What `handle` is to the service that owns it.
     pub fn role(&self, handle: SocketHandle) -> Option<Role> {
-        self.services().find_map(|s| s.role(handle))
+        self.services()
+            .find_map(|(_, service)| service.role(handle))
     }
 
     /// The sockets of the services, as `NETSTAT` lists them (the closing
     /// pool's not counted).
     pub fn service_sockets(&self) -> usize {
-        self.services().map(|s| s.netstat_len()).sum()
+        self.services()
+            .map(|(_, service)| service.sockets().places().len())
+            .sum()
     }
 
-    /// The value of `INFO` key `key` (any service's).
+    /// The value of `INFO` key `key` (the device's or any service's).
     pub fn info_value(&self, key: &str, out: &mut dyn Write) -> fmt::Result {
         if DEVICE_INFO_KEYS.contains(&key) {
             return self.device_value(key, out);
         }
-        match self.services().find(|s| s.info_keys().contains(&key)) {
-            Some(service) => service.info_value(key, self.view, out),
-            None => out.write_str(info::NONE),
+        for (declared, service) in self.services() {
+            if let Some(index) = declared.info_keys.iter().position(|k| *k == key) {
+                return service_value(service, self.view, index, out);
+            }
         }
+        out.write_str(info::NONE)
     }
 
     /// Formats `INFO` line number `index` (`key=value`); false past the last.
     pub fn info_line(&self, index: usize, out: &mut dyn Write) -> bool {
-        let mut left = index;
-        let mut keys =
-            core::iter::once(DEVICE_INFO_KEYS).chain(self.services().map(|s| s.info_keys()));
-        let key = loop {
-            let Some(part) = keys.next() else {
-                return false;
-            };
-            if left < part.len() {
-                break part[left];
+        if let Some(key) = DEVICE_INFO_KEYS.get(index) {
+            return write!(out, "{key}=").is_ok() && self.device_value(key, out).is_ok();
+        }
+        let mut left = index - DEVICE_INFO_KEYS.len();
+        for (declared, service) in self.services() {
+            if let Some(key) = declared.info_keys.get(left) {
+                return write!(out, "{key}=").is_ok()
+                    && service_value(service, self.view, left, out).is_ok();
             }
-            left -= part.len();
-        };
-        write!(out, "{key}=").is_ok() && self.info_value(key, out).is_ok()
+            left -= declared.info_keys.len();
+        }
+        false
     }
 
     /// Formats row `next` of `NETSTAT`: each service's places in table order
@@ -135,10 +141,11 @@ impl<'r, 'a> Device<'r, 'a> {
         let listed = loop {
             let mut base = 0;
             let mut found = None;
-            for service in self.services() {
-                let len = service.netstat_len();
+            for (_, service) in self.services() {
+                let places = service.sockets();
+                let len = places.places().len();
                 if position < base + len {
-                    found = Some(service.netstat_socket(position - base));
+                    found = Some(places.listed(position - base));
                     break;
                 }
                 base += len;
@@ -211,6 +218,21 @@ impl<'r, 'a> Device<'r, 'a> {
             info::CLOSING_TIMEOUT_MS => write!(out, "{}", t.closing_ms),
             _ => write!(out, "{}", info::NONE),
         }
+    }
+}
+
+/// Writes value number `index` of `service`'s `INFO` values.
+fn service_value(
+    service: &dyn Inventory,
+    view: &View<'_>,
+    index: usize,
+    out: &mut dyn Write,
+) -> fmt::Result {
+    let mut values = Values::new();
+    service.info(view, &mut values);
+    match values.get(index) {
+        Some(value) => write!(out, "{value}"),
+        None => out.write_str(info::NONE),
     }
 }
 

@@ -26,7 +26,7 @@ mod api;
 mod page;
 
 use core::cell::Cell;
-use core::fmt::{self, Write};
+use core::fmt::Write;
 
 use log::debug;
 use smoltcp::iface::{SocketHandle, SocketSet};
@@ -34,7 +34,8 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 
 use crate::services::service::{
-    Context, Footprint, Inventory, Listed, Role, Service, ServicePort, SocketFactory,
+    Context, Declared, Footprint, Inventory, Role, Service, ServicePort, SocketFactory, Sockets,
+    Value, Values,
 };
 use crate::services::socket::listen;
 use crate::status::report::Device;
@@ -51,19 +52,19 @@ pub const HTTP_RX_BUFFER: usize = 2048;
 /// Transmit buffer of each HTTP socket, bytes.
 pub const HTTP_TX_BUFFER: usize = 4096;
 
-/// The HTTP server's port.
-pub const PORTS: &[ServicePort] = &[ServicePort::tcp("http", HTTP_PORT)];
-
-/// The HTTP server's `INFO` keys.
-pub const INFO_KEYS: &[&str] = &[
-    key::HTTP_SOCKETS,
-    key::HTTP_RX_BUFFER,
-    key::HTTP_TX_BUFFER,
-    key::HTTP_MAX_HEAD,
-    key::HTTP_REQUEST_TIMEOUT_MS,
-    key::HTTP_IDLE_TIMEOUT_MS,
-    key::HTTP_REQUESTS,
-];
+/// The HTTP server's port and `INFO` keys.
+pub const DECLARED: Declared = Declared {
+    ports: &[ServicePort::tcp("http", HTTP_PORT)],
+    info_keys: &[
+        key::HTTP_SOCKETS,
+        key::HTTP_RX_BUFFER,
+        key::HTTP_TX_BUFFER,
+        key::HTTP_MAX_HEAD,
+        key::HTTP_REQUEST_TIMEOUT_MS,
+        key::HTTP_IDLE_TIMEOUT_MS,
+        key::HTTP_REQUESTS,
+    ],
+};
 
 /// What the HTTP server takes: fixed.
 pub const FOOTPRINT: Footprint = Footprint {
@@ -241,34 +242,21 @@ impl Http {
 }
 
 impl Inventory for HttpSockets {
-    fn ports(&self) -> &'static [ServicePort] {
-        PORTS
+    fn sockets(&self) -> Sockets<'_> {
+        Sockets::Tcp(&self.handles)
     }
 
-    fn netstat_len(&self) -> usize {
-        self.handles.len()
-    }
-
-    fn netstat_socket(&self, index: usize) -> Option<Listed> {
-        self.handles.get(index).map(|h| Listed::Tcp(*h))
-    }
-
-    fn info_keys(&self) -> &'static [&'static str] {
-        INFO_KEYS
-    }
-
-    fn info_value(&self, name: &str, view: &View<'_>, out: &mut dyn fmt::Write) -> fmt::Result {
+    fn info(&self, view: &View<'_>, values: &mut Values) {
         let t = &view.config.timeouts;
-        match name {
-            key::HTTP_SOCKETS => write!(out, "{HTTP_SOCKETS}"),
-            key::HTTP_RX_BUFFER => write!(out, "{HTTP_RX_BUFFER}"),
-            key::HTTP_TX_BUFFER => write!(out, "{HTTP_TX_BUFFER}"),
-            key::HTTP_MAX_HEAD => write!(out, "{MAX_REQUEST_HEAD}"),
-            key::HTTP_REQUEST_TIMEOUT_MS => write!(out, "{}", t.http_request_ms),
-            key::HTTP_IDLE_TIMEOUT_MS => write!(out, "{}", t.http_idle_ms),
-            key::HTTP_REQUESTS => write!(out, "{}", self.requests.get()),
-            _ => out.write_str(key::NONE),
-        }
+        values.extend([
+            Value::from(HTTP_SOCKETS),
+            HTTP_RX_BUFFER.into(),
+            HTTP_TX_BUFFER.into(),
+            MAX_REQUEST_HEAD.into(),
+            t.http_request_ms.into(),
+            t.http_idle_ms.into(),
+            self.requests.get().into(),
+        ]);
     }
 
     fn role(&self, handle: SocketHandle) -> Option<Role> {
