@@ -106,7 +106,7 @@ impl<'a> App<'a> {
             udp_meta,
             timeouts: config.timeouts,
         };
-        let services = Table::new(&mut factory, &config, &sizes, lab_slots);
+        let services = Table::new(&mut factory, &config, sizes.parts(), lab_slots);
         // The closing pool: CLOSED sockets that take over connections being
         // closed. Added after the services', so that a SYN finds their
         // listening sockets first.

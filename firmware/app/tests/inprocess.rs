@@ -14,7 +14,7 @@ use socklab_app::protocol::{
     self, chargen_byte, info, Hello, NetstatRow, SockName, WhoRow, CHARGEN_PORT, DISCARD_PORT,
     ECHO_PORT, LAB_PORT,
 };
-use socklab_app::services::{self, UDP_SOCKETS};
+use socklab_app::services;
 use socklab_app::smoltcp::socket::tcp::State;
 use socklab_app::{config, ClosingSizes, Config, LabSizes, Sizes, Timeouts};
 
@@ -183,11 +183,7 @@ fn netstat_lists_every_socket_listening_ones_too() {
 
     let rows = net.netstat(&mut a);
     let parsed = parse_rows(&rows);
-    assert_eq!(
-        rows.len(),
-        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS,
-        "{rows:#?}"
-    );
+    assert_eq!(rows.len(), SMALL.service_sockets(), "{rows:#?}");
 
     // Every idle lab slot and every idle bulk socket listens, as the README's protocol table writes it.
     let listening = |port| rows.iter().filter(|r| **r == listen_row(port)).count();
@@ -427,7 +423,7 @@ fn command_words_are_case_insensitive_and_crlf_is_accepted() {
     );
     assert_eq!(
         net.ask_multi(&mut a, "NetStat").len(),
-        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS
+        SMALL.service_sockets()
     );
     assert_eq!(net.ask_multi(&mut a, "iNfO\r").len(), INFO_KEYS);
     assert_eq!(net.ask(&mut a, "say quiet please\r"), protocol::OK);
@@ -447,10 +443,7 @@ fn pipelined_commands_are_answered_in_order() {
         vec![format!("{slot} {}", c.local)]
     );
     let rows = net.lines_to_end(&mut c);
-    assert_eq!(
-        rows.len(),
-        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS
-    );
+    assert_eq!(rows.len(), SMALL.service_sockets());
     parse_rows(&rows);
     assert_eq!(net.lines_to_end(&mut c).len(), INFO_KEYS);
     assert_eq!(net.line(&mut c), protocol::ERR_UNKNOWN);
@@ -815,11 +808,7 @@ fn the_idle_timeout_does_not_cut_a_reply_being_read() {
     // The whole reply, END included, arrives before any `BYE idle` (which
     // may follow the END in the same read once the client has it all).
     let end = lines.iter().position(|l| l == protocol::END);
-    assert_eq!(
-        end,
-        Some(sizes.tcp_sockets() - sizes.closing_sockets() + UDP_SOCKETS),
-        "{lines:?}"
-    );
+    assert_eq!(end, Some(sizes.service_sockets()), "{lines:?}");
 }
 
 /// A client that never closes its side after the device's `BYE` keeps its
@@ -1005,10 +994,7 @@ fn netstat_larger_than_the_transmit_buffer_arrives_complete() {
     let rows = net.netstat(&mut reader);
     let bytes: usize = rows.iter().map(|r| r.len() + 1).sum::<usize>() + "END\n".len();
     assert!(bytes > sizes.lab.tx, "only {bytes} bytes");
-    assert_eq!(
-        rows.len(),
-        sizes.tcp_sockets() - sizes.closing_sockets() + UDP_SOCKETS
-    );
+    assert_eq!(rows.len(), sizes.service_sockets());
     let parsed = parse_rows(&rows);
     assert_eq!(count(&parsed, LAB_PORT, "LISTEN"), 8);
     assert_eq!(count(&parsed, LAB_PORT, "ESTABLISHED"), 8);
@@ -1379,10 +1365,7 @@ fn a_full_lab_is_inspected_through_the_management_port() {
     }
     // NETSTAT: every service socket, the management ones among them.
     let rows = net.netstat(&mut mgmt);
-    assert_eq!(
-        rows.len(),
-        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS
-    );
+    assert_eq!(rows.len(), SMALL.service_sockets());
     let parsed = parse_rows(&rows);
     assert_eq!(count(&parsed, LAB_PORT, "ESTABLISHED"), SMALL.lab.slots);
     assert_eq!(count(&parsed, LAB_PORT, "LISTEN"), 0);

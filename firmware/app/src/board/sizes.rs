@@ -6,19 +6,14 @@ use smoltcp::iface::SocketStorage;
 
 use crate::pool::closing::{ClosingSizes, ClosingSocket};
 use crate::services::bulk::BulkSizes;
-use crate::services::http;
 use crate::services::iperf2::Iperf2Sizes;
 use crate::services::iperf3::Iperf3Sizes;
 use crate::services::lab::{LabSizes, LabSlot};
-use crate::services::service::Footprint;
-use crate::services::udp;
+use crate::services::{Parts, FIXED};
 
 /// Sockets that belong to no service: one for DHCPv4 (ICMP echo is
 /// answered by the interface itself).
 pub const EXTRA_SOCKETS: usize = 1;
-
-/// The fixed-size services, summed.
-const FIXED: Footprint = Footprint::sum(&[http::FOOTPRINT, udp::FOOTPRINT]);
 
 /// How big the pools are. A board declares one as a `const`, from
 /// [`Sizes::DEFAULT`] and the parts it changes, and sizes its statics with
@@ -63,6 +58,27 @@ impl Sizes {
     /// directions of every UDP socket.
     pub const fn udp_packets(&self) -> usize {
         FIXED.udp_packets
+    }
+
+    /// Sockets of the services, TCP and UDP: the rows `NETSTAT` lists when
+    /// no close is finishing (the closing pool's are not counted).
+    pub const fn service_sockets(&self) -> usize {
+        self.tcp_sockets() - self.closing.sockets() + FIXED.udp_sockets
+    }
+
+    /// UDP sockets of the services.
+    pub const fn udp_sockets(&self) -> usize {
+        FIXED.udp_sockets
+    }
+
+    /// The configurable services' parts.
+    pub(crate) const fn parts(&self) -> Parts {
+        Parts {
+            lab: self.lab,
+            bulk: self.bulk,
+            iperf3: self.iperf3,
+            iperf2: self.iperf2,
+        }
     }
 
     /// Lab states the board provides ([`Storage::lab`](crate::Storage)):

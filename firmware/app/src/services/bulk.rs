@@ -229,7 +229,7 @@ impl Bulk {
 
 impl Inventory for Bulk {
     fn sockets(&self) -> Sockets<'_> {
-        Sockets::Tcp(&self.sockets)
+        Sockets::tcp(&self.sockets)
     }
 
     fn info(&self, _view: &View<'_>, values: &mut Values) {

@@ -113,7 +113,7 @@ impl Iperf2 {
 
 impl Inventory for Iperf2 {
     fn sockets(&self) -> Sockets<'_> {
-        Sockets::Tcp(&self.conns)
+        Sockets::tcp(&self.conns)
     }
 
     fn info(&self, _view: &View<'_>, values: &mut Values) {

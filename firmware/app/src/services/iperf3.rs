@@ -734,7 +734,7 @@ impl Iperf3 {
 
 impl Inventory for Iperf3 {
     fn sockets(&self) -> Sockets<'_> {
-        Sockets::Tcp(&self.conns)
+        Sockets::tcp(&self.conns)
     }
 
     fn info(&self, _view: &View<'_>, values: &mut Values) {

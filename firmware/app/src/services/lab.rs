@@ -1106,7 +1106,7 @@ impl Lab<'_> {
 
 impl Inventory for Lab<'_> {
     fn sockets(&self) -> Sockets<'_> {
-        Sockets::Tcp(&self.slots)
+        Sockets::tcp(&self.slots)
     }
 
     fn info(&self, view: &View<'_>, values: &mut Values) {

@@ -1,52 +1,62 @@
 //! The services of the device and the table the application polls them from.
 //!
-//! Each service is one module that implements [`Service`]: it builds its
-//! sockets from its part of the [`Sizes`](crate::Sizes), declares its ports
-//! (its entries of [`PORTS`]), its `INFO` keys and values, its `NETSTAT`
-//! rows and its counters, and is polled with a [`Context`]: the time, the
-//! sockets, the read-only view of the device. Its poll returns its next
-//! deadline.
+//! Each service is one module that implements `Service`
+//! (its poll) and `Inventory` (what the reports read).
+//! It declares its ports and its `INFO` keys in one const ([`Declared`]),
+//! builds its sockets from its part of the [`Sizes`](crate::Sizes) (or
+//! declares a fixed [`Footprint`]), lists its sockets for `NETSTAT`, pushes
+//! its `INFO` values and keeps its own counters. It is polled with a
+//! `Context`: the time (smoltcp's `Instant`, the one
+//! time type of the crate), the sockets, the read-only view of the device,
+//! the shared connection counters, the closing pool and the other services;
+//! its poll returns its next deadline.
 //!
-//! The [`Table`] holds one of each. Its order is the order they are polled
-//! in, the order `NETSTAT` and `INFO` list them, and the order their sockets
-//! are added to the socket set (the closing pool's come after them all, so
-//! that a SYN finds a listening socket first):
+//! The `Table` holds one of each. Its order is the order they are polled
+//! in, the order `NETSTAT` (TCP places, then UDP places) and `INFO` list
+//! them, and the order their sockets are added to the socket set (the
+//! closing pool's come after them all, so that a SYN finds a listening
+//! socket first):
 //!
 //! | service | ports | polled |
 //! |---|---|---|
-//! | [`lab`] | TCP 6666 (the lab line protocol), TCP 6668 (the management port) | when woken |
-//! | [`bulk`] | TCP 7 echo, 9 discard, 19 chargen | when woken |
-//! | [`iperf3`] | TCP 5201 | every poll |
-//! | [`iperf2`] | TCP 5001 | every poll |
+//! | `lab` | TCP 6666 (the lab line protocol), TCP 6668 (the management port) | when woken |
+//! | `bulk` | TCP 7 echo, 9 discard, 19 chargen | when woken |
+//! | `iperf3` | TCP 5201 | every poll |
+//! | `iperf2` | TCP 5001 | every poll |
 //! | [`http`] | TCP 80 | every poll |
-//! | [`udp`] | UDP 7 echo, 9 discard, 19 chargen | every poll |
+//! | `udp` | UDP 7 echo, 9 discard, 19 chargen | every poll |
 //!
 //! A service that waits to be woken runs when a TCP segment came for one of
 //! its ports in this poll (the counted-frames layer records the destination
-//! ports it saw, [`crate::phy`]), when one of its sockets changed state on a
-//! stack timer, when its deadline is due, or when the device woke up without
-//! traffic: a busy echo stream does not make the lab scan every slot.
+//! ports it saw; it knows no service), when one of its sockets changed state
+//! on a stack timer, when its deadline is due, or when the device woke up
+//! without traffic: a busy echo stream does not make the lab scan every
+//! slot.
 //!
 //! # Adding a service
 //!
-//! 1. Its wire words in [`crate::protocol`]: the port (`FOO_PORT`), the
-//!    names of its `INFO` keys (`info::FOO_...`), any line format the host
-//!    parses too.
-//! 2. A module `services/foo.rs` with a `pub const PORTS: &[ServicePort]`,
-//!    a `const INFO_KEYS: &[&str]`, its sizes (a `pub const FOOTPRINT:`
-//!    [`Footprint`] for a fixed number of sockets, or a `FooSizes` part with
-//!    a `DEFAULT` for a configurable one), a `new(&mut SocketFactory, ...)`
-//!    that makes its sockets, and `impl Service`: `poll`, `netstat_len`,
-//!    `netstat_socket`, `info_keys`, `info_value` (and `every_poll`,
-//!    `changed`, `role` where the defaults do not fit).
-//! 3. Here: `mod foo;`, a field in [`Table`] built in [`Table::new`] and
-//!    listed in [`Table::all_mut`], and its `PORTS` and `INFO_KEYS` in
-//!    [`PORT_PARTS`] and [`INFO_PARTS`].
-//! 4. In [`crate::Sizes`]: its footprint (or its part) in the sums.
+//! 1. In [`crate::protocol`]: its port (`FOO_PORT`), the names of its `INFO`
+//!    keys (`info::FOO_...`), and any line format the host parses too.
+//! 2. A module `services/foo.rs` with
+//!    * `pub const DECLARED: Declared`: its ports and `INFO` keys;
+//!    * `pub const FOOTPRINT: Footprint` (a fixed number of sockets and
+//!      buffer bytes), or a `FooSizes` part with a `DEFAULT` for a size a
+//!      board chooses;
+//!    * a `new(&mut SocketFactory, ...)` that makes its sockets
+//!      (`factory.listener(rx, tx, port)`, `factory.udp(...)`);
+//!    * `impl Inventory`: `sockets` (its `NETSTAT` places), `info` (one
+//!      value per declared key, in order), `role` if its sockets have one;
+//!    * `impl Service`: `inventory`, `poll` (and `every_poll` and
+//!      `changed` for a service that waits to be woken).
+//! 3. Here: `mod foo;`, its field in `Table` built in `Table::new` and
+//!    listed in `Table::all_mut` (and `COUNT`), its `DECLARED` in
+//!    `DECLARED`, and its `FOOTPRINT` in [`FIXED`] (a configurable one
+//!    adds its part to `Parts` and to [`Sizes`](crate::Sizes) instead).
 //!
-//! `INFO`, `NETSTAT`, `/api/info`, `/api/sockets`, the page, the event
-//! history and the host's forwarded ports (from [`PORTS`]) pick it up from
-//! the table.
+//! Nothing else: `INFO`, `NETSTAT`, `/api/info`, `/api/sockets`, the page,
+//! the event history, the startup log and the ports the host forwards (from
+//! [`PORTS`]) pick it up from the table, and the boards' storage grows with
+//! [`FIXED`].
 
 pub mod http;
 
@@ -66,7 +76,6 @@ pub use service::{Declared, Footprint, ServicePort, Transport};
 pub use udp::{UDP_CHARGEN_MAX, UDP_PACKETS, UDP_RX_BUFFER, UDP_SOCKETS, UDP_TX_BUFFER};
 
 use crate::board::config::Config;
-use crate::board::sizes::Sizes;
 use crate::status::report::DEVICE_INFO_KEYS;
 
 use bulk::Bulk;
@@ -77,7 +86,11 @@ use lab::Lab;
 use service::{Service, SocketFactory};
 use udp::Udp;
 
-/// What each service of the [`Table`] declares, in table order.
+/// The services whose size is fixed, summed: what they add to the
+/// [`Sizes`](crate::Sizes).
+pub const FIXED: Footprint = Footprint::sum(&[http::FOOTPRINT, udp::FOOTPRINT]);
+
+/// What each service of the `Table` declares, in table order.
 pub(crate) const DECLARED: [&Declared; COUNT] = [
     &lab::DECLARED,
     &bulk::DECLARED,
@@ -157,6 +170,19 @@ const fn tcp_ports() -> [u16; TCP_PORT_COUNT] {
 /// Number of services in the table.
 pub(crate) const COUNT: usize = 6;
 
+/// The configurable services' parts of the [`Sizes`](crate::Sizes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parts {
+    /// The lab's.
+    pub lab: LabSizes,
+    /// The bulk services'.
+    pub bulk: BulkSizes,
+    /// The iperf3 server's.
+    pub iperf3: Iperf3Sizes,
+    /// The iperf2 server's.
+    pub iperf2: Iperf2Sizes,
+}
+
 /// One of each service, in poll order.
 pub(crate) struct Table<'a> {
     lab: Lab<'a>,
@@ -168,19 +194,20 @@ pub(crate) struct Table<'a> {
 }
 
 impl<'a> Table<'a> {
-    /// Builds every service's sockets with `factory`, in table order; the
-    /// lab keeps its state in `lab_slots`.
+    /// Builds every service's sockets with `factory`, in table order, each
+    /// configurable one with its part of the sizes; the lab keeps its state
+    /// in `lab_slots`.
     pub fn new(
         factory: &mut SocketFactory<'_, 'a>,
         config: &Config,
-        sizes: &Sizes,
+        parts: Parts,
         lab_slots: &'a mut [LabSlot],
     ) -> Self {
         Table {
-            lab: Lab::new(factory, config, &sizes.lab, lab_slots),
-            bulk: Bulk::new(factory, &sizes.bulk),
-            iperf3: Iperf3::new(factory, &sizes.iperf3),
-            iperf2: Iperf2::new(factory, &sizes.iperf2),
+            lab: Lab::new(factory, config, &parts.lab, lab_slots),
+            bulk: Bulk::new(factory, &parts.bulk),
+            iperf3: Iperf3::new(factory, &parts.iperf3),
+            iperf2: Iperf2::new(factory, &parts.iperf2),
             http: Http::new(factory),
             udp: Udp::new(factory, config.random_seed),
         }

@@ -135,7 +135,7 @@ pub(crate) struct Role {
 }
 
 /// What a service declares, fixed when it is written: its ports and its
-/// `INFO` keys (the [`super::Table`] lists every service's).
+/// `INFO` keys (the service table lists every service's).
 #[derive(Debug)]
 pub struct Declared {
     /// The ports it listens on (its entries of [`super::PORTS`]).
@@ -227,28 +227,27 @@ impl<T: HoldsSocket> Places for &mut [T] {
     }
 }
 
-/// A service's sockets as `NETSTAT` lists them.
-pub(crate) enum Sockets<'s> {
-    /// TCP sockets.
-    Tcp(&'s dyn Places),
-    /// UDP sockets.
-    Udp(&'s dyn Places),
+/// No sockets of a transport.
+const NONE: [SocketHandle; 0] = [];
+
+/// A service's sockets as `NETSTAT` lists them: its TCP places, its UDP
+/// places.
+pub(crate) struct Sockets<'s> {
+    /// TCP places.
+    pub tcp: &'s dyn Places,
+    /// UDP places.
+    pub udp: &'s dyn Places,
 }
 
-impl Sockets<'_> {
-    /// The places.
-    pub fn places(&self) -> &dyn Places {
-        match self {
-            Sockets::Tcp(places) | Sockets::Udp(places) => *places,
-        }
+impl<'s> Sockets<'s> {
+    /// TCP sockets only.
+    pub fn tcp(tcp: &'s dyn Places) -> Self {
+        Sockets { tcp, udp: &NONE }
     }
 
-    /// The socket of place `index`, with its transport.
-    pub fn listed(&self, index: usize) -> Option<Listed> {
-        match self {
-            Sockets::Tcp(places) => places.socket(index).map(Listed::Tcp),
-            Sockets::Udp(places) => places.socket(index).map(Listed::Udp),
-        }
+    /// UDP sockets only.
+    pub fn udp(udp: &'s dyn Places) -> Self {
+        Sockets { tcp: &NONE, udp }
     }
 }
 

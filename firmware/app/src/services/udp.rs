@@ -128,7 +128,7 @@ impl Udp {
 
 impl Inventory for Udp {
     fn sockets(&self) -> Sockets<'_> {
-        Sockets::Udp(&self.handles)
+        Sockets::udp(&self.handles)
     }
 
     fn info(&self, _view: &View<'_>, values: &mut Values) {

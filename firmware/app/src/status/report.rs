@@ -94,7 +94,10 @@ impl<'r, 'a> Device<'r, 'a> {
     /// pool's not counted).
     pub fn service_sockets(&self) -> usize {
         self.services()
-            .map(|(_, service)| service.sockets().places().len())
+            .map(|(_, service)| {
+                let sockets = service.sockets();
+                sockets.tcp.len() + sockets.udp.len()
+            })
             .sum()
     }
 
@@ -127,10 +130,11 @@ impl<'r, 'a> Device<'r, 'a> {
         false
     }
 
-    /// Formats row `next` of `NETSTAT`: each service's places in table order
-    /// (a place without a socket is skipped), then the closing pool's busy
-    /// sockets (a free one serves nobody and is not shown). Returns the
-    /// position after it, or `None` when there is none left.
+    /// Formats row `next` of `NETSTAT`: every service's TCP places in table
+    /// order, then every service's UDP places (a place without a socket is
+    /// skipped), then the closing pool's busy sockets (a free one serves
+    /// nobody and is not shown). Returns the position after it, or `None`
+    /// when there is none left.
     pub fn netstat_row(
         &self,
         sockets: &SocketSet<'_>,
@@ -141,14 +145,18 @@ impl<'r, 'a> Device<'r, 'a> {
         let listed = loop {
             let mut base = 0;
             let mut found = None;
-            for (_, service) in self.services() {
-                let places = service.sockets();
-                let len = places.places().len();
-                if position < base + len {
-                    found = Some(places.listed(position - base));
-                    break;
+            'transports: for udp in [false, true] {
+                for (_, service) in self.services() {
+                    let all = service.sockets();
+                    let places = if udp { all.udp } else { all.tcp };
+                    if position < base + places.len() {
+                        let socket = places.socket(position - base);
+                        found =
+                            Some(socket.map(|h| if udp { Listed::Udp(h) } else { Listed::Tcp(h) }));
+                        break 'transports;
+                    }
+                    base += places.len();
                 }
-                base += len;
             }
             let candidate = match found {
                 Some(candidate) => candidate,

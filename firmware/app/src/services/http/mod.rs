@@ -243,7 +243,7 @@ impl Http {
 
 impl Inventory for HttpSockets {
     fn sockets(&self) -> Sockets<'_> {
-        Sockets::Tcp(&self.handles)
+        Sockets::tcp(&self.handles)
     }
 
     fn info(&self, view: &View<'_>, values: &mut Values) {

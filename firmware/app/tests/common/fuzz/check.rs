@@ -2,7 +2,6 @@
 //! connection's end was counted once.
 
 use socklab_app::protocol::{self, NetstatRow, SockName};
-use socklab_app::services::UDP_SOCKETS;
 
 use crate::common::Net;
 
@@ -29,9 +28,9 @@ impl Net {
         // The services' sockets (TCP, then the UDP ones), then the
         // closing pool's busy ones (free ones are not shown): only closes
         // still finishing.
-        let served = sizes.tcp_sockets() - sizes.closing_sockets() + UDP_SOCKETS;
+        let served = sizes.service_sockets();
         assert!(
-            (served..=sizes.tcp_sockets() + UDP_SOCKETS).contains(&lines.len()),
+            (served..=served + sizes.closing_sockets()).contains(&lines.len()),
             "{lines:#?}"
         );
         let rows: Vec<NetstatRow<'_>> = lines
@@ -40,7 +39,7 @@ impl Net {
             .collect();
         let (rows, closing) = rows.split_at(served);
         assert!(
-            rows[served - UDP_SOCKETS..]
+            rows[served - sizes.udp_sockets()..]
                 .iter()
                 .all(|r| r.proto == protocol::UDP && r.state == protocol::NO_STATE),
             "{lines:#?}"
