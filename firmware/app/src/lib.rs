@@ -3,22 +3,11 @@
 //! A board hands in a [`smoltcp::phy::Device`], the time, and fixed storage
 //! sized by its [`Sizes`]; the [`App`] builds the interface, the services'
 //! sockets and the closing pool over it and polls every service of its
-//! table ([`services`]):
+//! table.
 //!
-//! | port | service |
-//! |---|---|
-//! | 6666 | the lab line protocol ([`protocol`]), one client per pool slot |
-//! | 6668 | the management port: the lab's read-only commands |
-//! | 7 | echo (RFC 862) |
-//! | 9 | discard (RFC 863) |
-//! | 19 | chargen (RFC 864) |
-//! | UDP 7 | echo (RFC 862): each datagram sent back to its sender |
-//! | UDP 9 | discard (RFC 863): each datagram dropped |
-//! | UDP 19 | chargen (RFC 864): each datagram answered with 0..=512 pattern bytes |
-//! | 5201 | iperf3 server (esnet iperf3's protocol, TCP tests) |
-//! | 5001 | iperf2 server (a sink for `iperf` 2.x TCP tests) |
-//! | 80 | HTTP/1.1: the status page and its JSON API ([`services::http`]) |
-//! | ICMP | echo replies, IPv4 and IPv6 (answered by the interface) |
+//! The services and their ports are the table in [`services`]
+//! ([`services::PORTS`]); ICMP echo requests, IPv4 and IPv6, are answered by
+//! the interface itself.
 //!
 //! Any other TCP port answers a SYN with RST: the client's connect is refused.
 //! Any other UDP port answers a datagram with ICMP / ICMPv6 port unreachable.
