@@ -17,9 +17,9 @@
 //! | module | job |
 //! |---|---|
 //! | [`App`] (`app`) | the interface, the service table and the poll loop |
-//! | [`services`] | the services and the table they are polled from |
-//! | `pool` | the closing pool the services hand their closes to |
-//! | `status` | counters, the event history, the `NETSTAT`/`INFO`/`EVENTS` rows |
+//! | [`services`] | the services, the table they are polled from, the `NETSTAT`/`INFO`/`EVENTS` reports |
+//! | `pool` | the closing pool the services hand their closes to, the TCP socket helpers |
+//! | `status` | counters, the event history, the view services are polled with |
 //! | `phy` | device layers: counted frames, the bad link ([`badlink`]) |
 //! | `wire` | the protocol words shared with the host ([`protocol`]), the JSON reader |
 //! | `board` | what a board hands in: [`config`], [`bootopts`], [`Sizes`], [`storage`] |

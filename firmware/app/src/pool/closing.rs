@@ -22,7 +22,7 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 
-use crate::services::socket::end_of_connection;
+use crate::pool::socket::end_of_connection;
 use crate::status::counters::Counters;
 
 /// A TIME-WAIT socket younger than this is never recycled: by then its last

@@ -8,10 +8,10 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 
 use crate::pool::closing::{drain, finished, Class};
+use crate::pool::socket::{end_of_connection, listen, orderly, socket_addr};
 use crate::services::service::{
     Context, Declared, HoldsSocket, Inventory, Service, ServicePort, SocketFactory, Sockets, Values,
 };
-use crate::services::socket::{end_of_connection, listen, orderly, socket_addr};
 use crate::status::view::View;
 use crate::wire::protocol::{self, chargen_fill, info as key, CHARGEN_LINE_LEN};
 

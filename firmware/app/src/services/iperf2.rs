@@ -10,10 +10,10 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 
+use crate::pool::socket::{end_of_connection, listen};
 use crate::services::service::{
     Context, Declared, HoldsSocket, Inventory, Service, ServicePort, SocketFactory, Sockets, Values,
 };
-use crate::services::socket::{end_of_connection, listen};
 use crate::status::view::View;
 use crate::wire::protocol::info as key;
 use crate::wire::protocol::iperf2::{FLAGS_LEN, HEADER_VERSION1};

@@ -20,11 +20,11 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 
+use crate::pool::socket::{end_of_connection, listen};
 use crate::services::service::{
     Context, Declared, HoldsSocket, Inventory, Service, ServicePort, SocketFactory, Sockets,
     Value as InfoValue, Values,
 };
-use crate::services::socket::{end_of_connection, listen};
 use crate::status::counters::Counters;
 use crate::status::view::View;
 use crate::wire::json::{self, Value};

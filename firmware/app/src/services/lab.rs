@@ -24,14 +24,14 @@ use smoltcp::time::Duration;
 
 use crate::board::config::{BacklogPolicy, Config};
 use crate::pool::closing::{drain, finished, Class, ClosingPool};
+use crate::pool::socket::{end_of_connection, listen, orderly, socket_addr};
+use crate::services::report::{self, Device};
 use crate::services::service::{
     Context, Declared, HoldsSocket, Inventory, Role, Service, ServicePort, SocketFactory, Sockets,
     Value, Values,
 };
-use crate::services::socket::{end_of_connection, listen, orderly, socket_addr};
 use crate::status::counters::Counters;
 use crate::status::line::{LineWriter, OutLine};
-use crate::status::report::{self, Device};
 use crate::status::view::View;
 use crate::wire::protocol::{self, info as key, Command, MAX_LINE, MAX_RESPONSE_LINE};
 

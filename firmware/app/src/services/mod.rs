@@ -64,8 +64,8 @@ pub(crate) mod bulk;
 pub(crate) mod iperf2;
 pub(crate) mod iperf3;
 pub(crate) mod lab;
+pub(crate) mod report;
 pub(crate) mod service;
-pub(crate) mod socket;
 pub(crate) mod udp;
 
 pub use bulk::{BulkSizes, BULK_SERVICES, MAX_BULK_SLOTS};
@@ -76,7 +76,7 @@ pub use service::{Declared, Footprint, ServicePort, Transport};
 pub use udp::{UDP_CHARGEN_MAX, UDP_PACKETS, UDP_RX_BUFFER, UDP_SOCKETS, UDP_TX_BUFFER};
 
 use crate::board::config::Config;
-use crate::status::report::DEVICE_INFO_KEYS;
+use crate::services::report::DEVICE_INFO_KEYS;
 
 use bulk::Bulk;
 use http::Http;
@@ -285,5 +285,12 @@ mod test {
         assert_eq!(service_name(crate::protocol::LAB_PORT), "lab");
         assert_eq!(service_name(crate::protocol::ECHO_PORT), "echo");
         assert_eq!(service_name(1), "tcp");
+    }
+
+    #[test]
+    fn the_event_history_follows_the_largest_lab_and_bulk_pools() {
+        let largest = MAX_LAB_SLOTS + MGMT_SOCKETS + BULK_SERVICES * MAX_BULK_SLOTS;
+        let fixed = FIXED.tcp_sockets;
+        assert!(crate::status::events::MAX_TRACKED_SOCKETS >= largest + fixed);
     }
 }

@@ -13,7 +13,7 @@ use crate::pool::closing::ClosingPool;
 use crate::status::counters::Counters;
 use crate::status::view::View;
 
-use super::socket::listen;
+use crate::pool::socket::listen;
 
 /// The transport of a service port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,7 +16,7 @@ use smoltcp::socket::tcp::State;
 use smoltcp::socket::Socket;
 use smoltcp::time::Instant;
 
-use crate::services::socket::socket_addr;
+use crate::pool::socket::socket_addr;
 use crate::wire::protocol::HTTP_PORT;
 
 /// State changes the ring keeps; older ones are overwritten.

@@ -1,9 +1,9 @@
-//! What the device says about itself: the shared connection counters, the
-//! history of connection state changes, the read-only view services are
-//! polled with, and the `NETSTAT`, `INFO` and `EVENTS` rows.
+//! What the device knows about itself, below the services: the shared
+//! connection counters, the history of connection state changes, the
+//! read-only view services are polled with, and the reply line they format
+//! into.
 
 pub(crate) mod counters;
 pub mod events;
 pub(crate) mod line;
-pub(crate) mod report;
 pub(crate) mod view;

@@ -8,9 +8,9 @@ use core::fmt::Write;
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::Socket;
 
-use crate::services::socket::{socket_addr, state_name};
+use crate::pool::socket::{socket_addr, state_name};
+use crate::services::report::Device;
 use crate::status::line::{LineWriter, OutLine};
-use crate::status::report::Device;
 use crate::wire::protocol::{self, info};
 
 /// Largest piece: one socket with two IPv6 addresses is about 330 bytes.

@@ -33,12 +33,12 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 
+use crate::pool::socket::listen;
+use crate::services::report::Device;
 use crate::services::service::{
     Context, Declared, Footprint, Inventory, Role, Service, ServicePort, SocketFactory, Sockets,
     Value, Values,
 };
-use crate::services::socket::listen;
-use crate::status::report::Device;
 use crate::status::view::View;
 use crate::wire::protocol::{info as key, HTTP_PORT};
 use api::{Cursor, Doc, Piece, Sources};

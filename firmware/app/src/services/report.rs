@@ -1,4 +1,4 @@
-//! The rows that describe the whole device: `NETSTAT` (every service's
+//! The reports that read every service of the table: `NETSTAT` (every service's
 //! sockets, then the closing pool's busy ones), `INFO` (the device's own
 //! keys, then each service's) and `EVENTS`, formatted one at a time so that
 //! a long reply can wait for buffer room.
@@ -11,8 +11,8 @@ use smoltcp::socket::udp;
 use smoltcp::time::Instant;
 
 use crate::pool::closing::ClosingPool;
+use crate::pool::socket::{socket_addr, state_name};
 use crate::services::service::{Declared, Inventory, Listed, Peers, Role, Transport, Values};
-use crate::services::socket::{socket_addr, state_name};
 use crate::status::counters::Counters;
 use crate::status::view::View;
 use crate::wire::protocol::{info, EventRow, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION};
