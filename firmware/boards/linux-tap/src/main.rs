@@ -113,7 +113,7 @@ enum Backlog {
 
 /// Which pool the device runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Pool {
+enum PoolPreset {
     /// 64 lab slots, 256 KiB bulk buffers.
     Default,
     /// 4 MiB bulk buffers for a TAP MTU up to 65535.
@@ -122,12 +122,12 @@ enum Pool {
     Large,
 }
 
-impl Pool {
+impl PoolPreset {
     fn sizes(self) -> Sizes {
         match self {
-            Pool::Default => DEFAULT_POOL,
-            Pool::Jumbo => JUMBO_POOL,
-            Pool::Large => LARGE_POOL,
+            PoolPreset::Default => DEFAULT_POOL,
+            PoolPreset::Jumbo => JUMBO_POOL,
+            PoolPreset::Large => LARGE_POOL,
         }
     }
 }
@@ -159,8 +159,8 @@ const RATE_BUCKET: Duration = Duration::from_millis(100);
 struct Args {
     /// Socket pool: default (64 lab slots), jumbo (big buffers for a TAP MTU
     /// up to 65535), large (1024 lab slots).
-    #[arg(long, value_enum, default_value_t = Pool::Default)]
-    pool: Pool,
+    #[arg(long, value_enum, default_value_t = PoolPreset::Default)]
+    pool: PoolPreset,
     /// TAP interface to attach to.
     #[arg(long, default_value = "tap0")]
     tap: String,
@@ -457,14 +457,14 @@ fn run(args: Args) -> Result<()> {
     };
     // TAP -> rate limit -> bad link -> pcap -> application; each layer only
     // when asked for, so a plain run has no middleware in its path.
-    let serve = Serve {
+    let setup = Serve {
         args: &args,
         wake,
         stop,
         offload,
         clock: Clock::start(),
     };
-    RateLayer(BadLinkLayer(PcapLayer(pcap, serve))).run(tap)
+    RateLayer(BadLinkLayer(PcapLayer(pcap, setup))).run(tap)
 }
 
 /// One optional layer of the device stack: wraps the device it is given (or
@@ -544,7 +544,7 @@ impl Layer for PcapLayer<Serve<'_>> {
 
 impl Layer for Serve<'_> {
     fn run<D: Device>(self, device: D) -> Result<()> {
-        serve(self, device)
+        run_device(self, device)
     }
 }
 
@@ -576,14 +576,14 @@ fn leak<T>(len: usize, value: impl Fn() -> T) -> &'static mut [T] {
     (0..len).map(|_| value()).collect::<Vec<_>>().leak()
 }
 
-fn serve<D: Device>(serve: Serve<'_>, mut device: D) -> Result<()> {
+fn run_device<D: Device>(setup: Serve<'_>, mut device: D) -> Result<()> {
     let Serve {
         args,
         wake,
         stop,
         offload,
         clock,
-    } = serve;
+    } = setup;
     let now = || clock.now();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
