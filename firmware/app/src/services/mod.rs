@@ -25,6 +25,7 @@
 //! | `iperf2` | TCP 5001 | every poll |
 //! | [`http`] | TCP 80 | every poll |
 //! | `udp` | UDP 7 echo, 9 discard, 19 chargen | every poll |
+//! | `daytime` | TCP 13, UDP 13 (RFC 867) | every poll |
 //!
 //! A service that waits to be woken runs when a TCP segment came for one of
 //! its ports in this poll (the counted-frames layer records the destination
@@ -61,6 +62,7 @@
 pub mod http;
 
 pub(crate) mod bulk;
+pub(crate) mod daytime;
 pub(crate) mod iperf2;
 pub(crate) mod iperf3;
 pub(crate) mod lab;
@@ -69,6 +71,7 @@ pub(crate) mod service;
 pub(crate) mod udp;
 
 pub use bulk::{BulkSizes, BULK_SERVICES, MAX_BULK_SLOTS};
+pub use daytime::DAYTIME_SOCKETS;
 pub use iperf2::{Iperf2Sizes, IPERF2_TX_BUFFER, MAX_IPERF2_SOCKETS};
 pub use iperf3::{Iperf3Sizes, IPERF3_RESERVED_SOCKETS, MAX_IPERF3_SOCKETS};
 pub use lab::{LabSizes, LabSlot, MAX_LAB_SLOTS, MGMT_SOCKETS};
@@ -79,6 +82,7 @@ use crate::board::config::Config;
 use crate::services::report::DEVICE_INFO_KEYS;
 
 use bulk::Bulk;
+use daytime::Daytime;
 use http::Http;
 use iperf2::Iperf2;
 use iperf3::Iperf3;
@@ -88,7 +92,7 @@ use udp::Udp;
 
 /// The services whose size is fixed, summed: what they add to the
 /// [`Sizes`](crate::Sizes).
-pub const FIXED: Footprint = Footprint::sum(&[http::FOOTPRINT, udp::FOOTPRINT]);
+pub const FIXED: Footprint = Footprint::sum(&[http::FOOTPRINT, udp::FOOTPRINT, daytime::FOOTPRINT]);
 
 /// What each service of the `Table` declares, in table order.
 pub(crate) const DECLARED: [&Declared; COUNT] = [
@@ -98,6 +102,7 @@ pub(crate) const DECLARED: [&Declared; COUNT] = [
     &iperf2::DECLARED,
     &http::DECLARED,
     &udp::DECLARED,
+    &daytime::DECLARED,
 ];
 
 /// Every port of each service, in table order.
@@ -168,7 +173,7 @@ const fn tcp_ports() -> [u16; TCP_PORT_COUNT] {
 }
 
 /// Number of services in the table.
-pub(crate) const COUNT: usize = 6;
+pub(crate) const COUNT: usize = 7;
 
 /// The configurable services' parts of the [`Sizes`](crate::Sizes).
 #[derive(Debug, Clone, Copy)]
@@ -191,6 +196,7 @@ pub(crate) struct Table<'a> {
     iperf2: Iperf2,
     http: Http,
     udp: Udp,
+    daytime: Daytime,
 }
 
 impl<'a> Table<'a> {
@@ -210,6 +216,7 @@ impl<'a> Table<'a> {
             iperf2: Iperf2::new(factory, &parts.iperf2),
             http: Http::new(factory),
             udp: Udp::new(factory, config.random_seed),
+            daytime: Daytime::new(factory),
         }
     }
 
@@ -222,6 +229,7 @@ impl<'a> Table<'a> {
             &mut self.iperf2,
             &mut self.http,
             &mut self.udp,
+            &mut self.daytime,
         ]
     }
 

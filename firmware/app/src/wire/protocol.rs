@@ -36,6 +36,9 @@ pub const MGMT_PORT: u16 = 6668;
 /// The HTTP server: the device's status page and its JSON API.
 pub const HTTP_PORT: u16 = 80;
 
+/// RFC 867 daytime, TCP and UDP: one [`Daytime`] line.
+pub const DAYTIME_PORT: u16 = 13;
+
 /// Longest lab line accepted, in bytes, without its terminator.
 pub const MAX_LINE: usize = 256;
 /// Longest line the device ever sends (a `FROM` line with an IPv6 peer and a
@@ -345,6 +348,54 @@ impl WhoRow {
 impl fmt::Display for WhoRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.slot, self.peer)
+    }
+}
+
+/// The daytime line (RFC 867 leaves its syntax free): the board and its
+/// uptime, `<board> up <days>d <hh>:<mm>:<ss>.<mmm> (<ms> ms)`, sent with
+/// CR LF. No board has a wall clock to add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Daytime<'a> {
+    /// The board, as `INFO` names it.
+    pub board: &'a str,
+    /// Milliseconds since the application started.
+    pub uptime_ms: u64,
+}
+
+impl<'a> Daytime<'a> {
+    /// Parses a daytime line (a trailing CR is ignored).
+    pub fn parse(line: &'a str) -> Result<Self, ParseError> {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let (board, rest) = line.split_once(" up ").ok_or(ParseError::WrongKind)?;
+        let ms = rest
+            .rsplit_once('(')
+            .and_then(|(_, ms)| ms.strip_suffix(" ms)"))
+            .ok_or(ParseError::Missing("uptime_ms"))?;
+        let daytime = Daytime {
+            board,
+            uptime_ms: field(Some(ms), "uptime_ms")?,
+        };
+        let mut again = heapless::String::<MAX_RESPONSE_LINE>::new();
+        match fmt::write(&mut again, format_args!("{daytime}")) {
+            Ok(()) if again == line => Ok(daytime),
+            _ => Err(ParseError::Invalid("uptime")),
+        }
+    }
+}
+
+impl fmt::Display for Daytime<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.uptime_ms;
+        let (s, ms_part) = (ms / 1000, ms % 1000);
+        write!(
+            f,
+            "{} up {}d {:02}:{:02}:{:02}.{ms_part:03} ({ms} ms)",
+            self.board,
+            s / 86_400,
+            s / 3600 % 24,
+            s / 60 % 60,
+            s % 60
+        )
     }
 }
 
@@ -711,6 +762,10 @@ pub mod info {
     pub const UDP_PACKETS: &str = "udp_packets";
     /// Largest UDP chargen answer, bytes.
     pub const UDP_CHARGEN_MAX: &str = "udp_chargen_max";
+    /// TCP sockets on the daytime port (13): clients answered at once.
+    pub const DAYTIME_SOCKETS: &str = "daytime_sockets";
+    /// Daytime lines sent, TCP and UDP.
+    pub const DAYTIME_ANSWERS: &str = "daytime_answers";
     /// Sockets on the management port (6668), apart from the lab's slots and
     /// backlog: `WHO`, `NETSTAT`, `INFO` and `EVENTS` on a full device.
     pub const MGMT_SOCKETS: &str = "mgmt_sockets";
