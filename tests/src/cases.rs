@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use rand::RngCore;
 use socklab_app::protocol::{
-    self, info, CHARGEN_LINE_LEN, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT,
+    self, info, CHARGEN_LINE_LEN, CHARGEN_PORT, DAYTIME_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT,
 };
+use socklab_app::services::{Transport, PORTS};
 use socklab_host::client::{LabClient, Socket};
 
 use crate::{eventually, Dut, Refusal};
@@ -690,8 +691,79 @@ pub fn udp_services_answer(dut: &Dut) {
             Err(e) => panic!("cannot enter the device's network: {e}"),
         }
     }
-    // The device still lists its three UDP sockets.
+    // The device still lists one UDP socket per UDP port of its service table.
     let rows = client(dut).netstat().unwrap();
     let udp: Vec<_> = rows.iter().filter(|r| r.proto == protocol::UDP).collect();
-    assert_eq!(udp.len(), 3, "{rows:#?}");
+    let udp_ports = PORTS.iter().filter(|p| p.transport == Transport::Udp);
+    assert_eq!(udp.len(), udp_ports.count(), "{rows:#?}");
+}
+
+/// RFC 867 daytime over a kernel TCP socket: one CR LF line with the board
+/// and its uptime (between two `INFO`s), then the device closes.
+pub fn daytime_answers_over_tcp(dut: &Dut) {
+    let mut observer = client(dut);
+    for _ in 0..3 {
+        let before = info_value(&mut observer, info::UPTIME_MS);
+        let mut stream = dut.connect(DAYTIME_PORT).expect("connect to daytime");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut text = String::new();
+        stream
+            .read_to_string(&mut text)
+            .expect("daytime sends its line and closes");
+        let after = info_value(&mut observer, info::UPTIME_MS);
+        let line = text.strip_suffix("\r\n").expect("one line ending in CR LF");
+        assert!(!line.contains('\n'), "more than one line: {text:?}");
+        let daytime = protocol::Daytime::parse(line).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(daytime.board, dut.board_name());
+        assert!(
+            (before..=after).contains(&daytime.uptime_ms),
+            "{before} <= {} <= {after}",
+            daytime.uptime_ms
+        );
+    }
+    assert!(info_value(&mut observer, info::DAYTIME_ANSWERS) >= 3);
+}
+
+/// RFC 867 daytime over kernel UDP sockets, IPv4 and IPv6: each datagram
+/// (an empty one too) gets one datagram with the line back.
+pub fn daytime_answers_over_udp(dut: &Dut) {
+    use std::net::UdpSocket;
+    let board = dut.board_name().to_owned();
+    let targets = [Some(dut.addr(0)), dut.addr6(0)];
+    for target in targets.into_iter().flatten() {
+        let ip = target.ip();
+        let any: SocketAddr = if ip.is_ipv6() {
+            "[::]:0".parse().unwrap()
+        } else {
+            "0.0.0.0:0".parse().unwrap()
+        };
+        let board = board.clone();
+        let result = dut.host_net().run(move || -> Result<(), String> {
+            let socket = UdpSocket::bind(any).map_err(|e| e.to_string())?;
+            socket
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            socket
+                .connect(SocketAddr::new(ip, DAYTIME_PORT))
+                .map_err(|e| e.to_string())?;
+            let mut buf = [0u8; 512];
+            for ask in [&b""[..], b"what time is it?"] {
+                socket.send(ask).map_err(|e| e.to_string())?;
+                let n = socket.recv(&mut buf).map_err(|e| format!("daytime: {e}"))?;
+                let text = std::str::from_utf8(&buf[..n]).map_err(|e| e.to_string())?;
+                let line = text.strip_suffix("\r\n").ok_or(format!("{text:?}"))?;
+                let daytime =
+                    protocol::Daytime::parse(line).map_err(|e| format!("{text:?}: {e}"))?;
+                if daytime.board != board {
+                    return Err(format!("board {:?}, not {board:?}", daytime.board));
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("daytime over UDP to {ip}: {e}"),
+            Err(e) => panic!("cannot enter the device's network: {e}"),
+        }
+    }
 }

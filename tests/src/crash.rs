@@ -203,7 +203,7 @@ pub fn crash_fails_the_case_and_shows_the_uart_log(machine: Machine) {
 pub fn crash_at_boot_fails_start_with_the_uart_log(machine: Machine) {
     let (fault, _) = fault_signs(machine);
     let scratch = Scratch::new(machine, "crash-boot");
-    let faulty = faulting_image(machine, &scratch, &["socklab_app", "4sock6listen"]);
+    let faulty = faulting_image(machine, &scratch, &["socklab_app", "6socket6listen"]);
     let started = Instant::now();
     let error = QemuDevice::start(user_options(machine, faulty))
         .expect_err("a faulting image cannot start");

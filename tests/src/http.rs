@@ -180,7 +180,10 @@ pub fn routes_answer_with_the_page_and_json(dut: &Dut) {
     assert_eq!(header(&info.heads, "transfer-encoding"), Some("chunked"));
     let info = json(&info.body);
     assert_eq!(info["board"], dut.board_name());
-    assert_eq!(info["http_sockets"], socklab_app::http::HTTP_SOCKETS);
+    assert_eq!(
+        info["http_sockets"],
+        socklab_app::services::http::HTTP_SOCKETS
+    );
     assert!(info["lab_slots"].as_u64().unwrap() >= 1);
 
     // One lab client: its socket shows, ESTABLISHED, in a slot.

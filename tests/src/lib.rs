@@ -237,6 +237,7 @@ macro_rules! transport_cases {
             closed_port_is_refused,
             clients_beyond_the_pool_wait_and_beyond_the_backlog_are_refused,
             a_full_device_answers_who_netstat_and_info,
+            daytime_answers_over_tcp,
         );
     };
 }
@@ -251,6 +252,7 @@ macro_rules! network_cases {
             ping_is_answered,
             lab_session_over_ipv6,
             udp_services_answer,
+            daytime_answers_over_udp,
         );
     };
 }

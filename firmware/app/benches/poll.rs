@@ -10,25 +10,29 @@ use std::time::Duration as StdDuration;
 use common::{device, Net};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use socklab_app::protocol::ECHO_PORT;
-use socklab_app::{Config, Sizes};
+use socklab_app::{BulkSizes, ClosingSizes, Config, Iperf2Sizes, Iperf3Sizes, LabSizes, Sizes};
 
 /// The linux-tap board's lab pool (64 slots), with bulk buffers that let one
 /// connection keep a 64 KiB window open.
 const BENCH: Sizes = Sizes {
-    lab_backlog: 0,
-    lab_slots: 64,
-    lab_rx: 1024,
-    lab_tx: 4096,
-    bulk_slots: 4,
-    bulk_rx: 64 * 1024,
-    bulk_tx: 64 * 1024,
-    iperf3_sockets: 0,
-    iperf3_rx: 0,
-    iperf3_tx: 0,
-    iperf2_sockets: 0,
-    iperf2_rx: 0,
-    lab_closing: 16,
-    bulk_closing: 2,
+    lab: LabSizes {
+        backlog: 0,
+        slots: 64,
+        rx: 1024,
+        tx: 4096,
+    },
+    bulk: BulkSizes {
+        slots: 4,
+        rx: 64 * 1024,
+        tx: 64 * 1024,
+    },
+    iperf3: Iperf3Sizes {
+        sockets: 0,
+        rx: 0,
+        tx: 0,
+    },
+    iperf2: Iperf2Sizes { sockets: 0, rx: 0 },
+    closing: ClosingSizes { lab: 16, bulk: 2 },
 };
 
 /// Bytes pushed through echo per iteration of the throughput bench.

@@ -15,7 +15,7 @@ use socklab_app::protocol::{self, info, LAB_PORT};
 use socklab_app::smoltcp::socket::tcp::State;
 use socklab_app::smoltcp::time::Instant;
 use socklab_app::smoltcp::wire::{EthernetFrame, IpProtocol, Ipv4Packet, TcpPacket};
-use socklab_app::{Config, Sizes, Timeouts};
+use socklab_app::{ClosingSizes, Config, Sizes, Timeouts};
 
 /// One TCP segment seen on the link, with what the tests look at.
 #[derive(Debug, Clone, Copy)]
@@ -134,13 +134,13 @@ fn a_close_the_device_starts_ends_in_time_wait_without_reset() {
     assert_eq!(lab_rows(&rows, "TIME-WAIT").len(), 1, "{rows:#?}");
     assert_eq!(
         lab_rows(&rows, "LISTEN").len(),
-        SMALL.lab_slots - 1,
+        SMALL.lab.slots - 1,
         "{rows:#?}"
     );
     let info = net.info(&mut observer);
     assert_eq!(value(&info, info::CLOSING_IN_USE), "1");
     assert_eq!(value(&info, info::CONN_CLOSED), "1");
-    let others: Vec<usize> = (1..SMALL.lab_slots).map(|_| net.lab(false).1).collect();
+    let others: Vec<usize> = (1..SMALL.lab.slots).map(|_| net.lab(false).1).collect();
     assert!(
         others.contains(&slot),
         "slot {slot} not free at once: {others:?}"
@@ -374,7 +374,10 @@ fn the_apps_timeouts_act_when_due() {
 #[test]
 fn info_shows_the_closing_pool() {
     let sizes = Sizes {
-        lab_closing: 1,
+        closing: ClosingSizes {
+            lab: 1,
+            ..SMALL.closing
+        },
         ..SMALL
     };
     let mut net = Net::new(Config::default(), sizes);
@@ -383,7 +386,7 @@ fn info_shows_the_closing_pool() {
     assert_eq!(value(&info, info::LAB_CLOSING), "1");
     assert_eq!(
         value(&info, info::BULK_CLOSING),
-        SMALL.bulk_closing.to_string()
+        SMALL.closing.bulk.to_string()
     );
     assert_eq!(value(&info, info::TIME_WAIT_RECYCLED), "0");
 }

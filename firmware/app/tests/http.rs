@@ -1,4 +1,4 @@
-//! Property tests of the HTTP request parser (`socklab_app::http::request`):
+//! Property tests of the HTTP request parser (`socklab_app::services::http::request`):
 //! arbitrary bytes and mutated well-formed requests never panic it, the head
 //! reader's limits hold for any input, and a well-formed request parses back
 //! to what it was made from. (The cargo-fuzz target `http_request` in
@@ -6,7 +6,7 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use socklab_app::http::request::{
+use socklab_app::services::http::request::{
     parse, query_value, HeadReader, Method, Progress, MAX_REQUEST_HEAD, MAX_REQUEST_LINE,
 };
 

@@ -14,9 +14,9 @@ use socklab_app::protocol::{
     self, chargen_byte, info, Hello, NetstatRow, SockName, WhoRow, CHARGEN_PORT, DISCARD_PORT,
     ECHO_PORT, LAB_PORT,
 };
+use socklab_app::services;
 use socklab_app::smoltcp::socket::tcp::State;
-use socklab_app::storage::{self, UDP_SOCKETS};
-use socklab_app::{config, Config, Sizes, Timeouts};
+use socklab_app::{config, ClosingSizes, Config, LabSizes, Sizes, Timeouts};
 
 /// A config with `timeouts` and the defaults otherwise.
 fn with_timeouts(timeouts: Timeouts) -> Config {
@@ -183,18 +183,14 @@ fn netstat_lists_every_socket_listening_ones_too() {
 
     let rows = net.netstat(&mut a);
     let parsed = parse_rows(&rows);
-    assert_eq!(
-        rows.len(),
-        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS,
-        "{rows:#?}"
-    );
+    assert_eq!(rows.len(), SMALL.service_sockets(), "{rows:#?}");
 
     // Every idle lab slot and every idle bulk socket listens, as the README's protocol table writes it.
     let listening = |port| rows.iter().filter(|r| **r == listen_row(port)).count();
-    assert_eq!(listening(LAB_PORT), SMALL.lab_slots - 2);
-    assert_eq!(listening(ECHO_PORT), SMALL.bulk_slots - 1);
-    assert_eq!(listening(DISCARD_PORT), SMALL.bulk_slots);
-    assert_eq!(listening(CHARGEN_PORT), SMALL.bulk_slots);
+    assert_eq!(listening(LAB_PORT), SMALL.lab.slots - 2);
+    assert_eq!(listening(ECHO_PORT), SMALL.bulk.slots - 1);
+    assert_eq!(listening(DISCARD_PORT), SMALL.bulk.slots);
+    assert_eq!(listening(CHARGEN_PORT), SMALL.bulk.slots);
 
     // The connections, with both ends.
     for conn in [&a, &b, &echo] {
@@ -221,8 +217,26 @@ fn netstat_lists_every_socket_listening_ones_too() {
     );
 }
 
+/// Every `INFO` key of the service table has a value of its own: no key is
+/// left to the `none` fallback (ipv4 is static and offload given here).
+#[test]
+fn every_info_key_has_its_own_value_in_table_order() {
+    let config = Config {
+        offload: "on",
+        ..Config::default()
+    };
+    let mut net = Net::new(config, SMALL);
+    let (mut a, _) = net.lab(false);
+    let info = net.info(&mut a);
+    assert_eq!(info.len(), services::INFO_KEYS.len());
+    for ((key, value), expected) in info.iter().zip(services::INFO_KEYS) {
+        assert_eq!(key, expected);
+        assert!(!value.is_empty() && value != info::NONE, "{key}={value}");
+    }
+}
+
 /// Lines `INFO` answers before `END`: one per key of the protocol's table.
-const INFO_KEYS: usize = info::KEYS.len();
+const INFO_KEYS: usize = services::INFO_KEYS.len();
 
 #[test]
 fn info_reports_every_key_then_end() {
@@ -232,7 +246,7 @@ fn info_reports_every_key_then_end() {
     let info = net.info(&mut a);
     let keys: Vec<&str> = info.iter().map(|(k, _)| k.as_str()).collect();
     // In the protocol table's order, every key once.
-    assert_eq!(keys, info::KEYS);
+    assert_eq!(keys, services::INFO_KEYS);
     let v = |key| value(&info, key);
     assert_eq!(v(info::BOARD), "unknown");
     assert_eq!(v(info::VERSION), protocol::VERSION);
@@ -242,7 +256,7 @@ fn info_reports_every_key_then_end() {
     assert_eq!(v(info::IPV4_SOURCE), "static");
     assert_eq!(v(info::MTU), "1500");
     assert_eq!(v(info::OFFLOAD), "none");
-    assert_eq!(v(info::MGMT_SOCKETS), storage::MGMT_SOCKETS.to_string());
+    assert_eq!(v(info::MGMT_SOCKETS), services::MGMT_SOCKETS.to_string());
     // The small pool has no iperf servers.
     assert_eq!(v(info::IPERF3_SOCKETS), "0");
     assert_eq!(v(info::IPERF2_SOCKETS), "0");
@@ -409,7 +423,7 @@ fn command_words_are_case_insensitive_and_crlf_is_accepted() {
     );
     assert_eq!(
         net.ask_multi(&mut a, "NetStat").len(),
-        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS
+        SMALL.service_sockets()
     );
     assert_eq!(net.ask_multi(&mut a, "iNfO\r").len(), INFO_KEYS);
     assert_eq!(net.ask(&mut a, "say quiet please\r"), protocol::OK);
@@ -429,10 +443,7 @@ fn pipelined_commands_are_answered_in_order() {
         vec![format!("{slot} {}", c.local)]
     );
     let rows = net.lines_to_end(&mut c);
-    assert_eq!(
-        rows.len(),
-        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS
-    );
+    assert_eq!(rows.len(), SMALL.service_sockets());
     parse_rows(&rows);
     assert_eq!(net.lines_to_end(&mut c).len(), INFO_KEYS);
     assert_eq!(net.line(&mut c), protocol::ERR_UNKNOWN);
@@ -546,7 +557,7 @@ fn the_pool_serves_every_slot_and_refuses_the_next_client() {
     let mut net = Net::small();
     net.set_capture(true);
     // All at once: SYNs cross the link together.
-    let mut conns: Vec<Conn> = (0..SMALL.lab_slots)
+    let mut conns: Vec<Conn> = (0..SMALL.lab.slots)
         .map(|i| net.open(lab_addr(i % 2 == 1)))
         .collect();
     let mut slots: Vec<usize> = conns
@@ -557,8 +568,8 @@ fn the_pool_serves_every_slot_and_refuses_the_next_client() {
         })
         .collect();
     slots.sort();
-    assert_eq!(slots, (0..SMALL.lab_slots).collect::<Vec<_>>());
-    assert_eq!(net.app.lab_in_use(), SMALL.lab_slots);
+    assert_eq!(slots, (0..SMALL.lab.slots).collect::<Vec<_>>());
+    assert_eq!(net.app.lab_in_use(), SMALL.lab.slots);
 
     let extra = net.open(lab_addr(false));
     assert!(net.wait_closed(&extra, 2_000));
@@ -607,7 +618,10 @@ fn slots_are_reused_after_many_sessions() {
     let mut net = Net::new(
         Config::default(),
         Sizes {
-            lab_closing: cycles / 3,
+            closing: ClosingSizes {
+                lab: cycles / 3,
+                ..SMALL.closing
+            },
             ..SMALL
         },
     );
@@ -638,7 +652,7 @@ fn slots_are_reused_after_many_sessions() {
     let parsed = parse_rows(&rows);
     assert_eq!(
         count(&parsed, LAB_PORT, "LISTEN"),
-        SMALL.lab_slots - 1,
+        SMALL.lab.slots - 1,
         "{rows:#?}"
     );
     assert_eq!(count(&parsed, LAB_PORT, "ESTABLISHED"), 1, "{rows:#?}");
@@ -650,9 +664,9 @@ fn slots_are_reused_after_many_sessions() {
     quit(&mut net, observer);
 
     // The whole pool is there again.
-    let conns: Vec<(Conn, usize)> = (0..SMALL.lab_slots).map(|_| net.lab(false)).collect();
-    assert_eq!(conns.len(), SMALL.lab_slots);
-    assert_eq!(net.app.lab_in_use(), SMALL.lab_slots);
+    let conns: Vec<(Conn, usize)> = (0..SMALL.lab.slots).map(|_| net.lab(false)).collect();
+    assert_eq!(conns.len(), SMALL.lab.slots);
+    assert_eq!(net.app.lab_in_use(), SMALL.lab.slots);
 }
 
 #[test]
@@ -758,8 +772,11 @@ fn an_idle_client_gets_bye_idle() {
 #[test]
 fn the_idle_timeout_does_not_cut_a_reply_being_read() {
     let sizes = Sizes {
-        lab_slots: 64,
-        lab_tx: 512,
+        lab: LabSizes {
+            slots: 64,
+            tx: 512,
+            ..SMALL.lab
+        },
         ..SMALL
     };
     let config = with_timeouts(Timeouts {
@@ -791,11 +808,7 @@ fn the_idle_timeout_does_not_cut_a_reply_being_read() {
     // The whole reply, END included, arrives before any `BYE idle` (which
     // may follow the END in the same read once the client has it all).
     let end = lines.iter().position(|l| l == protocol::END);
-    assert_eq!(
-        end,
-        Some(sizes.tcp_sockets() - sizes.closing_sockets() + UDP_SOCKETS),
-        "{lines:?}"
-    );
+    assert_eq!(end, Some(sizes.service_sockets()), "{lines:?}");
 }
 
 /// A client that never closes its side after the device's `BYE` keeps its
@@ -805,7 +818,7 @@ fn the_idle_timeout_does_not_cut_a_reply_being_read() {
 fn a_client_that_never_closes_after_bye_does_not_pin_its_slot() {
     let mut net = Net::small();
     let mut stubborn = Vec::new();
-    for _ in 0..SMALL.lab_slots {
+    for _ in 0..SMALL.lab.slots {
         let (mut c, _) = net.lab(false);
         assert_eq!(net.ask(&mut c, "QUIT"), protocol::BYE);
         // The client reads the BYE and the FIN but never closes.
@@ -889,8 +902,11 @@ fn a_slow_reader_is_disconnected_and_no_line_is_lost() {
 fn a_reader_that_leaves_a_long_reply_unread_is_disconnected() {
     let slow_reader_ms = 1_000;
     let sizes = Sizes {
-        lab_slots: 64,
-        lab_tx: 512,
+        lab: LabSizes {
+            slots: 64,
+            tx: 512,
+            ..SMALL.lab
+        },
         ..SMALL
     };
     let config = with_timeouts(Timeouts {
@@ -961,8 +977,11 @@ fn a_slow_reader_holds_a_talker_at_most_the_slow_reader_timeout() {
 #[test]
 fn netstat_larger_than_the_transmit_buffer_arrives_complete() {
     let sizes = Sizes {
-        lab_slots: 16,
-        lab_tx: 512,
+        lab: LabSizes {
+            slots: 16,
+            tx: 512,
+            ..SMALL.lab
+        },
         ..SMALL
     };
     let mut net = Net::new(Config::default(), sizes);
@@ -974,11 +993,8 @@ fn netstat_larger_than_the_transmit_buffer_arrives_complete() {
 
     let rows = net.netstat(&mut reader);
     let bytes: usize = rows.iter().map(|r| r.len() + 1).sum::<usize>() + "END\n".len();
-    assert!(bytes > sizes.lab_tx, "only {bytes} bytes");
-    assert_eq!(
-        rows.len(),
-        sizes.tcp_sockets() - sizes.closing_sockets() + UDP_SOCKETS
-    );
+    assert!(bytes > sizes.lab.tx, "only {bytes} bytes");
+    assert_eq!(rows.len(), sizes.service_sockets());
     let parsed = parse_rows(&rows);
     assert_eq!(count(&parsed, LAB_PORT, "LISTEN"), 8);
     assert_eq!(count(&parsed, LAB_PORT, "ESTABLISHED"), 8);
@@ -1100,7 +1116,7 @@ fn chargen_sends_the_rfc_864_pattern() {
 #[test]
 fn the_bulk_pool_refuses_the_client_past_its_size() {
     let mut net = Net::small();
-    let _held: Vec<Conn> = (0..SMALL.bulk_slots)
+    let _held: Vec<Conn> = (0..SMALL.bulk.slots)
         .map(|_| net.connect(device(false, ECHO_PORT)))
         .collect();
     let extra = net.open(device(false, ECHO_PORT));
@@ -1219,13 +1235,16 @@ fn malformed_frames_do_not_disturb_the_device() {
 
 /// The small pool with two backlog places.
 const WITH_BACKLOG: Sizes = Sizes {
-    lab_backlog: 2,
+    lab: LabSizes {
+        backlog: 2,
+        ..SMALL.lab
+    },
     ..SMALL
 };
 
 /// Fills every slot; returns the clients, in slot order.
 fn fill_pool(net: &mut Net) -> Vec<Conn> {
-    let mut conns: Vec<(usize, Conn)> = (0..SMALL.lab_slots)
+    let mut conns: Vec<(usize, Conn)> = (0..SMALL.lab.slots)
         .map(|_| {
             let (conn, slot) = net.lab(false);
             (slot, conn)
@@ -1247,16 +1266,16 @@ fn clients_beyond_the_pool_wait_in_order_and_are_served_as_slots_free() {
     net.quiet(&mut second, 200);
     assert_eq!(net.app.lab_queued(), 2);
     let who = net.ask_multi(&mut served[0], "WHO");
-    assert_eq!(who.len(), SMALL.lab_slots + 2, "{who:?}");
-    assert_eq!(who[SMALL.lab_slots], format!("wait 1 {}", first.local));
-    assert_eq!(who[SMALL.lab_slots + 1], format!("wait 2 {}", second.local));
+    assert_eq!(who.len(), SMALL.lab.slots + 2, "{who:?}");
+    assert_eq!(who[SMALL.lab.slots], format!("wait 1 {}", first.local));
+    assert_eq!(who[SMALL.lab.slots + 1], format!("wait 2 {}", second.local));
     let info = net.info(&mut served[0]);
     assert_eq!(value(&info, info::LAB_QUEUED), "2");
     assert_eq!(value(&info, info::LAB_BACKLOG), "2");
     // The queued sockets show in NETSTAT too: ESTABLISHED beyond the slots.
     let lines = net.netstat(&mut served[0]);
     let rows = parse_rows(&lines);
-    assert_eq!(count(&rows, LAB_PORT, "ESTABLISHED"), SMALL.lab_slots + 2);
+    assert_eq!(count(&rows, LAB_PORT, "ESTABLISHED"), SMALL.lab.slots + 2);
 
     // Beyond pool + backlog: refused.
     let refused = net.open(lab_addr(false));
@@ -1305,7 +1324,13 @@ fn the_busy_policy_says_err_busy_and_closes() {
     let mut extra = net.open(lab_addr(false));
     assert_eq!(net.line(&mut extra), protocol::ERR_BUSY);
     assert!(net.wait_closed(&extra, 2_000) || net.state(&extra) == State::CloseWait);
-    assert_eq!(net.app.counters().busy, 1);
+    // The lab counts it, and says so on the management port.
+    let mut mgmt = net.open(device(false, protocol::MGMT_PORT));
+    net.established(&mgmt);
+    net.hello(&mut mgmt);
+    let info = net.info(&mut mgmt);
+    let busy = info.iter().find(|(k, _)| k == info::CONN_BUSY);
+    assert_eq!(busy.map(|(_, v)| v.as_str()), Some("1"));
 }
 
 #[test]
@@ -1326,7 +1351,7 @@ fn the_refuse_policy_refuses_beyond_the_slots() {
 fn a_full_lab_is_inspected_through_the_management_port() {
     let mut net = Net::small();
     // Every slot taken (the small pool has no backlog).
-    let clients: Vec<(Conn, usize)> = (0..SMALL.lab_slots).map(|_| net.lab(false)).collect();
+    let clients: Vec<(Conn, usize)> = (0..SMALL.lab.slots).map(|_| net.lab(false)).collect();
     let mut mgmt = net.connect(device(false, protocol::MGMT_PORT));
     let line = net.line(&mut mgmt);
     let hello = Hello::parse(&line).unwrap_or_else(|e| panic!("`{line}`: {e}"));
@@ -1334,28 +1359,25 @@ fn a_full_lab_is_inspected_through_the_management_port() {
     assert_eq!(hello.local.port(), protocol::MGMT_PORT, "{line}");
     // WHO lists the lab's clients, not the management connection.
     let who = net.ask_multi(&mut mgmt, protocol::WHO);
-    assert_eq!(who.len(), SMALL.lab_slots, "{who:#?}");
+    assert_eq!(who.len(), SMALL.lab.slots, "{who:#?}");
     for (conn, slot) in &clients {
         assert!(who.contains(&format!("{slot} {}", conn.local)), "{who:#?}");
     }
     // NETSTAT: every service socket, the management ones among them.
     let rows = net.netstat(&mut mgmt);
-    assert_eq!(
-        rows.len(),
-        SMALL.tcp_sockets() - SMALL.closing_sockets() + UDP_SOCKETS
-    );
+    assert_eq!(rows.len(), SMALL.service_sockets());
     let parsed = parse_rows(&rows);
-    assert_eq!(count(&parsed, LAB_PORT, "ESTABLISHED"), SMALL.lab_slots);
+    assert_eq!(count(&parsed, LAB_PORT, "ESTABLISHED"), SMALL.lab.slots);
     assert_eq!(count(&parsed, LAB_PORT, "LISTEN"), 0);
     assert_eq!(count(&parsed, protocol::MGMT_PORT, "ESTABLISHED"), 1);
     assert_eq!(
         count(&parsed, protocol::MGMT_PORT, "LISTEN"),
-        storage::MGMT_SOCKETS - 1
+        services::MGMT_SOCKETS - 1
     );
     let info = net.info(&mut mgmt);
     assert_eq!(info.len(), INFO_KEYS);
     let v = |key: &str| info.iter().find(|(k, _)| k == key).unwrap().1.clone();
-    assert_eq!(v(info::LAB_IN_USE), SMALL.lab_slots.to_string());
+    assert_eq!(v(info::LAB_IN_USE), SMALL.lab.slots.to_string());
     // Read-only: the chat belongs to the lab.
     assert_eq!(net.ask(&mut mgmt, "ECHO hi"), protocol::ERR_READ_ONLY);
     assert_eq!(net.ask(&mut mgmt, "SAY hi"), protocol::ERR_READ_ONLY);

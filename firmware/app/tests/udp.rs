@@ -12,13 +12,13 @@ use socklab_app::protocol::{
     chargen_byte, info, NetstatRow, SockName, CHARGEN_LINE_LEN, CHARGEN_PORT, DISCARD_PORT,
     ECHO_PORT, NO_STATE, UDP,
 };
+use socklab_app::services::{self, Transport, UDP_CHARGEN_MAX};
 use socklab_app::smoltcp::iface::SocketHandle;
 use socklab_app::smoltcp::socket::udp;
 use socklab_app::smoltcp::wire::{
     EthernetFrame, EthernetProtocol, Icmpv4Message, Icmpv4Packet, Icmpv6Message, Icmpv6Packet,
     IpEndpoint, IpProtocol, Ipv4Packet, Ipv6Packet,
 };
-use socklab_app::storage::UDP_CHARGEN_MAX;
 
 /// The client's UDP port.
 const CLIENT_PORT: u16 = 40_000;
@@ -196,8 +196,16 @@ fn netstat_shows_a_udp_row_per_service_and_info_the_sizes() {
         .filter(|row| row.proto == UDP)
         .collect();
     let ports: Vec<_> = udp.iter().map(|row| row.local.port()).collect();
+    // One row per UDP port of the service table, in its order: the UDP
+    // services' first.
+    let table: Vec<_> = services::PORTS
+        .iter()
+        .filter(|p| p.transport == Transport::Udp)
+        .map(|p| Some(p.port))
+        .collect();
+    assert_eq!(ports, table);
     assert_eq!(
-        ports,
+        ports[..3],
         [Some(ECHO_PORT), Some(DISCARD_PORT), Some(CHARGEN_PORT)]
     );
     for row in &udp {

@@ -320,7 +320,7 @@ const SPARE_WORKERS: usize = 2;
 /// than [`SPARE_WORKERS`] others wait starts another one first, so the pool
 /// grows to the number of connections held at once (and stays there).
 fn accept_loop(listener: TcpListener, serve_one: fn(TcpStream)) {
-    let pool = Arc::new(Pool {
+    let pool = Arc::new(AcceptWorkers {
         listener,
         serve_one,
         idle: AtomicUsize::new(0),
@@ -334,14 +334,14 @@ fn accept_loop(listener: TcpListener, serve_one: fn(TcpStream)) {
     }
 }
 
-struct Pool {
+struct AcceptWorkers {
     listener: TcpListener,
     serve_one: fn(TcpStream),
     /// Workers waiting in `accept`.
     idle: AtomicUsize,
 }
 
-impl Pool {
+impl AcceptWorkers {
     fn spawn_worker(self: Arc<Self>) {
         self.idle.fetch_add(1, Ordering::SeqCst);
         let pool = self.clone();

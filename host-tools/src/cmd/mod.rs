@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use socklab_app::protocol::{self, LAB_PORT, MGMT_PORT};
+use socklab_app::services;
 use socklab_host::client::{ClientError, LabClient};
 use socklab_host::launch::DEFAULT_PORT_BASE;
 use socklab_host::netns::HostNet;
@@ -100,13 +101,13 @@ impl Global {
 pub fn explain(addr: SocketAddr, error: ClientError, what: &str) -> anyhow::Error {
     let what = format!("{what} at {addr}");
     let port = addr.port();
-    let service = protocol::service_name(port);
+    let service = services::service_name(port);
     let no_hello = matches!(
         error,
         ClientError::Timeout { .. } | ClientError::Protocol { .. } | ClientError::Closed { .. }
     );
     let lab_like = port == LAB_PORT || port == MGMT_PORT;
-    if !lab_like && no_hello && service != protocol::service_name(0) {
+    if !lab_like && no_hello && service != services::service_name(0) {
         return anyhow::anyhow!(
             "{what}: port {port} is the device's {service} service, not the lab: the lab \
              service is on port {LAB_PORT}, the default when ADDR has no port (give {})",

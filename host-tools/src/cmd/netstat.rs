@@ -51,16 +51,16 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
 
 /// The lab pool's numbers, from `INFO`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Pool {
+struct LabPool {
     slots: usize,
     in_use: usize,
     backlog: usize,
     queued: usize,
 }
 
-impl Pool {
+impl LabPool {
     fn from_info(facts: &Info) -> Option<Self> {
-        Some(Pool {
+        Some(LabPool {
             slots: facts.parse(info::LAB_SLOTS)?,
             in_use: facts.parse(info::LAB_IN_USE)?,
             backlog: facts.parse(info::LAB_BACKLOG)?,
@@ -79,7 +79,7 @@ impl Pool {
 
 /// The table (grouped unless `all`) and the lab pool's summary line.
 fn table(sockets: &[Socket], facts: &Info, me: &Greeting, all: bool) -> String {
-    let pool = Pool::from_info(facts);
+    let pool = LabPool::from_info(facts);
     let is_me = |s: &Socket| {
         s.local.port() == Some(me.local.port()) && s.remote.to_string() == me.peer.to_string()
     };

@@ -11,6 +11,7 @@ use anyhow::bail;
 use socklab_app::protocol::{
     CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT, MGMT_PORT,
 };
+use socklab_app::services::{service_name, PORTS};
 use socklab_host::board::{BoardArg, NetArg};
 use socklab_host::forward::Forwarder;
 use socklab_host::launch::{
@@ -324,20 +325,15 @@ fn print_qemu(device: &QemuDevice) {
             );
             println!("  device  {lease} (DHCP lease from QEMU), mac 02:00:00:00:00:01");
             println!("  ports forwarded from 127.0.0.1 (nothing else reaches the device):");
-            for (port, what) in [
-                (LAB_PORT, "lab"),
-                (MGMT_PORT, "management: who, netstat, info on a full device"),
-                (HTTP_PORT, "HTTP: the device's page"),
-                (ECHO_PORT, "echo"),
-                (DISCARD_PORT, "discard"),
-                (CHARGEN_PORT, "chargen"),
-                (IPERF3_PORT, "iperf3 server (iperf3 -c 127.0.0.1 -p ...)"),
-                (IPERF2_PORT, "iperf2 server (iperf -c 127.0.0.1 -p ...)"),
-                (
-                    QEMU_CLOSED_PORT,
-                    "nothing listens: QEMU closes the connection at once",
-                ),
-            ] {
+            for port in FORWARDED_PORTS {
+                let what = match port {
+                    MGMT_PORT => "management: who, netstat, info on a full device",
+                    HTTP_PORT => "HTTP: the device's page",
+                    IPERF3_PORT => "iperf3 server (iperf3 -c 127.0.0.1 -p ...)",
+                    IPERF2_PORT => "iperf2 server (iperf -c 127.0.0.1 -p ...)",
+                    QEMU_CLOSED_PORT => "nothing listens: QEMU closes the connection at once",
+                    _ => service_name(port),
+                };
                 let host = device.addr(port);
                 println!("    {:<16} -> {port:<5} {what}", host.to_string());
             }
@@ -356,9 +352,11 @@ fn print_qemu(device: &QemuDevice) {
                 socklab_app::config::DEFAULT_IPV4,
                 socklab_app::config::DEFAULT_IPV6
             );
-            println!(
-                "  lab {LAB_PORT}, management {MGMT_PORT}, echo {ECHO_PORT}, discard {DISCARD_PORT}, chargen {CHARGEN_PORT}, iperf3 {IPERF3_PORT}, iperf2 {IPERF2_PORT}; ping answered"
-            );
+            let ports: Vec<String> = PORTS
+                .iter()
+                .map(|p| format!("{} {}/{}", p.service, p.port, p.transport.name()))
+                .collect();
+            println!("  {}; ping answered", ports.join(", "));
         }
     }
     if let Some(pcap) = device.pcap() {

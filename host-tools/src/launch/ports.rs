@@ -5,28 +5,29 @@
 use std::net::{Ipv4Addr, TcpListener};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use socklab_app::protocol::{
-    CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, HTTP_PORT, IPERF2_PORT, IPERF3_PORT, LAB_PORT, MGMT_PORT,
-};
+use socklab_app::protocol::LAB_PORT;
+use socklab_app::services::{TCP_PORTS, TCP_PORT_COUNT};
 
 /// Host port = base + device port, on 127.0.0.1 (lab 16666, echo 10007, ...).
 pub const DEFAULT_PORT_BASE: u16 = 10_000;
 /// A device port where nothing listens, forwarded anyway so that a refusal can
 /// be seen through QEMU's user networking.
 pub const QEMU_CLOSED_PORT: u16 = LAB_PORT + 1;
-/// The device ports forwarded to the host: the one list, which QEMU's
-/// command line, `socklab run` and the tests read.
-pub const FORWARDED_PORTS: [u16; 9] = [
-    LAB_PORT,
-    QEMU_CLOSED_PORT,
-    MGMT_PORT,
-    ECHO_PORT,
-    DISCARD_PORT,
-    CHARGEN_PORT,
-    IPERF3_PORT,
-    IPERF2_PORT,
-    HTTP_PORT,
-];
+/// The device ports forwarded to the host: every TCP port of the app's service
+/// table, then the closed port. The one list, which QEMU's command line,
+/// `socklab run` and the tests read.
+pub const FORWARDED_PORTS: [u16; TCP_PORT_COUNT + 1] = forwarded_ports();
+
+/// [`TCP_PORTS`] and [`QEMU_CLOSED_PORT`], at compile time.
+const fn forwarded_ports() -> [u16; TCP_PORT_COUNT + 1] {
+    let mut ports = [QEMU_CLOSED_PORT; TCP_PORT_COUNT + 1];
+    let mut i = 0;
+    while i < TCP_PORT_COUNT {
+        ports[i] = TCP_PORTS[i];
+        i += 1;
+    }
+    ports
+}
 /// The highest of [`FORWARDED_PORTS`].
 pub const HIGHEST_FORWARDED_PORT: u16 = highest(&FORWARDED_PORTS);
 /// The greatest port base: every forwarded port must stay a valid port.

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use socklab_app::protocol::{CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
+use socklab_app::protocol::{CHARGEN_PORT, DAYTIME_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
 
 use super::{alone, assert_every_socket_listens, in_netns, run, ToolOutput};
 use crate::{BoardKind, Dut};
@@ -197,11 +197,12 @@ pub fn tcp_scans_find_exactly_the_listening_ports(board: BoardKind) {
 }
 
 /// The UDP ports a UDP scan covers: the well-known range, which holds the
-/// three services.
+/// UDP services.
 const UDP_PORTS: (&str, u32) = ("1-1024", 1024);
 
-/// `nmap -sU` over IPv4 and `nmap -6 -sU` over IPv6: 7 and 19 open, 9
-/// `open|filtered`, every other port closed.
+/// `nmap -sU` over IPv4 and `nmap -6 -sU` over IPv6: 7, 13 and 19 open
+/// (they answer), 9 `open|filtered` (it never does), every other port
+/// closed.
 pub fn udp_scan_finds_the_udp_services(board: BoardKind) {
     let _alone = alone();
     let dut = Dut::start(board);
@@ -225,7 +226,7 @@ pub fn udp_scan_finds_the_udp_services(board: BoardKind) {
         let summary = format!("`{}`:\n{}", output.command, output.stdout);
         assert_eq!(
             result.ports("open"),
-            BTreeSet::from([ECHO_PORT, CHARGEN_PORT]),
+            BTreeSet::from([ECHO_PORT, DAYTIME_PORT, CHARGEN_PORT]),
             "{summary}"
         );
         assert_eq!(
@@ -240,12 +241,12 @@ pub fn udp_scan_finds_the_udp_services(board: BoardKind) {
                 None => 0,
             };
         assert_eq!(
-            closed + 3,
+            closed + 4,
             scanned,
             "not every port accounted for: {summary}"
         );
         println!(
-            "figures: `nmap -sU {family} -p {ports}` on {}: open [7, 19], open|filtered [9], {closed} closed; {}",
+            "figures: `nmap -sU {family} -p {ports}` on {}: open [7, 13, 19], open|filtered [9], {closed} closed; {}",
             dut.board_name(),
             done_line(&output)
         );

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use socklab_app::http::request::{parse, HeadReader, Progress};
+use socklab_app::services::http::request::{parse, HeadReader, Progress};
 
 fuzz_target!(|data: &[u8]| {
     let mut reader = HeadReader::new();

@@ -26,7 +26,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socklab_app::protocol::{self};
 use socklab_app::smoltcp::wire::EthernetAddress;
-use socklab_app::{config, Sizes};
+use socklab_app::{config, BulkSizes, ClosingSizes, Iperf2Sizes, Iperf3Sizes, LabSizes, Sizes};
 
 /// The client's Ethernet address.
 pub const CLIENT_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x02]);
@@ -45,20 +45,24 @@ pub const CLIENT_BUFFER: usize = 64 * 1024;
 
 /// A small pool, so that exhausting it is cheap.
 pub const SMALL: Sizes = Sizes {
-    lab_backlog: 0,
-    lab_slots: 4,
-    lab_rx: 1024,
-    lab_tx: 2048,
-    bulk_slots: 2,
-    bulk_rx: 4096,
-    bulk_tx: 4096,
-    iperf3_sockets: 0,
-    iperf3_rx: 0,
-    iperf3_tx: 0,
-    iperf2_sockets: 0,
-    iperf2_rx: 0,
-    lab_closing: 2,
-    bulk_closing: 1,
+    lab: LabSizes {
+        backlog: 0,
+        slots: 4,
+        rx: 1024,
+        tx: 2048,
+    },
+    bulk: BulkSizes {
+        slots: 2,
+        rx: 4096,
+        tx: 4096,
+    },
+    iperf3: Iperf3Sizes {
+        sockets: 0,
+        rx: 0,
+        tx: 0,
+    },
+    iperf2: Iperf2Sizes { sockets: 0, rx: 0 },
+    closing: ClosingSizes { lab: 2, bulk: 1 },
 };
 
 /// The device's IPv4 address.

@@ -34,7 +34,8 @@ use socklab_app::smoltcp::phy::{Device, FaultInjector, PcapMode, PcapWriter};
 use socklab_app::smoltcp::time::Duration;
 use socklab_app::smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
 use socklab_app::{
-    config, App, BacklogPolicy, ClosingSocket, Config, LabSlot, Sizes, Storage, UdpPacketMetadata,
+    config, App, BacklogPolicy, BulkSizes, ClosingSizes, ClosingSocket, Config, Iperf2Sizes,
+    Iperf3Sizes, LabSizes, LabSlot, Sizes, Storage, UdpPacketMetadata,
 };
 
 /// The default pool: 64 lab clients at once and 16 more waiting, 32
@@ -48,20 +49,27 @@ use socklab_app::{
 /// smoltcp walks every socket on every poll (256 of them put the pinned
 /// 64-byte echo at 21-26 µs instead of 15).
 pub const DEFAULT_POOL: Sizes = Sizes {
-    lab_slots: 64,
-    lab_backlog: 16,
-    lab_rx: 1024,
-    lab_tx: 4096,
-    bulk_slots: 4,
-    bulk_rx: 256 * 1024,
-    bulk_tx: 256 * 1024,
-    iperf3_sockets: IPERF3_SOCKETS,
-    iperf3_rx: 256 * 1024,
-    iperf3_tx: 256 * 1024,
-    iperf2_sockets: 4,
-    iperf2_rx: 256 * 1024,
-    lab_closing: 32,
-    bulk_closing: 4,
+    lab: LabSizes {
+        slots: 64,
+        backlog: 16,
+        rx: 1024,
+        tx: 4096,
+    },
+    bulk: BulkSizes {
+        slots: 4,
+        rx: 256 * 1024,
+        tx: 256 * 1024,
+    },
+    iperf3: Iperf3Sizes {
+        sockets: IPERF3_SOCKETS,
+        rx: 256 * 1024,
+        tx: 256 * 1024,
+    },
+    iperf2: Iperf2Sizes {
+        sockets: 4,
+        rx: 256 * 1024,
+    },
+    closing: ClosingSizes { lab: 32, bulk: 4 },
 };
 
 /// iperf3 sockets: a control connection, one spare to answer "busy", and 8
@@ -71,19 +79,26 @@ const IPERF3_SOCKETS: usize = 10;
 /// The jumbo pool, for a TAP with an MTU up to 65535: 4 MiB bulk buffers each
 /// way (window scaling), two sockets per bulk service (about 50 MB in all).
 pub const JUMBO_POOL: Sizes = Sizes {
-    bulk_slots: 2,
-    bulk_rx: 4 * 1024 * 1024,
-    bulk_tx: 4 * 1024 * 1024,
+    bulk: BulkSizes {
+        slots: 2,
+        rx: 4 * 1024 * 1024,
+        tx: 4 * 1024 * 1024,
+    },
     ..DEFAULT_POOL
 };
 
 /// The large pool: 1024 lab clients at once, 64 more waiting (about 11 MB in all).
 pub const LARGE_POOL: Sizes = Sizes {
-    lab_slots: 1024,
-    lab_backlog: 64,
-    lab_rx: 1024,
-    lab_tx: 2048,
-    lab_closing: 256,
+    lab: LabSizes {
+        slots: 1024,
+        backlog: 64,
+        rx: 1024,
+        tx: 2048,
+    },
+    closing: ClosingSizes {
+        lab: 256,
+        ..DEFAULT_POOL.closing
+    },
     ..DEFAULT_POOL
 };
 
@@ -525,8 +540,8 @@ fn serve<D: Device>(
     log::info!(
         "pool {:?}: {} lab slots, {} per bulk service; memory {} bytes ({} in socket buffers)",
         args.pool,
-        sizes.lab_slots,
-        sizes.bulk_slots,
+        sizes.lab.slots,
+        sizes.bulk.slots,
         sizes.total_bytes(),
         sizes.buffer_bytes()
     );

@@ -17,13 +17,13 @@ use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
 pub const DMA_PAGES: usize = 16;
 
 #[repr(C, align(4096))]
-struct Pool(UnsafeCell<[u8; DMA_PAGES * PAGE_SIZE]>);
+struct DmaArea(UnsafeCell<[u8; DMA_PAGES * PAGE_SIZE]>);
 
 // SAFETY: the pool's bytes are only reached through the pages `dma_alloc` hands out, each
 // to one owner (the bump index never hands a page out twice).
-unsafe impl Sync for Pool {}
+unsafe impl Sync for DmaArea {}
 
-static POOL: Pool = Pool(UnsafeCell::new([0; DMA_PAGES * PAGE_SIZE]));
+static POOL: DmaArea = DmaArea(UnsafeCell::new([0; DMA_PAGES * PAGE_SIZE]));
 /// Pages handed out so far.
 static USED: AtomicUsize = AtomicUsize::new(0);
 

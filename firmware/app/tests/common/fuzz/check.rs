@@ -2,7 +2,6 @@
 //! connection's end was counted once.
 
 use socklab_app::protocol::{self, NetstatRow, SockName};
-use socklab_app::storage::UDP_SOCKETS;
 
 use crate::common::Net;
 
@@ -29,9 +28,9 @@ impl Net {
         // The services' sockets (TCP, then the UDP ones), then the
         // closing pool's busy ones (free ones are not shown): only closes
         // still finishing.
-        let served = sizes.tcp_sockets() - sizes.closing_sockets() + UDP_SOCKETS;
+        let served = sizes.service_sockets();
         assert!(
-            (served..=sizes.tcp_sockets() + UDP_SOCKETS).contains(&lines.len()),
+            (served..=served + sizes.closing_sockets()).contains(&lines.len()),
             "{lines:#?}"
         );
         let rows: Vec<NetstatRow<'_>> = lines
@@ -40,7 +39,7 @@ impl Net {
             .collect();
         let (rows, closing) = rows.split_at(served);
         assert!(
-            rows[served - UDP_SOCKETS..]
+            rows[served - sizes.udp_sockets()..]
                 .iter()
                 .all(|r| r.proto == protocol::UDP && r.state == protocol::NO_STATE),
             "{lines:#?}"
@@ -51,7 +50,7 @@ impl Net {
                 "{lines:#?}"
             );
         }
-        let (lab, bulk) = rows.split_at(sizes.lab_sockets());
+        let (lab, bulk) = rows.split_at(sizes.lab.sockets());
         let ours = |r: &&NetstatRow<'_>| {
             r.state == "ESTABLISHED"
                 && r.local == SockName::Addr(conn.remote)
@@ -60,13 +59,13 @@ impl Net {
         let listening = |r: &&NetstatRow<'_>, port: u16| {
             r.state == "LISTEN" && r.local == SockName::Any(Some(port))
         };
-        let closed = if refuse { sizes.lab_backlog } else { 0 };
+        let closed = if refuse { sizes.lab.backlog } else { 0 };
         assert_eq!(lab.iter().filter(ours).count(), 1, "{lines:#?}");
         assert_eq!(
             lab.iter()
                 .filter(|r| listening(r, protocol::LAB_PORT))
                 .count(),
-            sizes.lab_sockets() - 1 - closed,
+            sizes.lab.sockets() - 1 - closed,
             "lab sockets not listening again: {lines:#?}"
         );
         assert_eq!(
@@ -81,7 +80,7 @@ impl Net {
         ] {
             assert_eq!(
                 bulk.iter().filter(|r| listening(r, port)).count(),
-                sizes.bulk_slots,
+                sizes.bulk.slots,
                 "port {port} sockets not listening again: {lines:#?}"
             );
         }

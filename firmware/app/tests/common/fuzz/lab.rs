@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
 use socklab_app::protocol::{self, MAX_RESPONSE_LINE};
-use socklab_app::{BacklogPolicy, Config, Sizes, Timeouts};
+use socklab_app::{BacklogPolicy, Config, LabSizes, Sizes, Timeouts};
 
 use super::{fuzz_config, PooledNet, DRAIN_MS, FUZZ_SIZES};
 use crate::common::{lab_addr, syn_frame, tcp_of, Conn, Net, CLIENT_BUFFER, CLIENT_V4, CLIENT_V6};
@@ -229,10 +229,12 @@ pub fn lab_timeouts(choices: [usize; 3]) -> Timeouts {
 /// allowed up).
 pub fn lab_sizes(slots: usize, backlog: usize, rx: usize, tx: usize) -> Sizes {
     Sizes {
-        lab_slots: [1, 2, 2, 3][slots % 4],
-        lab_backlog: [0, 1, 1, 2][backlog % 4],
-        lab_rx: [64, 128, 128, 1024][rx % 4],
-        lab_tx: [MAX_RESPONSE_LINE + 1, 512, 512, 4096][tx % 4],
+        lab: LabSizes {
+            slots: [1, 2, 2, 3][slots % 4],
+            backlog: [0, 1, 1, 2][backlog % 4],
+            rx: [64, 128, 128, 1024][rx % 4],
+            tx: [MAX_RESPONSE_LINE + 1, 512, 512, 4096][tx % 4],
+        },
         ..FUZZ_SIZES
     }
 }

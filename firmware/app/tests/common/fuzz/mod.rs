@@ -29,25 +29,32 @@ pub use mutate::*;
 pub use pool::PooledNet;
 pub use session::*;
 
-use socklab_app::{BacklogPolicy, Config, Sizes, Timeouts};
+use socklab_app::{
+    BacklogPolicy, BulkSizes, ClosingSizes, Config, Iperf2Sizes, Iperf3Sizes, LabSizes, Sizes,
+    Timeouts,
+};
 
 /// A tiny pool: two slots, one backlog place, one socket per bulk
 /// service, buffers so small that windows close after a few lines.
 pub const FUZZ_SIZES: Sizes = Sizes {
-    lab_slots: 2,
-    lab_backlog: 1,
-    lab_rx: 128,
-    lab_tx: 512,
-    bulk_slots: 1,
-    bulk_rx: 256,
-    bulk_tx: 256,
-    iperf3_sockets: 0,
-    iperf3_rx: 0,
-    iperf3_tx: 0,
-    iperf2_sockets: 0,
-    iperf2_rx: 0,
-    lab_closing: 1,
-    bulk_closing: 1,
+    lab: LabSizes {
+        slots: 2,
+        backlog: 1,
+        rx: 128,
+        tx: 512,
+    },
+    bulk: BulkSizes {
+        slots: 1,
+        rx: 256,
+        tx: 256,
+    },
+    iperf3: Iperf3Sizes {
+        sockets: 0,
+        rx: 0,
+        tx: 0,
+    },
+    iperf2: Iperf2Sizes { sockets: 0, rx: 0 },
+    closing: ClosingSizes { lab: 1, bulk: 1 },
 };
 
 /// Short timeouts, so that a case frees everything in a few simulated

@@ -5,7 +5,7 @@ use core::fmt::{self, Write};
 
 use heapless::Vec;
 
-use crate::protocol::MAX_RESPONSE_LINE;
+use crate::wire::protocol::MAX_RESPONSE_LINE;
 
 /// A line being formatted for sending (may hold non-UTF-8 bytes from `ECHO`).
 pub(crate) type OutLine = Vec<u8, MAX_RESPONSE_LINE>;

@@ -17,8 +17,8 @@ use core::fmt;
 
 use smoltcp::time::Duration;
 
-use crate::badlink::{Faults, MAX_DELAY_MS, MILLION};
-use crate::config::{BacklogPolicy, Config, TimeoutError, TimeoutOption, TIMEOUT_OPTIONS};
+use crate::board::config::{BacklogPolicy, Config, TimeoutError, TimeoutOption, TIMEOUT_OPTIONS};
+use crate::phy::badlink::{Faults, MAX_DELAY_MS, MILLION};
 
 /// The options besides the timeouts (which [`TIMEOUT_OPTIONS`] lists).
 const NAMES: [&str; 9] = [
@@ -268,7 +268,7 @@ mod test {
 
     #[test]
     fn every_timeout_is_an_option_within_its_range() {
-        for option in crate::config::TIMEOUT_OPTIONS {
+        for option in crate::board::config::TIMEOUT_OPTIONS {
             let mut c = Config::default();
             let flag = format!("--{}", option.name);
             assert_eq!(option.get(&c.timeouts), option.default_ms, "{flag}");

@@ -6,8 +6,8 @@ use core::net::SocketAddr;
 
 use smoltcp::socket::tcp::{self, State};
 
-use crate::counters::Counters;
-use crate::protocol::state;
+use crate::status::counters::Counters;
+use crate::wire::protocol::state;
 
 /// Converts a smoltcp endpoint to the `SocketAddr` the protocol prints.
 pub(crate) fn socket_addr(endpoint: smoltcp::wire::IpEndpoint) -> SocketAddr {

@@ -16,16 +16,15 @@ use smoltcp::socket::tcp::State;
 use smoltcp::socket::Socket;
 use smoltcp::time::Instant;
 
-use crate::limits::{BULK_SERVICES, HTTP_SOCKETS, MAX_BULK_SLOTS, MAX_LAB_SLOTS, MGMT_SOCKETS};
-use crate::protocol::HTTP_PORT;
-use crate::sock::socket_addr;
+use crate::pool::socket::socket_addr;
+use crate::wire::protocol::HTTP_PORT;
 
 /// State changes the ring keeps; older ones are overwritten.
 pub const EVENT_RING_LEN: usize = 128;
-/// Sockets whose states are followed: the largest pool the application
-/// supports (sockets beyond it are not followed).
-pub const MAX_TRACKED_SOCKETS: usize =
-    MAX_LAB_SLOTS + MGMT_SOCKETS + BULK_SERVICES * MAX_BULK_SLOTS + HTTP_SOCKETS;
+/// Sockets whose states are followed: the largest lab and bulk pools the
+/// application supports and every other service's sockets (sockets beyond
+/// it are not followed).
+pub const MAX_TRACKED_SOCKETS: usize = 2304;
 
 /// One state change of one socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

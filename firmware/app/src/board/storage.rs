@@ -3,23 +3,12 @@
 
 use smoltcp::iface::SocketStorage;
 
-use crate::lab::LabSlot;
-use crate::pool::ClosingSocket;
-pub use crate::sizes::*;
+use crate::board::sizes::Sizes;
+use crate::pool::closing::ClosingSocket;
+use crate::services::lab::LabSlot;
 /// One queued datagram's metadata in a UDP socket; the board provides
 /// [`Sizes::udp_packets`] of them.
 pub use smoltcp::socket::udp::PacketMetadata as UdpPacketMetadata;
-
-impl Sizes {
-    /// Everything the pool costs in RAM: buffers, socket slots and lab state.
-    pub const fn total_bytes(&self) -> usize {
-        self.buffer_bytes()
-            + self.sockets() * core::mem::size_of::<SocketStorage<'static>>()
-            + self.lab_states() * core::mem::size_of::<LabSlot>()
-            + self.closing_sockets() * core::mem::size_of::<ClosingSocket>()
-            + self.udp_packets() * core::mem::size_of::<UdpPacketMetadata>()
-    }
-}
 
 /// The storage itself, borrowed for the application's lifetime.
 pub struct Storage<'a> {
@@ -107,62 +96,26 @@ impl core::fmt::Display for StorageError {
     }
 }
 
-impl Sizes {
-    /// Checks the sizes and that `storage` matches them.
-    pub fn check(&self, storage: &Storage<'_>) -> Result<(), StorageError> {
-        if self.lab_slots == 0 || self.lab_sockets() > MAX_LAB_SLOTS {
-            return Err(StorageError::BadSizes(
-                "lab_slots must be at least 1 and lab_slots + lab_backlog at most 2048",
-            ));
+/// Checks the sizes and that `storage` matches them.
+pub(crate) fn check(sizes: &Sizes, storage: &Storage<'_>) -> Result<(), StorageError> {
+    sizes.check().map_err(StorageError::BadSizes)?;
+    let pairs = [
+        (storage.sockets.len(), sizes.sockets(), 0),
+        (storage.lab.len(), sizes.lab_states(), 1),
+        (storage.buffers.len(), sizes.buffer_bytes(), 2),
+        (storage.closing.len(), sizes.closing_sockets(), 3),
+        (storage.udp.len(), sizes.udp_packets(), 4),
+    ];
+    for (got, expected, which) in pairs {
+        if got != expected {
+            return Err(match which {
+                0 => StorageError::Sockets { expected, got },
+                1 => StorageError::LabSlots { expected, got },
+                3 => StorageError::Closing { expected, got },
+                4 => StorageError::UdpPackets { expected, got },
+                _ => StorageError::Buffers { expected, got },
+            });
         }
-        if self.bulk_slots == 0 {
-            return Err(StorageError::BadSizes("bulk_slots must be at least 1"));
-        }
-        if self.lab_rx < 64 || self.lab_tx < crate::protocol::MAX_RESPONSE_LINE + 1 {
-            return Err(StorageError::BadSizes(
-                "lab buffers must hold at least one whole response line",
-            ));
-        }
-        if self.bulk_rx == 0 || self.bulk_tx < crate::protocol::CHARGEN_LINE_LEN {
-            return Err(StorageError::BadSizes("bulk buffers too small"));
-        }
-        if self.iperf3_sockets > MAX_IPERF3_SOCKETS
-            || (self.iperf3_sockets != 0 && self.iperf3_sockets <= IPERF3_RESERVED_SOCKETS)
-        {
-            return Err(StorageError::BadSizes(
-                "iperf3_sockets must be 0 or 3 to 34 (a control connection, a spare, the streams)",
-            ));
-        }
-        if self.iperf3_sockets != 0 && (self.iperf3_rx < 64 || self.iperf3_tx < 4096) {
-            return Err(StorageError::BadSizes(
-                "iperf3 buffers too small (rx at least 64, tx at least 4096 for the results)",
-            ));
-        }
-        if self.iperf2_sockets > MAX_IPERF2_SOCKETS
-            || (self.iperf2_sockets != 0 && self.iperf2_rx < 64)
-        {
-            return Err(StorageError::BadSizes(
-                "iperf2_sockets must be at most 16, with a receive buffer of at least 64",
-            ));
-        }
-        let pairs = [
-            (storage.sockets.len(), self.sockets(), 0),
-            (storage.lab.len(), self.lab_states(), 1),
-            (storage.buffers.len(), self.buffer_bytes(), 2),
-            (storage.closing.len(), self.closing_sockets(), 3),
-            (storage.udp.len(), self.udp_packets(), 4),
-        ];
-        for (got, expected, which) in pairs {
-            if got != expected {
-                return Err(match which {
-                    0 => StorageError::Sockets { expected, got },
-                    1 => StorageError::LabSlots { expected, got },
-                    3 => StorageError::Closing { expected, got },
-                    4 => StorageError::UdpPackets { expected, got },
-                    _ => StorageError::Buffers { expected, got },
-                });
-            }
-        }
-        Ok(())
     }
+    Ok(())
 }

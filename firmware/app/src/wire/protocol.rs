@@ -36,19 +36,8 @@ pub const MGMT_PORT: u16 = 6668;
 /// The HTTP server: the device's status page and its JSON API.
 pub const HTTP_PORT: u16 = 80;
 
-/// The name of the service a device port serves, as `/api/sockets` and
-/// `socklab top` show it.
-pub fn service_name(port: u16) -> &'static str {
-    match port {
-        LAB_PORT => "lab",
-        MGMT_PORT => "mgmt",
-        ECHO_PORT => "echo",
-        DISCARD_PORT => "discard",
-        CHARGEN_PORT => "chargen",
-        HTTP_PORT => "http",
-        _ => "tcp",
-    }
-}
+/// RFC 867 daytime, TCP and UDP: one [`Daytime`] line.
+pub const DAYTIME_PORT: u16 = 13;
 
 /// Longest lab line accepted, in bytes, without its terminator.
 pub const MAX_LINE: usize = 256;
@@ -362,6 +351,54 @@ impl fmt::Display for WhoRow {
     }
 }
 
+/// The daytime line (RFC 867 leaves its syntax free): the board and its
+/// uptime, `<board> up <days>d <hh>:<mm>:<ss>.<mmm> (<ms> ms)`, sent with
+/// CR LF. No board has a wall clock to add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Daytime<'a> {
+    /// The board, as `INFO` names it.
+    pub board: &'a str,
+    /// Milliseconds since the application started.
+    pub uptime_ms: u64,
+}
+
+impl<'a> Daytime<'a> {
+    /// Parses a daytime line (a trailing CR is ignored).
+    pub fn parse(line: &'a str) -> Result<Self, ParseError> {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let (board, rest) = line.split_once(" up ").ok_or(ParseError::WrongKind)?;
+        let ms = rest
+            .rsplit_once('(')
+            .and_then(|(_, ms)| ms.strip_suffix(" ms)"))
+            .ok_or(ParseError::Missing("uptime_ms"))?;
+        let daytime = Daytime {
+            board,
+            uptime_ms: field(Some(ms), "uptime_ms")?,
+        };
+        let mut again = heapless::String::<MAX_RESPONSE_LINE>::new();
+        match fmt::write(&mut again, format_args!("{daytime}")) {
+            Ok(()) if again == line => Ok(daytime),
+            _ => Err(ParseError::Invalid("uptime")),
+        }
+    }
+}
+
+impl fmt::Display for Daytime<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.uptime_ms;
+        let (s, ms_part) = (ms / 1000, ms % 1000);
+        write!(
+            f,
+            "{} up {}d {:02}:{:02}:{:02}.{ms_part:03} ({ms} ms)",
+            self.board,
+            s / 86_400,
+            s / 3600 % 24,
+            s / 60 % 60,
+            s % 60
+        )
+    }
+}
+
 /// A `WHO` row for a client waiting in the backlog: `wait <position> <addr>`
 /// (position 1 is served next).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -571,93 +608,14 @@ pub fn parse_info(line: &str) -> Result<(&str, &str), ParseError> {
     }
 }
 
-/// The `INFO` table: every key the device reports, in [`KEYS`](info::KEYS)
-/// order, with what its value means. The device's report and the host's
-/// parser both go by this table.
+/// The `INFO` keys: every key the device reports, with what its value
+/// means. The device's report and the host's parser both go by these names;
+/// the order `INFO` lists them in is the service table's
+/// (`socklab_app::services::INFO_KEYS`).
 pub mod info {
-    /// Every `INFO` key, in the order the device reports them.
-    pub const KEYS: [&str; 71] = [
-        BOARD,
-        VERSION,
-        MAC,
-        IPV4,
-        IPV6,
-        IPV4_SOURCE,
-        MTU,
-        UPTIME_MS,
-        LAB_SLOTS,
-        LAB_IN_USE,
-        LAB_RX_BUFFER,
-        LAB_TX_BUFFER,
-        BULK_SLOTS,
-        BULK_RX_BUFFER,
-        BULK_TX_BUFFER,
-        SOCKETS,
-        BUFFER_BYTES,
-        IDLE_TIMEOUT_MS,
-        SLOW_READER_TIMEOUT_MS,
-        HANDSHAKE_TIMEOUT_MS,
-        FRAMES_RX,
-        FRAMES_TX,
-        CONN_ACCEPTED,
-        CONN_REFUSED,
-        CONN_TIMED_OUT,
-        CONN_RESET,
-        CONN_CLOSED,
-        LINES_TOO_LONG,
-        LAB_BACKLOG,
-        LAB_QUEUED,
-        BACKLOG_POLICY,
-        CONN_BUSY,
-        CLOSING_TIMEOUT_MS,
-        KEEP_ALIVE_MS,
-        DEAD_PEER_MS,
-        OFFLOAD,
-        IPERF3_SOCKETS,
-        IPERF3_MAX_STREAMS,
-        IPERF3_RX_BUFFER,
-        IPERF3_TX_BUFFER,
-        IPERF3_MAX_PARAMS,
-        IPERF3_TIMEOUT_MS,
-        IPERF3_TESTS,
-        IPERF3_FAILED,
-        IPERF3_BUSY,
-        IPERF2_SOCKETS,
-        IPERF2_RX_BUFFER,
-        IPERF2_TX_BUFFER,
-        IPERF2_TESTS,
-        LAB_CLOSING,
-        BULK_CLOSING,
-        CLOSING_IN_USE,
-        TIME_WAIT_RECYCLED,
-        REASSEMBLY_BUFFER,
-        REASSEMBLY_BUFFERS,
-        FRAGMENTATION_BUFFER,
-        HTTP_SOCKETS,
-        HTTP_RX_BUFFER,
-        HTTP_TX_BUFFER,
-        HTTP_MAX_HEAD,
-        HTTP_REQUEST_TIMEOUT_MS,
-        HTTP_IDLE_TIMEOUT_MS,
-        EVENT_RING,
-        EVENTS_NEXT,
-        HTTP_REQUESTS,
-        UDP_SOCKETS,
-        UDP_RX_BUFFER,
-        UDP_TX_BUFFER,
-        UDP_PACKETS,
-        UDP_CHARGEN_MAX,
-        MGMT_SOCKETS,
-    ];
-
     /// The value of a key that has none (`ipv4=none` before a DHCP lease
     /// on a board without a static address).
     pub const NONE: &str = "none";
-
-    /// The position of `key` in [`KEYS`], if it is an `INFO` key.
-    pub fn position(key: &str) -> Option<usize> {
-        KEYS.iter().position(|k| *k == key)
-    }
 
     /// Board name (`linux-tap`, `mps2-an385`).
     pub const BOARD: &str = "board";
@@ -695,9 +653,8 @@ pub mod info {
     pub const BULK_RX_BUFFER: &str = "bulk_rx_buffer";
     /// Transmit buffer of each bulk socket, bytes.
     pub const BULK_TX_BUFFER: &str = "bulk_tx_buffer";
-    /// Sockets of the services (TCP: lab slots and backlog, bulk, iperf;
-    /// UDP: echo, discard, chargen): the rows `NETSTAT` lists when no close
-    /// is finishing. The closing pool's
+    /// Sockets of every service of the table, TCP and UDP: the rows
+    /// `NETSTAT` lists when no close is finishing. The closing pool's
     /// sockets are counted apart ([`LAB_CLOSING`], [`BULK_CLOSING`]).
     pub const SOCKETS: &str = "sockets";
     /// Socket buffer bytes in all.
@@ -805,6 +762,10 @@ pub mod info {
     pub const UDP_PACKETS: &str = "udp_packets";
     /// Largest UDP chargen answer, bytes.
     pub const UDP_CHARGEN_MAX: &str = "udp_chargen_max";
+    /// TCP sockets on the daytime port (13): clients answered at once.
+    pub const DAYTIME_SOCKETS: &str = "daytime_sockets";
+    /// Daytime lines sent, TCP and UDP.
+    pub const DAYTIME_ANSWERS: &str = "daytime_answers";
     /// Sockets on the management port (6668), apart from the lab's slots and
     /// backlog: `WHO`, `NETSTAT`, `INFO` and `EVENTS` on a full device.
     pub const MGMT_SOCKETS: &str = "mgmt_sockets";

@@ -1,5 +1,6 @@
-//! The lab service on port 6666: a fixed pool of slots, each a listening
-//! socket plus one client's line-protocol state.
+//! The lab service on port 6666, and the management port 6668: a fixed
+//! pool of slots, each a listening socket plus one client's line-protocol
+//! state.
 //!
 //! Every slot listens on the lab port at once, so the pool serves as many
 //! clients as it has slots; a slot listens again as soon as its client is gone:
@@ -19,15 +20,115 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 
-use crate::bulk::Bulk;
-use crate::config::BacklogPolicy;
-use crate::counters::Counters;
-use crate::limits::MAX_LAB_SLOTS;
-use crate::line::{LineWriter, OutLine};
-use crate::pool::{drain, finished, Class, Pool};
-use crate::protocol::{self, Command, MAX_LINE, MAX_RESPONSE_LINE};
-use crate::report::{self, View};
-use crate::sock::{end_of_connection, listen, orderly, socket_addr};
+use smoltcp::time::Duration;
+
+use crate::board::config::{BacklogPolicy, Config};
+use crate::pool::closing::{drain, finished, Class, ClosingPool};
+use crate::pool::socket::{end_of_connection, listen, orderly, socket_addr};
+use crate::services::report::{self, Device};
+use crate::services::service::{
+    Context, Declared, HoldsSocket, Inventory, Role, Service, ServicePort, SocketFactory, Sockets,
+    Value, Values,
+};
+use crate::status::counters::Counters;
+use crate::status::line::{LineWriter, OutLine};
+use crate::status::view::View;
+use crate::wire::protocol::{self, info as key, Command, MAX_LINE, MAX_RESPONSE_LINE};
+
+/// Largest lab pool the application supports (bounds per-slot bitmaps).
+pub const MAX_LAB_SLOTS: usize = 2048;
+/// Sockets on the management port ([`MGMT_PORT`](protocol::MGMT_PORT)),
+/// apart from the lab's slots and backlog: a full lab can still be inspected
+/// (`WHO`, `NETSTAT`, `INFO`, `EVENTS`). Each has lab-sized buffers.
+pub const MGMT_SOCKETS: usize = 2;
+
+/// The lab's ports and `INFO` keys.
+pub const DECLARED: Declared = Declared {
+    ports: &[
+        ServicePort::tcp("lab", protocol::LAB_PORT),
+        ServicePort::tcp("mgmt", protocol::MGMT_PORT),
+    ],
+    info_keys: &[
+        key::LAB_SLOTS,
+        key::LAB_IN_USE,
+        key::LAB_RX_BUFFER,
+        key::LAB_TX_BUFFER,
+        key::LAB_BACKLOG,
+        key::LAB_QUEUED,
+        key::BACKLOG_POLICY,
+        key::CONN_BUSY,
+        key::LINES_TOO_LONG,
+        key::IDLE_TIMEOUT_MS,
+        key::SLOW_READER_TIMEOUT_MS,
+        key::HANDSHAKE_TIMEOUT_MS,
+        key::MGMT_SOCKETS,
+    ],
+};
+
+/// The lab's part of the [`Sizes`](crate::Sizes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabSizes {
+    /// Lab clients served at once (sockets listening on 6666).
+    pub slots: usize,
+    /// Further connections on 6666 that wait, accepted, for a slot to free
+    /// (the listen backlog); each has lab-sized buffers.
+    pub backlog: usize,
+    /// Receive buffer of each lab socket, bytes.
+    pub rx: usize,
+    /// Transmit buffer of each lab socket, bytes.
+    pub tx: usize,
+}
+
+impl LabSizes {
+    /// Eight slots, four waiting places.
+    pub const DEFAULT: LabSizes = LabSizes {
+        slots: 8,
+        backlog: 4,
+        rx: 1024,
+        tx: 2048,
+    };
+
+    /// Lab sockets: the serving slots and the backlog.
+    pub const fn sockets(&self) -> usize {
+        self.slots + self.backlog
+    }
+
+    /// Lab states the board provides: the slots, the backlog, then the
+    /// [`MGMT_SOCKETS`] management sockets.
+    pub const fn states(&self) -> usize {
+        self.sockets() + MGMT_SOCKETS
+    }
+
+    /// Buffer bytes of one lab socket.
+    pub const fn socket_bytes(&self) -> usize {
+        self.rx + self.tx
+    }
+
+    /// Buffer bytes of every lab and management socket.
+    pub const fn buffer_bytes(&self) -> usize {
+        self.states() * self.socket_bytes()
+    }
+
+    /// Refuses sizes the lab cannot run with.
+    pub const fn check(&self) -> Result<(), &'static str> {
+        if self.slots == 0 || self.sockets() > MAX_LAB_SLOTS {
+            return Err("lab slots must be at least 1 and slots + backlog at most 2048");
+        }
+        if self.rx < 64 || self.tx < MAX_RESPONSE_LINE + 1 {
+            return Err("lab buffers must hold at least one whole response line");
+        }
+        Ok(())
+    }
+}
+
+/// What the lab counts.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    /// Clients told `ERR busy` (backlog policy `busy`).
+    told_busy: u64,
+    /// Lines over the length limit.
+    lines_too_long: u64,
+}
 
 /// Bytes a line may occupy before its LF: the limit plus a CR that is ignored.
 const LINE_CAPACITY: usize = MAX_LINE + 1;
@@ -42,17 +143,17 @@ const REPLY_ROOM: usize = MAX_RESPONSE_LINE + 1;
 enum Phase {
     /// Listening for a client.
     Listening,
-    /// A SYN arrived; waiting for the handshake to finish since this time (ms).
-    Handshake { since: i64 },
+    /// A SYN arrived; waiting for the handshake to finish since this time.
+    Handshake { since: Instant },
     /// Serving a client.
     Connected,
     /// A backlog socket holding an accepted client until a slot frees;
     /// tickets give the order of arrival.
     Waiting { ticket: u64 },
     /// Closed by the device (`BYE`, `ERR busy`, the peer's FIN answered)
-    /// since this time (ms), or aborted: the socket goes to the closing pool
+    /// since this time, or aborted: the socket goes to the closing pool
     /// as soon as one is free, or listens again once its close is over.
-    Closing { since: i64 },
+    Closing { since: Instant },
 }
 
 /// A multi-line reply in progress, with the index of its next line.
@@ -81,7 +182,7 @@ enum Reply {
 
 /// What a lab socket is doing for the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LabRole {
+enum LabRole {
     /// Serving slot `n`.
     Slot(usize),
     /// Management socket `n` (port 6668, read-only commands).
@@ -113,9 +214,9 @@ pub struct LabSlot {
     say_to: [u32; BITMAP_WORDS],
     say_pending: bool,
     /// Last time the client sent something or drained its output (ms).
-    last_activity_ms: i64,
+    last_activity: Instant,
     /// Since when this slot has had output waiting and no room for it.
-    blocked_since: Option<i64>,
+    blocked_since: Option<Instant>,
     /// The end of this connection is already counted (a timeout fired).
     counted: bool,
 }
@@ -135,7 +236,7 @@ impl LabSlot {
         say: Vec::new(),
         say_to: [0; BITMAP_WORDS],
         say_pending: false,
-        last_activity_ms: 0,
+        last_activity: Instant::ZERO,
         blocked_since: None,
         counted: false,
     };
@@ -156,11 +257,6 @@ impl LabSlot {
         self.handle = Some(handle);
     }
 
-    /// The slot's socket, if it has one.
-    pub(crate) fn socket(&self) -> Option<SocketHandle> {
-        self.handle
-    }
-
     pub(crate) fn handle(&self) -> SocketHandle {
         self.handle.expect("lab slot without a socket")
     }
@@ -175,13 +271,19 @@ impl LabSlot {
     }
 }
 
+impl HoldsSocket for LabSlot {
+    fn held(&self) -> Option<SocketHandle> {
+        self.handle
+    }
+}
+
 /// Starts serving the client of `socket` in slot `index` (management socket
 /// `index` when `management`): `HELLO`.
 fn welcome(
     slot: &mut LabSlot,
     (index, management): (usize, bool),
     socket: &mut tcp::Socket,
-    now_ms: i64,
+    now: Instant,
 ) {
     let (Some(remote), Some(local)) = (socket.remote_endpoint(), socket.local_endpoint()) else {
         return;
@@ -189,7 +291,7 @@ fn welcome(
     slot.phase = Phase::Connected;
     slot.peer = Some(socket_addr(remote));
     slot.local = Some(socket_addr(local));
-    slot.last_activity_ms = now_ms;
+    slot.last_activity = now;
     match management {
         true => info!("management {index}: accepted {}", socket_addr(remote)),
         false => info!("lab slot {index}: accepted {}", socket_addr(remote)),
@@ -237,17 +339,61 @@ fn send_line(socket: &mut tcp::Socket, line: &[u8]) -> bool {
 /// The lab pool: `serving` slots, then the backlog, then the management
 /// sockets.
 pub(crate) struct Lab<'a> {
-    pub slots: &'a mut [LabSlot],
+    slots: &'a mut [LabSlot],
     /// Slots that serve clients; after them, up to `mgmt_start`, the backlog.
-    pub serving: usize,
+    serving: usize,
     /// The first management socket (port 6668): from here on, `slots` are
     /// the management sockets, which answer the read-only commands only.
-    pub mgmt_start: usize,
-    pub policy: BacklogPolicy,
+    mgmt_start: usize,
+    policy: BacklogPolicy,
     /// The next waiting client's ticket.
-    pub next_ticket: u64,
+    next_ticket: u64,
     /// Some slot had a connection at the end of the last poll.
-    pub busy: bool,
+    any_connection: bool,
+    sizes: LabSizes,
+    counts: Counts,
+}
+
+impl<'a> Lab<'a> {
+    /// The slots' sockets (lab, backlog, management), listening; the
+    /// backlog's are closed under the policy `refuse`.
+    pub fn new(
+        factory: &mut SocketFactory<'_, 'a>,
+        config: &Config,
+        sizes: &LabSizes,
+        slots: &'a mut [LabSlot],
+    ) -> Self {
+        for (index, slot) in slots.iter_mut().enumerate() {
+            let mut socket = factory.tcp_socket(sizes.rx, sizes.tx);
+            // A lab answer carries its ACK anyway; what is left to acknowledge
+            // at once is a FIN, so that a TIME-WAIT socket has sent its last
+            // ACK within the poll that took the FIN (see
+            // `pool::closing::TIME_WAIT_MIN`).
+            socket.set_ack_delay(None);
+            let management = index >= sizes.sockets();
+            let port = match management {
+                true => protocol::MGMT_PORT,
+                false => protocol::LAB_PORT,
+            };
+            listen(&mut socket, port);
+            let backlog = index >= sizes.slots && !management;
+            if backlog && config.backlog == BacklogPolicy::Refuse {
+                // No backlog: a client beyond the slots is refused.
+                socket.abort();
+            }
+            slot.attach(factory.sockets.add(socket));
+        }
+        Lab {
+            slots,
+            serving: sizes.slots,
+            mgmt_start: sizes.sockets(),
+            policy: config.backlog,
+            next_ticket: 0,
+            any_connection: false,
+            sizes: *sizes,
+            counts: Counts::default(),
+        }
+    }
 }
 
 impl Lab<'_> {
@@ -272,8 +418,8 @@ impl Lab<'_> {
     /// stack timer aborted it, say): a cheap look before a full poll.
     /// Only a slot with a connection can: a listening socket changes only on
     /// a frame for the lab port, which wakes the lab anyway.
-    pub fn changed(&self, sockets: &SocketSet<'_>) -> bool {
-        self.busy
+    fn any_changed(&self, sockets: &SocketSet<'_>) -> bool {
+        self.any_connection
             && self
                 .slots
                 .iter()
@@ -282,7 +428,7 @@ impl Lab<'_> {
 
     /// What socket `handle` is to the lab: a serving slot, or a backlog
     /// socket (with its client's place in the queue while one waits).
-    pub fn role_of(&self, handle: SocketHandle) -> Option<LabRole> {
+    fn role_of(&self, handle: SocketHandle) -> Option<LabRole> {
         let index = self.slots.iter().position(|s| s.handle == Some(handle))?;
         if index < self.serving {
             return Some(LabRole::Slot(index));
@@ -341,7 +487,7 @@ impl Lab<'_> {
 
     /// Hands each free serving slot the longest-waiting backlog connection:
     /// the two slots swap sockets, the waiting client gets its `HELLO`.
-    fn promote(&mut self, sockets: &mut SocketSet<'_>, now_ms: i64) {
+    fn promote(&mut self, sockets: &mut SocketSet<'_>, now: Instant) {
         for index in 0..self.serving {
             let free = self.slots[index].phase == Phase::Listening
                 && sockets
@@ -361,51 +507,43 @@ impl Lab<'_> {
             debug!("lab backlog place {waiting} -> slot {index}");
             let socket = sockets.get_mut::<tcp::Socket>(self.slots[index].handle());
             self.slots[index].last_state = socket.state();
-            welcome(&mut self.slots[index], (index, false), socket, now_ms);
+            welcome(&mut self.slots[index], (index, false), socket, now);
         }
     }
 
-    /// Serves every slot once; returns the earliest time (ms) a timeout needs
-    /// another look. `refresh`: a reset reached the lab port since the last
+    /// Serves every slot once; returns the earliest time a timeout needs
+    /// another look. `cx.reset`: a reset reached a lab port since the last
     /// poll, so a listening socket may hold a reset handshake's timers.
-    pub fn poll(
-        &mut self,
-        sockets: &mut SocketSet<'_>,
-        (pool, bulk, others): (&mut Pool<'_>, &Bulk, report::Others<'_>),
-        view: &View,
-        counters: &mut Counters,
-        now: Instant,
-        refresh: bool,
-    ) -> Option<i64> {
-        let now_ms = now.total_millis();
+    fn serve_all(&mut self, cx: &mut Context<'_, '_>) -> Option<Instant> {
+        let now = cx.now;
         for index in 0..self.slots.len() {
-            self.track(index, sockets, counters, now_ms, refresh);
+            self.track(index, cx.sockets, cx.counters, now, cx.reset);
         }
-        self.promote(sockets, now_ms);
+        self.promote(cx.sockets, now);
         for index in (0..self.serving).chain(self.mgmt_start..self.slots.len()) {
             if self.slots[index].is_connected() {
-                self.serve(index, sockets, (bulk, others, pool), view, counters, now_ms);
+                self.serve_client(index, cx);
             }
         }
-        let said = self.deliver_says(sockets, now_ms);
-        let timed_out = counters.timed_out;
-        let mut next: Option<i64> = None;
+        let said = self.deliver_says(cx.sockets, now);
+        let timed_out = cx.counters.timed_out;
+        let mut next: Option<Instant> = None;
         for index in 0..self.slots.len() {
-            if let Some(at) = self.check_timeouts(index, sockets, view, counters, now_ms) {
+            if let Some(at) = self.check_timeouts(index, cx.sockets, cx.view, cx.counters, now) {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
         for index in 0..self.slots.len() {
-            self.hand_off(index, sockets, pool, counters, now_ms);
+            self.hand_off(index, cx.sockets, cx.closing, cx.counters, now);
         }
         // Work that this poll made possible and no frame will announce: a
         // sender whose SAY just reached everybody has its next command to
         // run; a connection a timeout just ended takes its pending SAYs and
         // its slot with it. Look again at once.
-        if said || counters.timed_out != timed_out {
-            next = Some(now_ms);
+        if said || cx.counters.timed_out != timed_out {
+            next = Some(now);
         }
-        self.busy = self.slots.iter().any(|s| s.phase != Phase::Listening);
+        self.any_connection = self.slots.iter().any(|s| s.phase != Phase::Listening);
         next
     }
 
@@ -441,9 +579,9 @@ impl Lab<'_> {
         &mut self,
         index: usize,
         sockets: &mut SocketSet<'_>,
-        pool: &mut Pool<'_>,
+        pool: &mut ClosingPool<'_>,
         counters: &mut Counters,
-        now_ms: i64,
+        now: Instant,
     ) {
         let slot = &self.slots[index];
         if !matches!(slot.phase, Phase::Closing { .. }) {
@@ -455,8 +593,7 @@ impl Lab<'_> {
             // over: the slot takes it back itself.
             return;
         }
-        let Some(fresh) =
-            pool.hand_off(Class::Lab, handle, sockets, slot.counted, counters, now_ms)
+        let Some(fresh) = pool.hand_off(Class::Lab, handle, sockets, slot.counted, counters, now)
         else {
             return;
         };
@@ -472,7 +609,7 @@ impl Lab<'_> {
         index: usize,
         sockets: &mut SocketSet<'_>,
         counters: &mut Counters,
-        now_ms: i64,
+        now: Instant,
         refresh: bool,
     ) {
         let served = matches!(
@@ -534,16 +671,16 @@ impl Lab<'_> {
                 // other, or ends here.
                 let slot = &mut self.slots[index];
                 if !matches!(slot.phase, Phase::Closing { .. }) {
-                    slot.phase = Phase::Closing { since: now_ms };
+                    slot.phase = Phase::Closing { since: now };
                 }
             }
             State::SynReceived => {
                 let slot = &mut self.slots[index];
                 if slot.phase == Phase::Listening {
-                    slot.phase = Phase::Handshake { since: now_ms };
+                    slot.phase = Phase::Handshake { since: now };
                 }
             }
-            _ => self.follow_open(index, sockets, counters, now_ms),
+            _ => self.follow_open(index, sockets, counters, now),
         }
         self.slots[index].last_state = state;
     }
@@ -556,7 +693,7 @@ impl Lab<'_> {
         index: usize,
         sockets: &mut SocketSet<'_>,
         counters: &mut Counters,
-        now_ms: i64,
+        now: Instant,
     ) {
         let slot_free = |lab: &Self, sockets: &SocketSet<'_>| {
             (0..lab.serving).any(|i| {
@@ -581,15 +718,15 @@ impl Lab<'_> {
                 };
                 counters.accepted += 1;
                 if index < self.serving {
-                    welcome(slot, (index, false), socket, now_ms);
+                    welcome(slot, (index, false), socket, now);
                 } else if !backlog {
-                    welcome(slot, (index - self.mgmt_start, true), socket, now_ms);
+                    welcome(slot, (index - self.mgmt_start, true), socket, now);
                 } else if busy_policy {
                     slot.peer = Some(socket_addr(remote));
                     send_line(socket, protocol::ERR_BUSY.as_bytes());
                     socket.close();
-                    slot.phase = Phase::Closing { since: now_ms };
-                    counters.busy += 1;
+                    slot.phase = Phase::Closing { since: now };
+                    self.counts.told_busy += 1;
                     info!(
                         "lab: {}: every slot busy, told ERR busy",
                         socket_addr(remote)
@@ -609,7 +746,7 @@ impl Lab<'_> {
             Phase::Waiting { .. } if !socket.may_recv() => {
                 // The client gave up waiting (sent FIN): close our side.
                 socket.close();
-                slot.phase = Phase::Closing { since: now_ms };
+                slot.phase = Phase::Closing { since: now };
             }
             _ => {}
         }
@@ -617,35 +754,28 @@ impl Lab<'_> {
 
     /// Sends what is pending for a connected slot, then reads and answers
     /// commands while a reply is sure to fit.
-    fn serve(
-        &mut self,
-        index: usize,
-        sockets: &mut SocketSet<'_>,
-        services: (&Bulk, report::Others<'_>, &Pool<'_>),
-        view: &View,
-        counters: &mut Counters,
-        now_ms: i64,
-    ) {
+    fn serve_client(&mut self, index: usize, cx: &mut Context<'_, '_>) {
+        let now = cx.now;
         let handle = self.slots[index].handle();
-        if room(sockets.get::<tcp::Socket>(handle)) >= REPLY_ROOM {
+        if room(cx.sockets.get::<tcp::Socket>(handle)) >= REPLY_ROOM {
             self.slots[index].blocked_since = None;
         }
         loop {
-            if !self.flush_reply(index, sockets, services, view) {
-                self.slots[index].blocked_since.get_or_insert(now_ms);
+            if !self.flush_reply(index, cx) {
+                self.slots[index].blocked_since.get_or_insert(now);
                 break;
             }
-            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            let socket = cx.sockets.get_mut::<tcp::Socket>(handle);
             if !socket.may_send() {
                 break;
             }
             if room(socket) < REPLY_ROOM {
-                self.slots[index].blocked_since.get_or_insert(now_ms);
+                self.slots[index].blocked_since.get_or_insert(now);
                 break;
             }
             let slot = &mut self.slots[index];
             if !slot.line_ready {
-                match read_line(slot, socket, counters, now_ms) {
+                match read_line(slot, socket, &mut self.counts.lines_too_long, now) {
                     None => break,
                     Some(LineEnd::TooLong) => {
                         send_line(socket, protocol::ERR_TOO_LONG.as_bytes());
@@ -662,13 +792,13 @@ impl Lab<'_> {
             }
             slot.line_ready = false;
             let line: Vec<u8, LINE_CAPACITY> = core::mem::take(&mut slot.line);
-            self.execute(index, &line, sockets, now_ms);
+            self.execute(index, &line, cx.sockets, now);
             if self.slots[index].phase != Phase::Connected {
                 break;
             }
         }
         // A peer that has finished sending and has been answered: close our side.
-        let socket = sockets.get_mut::<tcp::Socket>(handle);
+        let socket = cx.sockets.get_mut::<tcp::Socket>(handle);
         let slot = &mut self.slots[index];
         if slot.phase == Phase::Connected
             && !socket.may_recv()
@@ -677,19 +807,13 @@ impl Lab<'_> {
             && !slot.line_ready
         {
             socket.close();
-            slot.phase = Phase::Closing { since: now_ms };
+            slot.phase = Phase::Closing { since: now };
         }
     }
 
     /// Writes as much of the pending multi-line reply as fits; true once
     /// nothing is pending.
-    fn flush_reply(
-        &mut self,
-        index: usize,
-        sockets: &mut SocketSet<'_>,
-        (bulk, others, pool): (&Bulk, report::Others<'_>, &Pool<'_>),
-        view: &View,
-    ) -> bool {
+    fn flush_reply(&mut self, index: usize, cx: &mut Context<'_, '_>) -> bool {
         let handle = self.slots[index].handle();
         loop {
             let mut line = OutLine::new();
@@ -737,24 +861,18 @@ impl Lab<'_> {
                     None => (true, Reply::None),
                 },
                 Reply::Netstat { next } => {
-                    let slots = &*self.slots;
-                    match report::netstat_row(
-                        sockets,
-                        (slots.len(), &|i| slots[i].socket()),
-                        (bulk, others, pool),
-                        next,
-                        &mut out,
-                    ) {
+                    let row = self.device(cx).netstat_row(cx.sockets, next, &mut out);
+                    match row {
                         Some(next) => (false, Reply::Netstat { next }),
                         None => (true, Reply::None),
                     }
                 }
-                Reply::Events { next } => match report::event_row(view, next, &mut out) {
+                Reply::Events { next } => match report::event_row(cx.view, next, &mut out) {
                     Some(next) => (false, Reply::Events { next }),
                     None => (true, Reply::None),
                 },
                 Reply::Info { next } => {
-                    if report::info_line(view, self.in_use(), self.queued(), next, &mut out) {
+                    if self.device(cx).info_line(next, &mut out) {
                         (false, Reply::Info { next: next + 1 })
                     } else {
                         (true, Reply::None)
@@ -765,7 +883,7 @@ impl Lab<'_> {
                 line.clear();
                 line.extend_from_slice(protocol::END.as_bytes()).ok();
             }
-            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            let socket = cx.sockets.get_mut::<tcp::Socket>(handle);
             if !send_line(socket, &line) {
                 return false;
             }
@@ -776,7 +894,7 @@ impl Lab<'_> {
     }
 
     /// Runs one command line of slot `index`.
-    fn execute(&mut self, index: usize, line: &[u8], sockets: &mut SocketSet<'_>, now_ms: i64) {
+    fn execute(&mut self, index: usize, line: &[u8], sockets: &mut SocketSet<'_>, now: Instant) {
         let handle = self.slots[index].handle();
         let socket = sockets.get_mut::<tcp::Socket>(handle);
         let management = index >= self.mgmt_start;
@@ -814,7 +932,7 @@ impl Lab<'_> {
             Command::Quit => {
                 send_line(socket, protocol::BYE.as_bytes());
                 socket.close();
-                slot.phase = Phase::Closing { since: now_ms };
+                slot.phase = Phase::Closing { since: now };
                 info!("lab slot {index}: {} said QUIT", Peer(slot.peer));
             }
             Command::Unknown => {
@@ -827,7 +945,7 @@ impl Lab<'_> {
     /// multi-line reply in progress.
     /// Returns true if a `SAY` finished, so that its sender's next command
     /// can run.
-    fn deliver_says(&mut self, sockets: &mut SocketSet<'_>, now_ms: i64) -> bool {
+    fn deliver_says(&mut self, sockets: &mut SocketSet<'_>, now: Instant) -> bool {
         let mut finished = false;
         for sender in 0..self.slots.len() {
             if !self.slots[sender].say_pending {
@@ -863,7 +981,7 @@ impl Lab<'_> {
                         }
                     } else {
                         remaining = true;
-                        self.slots[target].blocked_since.get_or_insert(now_ms);
+                        self.slots[target].blocked_since.get_or_insert(now);
                     }
                 }
             }
@@ -881,16 +999,16 @@ impl Lab<'_> {
         sockets: &mut SocketSet<'_>,
         view: &View,
         counters: &mut Counters,
-        now_ms: i64,
-    ) -> Option<i64> {
+        now: Instant,
+    ) -> Option<Instant> {
         let timeouts = view.config.timeouts;
         let port = self.port(index);
         let slot = &mut self.slots[index];
         let socket = sockets.get_mut::<tcp::Socket>(slot.handle.expect("slot has a socket"));
         match slot.phase {
             Phase::Handshake { since } => {
-                let deadline = since + timeouts.handshake_ms as i64;
-                if now_ms < deadline {
+                let deadline = since + ms(timeouts.handshake_ms);
+                if now < deadline {
                     return Some(deadline);
                 }
                 info!("lab slot {index}: handshake timed out; listening again");
@@ -902,8 +1020,8 @@ impl Lab<'_> {
             }
             Phase::Connected => {
                 if let Some(since) = slot.blocked_since {
-                    let deadline = since + timeouts.slow_reader_ms as i64;
-                    if now_ms >= deadline {
+                    let deadline = since + ms(timeouts.slow_reader_ms);
+                    if now >= deadline {
                         warn!(
                             "lab slot {index}: {} left its output unread for {} ms: disconnected",
                             Peer(slot.peer),
@@ -911,7 +1029,7 @@ impl Lab<'_> {
                         );
                         counters.timed_out += 1;
                         socket.abort();
-                        slot.phase = Phase::Closing { since: now_ms };
+                        slot.phase = Phase::Closing { since: now };
                         slot.counted = true;
                         return None;
                     }
@@ -923,21 +1041,21 @@ impl Lab<'_> {
                     || slot.say_pending
                     || slot.line_ready
                 {
-                    slot.last_activity_ms = now_ms;
+                    slot.last_activity = now;
                 }
-                let idle_deadline = slot.last_activity_ms + timeouts.idle_ms as i64;
-                if now_ms >= idle_deadline {
+                let idle_deadline = slot.last_activity + ms(timeouts.idle_ms);
+                if now >= idle_deadline {
                     info!("lab slot {index}: {} idle: BYE idle", Peer(slot.peer));
                     counters.timed_out += 1;
                     send_line(socket, protocol::BYE_IDLE.as_bytes());
                     socket.close();
-                    slot.phase = Phase::Closing { since: now_ms };
+                    slot.phase = Phase::Closing { since: now };
                     slot.counted = true;
                     return None;
                 }
                 let slow = slot
                     .blocked_since
-                    .map(|since| since + timeouts.slow_reader_ms as i64);
+                    .map(|since| since + ms(timeouts.slow_reader_ms));
                 Some(slow.map_or(idle_deadline, |s| s.min(idle_deadline)))
             }
             Phase::Closing { since } => {
@@ -948,8 +1066,8 @@ impl Lab<'_> {
                     // slot's to take back.
                     return None;
                 }
-                let deadline = since + timeouts.closing_ms as i64;
-                if now_ms < deadline {
+                let deadline = since + ms(timeouts.closing_ms);
+                if now < deadline {
                     return Some(deadline);
                 }
                 // The client never finished closing (it ignores our FIN):
@@ -967,6 +1085,82 @@ impl Lab<'_> {
     }
 }
 
+/// `Duration::from_millis`, for the timeouts the configuration gives in ms.
+const fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
+
+impl Lab<'_> {
+    /// The whole device as this poll sees it, for `NETSTAT` and `INFO`.
+    fn device<'r, 'b>(&'r self, cx: &'r Context<'_, 'b>) -> Device<'r, 'b> {
+        Device {
+            now: cx.now,
+            view: cx.view,
+            counters: cx.counters,
+            closing: cx.closing,
+            peers: cx.peers,
+            me: self,
+        }
+    }
+}
+
+impl Inventory for Lab<'_> {
+    fn sockets(&self) -> Sockets<'_> {
+        Sockets::tcp(&self.slots)
+    }
+
+    fn info(&self, view: &View<'_>, values: &mut Values) {
+        let s = &self.sizes;
+        let t = &view.config.timeouts;
+        values.extend([
+            Value::from(s.slots),
+            self.in_use().into(),
+            s.rx.into(),
+            s.tx.into(),
+            s.backlog.into(),
+            self.queued().into(),
+            Value::Text(self.policy.name()),
+            self.counts.told_busy.into(),
+            self.counts.lines_too_long.into(),
+            t.idle_ms.into(),
+            t.slow_reader_ms.into(),
+            t.handshake_ms.into(),
+            MGMT_SOCKETS.into(),
+        ]);
+    }
+
+    fn role(&self, handle: SocketHandle) -> Option<Role> {
+        let (name, slot, position) = match self.role_of(handle)? {
+            LabRole::Slot(n) => ("slot", n, None),
+            LabRole::Mgmt(n) => ("mgmt", n, None),
+            LabRole::Backlog { index, position } => ("backlog", index, position),
+        };
+        Some(Role {
+            name,
+            slot: Some(slot),
+            position,
+        })
+    }
+}
+
+impl Service for Lab<'_> {
+    fn inventory(&self) -> &dyn Inventory {
+        self
+    }
+
+    fn every_poll(&self) -> bool {
+        false
+    }
+
+    fn changed(&self, sockets: &SocketSet<'_>) -> bool {
+        self.any_changed(sockets)
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_, '_>) -> Option<Instant> {
+        self.serve_all(cx)
+    }
+}
+
 /// How a read of the receive buffer ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LineEnd {
@@ -981,8 +1175,8 @@ enum LineEnd {
 fn read_line(
     slot: &mut LabSlot,
     socket: &mut tcp::Socket,
-    counters: &mut Counters,
-    now_ms: i64,
+    too_long: &mut u64,
+    now: Instant,
 ) -> Option<LineEnd> {
     // Two passes at most: the receive ring may hand its bytes out in two pieces.
     for _ in 0..2 {
@@ -1017,10 +1211,10 @@ fn read_line(
             return None;
         };
         if consumed > 0 {
-            slot.last_activity_ms = now_ms;
+            slot.last_activity = now;
         }
         if end == Some(LineEnd::TooLong) {
-            counters.lines_too_long += 1;
+            *too_long += 1;
         }
         if end.is_some() || !socket.can_recv() {
             return end;

@@ -1,5 +1,9 @@
 //! Device middleware that counts frames and connection refusals on their way
-//! between smoltcp and the board's device.
+//! between smoltcp and the board's device, and records the destination
+//! ports of the TCP segments it passes in (which service they concern is the
+//! application's business, not this layer's).
+
+use core::cell::Cell;
 
 use smoltcp::phy::{Device, DeviceCapabilities, RxToken, TxToken};
 use smoltcp::time::Instant;
@@ -7,8 +11,90 @@ use smoltcp::wire::{
     EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, TcpSeqNumber,
 };
 
-use crate::counters::FrameCounters;
-use crate::protocol;
+/// Distinct TCP destination ports remembered between two looks; a segment
+/// for one more port marks every port as seen.
+pub(crate) const SEEN_PORTS: usize = 8;
+
+/// A small set of ports, overflowing to "all".
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PortSet {
+    ports: [u16; SEEN_PORTS],
+    len: usize,
+    overflow: bool,
+}
+
+impl PortSet {
+    fn insert(&mut self, port: u16) {
+        if self.overflow || self.ports[..self.len].contains(&port) {
+            return;
+        }
+        match self.ports.get_mut(self.len) {
+            Some(free) => {
+                *free = port;
+                self.len += 1;
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    /// True if `port` is in the set (every port is, once it overflowed).
+    pub fn contains(&self, port: u16) -> bool {
+        self.overflow || self.ports[..self.len].contains(&port)
+    }
+
+    /// True if no port is in the set.
+    pub fn is_empty(&self) -> bool {
+        !self.overflow && self.len == 0
+    }
+}
+
+/// The TCP segments received since the last look: the ports they were for,
+/// and the ports resets came for.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TcpSeen {
+    /// Destination ports of every TCP segment.
+    pub ports: PortSet,
+    /// Destination ports of the segments with RST.
+    pub resets: PortSet,
+}
+
+/// Counters the device middleware updates from inside smoltcp's tokens,
+/// which only borrow them shared.
+#[derive(Debug, Default)]
+pub(crate) struct FrameCounters {
+    /// Frames received.
+    pub rx: Cell<u64>,
+    /// Frames sent.
+    pub tx: Cell<u64>,
+    /// SYNs answered with RST by the interface (no socket took them).
+    pub refused: Cell<u64>,
+    seen: Cell<TcpSeen>,
+}
+
+impl FrameCounters {
+    /// What TCP segments came since the last call.
+    pub fn take_seen(&self) -> TcpSeen {
+        self.seen.take()
+    }
+
+    /// True if a TCP reset came since the last [`FrameCounters::take_seen`].
+    pub fn reset_seen(&self) -> bool {
+        !self.seen.get().resets.is_empty()
+    }
+
+    fn bump(cell: &Cell<u64>) {
+        cell.set(cell.get().wrapping_add(1));
+    }
+
+    fn record(&self, port: u16, reset: bool) {
+        let mut seen = self.seen.get();
+        seen.ports.insert(port);
+        if reset {
+            seen.resets.insert(port);
+        }
+        self.seen.set(seen);
+    }
+}
 
 /// Wraps the board's device for one poll.
 pub(crate) struct Counted<'d, D: ?Sized> {
@@ -70,22 +156,7 @@ impl<T: RxToken> RxToken for CountedRx<'_, T> {
         FrameCounters::bump(&counters.rx);
         self.token.consume(|frame| {
             if let Some(tcp) = tcp_of(frame) {
-                let rst = tcp.rst();
-                match tcp.dst_port() {
-                    protocol::LAB_PORT | protocol::MGMT_PORT => {
-                        counters.lab_touched.set(true);
-                        if rst {
-                            counters.lab_reset.set(true);
-                        }
-                    }
-                    protocol::ECHO_PORT | protocol::DISCARD_PORT | protocol::CHARGEN_PORT => {
-                        counters.bulk_touched.set(true);
-                        if rst {
-                            counters.bulk_reset.set(true);
-                        }
-                    }
-                    _ => {}
-                }
+                counters.record(tcp.dst_port(), tcp.rst());
             }
             f(frame)
         })

@@ -10,7 +10,8 @@ use heapless::Vec;
 /// Longest request line accepted, bytes without its line end; a longer one
 /// gets 414 URI Too Long.
 pub const MAX_REQUEST_LINE: usize = 512;
-pub use crate::limits::MAX_REQUEST_HEAD;
+/// Largest HTTP request head accepted, bytes (431 beyond).
+pub const MAX_REQUEST_HEAD: usize = 1024;
 
 /// Where a head being read stands after one more byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

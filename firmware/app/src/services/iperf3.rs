@@ -9,7 +9,7 @@
 //! streams, start, running, end, exchange results, display results, done).
 //! The device counts the bytes it moved itself and reports them; it cannot
 //! measure its CPU or count retransmissions, so it reports 0 and -1 for those.
-//! A test that makes no progress for [`IPERF3_TIMEOUT_MS`], whatever its
+//! A test that makes no progress for [`IPERF3_TIMEOUT`], whatever its
 //! phase, is ended and its sockets listen again.
 
 use core::fmt::{self, Write};
@@ -18,12 +18,19 @@ use heapless::Vec;
 use log::{info, warn};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
+use smoltcp::time::{Duration, Instant};
 
-use crate::counters::Counters;
-use crate::json::{self, Value};
-use crate::protocol::iperf3::{self as msg, COOKIE_LEN};
-use crate::protocol::{chargen_fill, IPERF3_PORT};
-use crate::sock::{end_of_connection, listen};
+use crate::pool::socket::{end_of_connection, listen};
+use crate::services::service::{
+    Context, Declared, HoldsSocket, Inventory, Service, ServicePort, SocketFactory, Sockets,
+    Value as InfoValue, Values,
+};
+use crate::status::counters::Counters;
+use crate::status::view::View;
+use crate::wire::json::{self, Value};
+use crate::wire::protocol::info as key;
+use crate::wire::protocol::iperf3::{self as msg, COOKIE_LEN};
+use crate::wire::protocol::{chargen_fill, IPERF3_PORT};
 
 /// Most sockets the iperf3 server may have.
 pub const MAX_IPERF3_SOCKETS: usize = 34;
@@ -33,7 +40,7 @@ pub const IPERF3_MAX_PARAMS: usize = 2048;
 /// A test that makes no progress this long is ended: a connection that does
 /// not deliver its cookie, a phase that does not complete, a running test
 /// through which no byte moves.
-pub const IPERF3_TIMEOUT_MS: i64 = 5_000;
+pub const IPERF3_TIMEOUT: Duration = Duration::from_millis(5_000);
 /// Largest results object accepted from a client (read and dropped), bytes.
 const MAX_RESULTS: usize = 1 << 20;
 /// Longest `time` (plus `omit`) a client may ask for, seconds (iperf3's own limit).
@@ -64,8 +71,8 @@ enum Role {
 struct Conn {
     handle: SocketHandle,
     role: Role,
-    /// When the role began, ms.
-    since: i64,
+    /// When the role began.
+    since: Instant,
     /// Arrival order (connections are numbered as they leave LISTEN).
     order: u32,
     cookie: [u8; COOKIE_LEN],
@@ -77,6 +84,12 @@ struct Conn {
     timed_out: bool,
     /// A stream of the test, after `TEST_END`.
     ended_stream: bool,
+}
+
+impl HoldsSocket for Conn {
+    fn held(&self) -> Option<SocketHandle> {
+        Some(self.handle)
+    }
 }
 
 /// Where the test is.
@@ -147,15 +160,91 @@ struct Test {
     json: [u8; IPERF3_MAX_PARAMS],
     incoming: Prefixed,
     streams: Vec<StreamResult, MAX_IPERF3_SOCKETS>,
-    /// The phase's deadline (ms), or the last progress plus the timeout.
-    deadline: i64,
-    /// The test must end by then (`time` + `omit` + the timeout), ms.
-    run_until: Option<i64>,
-    started: i64,
-    counting_from: i64,
-    ended: i64,
+    /// The phase's deadline, or the last progress plus the timeout.
+    deadline: Instant,
+    /// The test must end by then (`time` + `omit` + the timeout).
+    run_until: Option<Instant>,
+    started: Instant,
+    counting_from: Instant,
+    ended: Instant,
     /// Bytes the device may still send (`-n`/`-k` with `-R`), if bounded.
     send_left: Option<u64>,
+}
+
+/// The iperf3 server's port and `INFO` keys.
+pub const DECLARED: Declared = Declared {
+    ports: &[ServicePort::tcp("iperf3", IPERF3_PORT)],
+    info_keys: &[
+        key::IPERF3_SOCKETS,
+        key::IPERF3_MAX_STREAMS,
+        key::IPERF3_RX_BUFFER,
+        key::IPERF3_TX_BUFFER,
+        key::IPERF3_MAX_PARAMS,
+        key::IPERF3_TIMEOUT_MS,
+        key::IPERF3_TESTS,
+        key::IPERF3_FAILED,
+        key::IPERF3_BUSY,
+    ],
+};
+
+/// The iperf3 server's part of the [`Sizes`](crate::Sizes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Iperf3Sizes {
+    /// Sockets on the iperf3 port: a test's control connection, its
+    /// streams, and one more to tell a second client "busy" (0: no iperf3
+    /// server).
+    pub sockets: usize,
+    /// Receive buffer of each socket, bytes.
+    pub rx: usize,
+    /// Transmit buffer of each socket, bytes.
+    pub tx: usize,
+}
+
+impl Iperf3Sizes {
+    /// A control connection, a spare and 4 streams, 8 KiB each way.
+    pub const DEFAULT: Iperf3Sizes = Iperf3Sizes {
+        sockets: 6,
+        rx: 8 * 1024,
+        tx: 8 * 1024,
+    };
+
+    /// Streams one test may open (`-P`, or twice `-P` with `--bidir`).
+    pub const fn max_streams(&self) -> usize {
+        self.sockets.saturating_sub(IPERF3_RESERVED_SOCKETS)
+    }
+
+    /// Buffer bytes of every iperf3 socket.
+    pub const fn buffer_bytes(&self) -> usize {
+        self.sockets * (self.rx + self.tx)
+    }
+
+    /// Refuses sizes the server cannot run with.
+    pub const fn check(&self) -> Result<(), &'static str> {
+        if self.sockets > MAX_IPERF3_SOCKETS
+            || (self.sockets != 0 && self.sockets <= IPERF3_RESERVED_SOCKETS)
+        {
+            return Err(
+                "iperf3 sockets must be 0 or 3 to 34 (a control connection, a spare, the streams)",
+            );
+        }
+        if self.sockets != 0 && (self.rx < 64 || self.tx < 4096) {
+            return Err(
+                "iperf3 buffers too small (rx at least 64, tx at least 4096 for the results)",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What the iperf3 server counts.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    /// Tests run to the end.
+    tests: u64,
+    /// Tests ended early (error, timeout, client gone).
+    failed: u64,
+    /// Clients told "the server is busy".
+    busy: u64,
 }
 
 /// The iperf3 server.
@@ -163,6 +252,8 @@ pub(crate) struct Iperf3 {
     conns: Vec<Conn, MAX_IPERF3_SOCKETS>,
     test: Test,
     next_order: u32,
+    sizes: Iperf3Sizes,
+    counts: Counts,
 }
 
 /// Why a test ended early.
@@ -174,8 +265,25 @@ enum Failure {
 }
 
 impl Iperf3 {
-    pub const fn new() -> Self {
+    /// `sizes.sockets` sockets listening on the iperf3 port.
+    pub fn new(factory: &mut SocketFactory<'_, '_>, sizes: &Iperf3Sizes) -> Self {
+        let mut server = Iperf3::idle(*sizes);
+        for _ in 0..sizes.sockets {
+            let handle = factory.listener(sizes.rx, sizes.tx, IPERF3_PORT);
+            server.add(handle);
+        }
+        server
+    }
+
+    /// A server without sockets yet.
+    const fn idle(sizes: Iperf3Sizes) -> Self {
         Iperf3 {
+            sizes,
+            counts: Counts {
+                tests: 0,
+                failed: 0,
+                busy: 0,
+            },
             conns: Vec::new(),
             test: Test {
                 phase: Phase::Idle,
@@ -200,11 +308,11 @@ impl Iperf3 {
                     body_got: 0,
                 },
                 streams: Vec::new(),
-                deadline: 0,
+                deadline: Instant::ZERO,
                 run_until: None,
-                started: 0,
-                counting_from: 0,
-                ended: 0,
+                started: Instant::ZERO,
+                counting_from: Instant::ZERO,
+                ended: Instant::ZERO,
                 send_left: None,
             },
             next_order: 0,
@@ -212,12 +320,12 @@ impl Iperf3 {
     }
 
     /// Registers a socket listening on the iperf3 port.
-    pub fn add(&mut self, handle: SocketHandle) {
-        // The caller checked the count against MAX_IPERF3_SOCKETS.
+    fn add(&mut self, handle: SocketHandle) {
+        // `Sizes::check` bounds the count by MAX_IPERF3_SOCKETS.
         let _ = self.conns.push(Conn {
             handle,
             role: Role::Idle,
-            since: 0,
+            since: Instant::ZERO,
             order: 0,
             cookie: [0; COOKIE_LEN],
             cookie_len: 0,
@@ -228,15 +336,15 @@ impl Iperf3 {
         });
     }
 
-    /// Serves every iperf3 socket once; returns when it next needs a look (ms).
-    pub fn poll(
+    /// Serves every iperf3 socket once; returns when it next needs a look.
+    fn serve_all(
         &mut self,
         sockets: &mut SocketSet<'_>,
         counters: &mut Counters,
-        now: i64,
-    ) -> Option<i64> {
-        let mut wake: Option<i64> = None;
-        let mut soon = |at: i64| wake = Some(wake.map_or(at, |w: i64| w.min(at)));
+        now: Instant,
+    ) -> Option<Instant> {
+        let mut wake: Option<Instant> = None;
+        let mut soon = |at: Instant| wake = Some(wake.map_or(at, |w: Instant| w.min(at)));
         let mut moved = false;
 
         let mut control_gone = false;
@@ -268,7 +376,7 @@ impl Iperf3 {
                     if state == State::TimeWait && !conn.time_wait_seen {
                         // Let this poll's egress send the last ACK first.
                         conn.time_wait_seen = true;
-                        soon(now + 1);
+                        soon(now + Duration::from_millis(1));
                         continue;
                     }
                     if conn.timed_out {
@@ -300,7 +408,7 @@ impl Iperf3 {
                 Role::Cookie
                     if !matches!(phase, Phase::Idle | Phase::Streams) && socket.may_send() =>
                 {
-                    deny(socket, conn, counters, now);
+                    deny(socket, conn, &mut self.counts.busy, now);
                 }
                 Role::Cookie if !matches!(phase, Phase::Idle | Phase::Streams) => {}
                 Role::Cookie => {
@@ -317,16 +425,16 @@ impl Iperf3 {
                         } else if cookie == self.test.cookie && self.joined() < self.test.wanted() {
                             self.conns[i].role = Role::Joined;
                         } else {
-                            deny(socket, &mut self.conns[i], counters, now);
+                            deny(socket, &mut self.conns[i], &mut self.counts.busy, now);
                         }
-                    } else if now - conn.since >= IPERF3_TIMEOUT_MS || peer_closed(socket) {
+                    } else if now - conn.since >= IPERF3_TIMEOUT || peer_closed(socket) {
                         warn!("iperf3: a connection sent no whole cookie: reset");
                         conn.timed_out = !peer_closed(socket);
                         socket.abort();
                         conn.role = Role::Closing;
                         conn.since = now;
                     } else {
-                        soon(conn.since + IPERF3_TIMEOUT_MS);
+                        soon(conn.since + IPERF3_TIMEOUT);
                     }
                 }
                 Role::Stream(index) if phase == Phase::Running => {
@@ -351,10 +459,10 @@ impl Iperf3 {
                     if socket.state() == State::CloseWait {
                         socket.close();
                     }
-                    if now - conn.since >= IPERF3_TIMEOUT_MS {
+                    if now - conn.since >= IPERF3_TIMEOUT {
                         socket.abort();
                     } else {
-                        soon(conn.since + IPERF3_TIMEOUT_MS);
+                        soon(conn.since + IPERF3_TIMEOUT);
                     }
                 }
                 _ => {}
@@ -363,7 +471,6 @@ impl Iperf3 {
         if control_gone {
             self.fail(
                 sockets,
-                counters,
                 Failure::Abort("the client closed the control connection"),
                 now,
             );
@@ -371,10 +478,10 @@ impl Iperf3 {
 
         if self.test.phase != Phase::Idle {
             if moved {
-                self.test.deadline = now + IPERF3_TIMEOUT_MS;
+                self.test.deadline = now + IPERF3_TIMEOUT;
             }
-            if let Err(failure) = self.step(sockets, counters, now) {
-                self.fail(sockets, counters, failure, now);
+            if let Err(failure) = self.step(sockets, now) {
+                self.fail(sockets, failure, now);
             }
             if self.test.phase != Phase::Idle {
                 soon(self.test.deadline);
@@ -392,12 +499,7 @@ impl Iperf3 {
     }
 
     /// Moves the control connection on as far as it can go.
-    fn step(
-        &mut self,
-        sockets: &mut SocketSet<'_>,
-        counters: &mut Counters,
-        now: i64,
-    ) -> Result<(), Failure> {
+    fn step(&mut self, sockets: &mut SocketSet<'_>, now: Instant) -> Result<(), Failure> {
         let control = self.conns[self.test.control].handle;
         if now >= self.test.deadline {
             return Err(Failure::Abort(match self.test.phase {
@@ -451,7 +553,7 @@ impl Iperf3 {
                     test.send_left = limit;
                     let _ = socket.send_slice(&[msg::CREATE_STREAMS]);
                     test.phase = Phase::Streams;
-                    test.deadline = now + IPERF3_TIMEOUT_MS;
+                    test.deadline = now + IPERF3_TIMEOUT;
                 }
                 Phase::Streams => {
                     if control_closed(socket) {
@@ -491,10 +593,11 @@ impl Iperf3 {
                     let _ = socket.send_slice(&[msg::TEST_START, msg::TEST_RUNNING]);
                     test.phase = Phase::Running;
                     test.started = now;
-                    test.counting_from = now + p.omit_s * 1000;
-                    test.deadline = now + IPERF3_TIMEOUT_MS;
-                    test.run_until = (p.time_s > 0)
-                        .then(|| now + (p.time_s + p.omit_s) * 1000 + IPERF3_TIMEOUT_MS);
+                    test.counting_from = now + Duration::from_secs(p.omit_s as u64);
+                    test.deadline = now + IPERF3_TIMEOUT;
+                    test.run_until = (p.time_s > 0).then(|| {
+                        now + Duration::from_secs((p.time_s + p.omit_s) as u64) + IPERF3_TIMEOUT
+                    });
                 }
                 Phase::Running => {
                     let mut byte = [0u8];
@@ -515,7 +618,7 @@ impl Iperf3 {
                     test.incoming = Prefixed::default();
                     let _ = socket.send_slice(&[msg::EXCHANGE_RESULTS]);
                     test.phase = Phase::ResultsIn;
-                    test.deadline = now + IPERF3_TIMEOUT_MS;
+                    test.deadline = now + IPERF3_TIMEOUT;
                     self.end_streams(sockets, now);
                 }
                 Phase::ResultsIn => {
@@ -538,13 +641,13 @@ impl Iperf3 {
                     let _ = test.write_results(&mut SocketWriter(socket));
                     let _ = socket.send_slice(&[msg::DISPLAY_RESULTS]);
                     test.phase = Phase::Display;
-                    test.deadline = now + IPERF3_TIMEOUT_MS;
-                    counters.iperf3_tests += 1;
+                    test.deadline = now + IPERF3_TIMEOUT;
+                    self.counts.tests += 1;
                     let total: u64 = test.streams.iter().map(|s| s.bytes).sum();
                     info!(
                         "iperf3: test done: {} bytes in {} ms",
                         total,
-                        test.ended - test.counting_from.min(test.ended)
+                        (test.ended - test.counting_from.min(test.ended)).total_millis()
                     );
                 }
                 Phase::Display => {
@@ -581,7 +684,7 @@ impl Iperf3 {
     /// open, drained, until the client closes it (the client closes its
     /// streams after the results), so that its socket does not wait in
     /// FIN-WAIT while the next test connects.
-    fn end_streams(&mut self, sockets: &mut SocketSet<'_>, now: i64) {
+    fn end_streams(&mut self, sockets: &mut SocketSet<'_>, now: Instant) {
         for conn in self.conns.iter_mut() {
             if let Role::Stream(index) = conn.role {
                 if self.test.streams.get(index).is_some_and(|s| s.sending) {
@@ -595,14 +698,8 @@ impl Iperf3 {
     }
 
     /// Ends the test early: an error the client can print, or resets.
-    fn fail(
-        &mut self,
-        sockets: &mut SocketSet<'_>,
-        counters: &mut Counters,
-        failure: Failure,
-        now: i64,
-    ) {
-        counters.iperf3_failed += 1;
+    fn fail(&mut self, sockets: &mut SocketSet<'_>, failure: Failure, now: Instant) {
+        self.counts.failed += 1;
         let (error, why) = match failure {
             Failure::Error(ie, errno, why) => (Some((ie, errno)), why),
             Failure::Abort(why) => (None, why),
@@ -635,16 +732,49 @@ impl Iperf3 {
     }
 }
 
+impl Inventory for Iperf3 {
+    fn sockets(&self) -> Sockets<'_> {
+        Sockets::tcp(&self.conns)
+    }
+
+    fn info(&self, _view: &View<'_>, values: &mut Values) {
+        let sizes = &self.sizes;
+        let counts = &self.counts;
+        let all = [
+            InfoValue::from(sizes.sockets),
+            sizes.max_streams().into(),
+            sizes.rx.into(),
+            sizes.tx.into(),
+            IPERF3_MAX_PARAMS.into(),
+            IPERF3_TIMEOUT.total_millis().into(),
+            counts.tests.into(),
+            counts.failed.into(),
+            counts.busy.into(),
+        ];
+        values.extend(all);
+    }
+}
+
+impl Service for Iperf3 {
+    fn inventory(&self) -> &dyn Inventory {
+        self
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_, '_>) -> Option<Instant> {
+        self.serve_all(cx.sockets, cx.counters, cx.now)
+    }
+}
+
 impl Test {
     /// A new test on control connection `control`.
-    fn start(&mut self, control: usize, cookie: [u8; COOKIE_LEN], now: i64) {
+    fn start(&mut self, control: usize, cookie: [u8; COOKIE_LEN], now: Instant) {
         self.phase = Phase::Params;
         self.control = control;
         self.cookie = cookie;
         self.params = Params::default();
         self.incoming = Prefixed::default();
         self.streams.clear();
-        self.deadline = now + IPERF3_TIMEOUT_MS;
+        self.deadline = now + IPERF3_TIMEOUT;
         self.run_until = None;
         self.send_left = None;
     }
@@ -673,7 +803,7 @@ impl Test {
             "{{\"cpu_util_total\":0,\"cpu_util_user\":0,\"cpu_util_system\":0,\
              \"sender_has_retransmits\":{has_retransmits},\"streams\":["
         )?;
-        let ms = (self.ended - self.counting_from).max(0);
+        let ms = (self.ended - self.counting_from.min(self.ended)).total_millis();
         for (k, s) in self.streams.iter().enumerate() {
             if k > 0 {
                 out.write_char(',')?;
@@ -788,10 +918,10 @@ fn read_prefixed(
 }
 
 /// Answers "the server is busy" and closes.
-fn deny(socket: &mut tcp::Socket, conn: &mut Conn, counters: &mut Counters, now: i64) {
+fn deny(socket: &mut tcp::Socket, conn: &mut Conn, busy: &mut u64, now: Instant) {
     let _ = socket.send_slice(&[msg::ACCESS_DENIED]);
     socket.close();
-    counters.iperf3_busy += 1;
+    *busy += 1;
     info!("iperf3: busy, a test is running: a client was turned away");
     conn.role = Role::Closing;
     conn.since = now;

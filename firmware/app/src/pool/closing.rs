@@ -9,10 +9,10 @@
 //! last ACK) answer the client's last FIN with a reset.
 //!
 //! The pool has a fixed number of sockets per buffer class (lab-sized and
-//! bulk-sized, [`crate::Sizes::lab_closing`], [`crate::Sizes::bulk_closing`]).
+//! bulk-sized, [`ClosingSizes`]).
 //! When every one is busy (a burst of closes faster than TIME-WAIT's 10 s
 //! can absorb), the oldest socket that has been in TIME-WAIT for
-//! [`TIME_WAIT_MIN_MS`] (its last ACK long sent) is recycled, as Linux drops
+//! [`TIME_WAIT_MIN`] (its last ACK long sent) is recycled, as Linux drops
 //! TIME-WAIT sockets beyond `tcp_max_tw_buckets`; `INFO` counts them as
 //! `time_wait_recycled`. With none of those either, a slot keeps its own
 //! closing socket and listens again when that close ends.
@@ -20,9 +20,10 @@
 use log::{debug, info};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
+use smoltcp::time::{Duration, Instant};
 
-use crate::counters::Counters;
-use crate::sock::end_of_connection;
+use crate::pool::socket::end_of_connection;
+use crate::status::counters::Counters;
 
 /// A TIME-WAIT socket younger than this is never recycled: by then its last
 /// ACK has been sent (every socket that closes acknowledges without delay,
@@ -31,9 +32,29 @@ use crate::sock::end_of_connection;
 /// to a FIN retransmitted because that ACK was lost.
 ///
 /// It bounds the connection rate of a device whose closes outrun the pool:
-/// at most `lab_closing / TIME_WAIT_MIN_MS` a second (32 sockets: 16,000; at
-/// 20 ms, with ACKs delayed by up to 10 ms, it was 1,600).
-pub const TIME_WAIT_MIN_MS: i64 = 2;
+/// at most `lab / TIME_WAIT_MIN` a second (32 sockets: 16,000; at 20 ms,
+/// with ACKs delayed by up to 10 ms, it would be 1,600).
+pub const TIME_WAIT_MIN: Duration = Duration::from_millis(2);
+
+/// How many closing sockets of each buffer class the device has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClosingSizes {
+    /// Sockets with lab-sized buffers that finish a lab connection's close
+    /// (FIN-WAIT, LAST-ACK, TIME-WAIT) while its slot serves the next client.
+    pub lab: usize,
+    /// Sockets with bulk-sized buffers that finish a bulk connection's close.
+    pub bulk: usize,
+}
+
+impl ClosingSizes {
+    /// A few of each.
+    pub const DEFAULT: ClosingSizes = ClosingSizes { lab: 4, bulk: 2 };
+
+    /// Sockets of both classes.
+    pub const fn sockets(&self) -> usize {
+        self.lab + self.bulk
+    }
+}
 
 /// Which sockets a closing socket can stand in for: the buffers it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,20 +66,20 @@ pub(crate) enum Class {
 }
 
 /// One socket of the closing pool. Boards declare `[ClosingSocket::EMPTY; N]`
-/// storage with `N` = [`crate::Sizes::closing_sockets`].
+/// storage with `N` = [`ClosingSizes::sockets`].
 #[derive(Debug, Clone, Copy)]
 pub struct ClosingSocket {
     handle: Option<SocketHandle>,
     class: Class,
-    /// `Some(since ms)` while it finishes a connection's close; `None`: free,
+    /// `Some(since)` while it finishes a connection's close; `None`: free,
     /// in state CLOSED, ready to listen for a slot.
-    since: Option<i64>,
+    since: Option<Instant>,
     /// The TCP state last seen.
     last_state: State,
     /// The end of its connection is already counted.
     counted: bool,
-    /// Since when it is in TIME-WAIT (ms).
-    time_wait_since: Option<i64>,
+    /// Since when it is in TIME-WAIT.
+    time_wait_since: Option<Instant>,
 }
 
 impl ClosingSocket {
@@ -79,14 +100,38 @@ pub(crate) fn finished(socket: &tcp::Socket) -> bool {
     socket.state() == State::Closed && socket.remote_endpoint().is_none()
 }
 
-/// The closing pool.
-pub(crate) struct Pool<'a> {
+/// The closing pool: sockets that finish the closes the services hand them.
+pub(crate) struct ClosingPool<'a> {
     sockets: &'a mut [ClosingSocket],
+    sizes: ClosingSizes,
+    /// When it next needs a look.
+    deadline: Option<Instant>,
 }
 
-impl<'a> Pool<'a> {
-    pub fn new(sockets: &'a mut [ClosingSocket]) -> Self {
-        Pool { sockets }
+impl<'a> ClosingPool<'a> {
+    /// A pool over the board's entries, with `sizes` sockets made by the
+    /// caller and registered with [`ClosingPool::add`].
+    pub fn new(sockets: &'a mut [ClosingSocket], sizes: ClosingSizes) -> Self {
+        ClosingPool {
+            sockets,
+            sizes,
+            deadline: None,
+        }
+    }
+
+    /// Its sizes.
+    pub fn sizes(&self) -> ClosingSizes {
+        self.sizes
+    }
+
+    /// True if its deadline is due at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|at| now >= at)
+    }
+
+    /// When it next needs a look.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// Registers a free (CLOSED) socket of `class`; `index` is its place in
@@ -111,7 +156,7 @@ impl<'a> Pool<'a> {
         sockets: &SocketSet<'_>,
         counted: bool,
         counters: &mut Counters,
-        now_ms: i64,
+        now: Instant,
     ) -> Option<SocketHandle> {
         let ours = |e: &&mut ClosingSocket| e.class == class && e.handle.is_some();
         let free = self
@@ -129,7 +174,7 @@ impl<'a> Pool<'a> {
                     .filter(ours)
                     .filter(|e| {
                         e.time_wait_since
-                            .is_some_and(|at| now_ms - at >= TIME_WAIT_MIN_MS)
+                            .is_some_and(|at| now - at >= TIME_WAIT_MIN)
                     })
                     .min_by_key(|e| e.time_wait_since)?;
                 counters.time_wait_recycled += 1;
@@ -139,10 +184,10 @@ impl<'a> Pool<'a> {
         };
         let free = entry.handle.replace(handle)?;
         let state = sockets.get::<tcp::Socket>(handle).state();
-        entry.since = Some(now_ms);
+        entry.since = Some(now);
         entry.last_state = state;
         entry.counted = counted;
-        entry.time_wait_since = (state == State::TimeWait).then_some(now_ms);
+        entry.time_wait_since = (state == State::TimeWait).then_some(now);
         Some(free)
     }
 
@@ -175,16 +220,17 @@ impl<'a> Pool<'a> {
 
     /// Follows every closing socket: drops what a closing peer still sends,
     /// counts each connection's end, aborts a close that takes longer than
-    /// `closing_ms` (TIME-WAIT excepted: it ends by itself), and frees
-    /// sockets whose close is over. Returns when it next needs a look (ms).
+    /// `closing` (TIME-WAIT excepted: it ends by itself), and frees sockets
+    /// whose close is over. Keeps when it next needs a look
+    /// ([`ClosingPool::deadline`]).
     pub fn poll(
         &mut self,
         sockets: &mut SocketSet<'_>,
         counters: &mut Counters,
-        closing_ms: u64,
-        now_ms: i64,
-    ) -> Option<i64> {
-        let mut next: Option<i64> = None;
+        closing: Duration,
+        now: Instant,
+    ) {
+        let mut next: Option<Instant> = None;
         for entry in self.sockets.iter_mut() {
             let (Some(handle), Some(since)) = (entry.handle, entry.since) else {
                 continue;
@@ -199,7 +245,7 @@ impl<'a> Pool<'a> {
             }
             entry.last_state = state;
             if state == State::TimeWait {
-                entry.time_wait_since.get_or_insert(now_ms);
+                entry.time_wait_since.get_or_insert(now);
             }
             if finished(socket) {
                 entry.since = None;
@@ -212,15 +258,15 @@ impl<'a> Pool<'a> {
                 // flight goes with the next send. A young TIME-WAIT wants a
                 // look when it may be recycled, for a slot that waits.
                 if let Some(at) = entry.time_wait_since {
-                    let ripe = at.saturating_add(TIME_WAIT_MIN_MS);
-                    if ripe > now_ms {
+                    let ripe = at + TIME_WAIT_MIN;
+                    if ripe > now {
                         next = Some(next.map_or(ripe, |n| n.min(ripe)));
                     }
                 }
                 continue;
             }
-            let deadline = since.saturating_add(closing_ms as i64);
-            if now_ms >= deadline {
+            let deadline = since + closing;
+            if now >= deadline {
                 // The peer never finished closing (it ignores our FIN).
                 debug!("closing pool: close timed out, aborted");
                 if !entry.counted {
@@ -233,7 +279,7 @@ impl<'a> Pool<'a> {
             }
             next = Some(next.map_or(deadline, |n| n.min(deadline)));
         }
-        next
+        self.deadline = next;
     }
 }
 

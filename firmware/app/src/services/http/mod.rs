@@ -22,25 +22,57 @@
 
 pub mod request;
 
-mod json;
+mod api;
 mod page;
 
+use core::cell::Cell;
 use core::fmt::Write;
 
 use log::debug;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
-use smoltcp::time::Instant;
+use smoltcp::time::{Duration, Instant};
 
-use crate::lab::Lab;
-use crate::protocol::HTTP_PORT;
-use crate::report::View;
-use crate::sock::listen;
-use json::{Context, Cursor, Doc, Piece};
+use crate::pool::socket::listen;
+use crate::services::report::Device;
+use crate::services::service::{
+    Context, Declared, Footprint, Inventory, Role, Service, ServicePort, SocketFactory, Sockets,
+    Value, Values,
+};
+use crate::status::view::View;
+use crate::wire::protocol::{info as key, HTTP_PORT};
+use api::{Cursor, Doc, Piece, Sources};
 pub use request::MAX_REQUEST_HEAD;
 use request::{HeadReader, Method, Progress, Refusal, Request};
 
-pub use crate::limits::{HTTP_RX_BUFFER, HTTP_SOCKETS, HTTP_TX_BUFFER};
+/// Sockets of the HTTP server: clients served at once (a browser needs one).
+pub const HTTP_SOCKETS: usize = 4;
+/// Receive buffer of each HTTP socket, bytes: a request head and the next.
+pub const HTTP_RX_BUFFER: usize = 2048;
+/// Transmit buffer of each HTTP socket, bytes.
+pub const HTTP_TX_BUFFER: usize = 4096;
+
+/// The HTTP server's port and `INFO` keys.
+pub const DECLARED: Declared = Declared {
+    ports: &[ServicePort::tcp("http", HTTP_PORT)],
+    info_keys: &[
+        key::HTTP_SOCKETS,
+        key::HTTP_RX_BUFFER,
+        key::HTTP_TX_BUFFER,
+        key::HTTP_MAX_HEAD,
+        key::HTTP_REQUEST_TIMEOUT_MS,
+        key::HTTP_IDLE_TIMEOUT_MS,
+        key::HTTP_REQUESTS,
+    ],
+};
+
+/// What the HTTP server takes: fixed.
+pub const FOOTPRINT: Footprint = Footprint {
+    tcp_sockets: HTTP_SOCKETS,
+    udp_sockets: 0,
+    udp_packets: 0,
+    buffer_bytes: HTTP_SOCKETS * (HTTP_RX_BUFFER + HTTP_TX_BUFFER),
+};
 /// Free transmit space needed before a request is read: its answer's head
 /// and a short error body always fit.
 const RESPONSE_ROOM: usize = 640;
@@ -73,21 +105,21 @@ enum Body {
 /// One connection's state.
 struct Slot {
     reader: HeadReader,
-    /// When the first byte of the head being read arrived (ms).
-    request_since: Option<i64>,
-    /// Last time a request arrived or an answer finished (ms).
-    idle_since: i64,
+    /// When the first byte of the head being read arrived.
+    request_since: Option<Instant>,
+    /// Last time a request arrived or an answer finished.
+    idle_since: Instant,
     /// Request body bytes still to skip.
     discard: u64,
     body: Body,
     /// Close once the body is out.
     close_after: bool,
-    /// Since when the close has been under way (ms).
-    closing_since: Option<i64>,
+    /// Since when the close has been under way.
+    closing_since: Option<Instant>,
     /// Since when the body has had no room.
-    blocked_since: Option<i64>,
-    /// Since when the handshake has been under way (ms).
-    handshake_since: Option<i64>,
+    blocked_since: Option<Instant>,
+    /// Since when the handshake has been under way.
+    handshake_since: Option<Instant>,
     last_state: State,
 }
 
@@ -95,7 +127,7 @@ impl Slot {
     const FRESH: Slot = Slot {
         reader: HeadReader::new(),
         request_since: None,
-        idle_since: 0,
+        idle_since: Instant::ZERO,
         discard: 0,
         body: Body::None,
         close_after: false,
@@ -108,10 +140,16 @@ impl Slot {
 
 /// The HTTP server: its sockets and their connections.
 pub(crate) struct Http {
-    handles: [Option<SocketHandle>; HTTP_SOCKETS],
+    sockets: HttpSockets,
     slots: [Slot; HTTP_SOCKETS],
+}
+
+/// The HTTP server's sockets and what it counts: what the reports read
+/// while a connection is being served.
+struct HttpSockets {
+    handles: [SocketHandle; HTTP_SOCKETS],
     /// Requests answered since start.
-    pub requests: u64,
+    requests: Cell<u64>,
 }
 
 fn room(socket: &tcp::Socket) -> usize {
@@ -186,77 +224,105 @@ impl Write for HeadWriter<'_> {
 }
 
 impl Http {
-    pub const fn new() -> Self {
+    /// Its [`HTTP_SOCKETS`] sockets, listening.
+    pub fn new(factory: &mut SocketFactory<'_, '_>) -> Self {
+        let handles = core::array::from_fn(|_| {
+            let mut socket = factory.tcp_socket(HTTP_RX_BUFFER, HTTP_TX_BUFFER);
+            listen(&mut socket, HTTP_PORT);
+            factory.sockets.add(socket)
+        });
         Http {
-            handles: [None; HTTP_SOCKETS],
-            slots: [Slot::FRESH; HTTP_SOCKETS],
-            requests: 0,
-        }
-    }
-
-    /// Takes a listening socket into the pool.
-    pub fn add(&mut self, handle: SocketHandle) {
-        if let Some(free) = self.handles.iter_mut().find(|h| h.is_none()) {
-            *free = Some(handle);
-        }
-    }
-
-    /// Serves every connection once; returns the earliest time (ms since
-    /// the clock's origin) one needs another look.
-    pub fn poll<'a>(
-        &mut self,
-        sockets: &mut SocketSet<'a>,
-        view: &View<'_>,
-        lab: &Lab<'a>,
-        now: Instant,
-        uptime_ms: u64,
-    ) -> Option<i64> {
-        let now_ms = now.total_millis();
-        let mut next: Option<i64> = None;
-        let Http {
-            handles,
-            slots,
-            requests,
-        } = self;
-        for (slot, handle) in slots.iter_mut().zip(handles.iter()) {
-            let Some(handle) = *handle else { continue };
-            let ctx = Served {
-                view,
-                lab,
+            sockets: HttpSockets {
                 handles,
-                uptime_ms,
-                now_ms,
-                requests: &mut *requests,
+                requests: Cell::new(0),
+            },
+            slots: [Slot::FRESH; HTTP_SOCKETS],
+        }
+    }
+}
+
+impl Inventory for HttpSockets {
+    fn sockets(&self) -> Sockets<'_> {
+        Sockets::tcp(&self.handles)
+    }
+
+    fn info(&self, view: &View<'_>, values: &mut Values) {
+        let t = &view.config.timeouts;
+        values.extend([
+            Value::from(HTTP_SOCKETS),
+            HTTP_RX_BUFFER.into(),
+            HTTP_TX_BUFFER.into(),
+            MAX_REQUEST_HEAD.into(),
+            t.http_request_ms.into(),
+            t.http_idle_ms.into(),
+            self.requests.get().into(),
+        ]);
+    }
+
+    fn role(&self, handle: SocketHandle) -> Option<Role> {
+        let slot = self.handles.iter().position(|h| *h == handle)?;
+        Some(Role {
+            name: "http",
+            slot: Some(slot),
+            position: None,
+        })
+    }
+}
+
+impl Service for Http {
+    fn inventory(&self) -> &dyn Inventory {
+        &self.sockets
+    }
+
+    /// Serves every connection once; returns the earliest time one needs
+    /// another look.
+    fn poll(&mut self, cx: &mut Context<'_, '_>) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let Http {
+            sockets: own,
+            slots,
+        } = self;
+        let device = Device {
+            now: cx.now,
+            view: cx.view,
+            counters: cx.counters,
+            closing: cx.closing,
+            peers: cx.peers,
+            me: &*own,
+        };
+        for (slot, handle) in slots.iter_mut().zip(own.handles.iter()) {
+            let turn = Served {
+                device: &device,
+                now: cx.now,
+                requests: &own.requests,
             };
-            if let Some(at) = serve(slot, handle, sockets, ctx) {
+            if let Some(at) = serve_one(slot, *handle, cx.sockets, turn) {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
-            slot.last_state = sockets.get::<tcp::Socket>(handle).state();
+            slot.last_state = cx.sockets.get::<tcp::Socket>(*handle).state();
         }
         next
     }
 }
 
 /// What one connection's turn needs besides its slot.
-struct Served<'s, 'v, 'a> {
-    view: &'s View<'v>,
-    lab: &'s Lab<'a>,
-    handles: &'s [Option<SocketHandle>],
-    uptime_ms: u64,
-    now_ms: i64,
-    requests: &'s mut u64,
+struct Served<'s, 'r, 'a> {
+    device: &'s Device<'r, 'a>,
+    now: Instant,
+    requests: &'s Cell<u64>,
 }
 
 /// One connection's turn: follows its TCP state, writes what is pending,
 /// reads and answers requests, applies the timeouts.
-fn serve<'a>(
+fn serve_one<'a>(
     slot: &mut Slot,
     handle: SocketHandle,
     sockets: &mut SocketSet<'a>,
     mut ctx: Served<'_, '_, 'a>,
-) -> Option<i64> {
-    let timeouts = ctx.view.config.timeouts;
-    let now_ms = ctx.now_ms;
+) -> Option<Instant> {
+    let timeouts = ctx.device.view.config.timeouts;
+    let ms = Duration::from_millis;
+    let now = ctx.now;
     let socket = sockets.get_mut::<tcp::Socket>(handle);
     match socket.state() {
         State::Listen => {
@@ -266,9 +332,9 @@ fn serve<'a>(
             return None;
         }
         State::SynReceived => {
-            let since = *slot.handshake_since.get_or_insert(now_ms);
-            let deadline = since + timeouts.handshake_ms as i64;
-            if now_ms < deadline {
+            let since = *slot.handshake_since.get_or_insert(now);
+            let deadline = since + ms(timeouts.handshake_ms);
+            if now < deadline {
                 return Some(deadline);
             }
             socket.abort();
@@ -289,13 +355,13 @@ fn serve<'a>(
                 *slot = Slot::FRESH;
                 return None;
             }
-            return Some(now_ms);
+            return Some(now);
         }
         _ => {}
     }
     if matches!(slot.last_state, State::Listen | State::SynReceived) {
         *slot = Slot::FRESH;
-        slot.idle_since = now_ms;
+        slot.idle_since = now;
         slot.last_state = State::Established;
     }
 
@@ -306,8 +372,8 @@ fn serve<'a>(
                 break;
             }
         }
-        let deadline = since + timeouts.closing_ms as i64;
-        if now_ms < deadline {
+        let deadline = since + ms(timeouts.closing_ms);
+        if now < deadline {
             return Some(deadline);
         }
         debug!("http: close timed out");
@@ -319,13 +385,13 @@ fn serve<'a>(
         match write_body(slot, handle, sockets, &ctx) {
             Written::All => slot.blocked_since = None,
             Written::Some => {
-                slot.blocked_since = Some(now_ms);
-                return Some(now_ms + timeouts.slow_reader_ms as i64);
+                slot.blocked_since = Some(now);
+                return Some(now + ms(timeouts.slow_reader_ms));
             }
             Written::Nothing => {
-                let since = *slot.blocked_since.get_or_insert(now_ms);
-                let deadline = since + timeouts.slow_reader_ms as i64;
-                if now_ms < deadline {
+                let since = *slot.blocked_since.get_or_insert(now);
+                let deadline = since + ms(timeouts.slow_reader_ms);
+                if now < deadline {
                     return Some(deadline);
                 }
                 debug!("http: answer left unread: aborted");
@@ -336,8 +402,8 @@ fn serve<'a>(
         let socket = sockets.get_mut::<tcp::Socket>(handle);
         if slot.close_after {
             socket.close();
-            slot.closing_since = Some(now_ms);
-            return Some(now_ms + timeouts.closing_ms as i64);
+            slot.closing_since = Some(now);
+            return Some(now + ms(timeouts.closing_ms));
         }
         if room(socket) < RESPONSE_ROOM || !socket.may_send() {
             break;
@@ -358,14 +424,14 @@ fn serve<'a>(
         match read_head(slot, socket) {
             None => break,
             Some(progress) => {
-                slot.request_since.get_or_insert(now_ms);
+                slot.request_since.get_or_insert(now);
                 match progress {
                     Progress::More => break,
                     Progress::Complete => {
                         answer(slot, socket, &mut ctx);
                         slot.reader.clear();
                         slot.request_since = None;
-                        slot.idle_since = now_ms;
+                        slot.idle_since = now;
                     }
                     Progress::LineTooLong => {
                         refuse(slot, socket, 414, "the request line is too long", &mut ctx);
@@ -383,12 +449,12 @@ fn serve<'a>(
     if !socket.may_recv() && !pending && slot.discard == 0 {
         // The client has finished sending and has its answers.
         socket.close();
-        slot.closing_since = Some(now_ms);
-        return Some(now_ms + timeouts.closing_ms as i64);
+        slot.closing_since = Some(now);
+        return Some(now + ms(timeouts.closing_ms));
     }
     if let Some(since) = slot.request_since {
-        let deadline = since + timeouts.http_request_ms as i64;
-        if now_ms < deadline {
+        let deadline = since + ms(timeouts.http_request_ms);
+        if now < deadline {
             return Some(deadline);
         }
         refuse(
@@ -399,16 +465,16 @@ fn serve<'a>(
             &mut ctx,
         );
         // Written at once if it fits; the close follows on the next turn.
-        return Some(now_ms);
+        return Some(now);
     }
     if !pending {
-        let deadline = slot.idle_since + timeouts.http_idle_ms as i64;
-        if now_ms < deadline {
+        let deadline = slot.idle_since + ms(timeouts.http_idle_ms);
+        if now < deadline {
             return Some(deadline);
         }
         socket.close();
-        slot.closing_since = Some(now_ms);
-        return Some(now_ms + timeouts.closing_ms as i64);
+        slot.closing_since = Some(now);
+        return Some(now + ms(timeouts.closing_ms));
     }
     None
 }
@@ -466,7 +532,7 @@ fn answer(slot: &mut Slot, socket: &mut tcp::Socket, ctx: &mut Served<'_, '_, '_
             )
         }
     };
-    *ctx.requests += 1;
+    ctx.requests.set(ctx.requests.get() + 1);
     slot.discard = request.content_length;
     let close = !request.keep_alive;
     let route = route(&request);
@@ -559,7 +625,7 @@ fn refuse(
     detail: &str,
     ctx: &mut Served<'_, '_, '_>,
 ) {
-    *ctx.requests += 1;
+    ctx.requests.set(ctx.requests.get() + 1);
     error(slot, socket, code, detail, true, false);
     slot.reader.clear();
     slot.request_since = None;
@@ -638,19 +704,16 @@ fn write_body<'a>(
                 } else {
                     0
                 };
-                if free < json::PIECE_BYTES + framing {
+                if free < api::PIECE_BYTES + framing {
                     return wrote;
                 }
                 let limit = (free - framing).min(CHUNK_BYTES);
                 let mut chunk: heapless::Vec<u8, CHUNK_BYTES> = heapless::Vec::new();
                 let mut cursor = cursor;
                 {
-                    let json = Context {
-                        view: ctx.view,
+                    let json = Sources {
+                        device: ctx.device,
                         sockets,
-                        lab: ctx.lab,
-                        http: ctx.handles,
-                        now_ms: ctx.uptime_ms,
                     };
                     let mut piece = Piece::new();
                     loop {

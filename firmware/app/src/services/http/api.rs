@@ -5,14 +5,13 @@
 
 use core::fmt::Write;
 
-use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::iface::SocketSet;
 use smoltcp::socket::Socket;
 
-use crate::lab::{Lab, LabRole};
-use crate::line::{LineWriter, OutLine};
-use crate::protocol::{self, info};
-use crate::report::{self, View};
-use crate::sock::{socket_addr, state_name};
+use crate::pool::socket::{socket_addr, state_name};
+use crate::services::report::Device;
+use crate::status::line::{LineWriter, OutLine};
+use crate::wire::protocol::{self, info};
 
 /// Largest piece: one socket with two IPv6 addresses is about 330 bytes.
 pub(crate) const PIECE_BYTES: usize = 512;
@@ -48,16 +47,34 @@ pub(crate) struct Cursor {
     any: bool,
 }
 
-/// What the documents are made from, borrowed for one poll.
-pub(crate) struct Context<'c, 'a> {
-    pub view: &'c View<'c>,
+/// What the documents are made from, borrowed for one piece.
+pub(crate) struct Sources<'c, 'r, 'a> {
+    /// The whole device, every service included.
+    pub device: &'c Device<'r, 'a>,
+    /// Every socket.
     pub sockets: &'c SocketSet<'a>,
-    pub lab: &'c Lab<'a>,
-    /// The HTTP server's sockets, by its slot number.
-    pub http: &'c [Option<SocketHandle>],
-    /// Milliseconds since start.
-    pub now_ms: u64,
 }
+
+impl Sources<'_, '_, '_> {
+    /// Milliseconds since start.
+    fn uptime_ms(&self) -> u64 {
+        self.device.view.uptime(self.device.now).total_millis()
+    }
+}
+
+/// The counters `/api/sockets` ends with, by their `INFO` keys.
+const SOCKETS_COUNTERS: &[&str] = &[
+    info::FRAMES_RX,
+    info::FRAMES_TX,
+    info::CONN_ACCEPTED,
+    info::CONN_REFUSED,
+    info::CONN_TIMED_OUT,
+    info::CONN_RESET,
+    info::CONN_CLOSED,
+    info::CONN_BUSY,
+    info::LINES_TOO_LONG,
+    info::HTTP_REQUESTS,
+];
 
 /// Writes `s` as a JSON string.
 struct Json<'p>(&'p mut Piece);
@@ -115,7 +132,7 @@ impl Cursor {
 
     /// Formats the next piece into `out` and moves past it; false when the
     /// document is complete (nothing written).
-    pub fn next_piece(&mut self, ctx: &Context<'_, '_>, out: &mut Piece) -> bool {
+    pub fn next_piece(&mut self, ctx: &Sources<'_, '_, '_>, out: &mut Piece) -> bool {
         loop {
             let written = match self.stage {
                 Stage::Done => return false,
@@ -145,72 +162,52 @@ impl Cursor {
         }
     }
 
-    fn open(&self, ctx: &Context<'_, '_>, out: &mut Piece) -> core::fmt::Result {
+    fn open(&self, ctx: &Sources<'_, '_, '_>, out: &mut Piece) -> core::fmt::Result {
         let mut w = Json(out);
         match self.doc {
             Doc::Info => w.write_str("{"),
-            Doc::Sockets => write!(w, "{{\"uptime_ms\":{},\"sockets\":[", ctx.now_ms),
+            Doc::Sockets => write!(w, "{{\"uptime_ms\":{},\"sockets\":[", ctx.uptime_ms()),
             Doc::Events { .. } => write!(
                 w,
                 "{{\"uptime_ms\":{},\"next\":{},\"events\":[",
-                ctx.now_ms,
-                ctx.view.events.next_seq()
+                ctx.uptime_ms(),
+                ctx.device.view.events.next_seq()
             ),
         }
     }
 
-    fn close(&self, ctx: &Context<'_, '_>, out: &mut Piece) -> core::fmt::Result {
+    fn close(&self, ctx: &Sources<'_, '_, '_>, out: &mut Piece) -> core::fmt::Result {
         match self.doc {
             Doc::Info => Json(out).write_str("}"),
             Doc::Events { .. } => Json(out).write_str("]}"),
             Doc::Sockets => {
-                let c = &ctx.view.counters;
-                write!(
-                    Json(out),
-                    "],\"lab_in_use\":{},\"lab_queued\":{},\"counters\":{{\"{}\":{},\"{}\":{},\
-                     \"{}\":{},\"{}\":{},\"{}\":{},\"{}\":{},\"{}\":{},\"{}\":{},\"{}\":{},\
-                     \"{}\":{}}}}}",
-                    ctx.lab.in_use(),
-                    ctx.lab.queued(),
-                    info::FRAMES_RX,
-                    c.frames_rx,
-                    info::FRAMES_TX,
-                    c.frames_tx,
-                    info::CONN_ACCEPTED,
-                    c.accepted,
-                    info::CONN_REFUSED,
-                    c.refused,
-                    info::CONN_TIMED_OUT,
-                    c.timed_out,
-                    info::CONN_RESET,
-                    c.reset,
-                    info::CONN_CLOSED,
-                    c.closed,
-                    info::CONN_BUSY,
-                    c.busy,
-                    info::LINES_TOO_LONG,
-                    c.lines_too_long,
-                    info::HTTP_REQUESTS,
-                    ctx.view.http_requests,
-                )
+                let device = ctx.device;
+                let mut w = Json(out);
+                write!(w, "],\"{}\":", info::LAB_IN_USE)?;
+                device.info_value(info::LAB_IN_USE, &mut w)?;
+                write!(w, ",\"{}\":", info::LAB_QUEUED)?;
+                device.info_value(info::LAB_QUEUED, &mut w)?;
+                w.write_str(",\"counters\":{")?;
+                for (k, name) in SOCKETS_COUNTERS.iter().enumerate() {
+                    let comma = if k > 0 { "," } else { "" };
+                    write!(w, "{comma}\"{name}\":")?;
+                    device.info_value(name, &mut w)?;
+                }
+                w.write_str("}}")
             }
         }
     }
 
     /// The next item, or `None` after the last.
-    fn item(&mut self, ctx: &Context<'_, '_>, out: &mut Piece) -> Option<core::fmt::Result> {
+    fn item(&mut self, ctx: &Sources<'_, '_, '_>, out: &mut Piece) -> Option<core::fmt::Result> {
         let comma = if self.any { "," } else { "" };
         let result = match self.doc {
             Doc::Info => {
                 let mut line = OutLine::new();
-                let (in_use, queued) = (ctx.lab.in_use(), ctx.lab.queued());
-                if !report::info_line(
-                    ctx.view,
-                    in_use,
-                    queued,
-                    self.next as usize,
-                    &mut LineWriter(&mut line),
-                ) {
+                if !ctx
+                    .device
+                    .info_line(self.next as usize, &mut LineWriter(&mut line))
+                {
                     return None;
                 }
                 self.next += 1;
@@ -225,7 +222,7 @@ impl Cursor {
                 entry()
             }
             Doc::Events { .. } => {
-                let event = ctx.view.events.first_from(self.next)?;
+                let event = ctx.device.view.events.first_from(self.next)?;
                 self.next = event.seq + 1;
                 let result = write!(
                     Json(out),
@@ -235,7 +232,7 @@ impl Cursor {
                     event.at_ms,
                     event.socket,
                     event.port,
-                    protocol::service_name(event.port),
+                    ctx.device.service_name(event.port),
                     state_name(event.from),
                     state_name(event.to),
                 );
@@ -261,16 +258,9 @@ impl Cursor {
                     .local_endpoint()
                     .map(|e| e.port)
                     .unwrap_or(socket.listen_endpoint().port);
-                let (role, slot, position) = match ctx.lab.role_of(handle) {
-                    Some(LabRole::Slot(n)) => ("slot", Some(n), None),
-                    Some(LabRole::Mgmt(n)) => ("mgmt", Some(n), None),
-                    Some(LabRole::Backlog { index, position }) => {
-                        ("backlog", Some(index), position)
-                    }
-                    None => match ctx.http.iter().position(|h| *h == Some(handle)) {
-                        Some(n) => ("http", Some(n), None),
-                        None => ("service", None, None),
-                    },
+                let (role, slot, position) = match ctx.device.role(handle) {
+                    Some(role) => (role.name, role.slot, role.position),
+                    None => ("service", None, None),
                 };
                 let mut w = Json(out);
                 let mut result = write!(
@@ -278,11 +268,12 @@ impl Cursor {
                     "{comma}{{\"id\":{index},\"service\":\"{}\",\"port\":{port},\"role\":\"{role}\",\
                      \"state\":\"{}\",\"state_ms\":{},\"rx_queued\":{},\"rx_capacity\":{},\
                      \"tx_queued\":{},\"tx_capacity\":{}",
-                    protocol::service_name(port),
+                    ctx.device.service_name(port),
                     state_name(state),
-                    ctx.view
+                    ctx.device
+                        .view
                         .events
-                        .time_in_state(index, ctx.now_ms)
+                        .time_in_state(index, ctx.uptime_ms())
                         .unwrap_or(0),
                     socket.recv_queue(),
                     socket.recv_capacity(),

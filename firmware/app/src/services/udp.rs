@@ -5,10 +5,18 @@
 //! UDP has no connection, no accept and no socket per client: each service's
 //! one socket takes datagrams from every sender and answers each one alone.
 
-use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::iface::SocketHandle;
 use smoltcp::socket::udp;
+use smoltcp::time::Instant;
 
-use crate::protocol::{chargen_fill, CHARGEN_LINE_LEN, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT};
+use crate::services::service::{
+    Context, Declared, Footprint, Inventory, Service, ServicePort, SocketFactory, Sockets, Values,
+};
+use crate::status::view::View;
+use crate::wire::protocol::info as key;
+use crate::wire::protocol::{
+    chargen_fill, CHARGEN_LINE_LEN, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT,
+};
 
 /// UDP sockets of the device: echo, discard, chargen.
 pub const UDP_SOCKETS: usize = 3;
@@ -23,6 +31,30 @@ pub const UDP_PACKETS: usize = 4;
 /// random number between 0 and 512" characters.
 pub const UDP_CHARGEN_MAX: usize = 512;
 
+/// The UDP services' ports, in socket order, and `INFO` keys.
+pub const DECLARED: Declared = Declared {
+    ports: &[
+        ServicePort::udp("echo", ECHO_PORT),
+        ServicePort::udp("discard", DISCARD_PORT),
+        ServicePort::udp("chargen", CHARGEN_PORT),
+    ],
+    info_keys: &[
+        key::UDP_SOCKETS,
+        key::UDP_RX_BUFFER,
+        key::UDP_TX_BUFFER,
+        key::UDP_PACKETS,
+        key::UDP_CHARGEN_MAX,
+    ],
+};
+
+/// What the UDP services take: fixed.
+pub const FOOTPRINT: Footprint = Footprint {
+    tcp_sockets: 0,
+    udp_sockets: UDP_SOCKETS,
+    udp_packets: UDP_SOCKETS * 2 * UDP_PACKETS,
+    buffer_bytes: UDP_SOCKETS * (UDP_RX_BUFFER + UDP_TX_BUFFER),
+};
+
 /// The UDP services' sockets and chargen's state.
 pub(crate) struct Udp {
     /// Echo, discard, chargen, in the order `NETSTAT` lists them.
@@ -33,28 +65,16 @@ pub(crate) struct Udp {
     line: u64,
 }
 
-/// The services' ports, in socket order.
-const PORTS: [u16; UDP_SOCKETS] = [ECHO_PORT, DISCARD_PORT, CHARGEN_PORT];
-
 impl Udp {
-    /// Binds the three services' sockets, each over `rx`/`tx` bytes and
-    /// `meta` (`2 * UDP_PACKETS` entries per socket) handed out by `take`.
-    pub(crate) fn new<'a>(
-        sockets: &mut SocketSet<'a>,
-        meta: &'a mut [udp::PacketMetadata],
-        mut take: impl FnMut(usize) -> &'a mut [u8],
-        seed: u64,
-    ) -> Udp {
-        let mut meta = meta.chunks_mut(UDP_PACKETS);
-        let handles = PORTS.map(|port| {
-            let rx_meta = meta.next().unwrap_or_default();
-            let tx_meta = meta.next().unwrap_or_default();
-            let rx = udp::PacketBuffer::new(rx_meta, take(UDP_RX_BUFFER));
-            let tx = udp::PacketBuffer::new(tx_meta, take(UDP_TX_BUFFER));
-            let mut socket = udp::Socket::new(rx, tx);
-            // Port non-zero and the socket fresh: binding cannot fail.
-            let _ = socket.bind(port);
-            sockets.add(socket)
+    /// Binds the three services' sockets; `seed` starts chargen's lengths.
+    pub(crate) fn new(factory: &mut SocketFactory<'_, '_>, seed: u64) -> Udp {
+        let handles = core::array::from_fn(|index| {
+            factory.udp(
+                UDP_RX_BUFFER,
+                UDP_TX_BUFFER,
+                UDP_PACKETS,
+                DECLARED.ports[index].port,
+            )
         });
         let folded = (seed ^ (seed >> 32)) as u32;
         Udp {
@@ -64,24 +84,19 @@ impl Udp {
         }
     }
 
-    /// The sockets, in `NETSTAT` order.
-    pub(crate) fn handles(&self) -> &[SocketHandle] {
-        &self.handles
-    }
-
     /// Answers the datagrams waiting: echo sends each back, discard drops
     /// it, chargen answers it with a random-length piece of the pattern.
     /// A datagram whose answer finds the transmit queue full is dropped
     /// (UDP promises no delivery); at most `UDP_PACKETS` per socket per call.
-    pub(crate) fn poll(&mut self, sockets: &mut SocketSet<'_>) {
+    fn answer(&mut self, cx: &mut Context<'_, '_>) {
         let mut buf = [0u8; UDP_RX_BUFFER];
         for (index, handle) in self.handles.into_iter().enumerate() {
-            let socket = sockets.get_mut::<udp::Socket>(handle);
+            let socket = cx.sockets.get_mut::<udp::Socket>(handle);
             for _ in 0..UDP_PACKETS {
                 let Ok((len, meta)) = socket.recv_slice(&mut buf) else {
                     break;
                 };
-                match PORTS[index] {
+                match DECLARED.ports[index].port {
                     ECHO_PORT => {
                         let _ = socket.send_slice(&buf[..len], meta);
                     }
@@ -108,5 +123,33 @@ impl Udp {
         x ^= x << 5;
         self.random = x;
         x as usize % (UDP_CHARGEN_MAX + 1)
+    }
+}
+
+impl Inventory for Udp {
+    fn sockets(&self) -> Sockets<'_> {
+        Sockets::udp(&self.handles)
+    }
+
+    fn info(&self, _view: &View<'_>, values: &mut Values) {
+        let fixed = [
+            UDP_SOCKETS,
+            UDP_RX_BUFFER,
+            UDP_TX_BUFFER,
+            UDP_PACKETS,
+            UDP_CHARGEN_MAX,
+        ];
+        values.extend(fixed.map(Into::into));
+    }
+}
+
+impl Service for Udp {
+    fn inventory(&self) -> &dyn Inventory {
+        self
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_, '_>) -> Option<Instant> {
+        self.answer(cx);
+        None
     }
 }

@@ -1,0 +1,6 @@
+//! Shared infrastructure of the services: the closing pool, where a
+//! connection a service is done with finishes its close while the service's
+//! socket listens again, and the TCP socket helpers every service uses.
+
+pub(crate) mod closing;
+pub(crate) mod socket;
