@@ -1,5 +1,6 @@
-//! A small HTTP/1.1 client for the device's JSON API: `GET` over one kept-alive
-//! `std` `TcpStream`, bodies framed by `Content-Length` or chunked.
+//! A small HTTP/1.1 client for the device's JSON API (and the tests' WebDriver
+//! server): requests over one kept-alive `std` `TcpStream`, bodies framed by
+//! `Content-Length` or chunked.
 //!
 //! Why not a crate such as `ureq`: the stream must be opened inside the
 //! device's network namespace ([`HostNet::connect`]), which a client crate
@@ -91,13 +92,34 @@ impl Connection {
 
     /// Sends `GET path` and reads the whole answer.
     pub fn get(&mut self, path: &str) -> Result<Response, HttpError> {
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\
-             User-Agent: socklab/{}\r\n\r\n",
+        self.request("GET", path, None)
+    }
+
+    /// Sends `method path`, with `json` as an `application/json` body if
+    /// given, and reads the whole answer (a WebDriver server's `POST` and
+    /// `DELETE` as well as the device's `GET`).
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        json: Option<&[u8]>,
+    ) -> Result<Response, HttpError> {
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\
+             User-Agent: socklab/{}\r\n",
             self.host,
             env!("CARGO_PKG_VERSION")
         );
-        self.reader.get_mut().write_all(request.as_bytes())?;
+        if let Some(body) = json {
+            request.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        request.push_str("\r\n");
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(json.unwrap_or_default());
+        self.reader.get_mut().write_all(&bytes)?;
         let result = self.read_response();
         if result.is_err() {
             self.reusable = false;
@@ -297,6 +319,44 @@ mod test {
         assert_eq!(r.status, 404);
         assert_eq!(r.body, b"no!");
         assert_eq!(r.header("CONTENT-length"), Some("3"));
+    }
+
+    #[test]
+    fn request_sends_method_and_json_body() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut head = String::new();
+            while !head.ends_with("\r\n\r\n") {
+                assert!(reader.read_line(&mut head).unwrap() > 0, "{head:?}");
+            }
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                .unwrap();
+            (head, body)
+        });
+        let r = connect(addr)
+            .request("POST", "/session", Some(br#"{"a":1}"#))
+            .unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"{}"[..]));
+        let (head, body) = server.join().unwrap();
+        assert!(head.starts_with("POST /session HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.contains("Content-Type: application/json\r\n"),
+            "{head}"
+        );
+        assert_eq!(body, br#"{"a":1}"#);
     }
 
     #[test]

@@ -14,17 +14,23 @@
 //! * [`ping`] sends ICMP echo requests (IPv4 and IPv6);
 //! * [`launch`] starts devices and tears them down ([`launch::TapDevice`],
 //!   [`launch::QemuDevice`], the [`launch::RunningBoard`] trait);
-//! * [`render`] formats answers for people;
 //! * [`api`] reads the device's JSON API (port 80) into typed documents
 //!   (`socklab top`), over the small HTTP/1.1 client in [`http`];
 //! * [`bench`](mod@bench) measures a device, and Linux's TCP stack as a baseline
 //!   (`socklab bench`).
 //!
+//! * [`print`] holds `println!`, `print!` and `eprintln!` that never panic
+//!   on a closed stdout or stderr, for this library and the `socklab`
+//!   command.
+//!
+//! The `socklab` command (the `socklab` crate) is the command line, the
+//! terminal views and the progress bars over this library.
+//!
 //! Ports, command words and response formats come from
 //! `socklab_app::protocol`, shared with the device: nothing is written twice.
 
 #[macro_use]
-mod print;
+pub mod print;
 
 pub mod addr;
 pub mod api;
@@ -39,4 +45,3 @@ pub mod launch;
 pub mod netns;
 pub mod ping;
 pub mod process;
-pub mod render;

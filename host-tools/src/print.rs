@@ -2,11 +2,14 @@
 //! stderr (`socklab netstat | head -1`, `socklab run tap 2>&1 | head`) ends
 //! the output quietly instead of panicking with "Broken pipe".
 //!
-//! Declared with `#[macro_use]` before every other module of the library and
-//! of the `socklab` binary, these shadow the standard macros of the same
-//! names in the whole crate; the command then ends with its usual status.
+//! Declared with `#[macro_use]` before every other module of the library,
+//! these shadow the standard macros of the same names in the whole crate;
+//! exported, they do the same in a crate that takes them with
+//! `#[macro_use] extern crate socklab_host;` (the `socklab` command). The
+//! command then ends with its usual status.
 
-#[allow(unused_macros)]
+/// `std::println!` that drops its output once stdout is closed.
+#[macro_export]
 macro_rules! println {
     () => {
         $crate::print::write_out(format_args!("\n"))
@@ -16,14 +19,16 @@ macro_rules! println {
     };
 }
 
-#[allow(unused_macros)]
+/// `std::print!` that drops its output once stdout is closed.
+#[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => {
         $crate::print::write_out(format_args!($($arg)*))
     };
 }
 
-#[allow(unused_macros)]
+/// `std::eprintln!` that drops its output once stderr is closed.
+#[macro_export]
 macro_rules! eprintln {
     () => {
         $crate::print::write_err(format_args!("\n"))
@@ -34,14 +39,12 @@ macro_rules! eprintln {
 }
 
 /// Writes to stdout; a failed write (a closed pipe) is dropped.
-#[allow(dead_code)]
 pub fn write_out(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_fmt(args);
 }
 
 /// Writes to stderr; a failed write (a closed pipe) is dropped.
-#[allow(dead_code)]
 pub fn write_err(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = std::io::stderr().lock().write_fmt(args);
@@ -49,7 +52,6 @@ pub fn write_err(args: std::fmt::Arguments<'_>) {
 
 /// True once stdout cannot take more output (its reader went away): a
 /// command that only prints can stop.
-#[allow(dead_code)]
 pub fn stdout_closed() -> bool {
     use std::io::Write;
     std::io::stdout().lock().flush().is_err()

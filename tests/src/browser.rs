@@ -1,33 +1,30 @@
 //! A real headless Chromium for the page tests: Debian's `chromium`, started
 //! by Debian's `chromedriver` (which the test starts on a free port of
-//! 127.0.0.1 in the network the browser must see) and driven over WebDriver
-//! with fantoccini.
+//! 127.0.0.1 in the network the browser must see) and driven over W3C
+//! WebDriver: JSON over HTTP/1.1, with the host library's small HTTP client
+//! ([`socklab_host::http`]).
 //!
 //! Chromium reaches the device only from the device's side of the network:
 //! on a TAP that is the device's private namespace, where chromedriver (and
-//! so Chromium, which chromedriver talks to over 127.0.0.1) must run too. The
-//! WebDriver client's sockets must be opened there as well, so a [`Browser`]
-//! runs its client on a thread of its own inside that namespace and the test
-//! sends it commands; the test's own thread never changes namespace.
+//! so Chromium, which chromedriver talks to over 127.0.0.1) must run too.
+//! The WebDriver requests go to chromedriver from inside that namespace
+//! ([`HostNet::connect`]); the test's own thread never changes namespace.
 //!
 //! Dropping a [`Browser`] ends the WebDriver session (Chromium quits), then
 //! kills chromedriver's process group (chromedriver and any Chromium process
 //! still in it) by its ID and removes the fresh profile directory.
 
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
+use base64::Engine;
 use serde_json::{json, Value};
+use socklab_host::http::Connection;
 use socklab_host::netns::HostNet;
-
 /// The browser Debian installs (its launcher script).
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// Debian's WebDriver server for it.
@@ -48,90 +45,84 @@ const DRIVER_START: Duration = Duration::from_secs(15);
 /// How long one WebDriver command may take (starting Chromium included).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One command for the browser's thread.
-enum Order {
-    Goto(String),
-    Execute(String),
-    Screenshot,
-    WindowSize(u32, u32),
-}
-
-/// What the browser's thread answers.
-type Answer = Result<Value, String>;
-
 /// A headless Chromium under WebDriver, in one network namespace.
 pub struct Browser {
-    commands: Option<mpsc::Sender<(Order, mpsc::Sender<Answer>)>>,
-    thread: Option<JoinHandle<()>>,
+    /// The session's path on chromedriver: `/session/ID`.
+    session: String,
+    driver: Driver,
+    /// Chromium's fresh profile, removed on drop (after the driver).
+    _profile: tempfile::TempDir,
 }
 
 impl Browser {
     /// Starts chromedriver and a Chromium session in `net` (the caller's own
     /// namespace, or a device's private one).
     pub fn start(net: &HostNet) -> Browser {
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
-        let (commands, inbox) = mpsc::channel();
-        let net = net.clone();
-        let shown = net.to_string();
-        let thread = std::thread::Builder::new()
-            .name("browser".into())
-            .spawn(move || {
-                let entered = net.run(|| serve(&net, ready_tx.clone(), inbox));
-                if let Err(e) = entered {
-                    let _ = ready_tx.send(Err(format!("enter {net}: {e}")));
-                }
-            })
-            .expect("spawn the browser thread");
-        match ready_rx.recv_timeout(COMMAND_TIMEOUT + DRIVER_START) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("start Chromium in {shown}: {e}"),
-            Err(_) => panic!("start Chromium in {shown}: no answer within {COMMAND_TIMEOUT:?}"),
-        }
-        Browser {
-            commands: Some(commands),
-            thread: Some(thread),
-        }
+        Self::try_start(net).unwrap_or_else(|e| panic!("start Chromium in {net}: {e}"))
     }
 
-    fn ask(&self, command: Order) -> Value {
-        let what = match &command {
-            Order::Goto(url) => format!("open {url}"),
-            Order::Execute(script) => format!("run {script}"),
-            Order::Screenshot => "take a screenshot".into(),
-            Order::WindowSize(w, h) => format!("resize the window to {w}x{h}"),
-        };
-        let (answer_tx, answer_rx) = mpsc::channel();
-        self.commands
-            .as_ref()
-            .expect("a running browser")
-            .send((command, answer_tx))
-            .expect("the browser thread is running");
-        match answer_rx.recv_timeout(COMMAND_TIMEOUT) {
-            Ok(Ok(value)) => value,
-            Ok(Err(e)) => panic!("browser: {what}: {e}"),
-            Err(_) => panic!("browser: {what}: no answer within {COMMAND_TIMEOUT:?}"),
-        }
+    fn try_start(net: &HostNet) -> Result<Browser, String> {
+        let profile = tempfile::Builder::new()
+            .prefix("socklab-chromium-")
+            .tempdir()
+            .map_err(|e| format!("a profile directory: {e}"))?;
+        let driver = Driver::start(net)?;
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        let capabilities = json!({
+            "capabilities": { "alwaysMatch": {
+                "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            } },
+        });
+        let value = driver
+            .command("POST", "/session", Some(&capabilities))
+            .map_err(|e| format!("start a Chromium session: {e}"))?;
+        let id = value["sessionId"]
+            .as_str()
+            .ok_or_else(|| format!("start a Chromium session: no session ID in {value}"))?;
+        Ok(Browser {
+            session: format!("/session/{id}"),
+            driver,
+            _profile: profile,
+        })
+    }
+
+    /// Sends one command of the session (`path` under `/session/ID`);
+    /// panics with `what` and chromedriver's error.
+    fn ask(&self, what: &str, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let path = format!("{}{path}", self.session);
+        self.driver
+            .command(method, &path, body)
+            .unwrap_or_else(|e| panic!("browser: {what}: {e}"))
     }
 
     /// Opens `url`.
     pub fn goto(&self, url: &str) {
-        self.ask(Order::Goto(url.to_owned()));
+        let what = format!("open {url}");
+        self.ask(&what, "POST", "/url", Some(&json!({ "url": url })));
     }
 
     /// Runs `script` (a function body; `return` gives the value) in the page.
     pub fn eval(&self, script: &str) -> Value {
-        self.ask(Order::Execute(script.to_owned()))
+        let what = format!("run {script}");
+        let body = json!({ "script": script, "args": [] });
+        self.ask(&what, "POST", "/execute/sync", Some(&body))
     }
 
     /// Sets the window (the page's viewport in headless mode) to `width` x `height`.
     pub fn window_size(&self, width: u32, height: u32) {
-        self.ask(Order::WindowSize(width, height));
+        let what = format!("resize the window to {width}x{height}");
+        let body = json!({ "width": width, "height": height });
+        self.ask(&what, "POST", "/window/rect", Some(&body));
     }
 
     /// A PNG of the viewport.
     pub fn screenshot(&self) -> Vec<u8> {
-        let value = self.ask(Order::Screenshot);
-        serde_json::from_value(value).expect("PNG bytes")
+        let value = self.ask("take a screenshot", "GET", "/screenshot", None);
+        let encoded = value.as_str().expect("a screenshot as base64 text");
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("a screenshot in base64")
     }
 
     /// Re-runs `script` every 50 ms until `check` accepts its value (and
@@ -160,27 +151,27 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Closing the channel ends the session and the thread.
-        drop(self.commands.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        // Ends the session: Chromium quits. The driver's group is killed
+        // next (when `driver` drops) whatever this answered.
+        let _ = self.driver.command("DELETE", &self.session, None);
     }
 }
 
 /// chromedriver, in its own process group: killed with everything it started.
 struct Driver {
     child: Child,
-    port: u16,
+    /// Where chromedriver listens, on 127.0.0.1 of `net`.
+    addr: SocketAddr,
+    net: HostNet,
 }
 
 impl Driver {
-    /// Starts chromedriver on a free port of 127.0.0.1 in `net`; the calling
-    /// thread must be in `net`.
+    /// Starts chromedriver on a free port of 127.0.0.1 in `net`.
     fn start(net: &HostNet) -> Result<Driver, String> {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("find a free port on 127.0.0.1: {e}"))?
+        let port = net
+            .run(|| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()))
+            .map_err(|e| format!("enter {net}: {e}"))?
+            .map_err(|e| format!("find a free port on 127.0.0.1 in {net}: {e}"))?
             .port();
         let mut command = match net.netns_name() {
             Some(name) => {
@@ -210,7 +201,11 @@ impl Driver {
                 }
             }
         });
-        let mut driver = Driver { child, port };
+        let mut driver = Driver {
+            child,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            net: net.clone(),
+        };
         let deadline = Instant::now() + DRIVER_START;
         let mut said = Vec::new();
         loop {
@@ -228,10 +223,40 @@ impl Driver {
             }
         }
         // Bounded probe: it listens now.
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, driver.port));
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-            .map_err(|e| format!("{CHROMEDRIVER} on {addr}: {e}"))?;
+        driver
+            .net
+            .connect(driver.addr, Duration::from_secs(2))
+            .map_err(|e| format!("{CHROMEDRIVER} on {} in {net}: {e}", driver.addr))?;
         Ok(driver)
+    }
+
+    /// Sends one WebDriver command on a fresh connection from the driver's
+    /// network, every read and write bounded by [`COMMAND_TIMEOUT`]; returns
+    /// the answer's `value`, or the WebDriver error as text.
+    fn command(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+        let body = body.map(Value::to_string);
+        let mut connection = Connection::open(&self.net, self.addr, COMMAND_TIMEOUT)
+            .map_err(|e| format!("connect to {CHROMEDRIVER} on {}: {e}", self.addr))?;
+        let response = connection
+            .request(method, path, body.as_deref().map(str::as_bytes))
+            .map_err(|e| format!("{method} {path}: {e}"))?;
+        let answer: Value = serde_json::from_slice(&response.body).map_err(|e| {
+            format!(
+                "{method} {path}: {} {}, not JSON ({e}): {}",
+                response.status,
+                response.reason,
+                String::from_utf8_lossy(&response.body)
+            )
+        })?;
+        let value = answer.get("value").cloned().unwrap_or(Value::Null);
+        if response.status == 200 {
+            Ok(value)
+        } else {
+            Err(format!(
+                "{method} {path}: {} {}: {}: {}",
+                response.status, response.reason, value["error"], value["message"]
+            ))
+        }
     }
 }
 
@@ -243,89 +268,5 @@ impl Drop for Driver {
         // SAFETY: killpg takes plain integers and touches no memory of ours.
         unsafe { libc::killpg(group, libc::SIGKILL) };
         let _ = self.child.wait();
-    }
-}
-
-/// The browser thread: starts chromedriver and a session, answers commands
-/// until the channel closes, then ends the session.
-fn serve(
-    net: &HostNet,
-    ready: mpsc::Sender<Result<(), String>>,
-    inbox: mpsc::Receiver<(Order, mpsc::Sender<Answer>)>,
-) {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = ready.send(Err(format!("a tokio runtime: {e}")));
-            return;
-        }
-    };
-    let profile = match tempfile::Builder::new()
-        .prefix("socklab-chromium-")
-        .tempdir()
-    {
-        Ok(dir) => dir,
-        Err(e) => {
-            let _ = ready.send(Err(format!("a profile directory: {e}")));
-            return;
-        }
-    };
-    let driver = match Driver::start(net) {
-        Ok(driver) => driver,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    let client = runtime.block_on(connect(driver.port, profile.path().into()));
-    let client = match client {
-        Ok(client) => client,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(()));
-    while let Ok((command, answer)) = inbox.recv() {
-        let result = runtime.block_on(run(&client, command));
-        let _ = answer.send(result);
-    }
-    let _ = runtime.block_on(async { tokio::time::timeout(COMMAND_TIMEOUT, client.close()).await });
-    drop(driver);
-    drop(profile);
-}
-
-async fn connect(port: u16, profile: PathBuf) -> Result<Client, String> {
-    let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect();
-    args.push(format!("--user-data-dir={}", profile.display()));
-    let capabilities = json!({
-        "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
-    });
-    let serde_json::Value::Object(capabilities) = capabilities else {
-        unreachable!("an object")
-    };
-    let connecting = ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await;
-    connecting.map_err(|e| format!("start a Chromium session: {e}"))
-}
-
-async fn run(client: &Client, command: Order) -> Answer {
-    let done = tokio::time::timeout(COMMAND_TIMEOUT, async {
-        match command {
-            Order::Goto(url) => client.goto(&url).await.map(|()| Value::Null),
-            Order::Execute(script) => client.execute(&script, Vec::new()).await,
-            Order::Screenshot => client.screenshot().await.map(|png| json!(png)),
-            Order::WindowSize(w, h) => client.set_window_size(w, h).await.map(|()| Value::Null),
-        }
-    })
-    .await;
-    match done {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => Err(format!("no answer within {COMMAND_TIMEOUT:?}")),
     }
 }

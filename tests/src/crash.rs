@@ -231,11 +231,13 @@ macro_rules! crash_cases {
     ($machine:expr) => {
         #[test]
         fn firmware_crash_fails_the_case_and_shows_the_uart_log() {
+            let _area = $crate::area::enter(module_path!());
             $crate::crash::crash_fails_the_case_and_shows_the_uart_log($machine);
         }
 
         #[test]
         fn crash_at_boot_fails_start_with_the_uart_log() {
+            let _area = $crate::area::enter(module_path!());
             $crate::crash::crash_at_boot_fails_start_with_the_uart_log($machine);
         }
     };

@@ -35,6 +35,7 @@ macro_rules! http_cases {
         $(
             #[test]
             fn $case() {
+                let _area = $crate::area::enter(module_path!());
                 let dut = $crate::Dut::start_with($board, $crate::http::HTTP_OPTIONS);
                 $crate::http::$case(&dut);
                 dut.assert_running();

@@ -13,7 +13,11 @@
 //!
 //! [`thirdparty`] drives tools we did not write (tshark, nmap, hping3, ping,
 //! a Java client, Python asyncio) against the device from its namespace.
+//!
+//! The tests themselves are one binary, `tests/suite`, a module per area;
+//! [`area`] keeps the areas from running at the same time.
 
+pub mod area;
 pub mod browser;
 pub mod cases;
 pub mod crash;
@@ -204,6 +208,7 @@ macro_rules! conformance {
         $(
             #[test]
             fn $case() {
+                let _area = $crate::area::enter(module_path!());
                 let dut = $crate::Dut::start($board);
                 $crate::cases::$case(&dut);
                 dut.assert_running();

@@ -13,13 +13,12 @@ use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use serde::Serialize;
 use socklab_app::protocol::MAX_RESPONSE_LINE;
 
 use super::connect::CLIENT_STACK;
 use super::stats::{per_sec, Percentiles};
-use super::{BenchError, Options, Target};
+use super::{BenchError, Options, StepProgress, Target};
 use crate::client::LabClient;
 
 /// One concurrency run.
@@ -50,7 +49,7 @@ pub struct ConcurrencyRun {
 pub fn run(
     target: &Target,
     opts: &Options,
-    bar: &ProgressBar,
+    bar: &dyn StepProgress,
 ) -> Result<ConcurrencyRun, BenchError> {
     let addr = target.lab_addr();
     let clients = opts.concurrency;

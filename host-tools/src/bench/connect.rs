@@ -9,11 +9,10 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use serde::Serialize;
 
 use super::stats::{per_sec, Percentiles};
-use super::{BenchError, Options, Target};
+use super::{BenchError, Options, StepProgress, Target};
 use crate::client::LabClient;
 
 /// Stack of each client thread: they only parse short lines.
@@ -42,7 +41,11 @@ pub struct ConnectRun {
 
 /// Runs one connection-rate measurement for `opts.duration` (the caller has
 /// entered the target's network).
-pub fn run(target: &Target, opts: &Options, bar: &ProgressBar) -> Result<ConnectRun, BenchError> {
+pub fn run(
+    target: &Target,
+    opts: &Options,
+    bar: &dyn StepProgress,
+) -> Result<ConnectRun, BenchError> {
     let addr = target.lab_addr();
     let connections = AtomicU64::new(0);
     let failures = AtomicU64::new(0);

@@ -6,13 +6,12 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use serde::Serialize;
 use socklab_app::protocol::ECHO_PORT;
 
 use super::pin::{self, PinnedProcess};
 use super::stats::Percentiles;
-use super::{BenchError, Options, Target};
+use super::{BenchError, Options, StepProgress, Target};
 
 /// Bytes per ping.
 pub const MESSAGE: usize = 64;
@@ -48,7 +47,11 @@ pub struct LatencyRun {
 /// `opts.count` timed ones (at most [`MAX_RUN`]). The caller has entered the
 /// target's network; this spawns its own thread so that pinning it leaves
 /// the caller alone.
-pub fn run(target: &Target, opts: &Options, bar: &ProgressBar) -> Result<LatencyRun, BenchError> {
+pub fn run(
+    target: &Target,
+    opts: &Options,
+    bar: &dyn StepProgress,
+) -> Result<LatencyRun, BenchError> {
     // The target's process is pinned first and unpinned when `_pinned` drops.
     let _pinned = match (opts.pin, target.pid) {
         (Some(cpu), Some(pid)) => {
@@ -78,7 +81,7 @@ pub fn run(target: &Target, opts: &Options, bar: &ProgressBar) -> Result<Latency
 fn ping_pong(
     target: &Target,
     opts: &Options,
-    bar: &ProgressBar,
+    bar: &dyn StepProgress,
     pinning: Pinning,
 ) -> Result<LatencyRun, BenchError> {
     let io = |what: &str, error| BenchError::Io {

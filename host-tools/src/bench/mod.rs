@@ -14,7 +14,7 @@
 //! A [`Target`] is anything that serves the socklab ports at an address in
 //! some network namespace; [`run`] measures every target for every workload,
 //! `runs` times, interleaving targets so that a slow moment of the machine
-//! hits both alike.
+//! hits both alike, and tells an [`Observer`] how far it has got.
 
 pub mod concurrency;
 pub mod connect;
@@ -32,7 +32,6 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use socklab_app::protocol::{info, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
 
@@ -276,14 +275,14 @@ impl Target {
         match (self.lab_slots, self.bulk_buffers) {
             (Some(slots), Some((rx, tx))) => parts.push(format!(
                 "pool: {slots} lab slots, bulk sockets {} rx / {} tx",
-                indicatif::HumanBytes(rx),
-                indicatif::HumanBytes(tx)
+                report::format_bytes(rx),
+                report::format_bytes(tx)
             )),
             (Some(slots), None) => parts.push(format!("pool: {slots} lab slots")),
             (None, Some((rx, tx))) => parts.push(format!(
                 "bulk sockets {} rx / {} tx",
-                indicatif::HumanBytes(rx),
-                indicatif::HumanBytes(tx)
+                report::format_bytes(rx),
+                report::format_bytes(tx)
             )),
             (None, None) if self.board == kernel::BOARD => {
                 parts.push("the kernel's autotuned socket buffers".into())
@@ -408,63 +407,47 @@ pub struct Results {
     pub concurrency: Vec<ConcurrencyRun>,
 }
 
-/// Progress on stderr: one bar for the whole bench, one for the step at hand.
-pub struct Progress {
-    multi: MultiProgress,
-    overall: ProgressBar,
+/// What [`run`] reports while it measures, for a caller that shows it
+/// (the `socklab` command draws progress bars). [`Quiet`] shows nothing.
+pub trait Observer {
+    /// The progress of one step.
+    type Step: StepProgress;
+
+    /// A step begins; `what` names the target, the workload and the run.
+    fn step_started(&self, what: String) -> Self::Step;
+
+    /// The step has ended (successfully or not).
+    fn step_finished(&self, step: Self::Step);
 }
 
-impl Progress {
-    /// Bars for `steps` steps; hidden when `enabled` is false (or stderr is
-    /// not a terminal).
-    pub fn new(enabled: bool, steps: u64) -> Self {
-        let target = if enabled {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let multi = MultiProgress::with_draw_target(target);
-        let overall = multi.add(ProgressBar::new(steps));
-        overall.set_style(
-            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} steps, {elapsed}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        overall.set_prefix("socklab bench");
-        Progress { multi, overall }
+/// How far one step has got, in its workload's own unit (milliseconds,
+/// bytes or round trips). Workloads update it from their measuring thread.
+pub trait StepProgress: Sync {
+    /// The step is `len` units long.
+    fn set_length(&self, len: u64);
+
+    /// The step has done `pos` units.
+    fn set_position(&self, pos: u64);
+}
+
+/// Reports nothing: for callers that only want the figures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Observer for Quiet {
+    type Step = Quiet;
+
+    fn step_started(&self, _what: String) -> Quiet {
+        Quiet
     }
 
-    /// A bar for one step.
-    fn step(&self, message: String) -> ProgressBar {
-        let bar = self.multi.add(ProgressBar::new(1));
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>12} [{bar:30}] {percent:>3}% {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix("");
-        bar.set_message(message);
-        bar
-    }
+    fn step_finished(&self, _step: Quiet) {}
+}
 
-    fn done(&self, bar: ProgressBar) {
-        bar.finish_and_clear();
-        self.multi.remove(&bar);
-        self.overall.inc(1);
-    }
+impl StepProgress for Quiet {
+    fn set_length(&self, _len: u64) {}
 
-    /// Prints a line above the bars.
-    pub fn println(&self, line: &str) {
-        if self.multi.println(line).is_err() || self.overall.is_hidden() {
-            eprintln!("{line}");
-        }
-    }
-
-    /// Removes the bars.
-    pub fn finish(&self) {
-        self.overall.finish_and_clear();
-        let _ = self.multi.clear();
-    }
+    fn set_position(&self, _pos: u64) {}
 }
 
 /// How many steps [`run`] takes for these options and targets.
@@ -481,11 +464,12 @@ pub fn steps(opts: &Options, targets: usize) -> u64 {
 }
 
 /// Measures every target, `opts.runs` times, every workload in turn; the
-/// targets take turns within each step. Returns one [`Results`] per target.
-pub fn run(
+/// targets take turns within each step; [`steps`] steps in all, each
+/// reported to `observer`. Returns one [`Results`] per target.
+pub fn run<O: Observer>(
     targets: &[Target],
     opts: &Options,
-    progress: &Progress,
+    observer: &O,
 ) -> Result<Vec<Results>, BenchError> {
     for target in targets {
         target.check(opts)?;
@@ -503,26 +487,26 @@ pub fn run(
                         Workload::Throughput => direction.label().to_owned(),
                         other => other.name().to_owned(),
                     };
-                    let bar =
-                        progress.step(format!("{}: {what}, run {run}/{}", target.name, opts.runs));
+                    let step = observer
+                        .step_started(format!("{}: {what}, run {run}/{}", target.name, opts.runs));
                     let outcome = target.net.run(|| -> Result<(), BenchError> {
                         match workload {
                             Workload::Throughput => results
                                 .throughput
-                                .push(throughput::run(target, direction, opts, &bar)?),
+                                .push(throughput::run(target, direction, opts, &step)?),
                             Workload::Latency => {
-                                results.latency.push(latency::run(target, opts, &bar)?)
+                                results.latency.push(latency::run(target, opts, &step)?)
                             }
                             Workload::Connect => {
-                                results.connect.push(connect::run(target, opts, &bar)?)
+                                results.connect.push(connect::run(target, opts, &step)?)
                             }
                             Workload::Concurrency => results
                                 .concurrency
-                                .push(concurrency::run(target, opts, &bar)?),
+                                .push(concurrency::run(target, opts, &step)?),
                         }
                         Ok(())
                     });
-                    progress.done(bar);
+                    observer.step_finished(step);
                     outcome??;
                     // Let the last connections' closes finish before the next step.
                     std::thread::sleep(Duration::from_millis(100));

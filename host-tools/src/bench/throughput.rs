@@ -17,14 +17,13 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use serde::Serialize;
 use socklab_app::protocol::{
     chargen_fill, CHARGEN_ALPHABET, CHARGEN_LINE_LEN, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT,
 };
 
 use super::stats::bits_per_sec;
-use super::{BenchError, Limit, Options, Target, Verify};
+use super::{BenchError, Limit, Options, Quiet, StepProgress, Target, Verify};
 
 /// Bytes handed to one `write`.
 pub const WRITE_CHUNK: usize = 256 * 1024;
@@ -213,7 +212,7 @@ pub fn run(
     target: &Target,
     direction: Direction,
     opts: &Options,
-    bar: &ProgressBar,
+    bar: &dyn StepProgress,
 ) -> Result<ThroughputRun, BenchError> {
     let addr = target.addr(direction.port());
     let stream = connect(target, addr, opts.timeout)?;
@@ -297,16 +296,14 @@ pub fn run(
 }
 
 /// One throughput run in `direction` inside the target's network, without
-/// a progress bar: for a caller that compares the bench with another tool
+/// reporting progress: for a caller that compares the bench with another tool
 /// (the iperf3 agreement test).
 pub fn measure(
     target: &Target,
     direction: Direction,
     opts: &Options,
 ) -> Result<ThroughputRun, BenchError> {
-    target
-        .net
-        .run(|| run(target, direction, opts, &ProgressBar::hidden()))?
+    target.net.run(|| run(target, direction, opts, &Quiet))?
 }
 
 /// Writes the chargen pattern until `limit` bytes or the stop flag.
@@ -386,7 +383,7 @@ fn sample(
     stream: &TcpStream,
     direction: Direction,
     opts: &Options,
-    bar: &ProgressBar,
+    bar: &dyn StepProgress,
     counters: &Counters,
 ) -> Result<ThroughputRun, BenchError> {
     const TICK: Duration = Duration::from_millis(2);

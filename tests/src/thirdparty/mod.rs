@@ -286,6 +286,7 @@ macro_rules! thirdparty_cases {
         $(
             #[test]
             fn $case() {
+                let _area = $crate::area::enter(module_path!());
                 $crate::thirdparty::$module::$case($board);
             }
         )+

@@ -9,4 +9,4 @@ pub mod text;
 pub(crate) mod fixture;
 
 pub use model::{Aggregate, Better, Figure, Report, TargetReport, Value};
-pub use text::{format_value, markdown_from_json};
+pub use text::{format_bytes, format_value, markdown_from_json};

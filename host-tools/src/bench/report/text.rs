@@ -2,8 +2,6 @@
 //! where), the table, the first errors, and the Markdown table of a saved
 //! `--json` result.
 
-use indicatif::HumanBytes;
-
 use super::model::{Better, Report};
 use crate::bench::machine::Machine;
 use crate::bench::{Limit, Workload};
@@ -15,7 +13,7 @@ impl Report {
         let mut out = String::new();
         let limit = match o.limit {
             Limit::Duration(d) => format!("{:.1} s per stream", d.as_secs_f64()),
-            Limit::Bytes(n) => format!("{} per stream", HumanBytes(n)),
+            Limit::Bytes(n) => format!("{} per stream", format_bytes(n)),
         };
         out.push_str(&format!(
             "socklab bench: {} run{} of each workload, medians (errors: sums); throughput {limit}; \
@@ -250,6 +248,22 @@ pub fn markdown_from_json(json: &serde_json::Value) -> Result<String, String> {
     Ok(out)
 }
 
+/// A byte count in binary units, as `15 B`, `1.46 KiB`, `256.00 KiB` or
+/// `1.43 MiB` (two decimals from 1 KiB up).
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", UNITS[unit])
+}
+
 /// A value with its unit, rounded for reading.
 pub fn format_value(value: f64, unit: &str) -> String {
     match unit {
@@ -267,6 +281,17 @@ pub fn format_value(value: f64, unit: &str) -> String {
 mod test {
     use super::*;
     use crate::bench::report::fixture::report;
+
+    #[test]
+    fn bytes_read_in_binary_units() {
+        assert_eq!(format_bytes(15), "15 B");
+        assert_eq!(format_bytes(1023), "1023 B");
+        assert_eq!(format_bytes(1_500), "1.46 KiB");
+        assert_eq!(format_bytes(256 << 10), "256.00 KiB");
+        assert_eq!(format_bytes(1_500_000), "1.43 MiB");
+        assert_eq!(format_bytes(1_500_000_000), "1.40 GiB");
+        assert_eq!(format_bytes(u64::MAX), "16.00 EiB");
+    }
 
     #[test]
     fn table_shows_every_figure_and_ratio() {

@@ -108,6 +108,7 @@ const MTU_FRAMES: u64 = (BYTES / MSS) as u64;
 
 #[test]
 fn offload_on_moves_64_mib_each_way_byte_exact_in_super_frames() {
+    let _area = socklab_tests::area::enter(module_path!());
     let dut = Dut::start_with(BoardKind::Tap, &["--offload", "on"]);
     assert_eq!(info_of(&dut).get(info::OFFLOAD), Some("on"));
     // Super-frames carry up to 44 segments: far fewer frames than one per MSS.
@@ -128,6 +129,7 @@ fn offload_on_moves_64_mib_each_way_byte_exact_in_super_frames() {
 
 #[test]
 fn offload_off_moves_64_mib_each_way_byte_exact_in_mtu_frames() {
+    let _area = socklab_tests::area::enter(module_path!());
     let dut = Dut::start_with(BoardKind::Tap, &["--offload", "off"]);
     assert_eq!(info_of(&dut).get(info::OFFLOAD), Some("off"));
     for addr in [dut.addr(ECHO_PORT), dut.addr6(ECHO_PORT).expect("IPv6")] {
@@ -142,6 +144,7 @@ fn offload_off_moves_64_mib_each_way_byte_exact_in_mtu_frames() {
 
 #[test]
 fn bad_link_and_rate_limit_turn_offload_off_and_say_so() {
+    let _area = socklab_tests::area::enter(module_path!());
     let cases: [(&[&str], &str); 2] = [
         (
             &[
@@ -200,6 +203,7 @@ impl Drop for TempFile {
 
 #[test]
 fn capture_of_super_frames_opens_in_tshark_with_wall_clock_times() {
+    let _area = socklab_tests::area::enter(module_path!());
     let pcap =
         TempFile(std::env::temp_dir().join(format!("socklab-offload-{}.pcap", std::process::id())));
     let path = pcap.0.to_str().unwrap().to_owned();
@@ -258,6 +262,7 @@ fn capture_of_super_frames_opens_in_tshark_with_wall_clock_times() {
 /// connection gets through.
 #[test]
 fn offload_off_after_on_on_the_same_tap_clears_the_kernels_offloads() {
+    let _area = socklab_tests::area::enter(module_path!());
     use socklab_host::launch::{NetnsChoice, TapDevice, TapOptions};
     use socklab_host::netns::{Netns, Tap};
 

@@ -273,11 +273,15 @@ mod test {
 
     fn picture() -> Picture {
         let info: Info =
-            serde_json::from_str(include_str!("../../testdata/api/info.json")).unwrap();
-        let sockets: SocketsDoc =
-            serde_json::from_str(include_str!("../../testdata/api/sockets.json")).unwrap();
+            serde_json::from_str(include_str!("../../../host-tools/testdata/api/info.json"))
+                .unwrap();
+        let sockets: SocketsDoc = serde_json::from_str(include_str!(
+            "../../../host-tools/testdata/api/sockets.json"
+        ))
+        .unwrap();
         let events: EventsDoc =
-            serde_json::from_str(include_str!("../../testdata/api/events.json")).unwrap();
+            serde_json::from_str(include_str!("../../../host-tools/testdata/api/events.json"))
+                .unwrap();
         let mut log = EventLog::default();
         log.add(events);
         Picture {

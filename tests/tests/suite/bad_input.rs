@@ -136,6 +136,7 @@ fn timeout_cases(
 
 #[test]
 fn socklab_tap_refuses_bad_options_with_the_rule() {
+    let _area = socklab_tests::area::enter(module_path!());
     let tap = built_binary("socklab-tap");
     let mut cases = timeout_cases(
         true,
@@ -203,6 +204,7 @@ fn socklab_tap_refuses_bad_options_with_the_rule() {
 
 #[test]
 fn socklab_run_refuses_bad_device_options_before_starting_a_device() {
+    let _area = socklab_tests::area::enter(module_path!());
     let socklab = built_binary("socklab");
     let mut cases = Vec::new();
     // The QEMU images' boot options go through the image's own parser first:
@@ -397,6 +399,7 @@ impl Running {
 
 #[test]
 fn stopping_socklab_run_tap_resets_every_client_at_once() {
+    let _area = socklab_tests::area::enter(module_path!());
     let base = free_port_base().expect("a free port base on 127.0.0.1");
     let run = Running::start(&["tap", "--port-base", &base.to_string()]);
     let netns = run.netns.clone().expect("a private namespace");
@@ -424,6 +427,7 @@ fn stopping_socklab_run_tap_resets_every_client_at_once() {
 
 #[test]
 fn stopping_socklab_run_qemu_ends_every_client_at_once() {
+    let _area = socklab_tests::area::enter(module_path!());
     // User networking: the client gets an RST from the host's side of QEMU's
     // forwarding.
     let base = free_port_base().expect("a free port base on 127.0.0.1");
@@ -453,6 +457,7 @@ fn stopping_socklab_run_qemu_ends_every_client_at_once() {
 /// and fail, so any build attempt would both fail the start and leave the mark.
 #[test]
 fn socklab_run_qemu_boots_the_built_image_without_building() {
+    let _area = socklab_tests::area::enter(module_path!());
     let bin = tempfile::tempdir().expect("a temporary directory");
     let mark = bin.path().join("a build ran");
     for tool in ["cargo", "rustup"] {
@@ -486,6 +491,7 @@ fn socklab_run_qemu_boots_the_built_image_without_building() {
 
 #[test]
 fn docs_options_lists_every_timeout_with_its_default_and_range() {
+    let _area = socklab_tests::area::enter(module_path!());
     let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/options.md");
     let doc = std::fs::read_to_string(&doc).expect("docs/options.md");
     for option in TIMEOUT_OPTIONS {

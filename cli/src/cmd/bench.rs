@@ -16,11 +16,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use socklab_host::bench::kernel::{self, KernelBaseline, KernelOptions};
 use socklab_host::bench::report::{markdown_from_json, Report};
-use socklab_host::bench::{self, pin, Limit, Options, Progress, Target, Verify, Workload};
+use socklab_host::bench::{self, pin, Limit, Options, Target, Verify, Workload};
 use socklab_host::board::{BoardArg, BoardKind, NetArg, StartOptions};
 use socklab_host::launch::{DeviceLog, Image, Machine, NetnsChoice, RunningBoard};
 
 use super::Global;
+use crate::progress::Bars;
 
 /// Baselines `--baseline` can measure in the same run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -378,7 +379,7 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let progress = Progress::new(!args.no_progress, bench::steps(&opts, targets.len()));
+    let progress = Bars::new(!args.no_progress, bench::steps(&opts, targets.len()));
     let results = bench::run(&targets, &opts, &progress);
     progress.finish();
     let results = results?;

@@ -1,6 +1,6 @@
 //! The bad link of issue 5 on every board: 5 % drop, 1 % corrupt, 1 % duplicate,
 //! 2 % reorder, a fixed seed; echo must return every byte, in order, and a lab
-//! session must be correct. All boards in one binary, so the long transfers run
+//! session must be correct. All boards in one area, so the long transfers run
 //! at the same time. Needs root; `-- --nocapture` shows the figures.
 
 use socklab_tests::{reliability, BoardKind};
@@ -27,15 +27,18 @@ const RISCV_WINDOW: usize = 32 << 10;
 
 #[test]
 fn tap_echo_is_byte_exact_and_lab_session_correct() {
+    let _area = socklab_tests::area::enter(module_path!());
     reliability::bad_link(BoardKind::Tap, TAP_BYTES, Some(TAP_WINDOW));
 }
 
 #[test]
 fn qemu_echo_is_byte_exact_and_lab_session_correct() {
+    let _area = socklab_tests::area::enter(module_path!());
     reliability::bad_link(BoardKind::MPS2_TAP, QEMU_BYTES, None);
 }
 
 #[test]
 fn riscv_echo_is_byte_exact_and_lab_session_correct() {
+    let _area = socklab_tests::area::enter(module_path!());
     reliability::bad_link(BoardKind::RISCV_TAP, RISCV_BYTES, Some(RISCV_WINDOW));
 }

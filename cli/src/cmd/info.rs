@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use crate::render::info_table;
 use socklab_host::client::LabClient;
-use socklab_host::render::info_table;
 
 use super::Global;
 

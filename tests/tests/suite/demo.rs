@@ -43,6 +43,7 @@ fn demo(args: &[&str]) -> String {
 
 #[test]
 fn the_demo_passes_on_the_tap_board() {
+    let _area = socklab_tests::area::enter(module_path!());
     let transcript = demo(&[]);
     // On a TAP the UDP step runs (user networking forwards TCP only).
     assert!(
@@ -54,11 +55,13 @@ fn the_demo_passes_on_the_tap_board() {
 
 #[test]
 fn the_demo_passes_on_the_qemu_board() {
+    let _area = socklab_tests::area::enter(module_path!());
     demo(&["--board", "qemu"]);
 }
 
 #[test]
 fn the_demo_passes_on_the_riscv_board() {
+    let _area = socklab_tests::area::enter(module_path!());
     demo(&["--board", "riscv"]);
 }
 
@@ -67,6 +70,7 @@ fn the_demo_passes_on_the_riscv_board() {
 /// a pipe): nothing more comes until the line is sent.
 #[test]
 fn the_demo_pauses_between_sections_until_a_line_comes() {
+    let _area = socklab_tests::area::enter(module_path!());
     use std::io::{BufRead, BufReader, Write};
     use std::process::Stdio;
     use std::sync::mpsc;

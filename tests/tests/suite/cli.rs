@@ -74,6 +74,7 @@ fn check(cases: &[Case], prefix: &[&str]) {
 
 #[test]
 fn bad_input_gets_one_clear_message_and_a_nonzero_exit() {
+    let _area = socklab_tests::area::enter(module_path!());
     check(
         &[
             Case {
@@ -153,6 +154,7 @@ fn bad_input_gets_one_clear_message_and_a_nonzero_exit() {
 
 #[test]
 fn each_help_lists_its_own_options_and_an_example() {
+    let _area = socklab_tests::area::enter(module_path!());
     for sub in [
         "demo", "run", "connect", "netstat", "info", "who", "ping", "tap", "bench",
     ] {
@@ -180,6 +182,7 @@ fn each_help_lists_its_own_options_and_an_example() {
 /// set, so even root lacks it), one message, nothing sent or counted.
 #[test]
 fn ping_without_raw_sockets_says_so_once_and_counts_nothing() {
+    let _area = socklab_tests::area::enter(module_path!());
     let out = Command::new("setpriv")
         .args(["--bounding-set=-net_raw"])
         .arg(socklab_bin())
@@ -230,6 +233,7 @@ fn stderr_of(child: &mut Child) -> String {
 
 #[test]
 fn against_a_device() {
+    let _area = socklab_tests::area::enter(module_path!());
     let dut = Dut::start(BoardKind::Tap);
     let ns = dut
         .host_net()
@@ -391,6 +395,7 @@ fn against_a_device() {
 /// the usual status.
 #[test]
 fn run_with_its_output_closed_still_stops_cleanly() {
+    let _area = socklab_tests::area::enter(module_path!());
     let (reader, writer) = std::io::pipe().expect("pipe");
     let mut child = Command::new(socklab_bin())
         .args(["run", "tap", "--no-forward"])
@@ -526,6 +531,7 @@ fn screen_lines(raw: &str) -> Vec<String> {
 
 #[test]
 fn connect_prints_incoming_lines_above_the_typed_line() {
+    let _area = socklab_tests::area::enter(module_path!());
     let dut = Dut::start(BoardKind::Tap);
     let ns = dut.host_net().netns_name().expect("a namespace").to_owned();
     let ip = dut.addr(0).ip().to_string();

@@ -6,10 +6,12 @@ use socklab_tests::{reliability, BoardKind};
 
 #[test]
 fn clients_reset_mid_transfer_free_their_sockets() {
+    let _area = socklab_tests::area::enter(module_path!());
     reliability::reset_clients_free_their_sockets(BoardKind::MPS2_TAP);
 }
 
 #[test]
 fn clients_vanished_mid_transfer_free_their_sockets() {
+    let _area = socklab_tests::area::enter(module_path!());
     reliability::silent_clients_free_their_sockets(BoardKind::MPS2_TAP);
 }

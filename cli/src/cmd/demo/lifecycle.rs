@@ -10,6 +10,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::render::netstat_table;
 use anyhow::{anyhow, bail, ensure, Context};
 use socklab_app::protocol::{
     self, info, state, BYE, ECHO, ECHO_PORT, HELLO, INFO, LAB_PORT, NETSTAT, OK, QUIT, SAY, WHO,
@@ -21,7 +22,6 @@ use socklab_host::launch::{
 };
 use socklab_host::netns::{self, Netns};
 use socklab_host::ping::PingError;
-use socklab_host::render::netstat_table;
 
 use super::engine::{need, Demo, Skipped, Stopped};
 use super::Args;

@@ -2,11 +2,19 @@
 //! walk through the life of a TCP socket with `socklab demo`.
 //!
 //! One module per subcommand under `cmd/`; the work is done by the
-//! `socklab_host` library. Results go to stdout, logs and progress to stderr.
+//! `socklab_host` library. What only a person at a terminal needs lives
+//! here: the tables of [`render`], the bench's progress bars in [`progress`],
+//! `socklab top`'s terminal view and `socklab connect`'s line editing.
+//! Results go to stdout, logs and progress to stderr.
 
+// The library's `println!`, `print!` and `eprintln!`, which never panic on a
+// closed stdout or stderr, in place of the standard ones in every module.
 #[macro_use]
-mod print;
+extern crate socklab_host;
+
 mod cmd;
+mod progress;
+mod render;
 
 use clap::{Parser, Subcommand};
 

@@ -92,6 +92,7 @@ fn netns(dut: &Dut) -> String {
 
 #[test]
 fn top_once_shows_the_lab_clients_in_their_slots() {
+    let _area = socklab_tests::area::enter(module_path!());
     let dut = Dut::start(BoardKind::Tap);
     let ns = netns(&dut);
     let mut clients: Vec<LabClient> = (0..2)
@@ -173,6 +174,7 @@ fn top_once_shows_the_lab_clients_in_their_slots() {
 
 #[test]
 fn top_refuses_bad_targets_with_clear_messages() {
+    let _area = socklab_tests::area::enter(module_path!());
     let dut = Dut::start(BoardKind::Tap);
     let ns = netns(&dut);
     let device = dut.addr(HTTP_PORT).ip();

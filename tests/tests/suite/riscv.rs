@@ -2,7 +2,7 @@
 //! user networking (ports forwarded on 127.0.0.1, no root) and over a TAP in a private
 //! namespace (the device's own addresses, ping and IPv6), the abrupt-death reliability
 //! cases, crash tests (a patched image faults and QEMU exits with status 1, no hang), and
-//! the command line QEMU really runs with. One binary, so its cases run side by side. The
+//! the command line QEMU really runs with. One area, so its cases run side by side. The
 //! TAP cases need root.
 
 use std::collections::BTreeMap;
@@ -25,11 +25,13 @@ mod tap {
 
     #[test]
     fn clients_reset_mid_transfer_free_their_sockets() {
+        let _area = socklab_tests::area::enter(module_path!());
         reliability::reset_clients_free_their_sockets(BoardKind::RISCV_TAP);
     }
 
     #[test]
     fn clients_vanished_mid_transfer_free_their_sockets() {
+        let _area = socklab_tests::area::enter(module_path!());
         reliability::silent_clients_free_their_sockets(BoardKind::RISCV_TAP);
     }
 }
@@ -40,6 +42,7 @@ crash_cases!(Machine::RiscvVirt);
 /// image's own parser, with a message that names it.
 #[test]
 fn unknown_boot_option_stops_the_image_with_a_reason() {
+    let _area = socklab_tests::area::enter(module_path!());
     let image = find_image(Machine::RiscvVirt, &Image::Rebuilt).expect("the riscv-virt image");
     let error = QemuDevice::start(QemuOptions {
         firmware_args: vec!["--no-such-option".to_owned()],
@@ -60,6 +63,7 @@ fn unknown_boot_option_stops_the_image_with_a_reason() {
 /// and every port of the tool's list forwarded from 127.0.0.1:base+port, and no other.
 #[test]
 fn qemu_runs_with_event_idx_off_and_the_tools_forwarded_ports() {
+    let _area = socklab_tests::area::enter(module_path!());
     let device = QemuDevice::start(QemuOptions {
         machine: Machine::RiscvVirt,
         net: QemuNet::user_any_ports(),

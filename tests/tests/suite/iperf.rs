@@ -9,6 +9,7 @@ macro_rules! iperf_cases {
     ($board:expr, $bytes:expr) => {
         #[test]
         fn iperf3_modes() {
+            let _area = socklab_tests::area::enter(module_path!());
             let dut = Dut::start($board);
             iperf::iperf3_modes(&dut);
             dut.assert_running();
@@ -16,6 +17,7 @@ macro_rules! iperf_cases {
 
         #[test]
         fn iperf3_busy_and_bad_clients() {
+            let _area = socklab_tests::area::enter(module_path!());
             let dut = Dut::start($board);
             iperf::iperf3_busy_and_bad_clients(&dut);
             dut.assert_running();
@@ -23,6 +25,7 @@ macro_rules! iperf_cases {
 
         #[test]
         fn fifty_iperf3_tests_back_to_back() {
+            let _area = socklab_tests::area::enter(module_path!());
             let dut = Dut::start($board);
             iperf::fifty_iperf3_tests_back_to_back(&dut, $bytes);
             dut.assert_running();
@@ -30,6 +33,7 @@ macro_rules! iperf_cases {
 
         #[test]
         fn iperf2_modes() {
+            let _area = socklab_tests::area::enter(module_path!());
             let dut = Dut::start($board);
             iperf::iperf2_modes(&dut);
             dut.assert_running();

@@ -1,7 +1,7 @@
 //! Renders device answers for people: the socket table as aligned columns
 //! (like `netstat`), `INFO` as `key  value` lines. JSON comes from serde.
 
-use crate::client::{Info, Socket};
+use socklab_host::client::{Info, Socket};
 
 /// Column headers of the socket table.
 pub const NETSTAT_HEADERS: [&str; 6] = ["Proto", "Local", "Remote", "State", "Recv-Q", "Send-Q"];

@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use crate::render::{group_listeners, netstat_table_noted, Group};
 use socklab_app::protocol::{info, LAB_PORT};
 use socklab_host::client::{Greeting, Info, Socket};
-use socklab_host::render::{group_listeners, netstat_table_noted, Group};
 
 use super::Global;
 

@@ -15,6 +15,7 @@ use socklab_tests::{BoardKind, Dut};
 
 #[test]
 fn tap_page_over_the_tap() {
+    let _area = socklab_tests::area::enter(module_path!());
     let dut = Dut::start(BoardKind::Tap);
     let browser = Browser::start(dut.host_net());
     let seen = scripted_session(
@@ -32,6 +33,7 @@ fn tap_page_over_the_tap() {
 
 #[test]
 fn tap_page_through_the_loopback_forwarder() {
+    let _area = socklab_tests::area::enter(module_path!());
     let dut = Dut::start(BoardKind::Tap);
     // A free port on 127.0.0.1 for the device's port 80: the forwarder's
     // base is chosen to land on it.
@@ -59,6 +61,7 @@ fn tap_page_through_the_loopback_forwarder() {
 
 #[test]
 fn mps2_page_through_qemu_user_networking() {
+    let _area = socklab_tests::area::enter(module_path!());
     let dut = Dut::start(BoardKind::MPS2_USER);
     let browser = Browser::start(dut.host_net());
     let seen = scripted_session(

@@ -1,7 +1,7 @@
 //! `socklab bench` and Debian's `iperf3` client measure the same device in
 //! the same run and agree within 15 % host→device and device→host, on
-//! mps2-an385 over a TAP. A test binary of its own so that nothing else of
-//! the suite shares the two CPUs while it measures. linux-tap is not covered:
+//! mps2-an385 over a TAP. An area of its own (`socklab_tests::area`) so that
+//! nothing else of the suite shares the two CPUs while it measures. linux-tap is not covered:
 //! its runs still vary from one to the next beyond 15 % on a loaded 2-vCPU
 //! machine (the README says why).
 
@@ -13,6 +13,7 @@ const SECONDS: u64 = 1;
 
 #[test]
 fn bench_and_iperf3_agree_on_mps2_tap() {
+    let _area = socklab_tests::area::enter(module_path!());
     let dut = Dut::start(BoardKind::MPS2_TAP);
     iperf::bench_and_iperf3_agree(&dut, ROUNDS, SECONDS);
     dut.assert_running();
