@@ -42,6 +42,19 @@ fn past(fin: &Segment) -> u64 {
 }
 
 impl Connection {
+    /// The client sent a SYN, the device its SYN-ACK, and the client a RST
+    /// and nothing else: the client's connect had given up. No data, no FIN,
+    /// no RST from the device.
+    pub fn abandoned_handshake(&self) -> bool {
+        self.accepted
+            && self.client_syns > 0
+            && self.client_rst
+            && self.client_acks.is_empty()
+            && self.client_fins.is_empty()
+            && self.device_fins.is_empty()
+            && self.device_rsts.is_empty()
+    }
+
     /// Why this connection did not close cleanly, if it did not.
     pub fn close_problem(&self) -> Option<String> {
         if !self.device_rsts.is_empty() {
@@ -136,6 +149,7 @@ fn check_closes(
     let mut refused = 0;
     let mut device_rsts = 0;
     let mut before = 0;
+    let mut abandoned = 0;
     let mut problems = Vec::new();
     for (stream, c) in &all {
         if capture.wire.is_some() && !c.accepted && c.client_syns == 0 {
@@ -151,6 +165,12 @@ fn check_closes(
             }
         } else if !c.accepted && c.client_syns > 0 && c.device_rsts.len() == 1 {
             refused += 1;
+        } else if c.abandoned_handshake() {
+            // A connect that gave up (the launcher's readiness check, under
+            // load) before the device's SYN-ACK came: the client's kernel
+            // answers that SYN-ACK with RST. No connection was made, so there
+            // is no close to check; the device sent no RST.
+            abandoned += 1;
         } else {
             problems.push(format!(
                 "connection {stream}: neither closed nor refused: {c:?}"
@@ -160,7 +180,8 @@ fn check_closes(
     println!(
         "figures: tshark closes on {}, {label}: {checked} closes checked, {device_rsts} RSTs \
          from the device on them, {} client FINs retransmitted; {refused} refused connects got \
-         one RST each; {before} begun before the capture",
+         one RST each; {before} begun before the capture; {abandoned} handshakes the client \
+         abandoned",
         dut.board_name(),
         all.values()
             .map(|c| c.client_fins.len().saturating_sub(1))
