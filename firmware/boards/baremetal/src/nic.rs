@@ -27,6 +27,12 @@ pub trait Nic {
     /// Room to send one frame of up to [`MAX_FRAME_LEN`](Self::MAX_FRAME_LEN) bytes, if
     /// there is any now.
     fn transmit(&mut self) -> Option<Self::Tx<'_>>;
+
+    /// Hands the hardware whatever the driver batched during a poll: frames queued but
+    /// not yet announced, receive buffers set aside. The serve loop calls it after every
+    /// poll, before it sleeps; a driver may also flush earlier (when its ring is full).
+    /// A driver that sends each frame at once keeps this default, which does nothing.
+    fn flush(&mut self) {}
 }
 
 /// A received frame.

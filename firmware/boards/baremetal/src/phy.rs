@@ -2,7 +2,7 @@
 //!
 //! Tokens pass the NIC's own frames through (a zero-copy NIC stays zero-copy). The
 //! adapter also times the driver with the board's [`Board::counter`], for `--profile`:
-//! how long taking a frame, finding room and handing a frame over took.
+//! how long taking a frame, finding room, handing a frame over and flushing took.
 
 use core::marker::PhantomData;
 
@@ -17,7 +17,8 @@ use crate::nic::{Nic, RxFrame, TxFrame};
 pub struct DriverTime {
     /// Counter units spent looking for and taking received frames.
     pub rx_time: u64,
-    /// Counter units spent finding room to send and handing frames over.
+    /// Counter units spent finding room to send, handing frames over and flushing the
+    /// NIC at the end of a poll.
     pub tx_time: u64,
     /// Frames received.
     pub rx_frames: u64,
@@ -45,6 +46,13 @@ impl<B: Board> NicDevice<B> {
     /// The NIC itself, for waiting on it and for its health.
     pub fn nic(&mut self) -> &mut B::Nic {
         &mut self.nic
+    }
+
+    /// Ends a poll: the NIC's [`Nic::flush`], counted as the driver's transmit time.
+    pub fn flush(&mut self) {
+        let started = B::counter();
+        self.nic.flush();
+        self.time.tx_time += B::counter() - started;
     }
 
     /// Time spent in the driver so far.

@@ -2,9 +2,9 @@
 //!
 //! A period splits the board's [`Board::counter`] into the NIC driver's receive side
 //! (looking for and taking frames), its transmit side (finding room, handing frames
-//! over), the stack and services (the rest of a poll), and sleep. Under QEMU's TCG a
-//! cycle counter follows the host's time-stamp counter, so only the proportions mean
-//! something.
+//! over, flushing), the stack and services (the rest of a poll), and sleep. Under
+//! QEMU's TCG a cycle counter follows the host's time-stamp counter, so only the
+//! proportions mean something.
 
 use core::marker::PhantomData;
 

@@ -76,7 +76,7 @@ pub fn serve<B: Board>(
     }
 }
 
-/// The loop: poll, check the NIC's health, sleep until a frame, the application's
+/// The loop: poll, flush what the NIC batched, check its health, sleep until a frame, the application's
 /// deadline or (with a bad link) the next held frame; with `--profile`, count where the
 /// time went.
 fn run<B: Board, D: Device>(
@@ -91,6 +91,7 @@ fn run<B: Board, D: Device>(
         let now = now::<B>();
         let polled = B::counter();
         let delay = app.poll(now, &mut device);
+        nic(&mut device).flush();
         let idled = B::counter();
         let mut ms = delay.map_or(MAX_IDLE_MS, |d| d.total_millis().min(MAX_IDLE_MS));
         if let Some(due) = next_due(&device) {

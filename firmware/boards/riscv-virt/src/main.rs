@@ -13,6 +13,7 @@
 mod clock;
 mod dma;
 mod idle;
+mod kick;
 mod nic;
 mod semihosting;
 mod uart;
@@ -80,8 +81,8 @@ impl Board for RiscvVirt {
         if counters.errors != self.errors {
             self.errors = counters.errors;
             warn!(
-                "virtio-net errors: {} ({} frames in, {} out)",
-                counters.errors, counters.rx_frames, counters.tx_frames
+                "virtio-net errors: {} ({} frames in, {} out, {} notifies)",
+                counters.errors, counters.rx_frames, counters.tx_frames, counters.kicks
             );
         }
     }
@@ -112,12 +113,18 @@ fn main() -> ! {
     // QEMU's `mac=` sets the device's address; the application uses whichever it has.
     config.mac = EthernetAddress(nic.mac_address());
     info!(
-        "virtio-net in slot {} (PLIC source {}), MAC {}, {} rx / {} tx buffers",
+        "virtio-net in slot {} (PLIC source {}), MAC {}, {} rx / {} tx buffers, \
+         notification suppression by {}",
         nic.slot(),
         nic.irq(),
         config.mac,
         nic::RX_BUFFERS,
-        nic::TX_BUFFERS
+        nic::TX_BUFFERS,
+        if nic.event_idx() {
+            "event index"
+        } else {
+            "ring flags"
+        }
     );
     idle::init(&nic);
     let storage = take_storage!(SIZES);

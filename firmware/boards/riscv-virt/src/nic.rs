@@ -4,8 +4,15 @@
 //! The driver proper is `virtio-drivers`' `VirtIONetRaw` (no allocation); this module
 //! owns the buffers it lends to the device. Every receive buffer is posted to the
 //! device; a completed one is handed to the caller until the next [`Nic::receive`],
-//! then posted again. A transmit buffer is filled by the caller, handed to the device and
-//! taken back once the device reports it sent.
+//! then set aside and posted again with others, [`RX_REFILL_BATCH`] at a time or at the
+//! end of the poll ([`Nic::flush`]). A transmit buffer is filled by the caller, handed
+//! to the device and taken back once the device reports it sent.
+//!
+//! The device hears of new buffers in batches ([`kick`](crate::kick)): the transmit
+//! queue after [`TX_KICK_BATCH`] frames, when every transmit buffer is in flight, and
+//! at the end of the poll; the receive queue with each refill. Each time only if the
+//! device asks to be told. The device interrupts for sent frames only while every
+//! transmit buffer is in flight (the one time the serve loop waits for one).
 
 use core::ptr::NonNull;
 
@@ -16,6 +23,7 @@ use virtio_drivers::transport::{DeviceType, Transport};
 use socklab_baremetal::{Nic, TxFrame};
 
 use crate::dma::DmaPool;
+use crate::kick::{self, Deferred, Kicker};
 
 /// First virtio-mmio slot of QEMU's virt machine; slot `i` is at `+ i * SLOT_STRIDE`.
 const SLOT_BASE: usize = 0x1000_1000;
@@ -32,12 +40,20 @@ pub const QUEUE_SIZE: usize = 64;
 pub const RX_BUFFERS: usize = QUEUE_SIZE;
 /// Transmit buffers: frames the device may hold before it reports them sent.
 pub const TX_BUFFERS: usize = QUEUE_SIZE;
+/// Receive buffers set aside before they are posted again together: a quarter of the
+/// ring, so that the device keeps three quarters while a busy poll reads frames.
+pub const RX_REFILL_BATCH: usize = RX_BUFFERS / 4;
+/// Frames queued for sending before the device is told of them within a poll: half the
+/// ring, so that the device sends the first half while the stack builds the second.
+/// Each notify is a trap that waits for QEMU's global lock, which its I/O thread holds
+/// while it moves frames: fewer, larger batches are the faster.
+pub const TX_KICK_BATCH: usize = TX_BUFFERS / 2;
 /// The largest Ethernet frame without FCS, with a 1500-byte MTU.
 pub const MAX_FRAME_LEN: usize = 1514;
 /// Bytes per buffer: the virtio-net header (10 or 12 bytes) and a full frame, rounded up.
 pub const BUFFER_LEN: usize = 1536;
 
-type Raw = VirtIONetRaw<DmaPool, MmioTransport<'static>, QUEUE_SIZE>;
+type Raw = VirtIONetRaw<DmaPool, Deferred<MmioTransport<'static>>, QUEUE_SIZE>;
 type Buffer = [u8; BUFFER_LEN];
 
 /// Counts of what the driver saw, for the log.
@@ -49,6 +65,8 @@ pub struct Counters {
     pub tx_frames: u64,
     /// Completions the device reported with an error, or buffers it refused.
     pub errors: u64,
+    /// Notifies written to the device (traps into QEMU).
+    pub kicks: u64,
 }
 
 /// Why no NIC could be brought up.
@@ -78,8 +96,11 @@ struct RxRing {
     buffers: &'static mut [Buffer; RX_BUFFERS],
     /// Buffer index of each descriptor token the device holds.
     of_token: [u8; QUEUE_SIZE],
-    /// The buffer handed to the caller by the last `receive`, posted again by the next.
+    /// The buffer handed to the caller by the last `receive`, set aside by the next.
     lent: Option<usize>,
+    /// Buffers set aside to be posted again, `returned_count` of them.
+    returned: [u8; RX_BUFFERS],
+    returned_count: usize,
 }
 
 /// The transmit buffers, which are free, and how long each one in flight is.
@@ -91,6 +112,10 @@ struct TxRing {
     /// Indices of free buffers, `free_count` of them.
     free: [u8; TX_BUFFERS],
     free_count: usize,
+    /// Frames handed over since the device was last told.
+    unkicked: usize,
+    /// Whether the device interrupts for sent frames (while every buffer is in flight).
+    wake: bool,
 }
 
 /// The virtio-net device and its frame buffers.
@@ -98,6 +123,7 @@ pub struct VirtioNet {
     raw: Raw,
     rx: RxRing,
     tx: TxRing,
+    kicker: Kicker,
     slot: usize,
     counters: Counters,
 }
@@ -106,12 +132,15 @@ pub struct VirtioNet {
 pub struct Transmitter<'a> {
     raw: &'a mut Raw,
     tx: &'a mut TxRing,
+    kicker: &'a mut Kicker,
     counters: &'a mut Counters,
 }
 
 impl VirtioNet {
     /// Finds the network device among the virtio-mmio slots, starts it, and posts every
     /// receive buffer. `rx` and `tx` become the device's for the whole run.
+    /// `virtio-drivers` negotiates event indices where the device offers them; either
+    /// way of notification suppression is honoured (see [`kick`]).
     pub fn probe(
         rx: &'static mut [Buffer; RX_BUFFERS],
         tx: &'static mut [Buffer; TX_BUFFERS],
@@ -126,7 +155,8 @@ impl VirtioNet {
                 (transport.device_type() == DeviceType::Network).then_some((slot, transport))
             })
             .ok_or(ProbeError::NoNetDevice)?;
-        let raw = Raw::new(transport).map_err(ProbeError::Init)?;
+        let raw = Raw::new(Deferred(transport)).map_err(ProbeError::Init)?;
+        let kicker = Kicker::new(SLOT_BASE + slot * SLOT_STRIDE, QUEUE_SIZE);
         let mut free = [0u8; TX_BUFFERS];
         for (i, f) in free.iter_mut().enumerate() {
             *f = i as u8;
@@ -137,6 +167,8 @@ impl VirtioNet {
                 buffers: rx,
                 of_token: [0; QUEUE_SIZE],
                 lent: None,
+                returned: [0; RX_BUFFERS],
+                returned_count: 0,
             },
             tx: TxRing {
                 buffers: tx,
@@ -144,13 +176,18 @@ impl VirtioNet {
                 len: [0; TX_BUFFERS],
                 free,
                 free_count: TX_BUFFERS,
+                unkicked: 0,
+                wake: false,
             },
+            kicker,
             slot,
             counters: Counters::default(),
         };
         for i in 0..RX_BUFFERS {
             nic.post_rx(i).map_err(ProbeError::Init)?;
         }
+        nic.kicker.kick(kick::RECEIVE);
+        nic.kicker.set_interrupt(kick::TRANSMIT, false);
         Ok(nic)
     }
 
@@ -178,9 +215,18 @@ impl VirtioNet {
         SLOT_IRQ_BASE + self.slot as u32
     }
 
+    /// Whether the device and driver use event indices (else the rings' flags) to
+    /// suppress notifications.
+    pub fn event_idx(&self) -> bool {
+        self.kicker.event_idx()
+    }
+
     /// What the driver counted so far.
     pub fn counters(&self) -> Counters {
-        self.counters
+        Counters {
+            kicks: self.kicker.kicks(),
+            ..self.counters
+        }
     }
 
     /// Whether a received frame is waiting.
@@ -199,15 +245,13 @@ impl VirtioNet {
         self.raw.ack_interrupt();
     }
 
-    /// Posts the buffer lent last time again and completes the next received frame:
-    /// its buffer, header length and frame length.
+    /// Sets the buffer lent last time aside and completes the next received frame: its
+    /// buffer, header length and frame length.
     fn take_frame(&mut self) -> Option<(usize, usize, usize)> {
         if let Some(i) = self.rx.lent.take() {
-            if self.post_rx(i).is_err() {
-                self.counters.errors += 1;
-            }
+            self.set_aside(i);
         }
-        if !self.tx.reclaim(&mut self.raw, &mut self.counters) {
+        if !self.tx_room() {
             return None;
         }
         loop {
@@ -223,12 +267,50 @@ impl VirtioNet {
                 _ => {
                     // A completion without a frame in it: count it, give the buffer back.
                     self.counters.errors += 1;
-                    if self.post_rx(i).is_err() {
-                        self.counters.errors += 1;
-                    }
+                    self.set_aside(i);
                 }
             }
         }
+    }
+
+    /// Sets receive buffer `i` aside, and posts the buffers set aside once there are
+    /// [`RX_REFILL_BATCH`] of them.
+    fn set_aside(&mut self, i: usize) {
+        self.rx.returned[self.rx.returned_count] = i as u8;
+        self.rx.returned_count += 1;
+        if self.rx.returned_count >= RX_REFILL_BATCH {
+            self.refill();
+        }
+    }
+
+    /// Posts every buffer set aside and tells the device.
+    fn refill(&mut self) {
+        for k in 0..core::mem::take(&mut self.rx.returned_count) {
+            if self.post_rx(usize::from(self.rx.returned[k])).is_err() {
+                self.counters.errors += 1;
+            }
+        }
+        self.kicker.kick(kick::RECEIVE);
+    }
+
+    /// Whether a transmit buffer is free. When none is, the device is told of every
+    /// frame it holds and asked for an interrupt when it sends one.
+    fn tx_room(&mut self) -> bool {
+        if self
+            .tx
+            .reclaim(&mut self.raw, &mut self.kicker, &mut self.counters)
+        {
+            return true;
+        }
+        self.tx.unkicked = 0;
+        self.kicker.kick(kick::TRANSMIT);
+        if !self.tx.wake {
+            self.tx.wake = true;
+            self.kicker.set_interrupt(kick::TRANSMIT, true);
+        }
+        // A frame sent before the interrupt was asked for raised none: look again.
+        self.tx
+            .reclaim(&mut self.raw, &mut self.kicker, &mut self.counters)
     }
 }
 
@@ -249,6 +331,7 @@ impl Nic for VirtioNet {
             Transmitter {
                 raw: &mut self.raw,
                 tx: &mut self.tx,
+                kicker: &mut self.kicker,
                 counters: &mut self.counters,
             },
         ))
@@ -256,19 +339,35 @@ impl Nic for VirtioNet {
 
     /// Room to send one frame, if a transmit buffer is free.
     fn transmit(&mut self) -> Option<Transmitter<'_>> {
-        self.tx
-            .reclaim(&mut self.raw, &mut self.counters)
-            .then_some(Transmitter {
-                raw: &mut self.raw,
-                tx: &mut self.tx,
-                counters: &mut self.counters,
-            })
+        self.tx_room().then_some(Transmitter {
+            raw: &mut self.raw,
+            tx: &mut self.tx,
+            kicker: &mut self.kicker,
+            counters: &mut self.counters,
+        })
+    }
+
+    /// Posts the receive buffers set aside (the last one lent included) and tells the
+    /// device of them and of the frames queued for sending.
+    fn flush(&mut self) {
+        if let Some(i) = self.rx.lent.take() {
+            self.rx.returned[self.rx.returned_count] = i as u8;
+            self.rx.returned_count += 1;
+        }
+        if self.rx.returned_count > 0 {
+            self.refill();
+        }
+        if self.tx.unkicked > 0 {
+            self.tx.unkicked = 0;
+            self.kicker.kick(kick::TRANSMIT);
+        }
     }
 }
 
 impl TxRing {
-    /// Takes back every buffer the device has sent; true if one is free.
-    fn reclaim(&mut self, raw: &mut Raw, counters: &mut Counters) -> bool {
+    /// Takes back every buffer the device has sent; true if one is free. Interrupts for
+    /// sent frames stop once one is.
+    fn reclaim(&mut self, raw: &mut Raw, kicker: &mut Kicker, counters: &mut Counters) -> bool {
         while let Some(token) = raw.poll_transmit() {
             let i = usize::from(self.of_token[usize::from(token) % QUEUE_SIZE]);
             let len = usize::from(self.len[i]);
@@ -279,13 +378,18 @@ impl TxRing {
             self.free[self.free_count] = i as u8;
             self.free_count += 1;
         }
+        if self.wake && self.free_count > 0 {
+            self.wake = false;
+            kicker.set_interrupt(kick::TRANSMIT, false);
+        }
         self.free_count > 0
     }
 }
 
 impl TxFrame for Transmitter<'_> {
-    /// Builds a frame of `len` bytes (cut to [`MAX_FRAME_LEN`]) with `fill` and hands it
-    /// to the device. A frame the device refuses is counted and dropped.
+    /// Builds a frame of `len` bytes (cut to [`MAX_FRAME_LEN`]) with `fill` and queues it
+    /// for the device, which hears of it with the next batch. A frame the device refuses
+    /// is counted and dropped.
     fn consume<R>(self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> R {
         let len = len.min(MAX_FRAME_LEN);
         let tx = self.tx;
@@ -305,6 +409,11 @@ impl TxFrame for Transmitter<'_> {
             Ok(token) => {
                 tx.of_token[usize::from(token) % QUEUE_SIZE] = i as u8;
                 self.counters.tx_frames += 1;
+                tx.unkicked += 1;
+                if tx.unkicked >= TX_KICK_BATCH {
+                    tx.unkicked = 0;
+                    self.kicker.kick(kick::TRANSMIT);
+                }
             }
             Err(_) => {
                 self.counters.errors += 1;
