@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use socklab_host::bench::kernel::{self, KernelBaseline, KernelOptions};
-use socklab_host::bench::report::{markdown_from_json, Report};
+use socklab_host::bench::report::{compare, markdown_from_json, Report};
 use socklab_host::bench::{self, pin, Limit, Options, Target, Verify, Workload};
 use socklab_host::board::{BoardArg, BoardKind, NetArg, StartOptions};
 use socklab_host::launch::{DeviceLog, Image, Machine, NetnsChoice, RunningBoard};
@@ -38,7 +38,8 @@ Examples:
   socklab --netns NS bench 192.168.69.1 latency --device-pid 1234 --pin 1
   sudo socklab bench --board tap throughput --bytes 1G --json > tap.json
   sudo socklab bench --board tap --plot bench.svg -- --pool jumbo
-  socklab bench --markdown-from tap.json >> README.md")]
+  socklab bench --markdown-from tap.json >> README.md
+  sudo socklab bench --board tap --compare docs/bench/reference-tap.json")]
 pub struct Args {
     /// The device's address (HOST or HOST:PORT; the port is ignored: the bench uses
     /// 6666, 7, 9 and 19), then the workloads: throughput, latency, connect,
@@ -113,6 +114,12 @@ pub struct Args {
     /// measure nothing.
     #[arg(long, value_name = "FILE.json", conflicts_with_all = ["board", "baseline", "json", "plot"])]
     pub markdown_from: Option<PathBuf>,
+
+    /// Run the workloads of this `--json` run (unless others are given) against the
+    /// kernel and print each figure's device/kernel ratio now against the file's,
+    /// flagging a drop of more than 25 %; the exit status is 1 if any is flagged.
+    #[arg(long, value_name = "FILE.json", conflicts_with_all = ["markdown_from", "json"])]
+    pub compare: Option<PathBuf>,
 
     /// Write a chart (throughput over time, latency CDF) to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
@@ -262,7 +269,23 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         );
         return super::ok();
     }
-    let (addr, workloads) = split_words(&args.words)?;
+    let (addr, mut workloads) = split_words(&args.words)?;
+    let reference = match &args.compare {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            let named = |w: &String| w.eq_ignore_ascii_case("all") || Workload::parse(w).is_some();
+            if !args.words.iter().any(named) {
+                workloads = compare::reference_workloads(&json)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| path.display().to_string())?;
+            }
+            Some(json)
+        }
+        None => None,
+    };
     match (addr, args.board) {
         (Some(_), Some(_)) => bail!("give either a device address or --board, not both"),
         (None, None) => bail!(
@@ -321,7 +344,10 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
         }
         (None, None) => unreachable!("checked above"),
     };
-    let baseline = match args.baseline {
+    let baseline = match args
+        .baseline
+        .or(reference.as_ref().map(|_| Baseline::Kernel))
+    {
         Some(Baseline::Kernel) => {
             let mtu = args.kernel_mtu.or(device_target.mtu).unwrap_or(1500);
             if !args.no_progress {
@@ -409,9 +435,22 @@ pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write the chart to {}", path.display()))?;
         eprintln!("socklab: chart written to {}", path.display());
     }
+    let flagged = match &reference {
+        Some(reference) => {
+            let comparison = compare::compare(reference, &serde_json::to_value(&report)?)
+                .map_err(anyhow::Error::msg)?;
+            println!();
+            print!("{}", comparison.table());
+            comparison.flagged().count()
+        }
+        None => 0,
+    };
     // The baseline first (its namespaces), then the device.
     drop(baseline);
     drop(device);
+    if flagged > 0 {
+        return Ok(ExitCode::FAILURE);
+    }
     super::ok()
 }
 

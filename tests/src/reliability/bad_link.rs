@@ -1,5 +1,6 @@
 //! The bad link: echo and a lab session through dropped, corrupted,
-//! duplicated and reordered frames.
+//! duplicated and reordered frames, and the link's own counts (`INFO`'s
+//! `badlink_*` keys) within the range its rates predict for the frames it saw.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 use socklab_app::protocol::{self, info, ECHO_PORT, LAB_PORT};
-use socklab_host::client::{ClientError, LabClient, Socket};
+use socklab_host::client::{ClientError, Info, LabClient, Socket};
 
 use super::{figures, in_net, render, Pool, BULK_PORTS};
 use crate::{BoardKind, Dut};
@@ -68,16 +69,155 @@ pub fn bad_link(board: BoardKind, bytes: usize, window: Option<usize>) {
     });
     let echoed = echoed.unwrap_or_else(|e| panic!("{replay}: echo: {e}"));
     session.unwrap_or_else(|e| panic!("{replay}: lab session: {e}"));
+    let counts = in_net(&dut, || {
+        let mut client = LabClient::connect(lab_addr, LINK_WAIT).expect("HELLO for the counts");
+        client.set_timeout(LINK_WAIT);
+        let info = client.info().expect("INFO for the counts");
+        let _ = client.quit();
+        info
+    });
+    let counted = fault_counts(&counts, bytes).unwrap_or_else(|e| panic!("{replay}: {e}"));
     figures(
         &format!("bad link ({board:?})"),
         format!(
             "{bytes} bytes through echo byte-exact in {:.1}s ({:.3} MB/s) with {replay}; \
-             lab session correct",
+             lab session correct; the link counted {counted}",
             echoed.as_secs_f64(),
             bytes as f64 / echoed.as_secs_f64() / 1e6
         ),
     );
     dut.assert_running();
+}
+
+/// The chance of each fault [`BAD_LINK`] asks for, from its options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rates {
+    /// `--drop-chance`.
+    pub drop: f64,
+    /// `--corrupt-chance`.
+    pub corrupt: f64,
+    /// `--duplicate-chance`.
+    pub duplicate: f64,
+    /// `--reorder-chance`.
+    pub reorder: f64,
+    /// `--delay-chance` (not given: 0).
+    pub delay: f64,
+}
+
+impl Rates {
+    /// The rates of the options `options` (`--drop-chance 5` is 0.05).
+    pub fn of(options: &[&str]) -> Rates {
+        let chance = |name: &str| {
+            options
+                .windows(2)
+                .find(|w| w[0] == name)
+                .map_or(0.0, |w| w[1].parse::<f64>().expect("a percentage") / 100.0)
+        };
+        Rates {
+            drop: chance("--drop-chance"),
+            corrupt: chance("--corrupt-chance"),
+            duplicate: chance("--duplicate-chance"),
+            reorder: chance("--reorder-chance"),
+            delay: chance("--delay-chance"),
+        }
+    }
+}
+
+/// Checks that `count` events of chance `p` among `n` trials lie within five
+/// standard deviations of `n·p`, plus `slack` (frames in flight while the
+/// counts were read) and, below, minus `skipped` (faults drawn but not done
+/// because no hold buffer was free).
+pub fn within_binomial(
+    what: &str,
+    count: u64,
+    n: u64,
+    p: f64,
+    slack: f64,
+    skipped: u64,
+) -> Result<(), String> {
+    let mean = n as f64 * p;
+    let spread = 5.0 * (mean * (1.0 - p)).sqrt() + slack;
+    let (low, high) = (mean - spread - skipped as f64, mean + spread);
+    if (low..=high).contains(&(count as f64)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: {count} of {n} frames, expected {mean:.0} (chance {p}), \
+             outside {:.0}..={high:.0}",
+            low.max(0.0)
+        ))
+    }
+}
+
+/// Frames that may pass while `INFO` is asked and answered, on top of the
+/// binomial spread.
+const COUNT_SLACK: f64 = 3.0;
+
+/// Checks the bad link's counts in `info` after `bytes` went through echo
+/// each way: each direction saw at least the frames those bytes need, and
+/// each fault count lies within the range [`BAD_LINK`]'s rates predict for
+/// that many frames. Returns the counts as a figure.
+pub fn fault_counts(info: &Info, bytes: usize) -> Result<String, String> {
+    let rates = Rates::of(&BAD_LINK);
+    let mut figure = Vec::new();
+    for direction in ["rx", "tx"] {
+        let get = |name: &str| {
+            let key = format!("badlink_{direction}_{name}");
+            info.parse::<u64>(&key)
+                .ok_or_else(|| format!("INFO has no number for {key}: {:?}", info.entries))
+        };
+        let frames = get("frames")?;
+        // At most 1500 bytes of payload per frame.
+        let least = (bytes / 1500) as u64;
+        if frames < least {
+            return Err(format!(
+                "the bad link saw {frames} {direction} frames; {bytes} bytes need at least {least}"
+            ));
+        }
+        let dropped = get("dropped")?;
+        let kept = frames - dropped.min(frames);
+        let held_full = get("held_full")?;
+        let checks = [
+            ("dropped", dropped, frames, rates.drop, 0),
+            ("corrupted", get("corrupted")?, kept, rates.corrupt, 0),
+            (
+                "duplicated",
+                get("duplicated")?,
+                kept,
+                rates.duplicate,
+                held_full,
+            ),
+            (
+                "reordered",
+                get("reordered")?,
+                kept,
+                rates.reorder,
+                held_full,
+            ),
+            (
+                "delayed",
+                get("delayed")?,
+                kept,
+                rates.delay * (1.0 - rates.reorder),
+                held_full,
+            ),
+        ];
+        let mut parts = vec![format!("{frames} frames")];
+        for (name, count, n, p, skipped) in checks {
+            within_binomial(
+                &format!("{direction} {name}"),
+                count,
+                n,
+                p,
+                COUNT_SLACK,
+                skipped,
+            )?;
+            parts.push(format!("{count} {name}"));
+        }
+        parts.push(format!("{held_full} held_full"));
+        figure.push(format!("{direction}: {}", parts.join(", ")));
+    }
+    Ok(figure.join("; "))
 }
 
 /// Writes `data` to echo while reading it back and comparing; returns how
@@ -246,4 +386,40 @@ fn lab_session(addr: SocketAddr, board: &str, real_addresses: bool) -> Result<()
     b.quit().map_err(e("QUIT"))?;
     a.quit().map_err(e("QUIT"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{within_binomial, Rates, BAD_LINK};
+
+    #[test]
+    fn rates_come_from_the_options() {
+        let rates = Rates::of(&BAD_LINK);
+        assert_eq!(
+            rates,
+            Rates {
+                drop: 0.05,
+                corrupt: 0.01,
+                duplicate: 0.01,
+                reorder: 0.02,
+                delay: 0.0
+            }
+        );
+    }
+
+    #[test]
+    fn binomial_bounds_hold_and_fail() {
+        // 10 000 frames at 5 %: 500 expected, 5σ ≈ 109.
+        assert!(within_binomial("d", 500, 10_000, 0.05, 3.0, 0).is_ok());
+        assert!(within_binomial("d", 400, 10_000, 0.05, 3.0, 0).is_ok());
+        assert!(within_binomial("d", 380, 10_000, 0.05, 3.0, 0).is_err());
+        assert!(within_binomial("d", 620, 10_000, 0.05, 3.0, 0).is_err());
+        assert!(within_binomial("d", 0, 10_000, 0.05, 3.0, 0).is_err());
+        // Skipped faults lower only the lower bound.
+        assert!(within_binomial("d", 380, 10_000, 0.05, 3.0, 30).is_ok());
+        assert!(within_binomial("d", 620, 10_000, 0.05, 3.0, 30).is_err());
+        // A rate of 0 allows only the slack.
+        assert!(within_binomial("d", 3, 10_000, 0.0, 3.0, 0).is_ok());
+        assert!(within_binomial("d", 4, 10_000, 0.0, 3.0, 0).is_err());
+    }
 }

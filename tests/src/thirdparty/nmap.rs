@@ -1,15 +1,19 @@
 //! nmap against the device: TCP SYN and connect scans of every port (IPv4),
-//! a SYN scan over IPv6. Exactly the ports the device listens on are open,
-//! every other port answers with a reset (closed), none is filtered, and the
-//! device greets a client right after. A UDP scan (IPv4 and IPv6) finds echo
-//! and chargen open (they answer nmap's probes), discard `open|filtered` (it
-//! answers nothing, as RFC 863 says) and every other port closed (ICMP port
-//! unreachable).
+//! a SYN scan over IPv6. Exactly the TCP ports of the app's service table
+//! ([`PORTS`], the table the host forwards from) are open, every other port
+//! answers with a reset (closed), none is filtered, and the device greets a
+//! client right after. A UDP scan (IPv4 and IPv6) finds the table's UDP
+//! services open (they answer nmap's probes) except discard, which is
+//! `open|filtered` (it answers nothing, as RFC 863 says), and every other port
+//! closed (ICMP port unreachable). The expectations come from the table, never
+//! from the device: its `NETSTAT` must list exactly the table's ports, so a
+//! listener the table does not name fails.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use socklab_app::protocol::{CHARGEN_PORT, DAYTIME_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT};
+use socklab_app::protocol::DISCARD_PORT;
+use socklab_app::services::{Transport, PORTS};
 
 use super::{alone, assert_every_socket_listens, in_netns, run, ToolOutput};
 use crate::{BoardKind, Dut};
@@ -71,24 +75,64 @@ fn done_line(output: &ToolOutput) -> String {
         .to_owned()
 }
 
-/// The TCP ports the device says it listens on (its NETSTAT), which must
-/// include the lab and the RFC services.
+/// The ports of the app's service table over `transport`: what must be open.
+pub fn table_ports(transport: Transport) -> BTreeSet<u16> {
+    PORTS
+        .iter()
+        .filter(|p| p.transport == transport)
+        .map(|p| p.port)
+        .collect()
+}
+
+/// The UDP ports of the table that answer nothing, so that nmap can only
+/// call them `open|filtered`: discard (RFC 863).
+fn silent_udp_ports() -> BTreeSet<u16> {
+    let udp = table_ports(Transport::Udp);
+    assert!(
+        udp.contains(&DISCARD_PORT),
+        "the service table names no UDP discard port: {PORTS:?}"
+    );
+    BTreeSet::from([DISCARD_PORT])
+}
+
+/// The ports `NETSTAT` lists over `transport` (TCP: those in `LISTEN`) and
+/// the table's ports over it: a stray listener, or a missing one, as a
+/// message.
+pub fn netstat_against_table(
+    rows: &[socklab_host::client::Socket],
+    transport: Transport,
+) -> Result<(), String> {
+    let listed: BTreeSet<u16> = rows
+        .iter()
+        .filter(|r| r.proto == transport.name())
+        .filter(|r| transport == Transport::Udp || r.state == "LISTEN")
+        .filter_map(|r| r.local.port())
+        .collect();
+    let table = table_ports(transport);
+    let stray: Vec<_> = listed.difference(&table).collect();
+    let missing: Vec<_> = table.difference(&listed).collect();
+    if stray.is_empty() && missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} listeners in NETSTAT {listed:?}, in the service table {table:?}: \
+         not in the table {stray:?}, not listening {missing:?}",
+        transport.name()
+    ))
+}
+
+/// The TCP ports the service table names; fails if the device's `NETSTAT`
+/// lists a TCP or UDP listener the table does not name, or misses one.
 fn listening_ports(dut: &Dut) -> BTreeSet<u16> {
     let mut client = dut.lab_client().expect("HELLO before the scan");
     let rows = client.netstat().expect("NETSTAT answered");
     client.quit().expect("QUIT");
-    let ports: BTreeSet<u16> = rows
-        .iter()
-        .filter(|r| r.proto == "tcp" && r.state == "LISTEN")
-        .filter_map(|r| r.local.port())
-        .collect();
-    for service in [LAB_PORT, ECHO_PORT, DISCARD_PORT, CHARGEN_PORT] {
-        assert!(
-            ports.contains(&service),
-            "NETSTAT lists no listener on {service}"
-        );
+    for transport in [Transport::Tcp, Transport::Udp] {
+        if let Err(e) = netstat_against_table(&rows, transport) {
+            panic!("on {}: {e}", dut.board_name());
+        }
     }
-    ports
+    table_ports(Transport::Tcp)
 }
 
 /// Runs one nmap scan of `ports` with `flags` and checks its result: exactly
@@ -119,7 +163,7 @@ fn scan(
     assert_eq!(
         &result.ports("open"),
         open,
-        "`{}`: open ports differ from the device's listeners:\n{}",
+        "`{}`: open ports differ from the service table's:\n{}",
         output.command,
         output.stdout
     );
@@ -200,13 +244,25 @@ pub fn tcp_scans_find_exactly_the_listening_ports(board: BoardKind) {
 /// UDP services.
 const UDP_PORTS: (&str, u32) = ("1-1024", 1024);
 
-/// `nmap -sU` over IPv4 and `nmap -6 -sU` over IPv6: 7, 13 and 19 open
-/// (they answer), 9 `open|filtered` (it never does), every other port
-/// closed.
+/// `nmap -sU` over IPv4 and `nmap -6 -sU` over IPv6: the table's UDP
+/// ports open (they answer) but discard, `open|filtered` (it never does),
+/// every other port closed.
 pub fn udp_scan_finds_the_udp_services(board: BoardKind) {
     let _alone = alone();
     let dut = Dut::start(board);
     let (ports, scanned) = UDP_PORTS;
+    let silent = silent_udp_ports();
+    let answering: BTreeSet<u16> = table_ports(Transport::Udp)
+        .difference(&silent)
+        .copied()
+        .collect();
+    assert!(
+        answering
+            .iter()
+            .chain(&silent)
+            .all(|&p| u32::from(p) <= scanned),
+        "a UDP port of the table is outside the scanned {ports}"
+    );
     let v4 = dut.addr(0).ip().to_string();
     let v6 = dut.addr6(0).expect("IPv6 on the TAP").ip().to_string();
     for (family, target) in [("-4", &v4), ("-6", &v6)] {
@@ -224,16 +280,8 @@ pub fn udp_scan_finds_the_udp_services(board: BoardKind) {
             )
         });
         let summary = format!("`{}`:\n{}", output.command, output.stdout);
-        assert_eq!(
-            result.ports("open"),
-            BTreeSet::from([ECHO_PORT, DAYTIME_PORT, CHARGEN_PORT]),
-            "{summary}"
-        );
-        assert_eq!(
-            result.ports("open|filtered"),
-            BTreeSet::from([DISCARD_PORT]),
-            "{summary}"
-        );
+        assert_eq!(result.ports("open"), answering, "{summary}");
+        assert_eq!(result.ports("open|filtered"), silent, "{summary}");
         let closed = result.ports("closed").len() as u32
             + match &result.ignored {
                 Some((state, n)) if state == "closed" => *n,
@@ -241,12 +289,12 @@ pub fn udp_scan_finds_the_udp_services(board: BoardKind) {
                 None => 0,
             };
         assert_eq!(
-            closed + 4,
+            closed + (answering.len() + silent.len()) as u32,
             scanned,
             "not every port accounted for: {summary}"
         );
         println!(
-            "figures: `nmap -sU {family} -p {ports}` on {}: open [7, 13, 19], open|filtered [9], {closed} closed; {}",
+            "figures: `nmap -sU {family} -p {ports}` on {}: open {answering:?}, open|filtered {silent:?}, {closed} closed; {}",
             dut.board_name(),
             done_line(&output)
         );
@@ -256,7 +304,39 @@ pub fn udp_scan_finds_the_udp_services(board: BoardKind) {
 
 #[cfg(test)]
 mod tests {
-    use super::Scan;
+    use socklab_app::protocol::NO_STATE;
+    use socklab_app::services::{Transport, PORTS};
+    use socklab_host::client::Socket;
+
+    use super::{netstat_against_table, Scan};
+
+    /// `NETSTAT` rows for every port of the table, plus `extra`.
+    fn rows(extra: &[&str]) -> Vec<Socket> {
+        PORTS
+            .iter()
+            .map(|p| match p.transport {
+                Transport::Tcp => format!("tcp *:{} *:* LISTEN 0 0", p.port),
+                Transport::Udp => format!("udp *:{} *:* {NO_STATE} 0 0", p.port),
+            })
+            .chain(extra.iter().map(|l| l.to_string()))
+            .map(|l| Socket::parse(&l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn netstat_must_list_exactly_the_table() {
+        let clean = rows(&["tcp 192.168.69.1:7 192.168.69.100:4000 ESTABLISHED 0 0"]);
+        for transport in [Transport::Tcp, Transport::Udp] {
+            assert_eq!(netstat_against_table(&clean, transport), Ok(()));
+        }
+        let stray = rows(&["tcp *:4444 *:* LISTEN 0 0"]);
+        let err = netstat_against_table(&stray, Transport::Tcp).unwrap_err();
+        assert!(err.contains("not in the table [4444]"), "{err}");
+        let stray = rows(&[&format!("udp *:5353 *:* {NO_STATE} 0 0")]);
+        assert!(netstat_against_table(&stray, Transport::Udp).is_err());
+        let missing: Vec<Socket> = rows(&[]).into_iter().skip(1).collect();
+        assert!(netstat_against_table(&missing, Transport::Tcp).is_err());
+    }
 
     #[test]
     fn grepable_line_parses() {

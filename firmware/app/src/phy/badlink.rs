@@ -9,6 +9,15 @@
 //! Frames spared by the dice pass without a copy. Boards wrap their NIC in it
 //! when a fault option is given, and fold [`BadLink::next_due`] into their
 //! wait so held frames are released on time.
+//!
+//! It counts what it did to frames that exist, per direction ([`LinkStats`]):
+//! a fault is counted when it is done, not when it is drawn, so a held frame
+//! that found no free buffer is counted in `held_full`, not as reordered. A
+//! device has one link, and the link publishes its counts in [`COUNTS`] each
+//! time smoltcp asks it for a frame, where `INFO` reads them (every key 0
+//! while no bad link runs) without the board passing them through.
+
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use smoltcp::phy::{Device, DeviceCapabilities, RxToken, TxToken};
 use smoltcp::time::{Duration, Instant};
@@ -77,6 +86,74 @@ pub struct LinkStats {
     pub held_full: u64,
 }
 
+/// One direction's [`LinkStats`] as published for `INFO`: 32-bit counters
+/// (every board has 32-bit atomics), wrapping.
+#[derive(Debug)]
+pub struct PublishedSide {
+    frames: AtomicU32,
+    dropped: AtomicU32,
+    corrupted: AtomicU32,
+    duplicated: AtomicU32,
+    reordered: AtomicU32,
+    delayed: AtomicU32,
+    held_full: AtomicU32,
+}
+
+impl PublishedSide {
+    const fn new() -> Self {
+        PublishedSide {
+            frames: AtomicU32::new(0),
+            dropped: AtomicU32::new(0),
+            corrupted: AtomicU32::new(0),
+            duplicated: AtomicU32::new(0),
+            reordered: AtomicU32::new(0),
+            delayed: AtomicU32::new(0),
+            held_full: AtomicU32::new(0),
+        }
+    }
+
+    fn store(&self, stats: &LinkStats) {
+        let put = |to: &AtomicU32, value: u64| to.store(value as u32, Ordering::Relaxed);
+        put(&self.frames, stats.frames);
+        put(&self.dropped, stats.dropped);
+        put(&self.corrupted, stats.corrupted);
+        put(&self.duplicated, stats.duplicated);
+        put(&self.reordered, stats.reordered);
+        put(&self.delayed, stats.delayed);
+        put(&self.held_full, stats.held_full);
+    }
+
+    /// The counts as last published.
+    pub fn load(&self) -> LinkStats {
+        let get = |from: &AtomicU32| u64::from(from.load(Ordering::Relaxed));
+        LinkStats {
+            frames: get(&self.frames),
+            dropped: get(&self.dropped),
+            corrupted: get(&self.corrupted),
+            duplicated: get(&self.duplicated),
+            reordered: get(&self.reordered),
+            delayed: get(&self.delayed),
+            held_full: get(&self.held_full),
+        }
+    }
+}
+
+/// What the device's bad link did, as `INFO` reports it.
+#[derive(Debug)]
+pub struct Published {
+    /// Received frames (host to device).
+    pub rx: PublishedSide,
+    /// Sent frames (device to host).
+    pub tx: PublishedSide,
+}
+
+/// The counts of the device's bad link, published by the link, read by
+/// `INFO` (all 0 while no bad link runs).
+pub static COUNTS: Published = Published {
+    rx: PublishedSide::new(),
+    tx: PublishedSide::new(),
+};
+
 /// A small, fast, seedable generator (xorshift64*): the same seed gives the
 /// same faults.
 #[derive(Debug, Clone)]
@@ -126,6 +203,8 @@ struct Fate {
     corrupt: bool,
     duplicate: bool,
     hold_until: Option<Instant>,
+    /// The hold is a reorder (else a delay).
+    reorder: bool,
 }
 
 /// The faults of one direction with its own generator and hold buffers.
@@ -161,35 +240,42 @@ impl<'s> Side<'s> {
         &mut self.buffers[index * self.frame..(index + 1) * self.frame]
     }
 
-    /// Draws the fate of the next frame.
+    /// Draws the fate of the next frame (counted as it is done).
     fn draw(&mut self, now: Instant) -> Fate {
-        self.stats.frames += 1;
         let f = self.faults;
         if self.rng.chance(f.drop_ppm) {
-            self.stats.dropped += 1;
             return Fate {
                 drop: true,
                 corrupt: false,
                 duplicate: false,
                 hold_until: None,
+                reorder: false,
             };
         }
         let corrupt = self.rng.chance(f.corrupt_ppm);
         let duplicate = self.rng.chance(f.duplicate_ppm);
-        let hold_until = if self.rng.chance(f.reorder_ppm) {
-            self.stats.reordered += 1;
-            Some(now + REORDER_WINDOW)
+        let (hold_until, reorder) = if self.rng.chance(f.reorder_ppm) {
+            (Some(now + REORDER_WINDOW), true)
         } else if self.rng.chance(f.delay_ppm) {
-            self.stats.delayed += 1;
-            Some(now + f.delay)
+            (Some(now + f.delay), false)
         } else {
-            None
+            (None, false)
         };
         Fate {
             drop: false,
             corrupt,
             duplicate,
             hold_until,
+            reorder,
+        }
+    }
+
+    /// Counts a frame held back as `fate` drew it.
+    fn count_hold(&mut self, fate: Fate) {
+        if fate.reorder {
+            self.stats.reordered += 1;
+        } else {
+            self.stats.delayed += 1;
         }
     }
 
@@ -243,6 +329,7 @@ impl<'s> Side<'s> {
         let Some(i) = self.take_hold(frame.len(), due) else {
             return false;
         };
+        self.count_hold(fate);
         let (len, start) = (frame.len(), i * self.frame);
         let held = &mut self.buffers[start..start + len];
         held.copy_from_slice(frame);
@@ -332,6 +419,12 @@ impl<'s, D: Device> BadLink<'s, D> {
         (self.rx.stats, self.tx.stats)
     }
 
+    /// Publishes [`Self::stats`] in [`COUNTS`] for `INFO`.
+    fn publish(&self) {
+        COUNTS.rx.store(&self.rx.stats);
+        COUNTS.tx.store(&self.tx.stats);
+    }
+
     /// When the next held frame is due: the board must poll again by then.
     pub fn next_due(&self) -> Option<Instant> {
         match (self.rx.next_due(), self.tx.next_due()) {
@@ -402,15 +495,18 @@ pub struct BadTx<'a, 's, T> {
 impl<T: TxToken> TxToken for BadTx<'_, '_, T> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let BadTx { token, side, now } = self;
+        side.stats.frames += 1;
         let fate = side.draw(now);
         if len > side.frame {
             return token.consume(len, f);
         }
         if fate.drop {
+            side.stats.dropped += 1;
             return f(&mut side.scratch[..len]);
         }
         if let Some(due) = fate.hold_until {
             if let Some(i) = side.take_hold(len, due) {
+                side.count_hold(fate);
                 let start = i * side.frame;
                 let frame = &mut side.buffers[start..start + len];
                 let result = f(frame);
@@ -443,6 +539,7 @@ impl<'s, D: Device> Device for BadLink<'s, D> {
         Self: 'a;
 
     fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        self.publish();
         self.release_tx(now);
         if let Some(index) = self.rx.due(now) {
             let tx = self.inner.transmit(now)?;
@@ -459,24 +556,41 @@ impl<'s, D: Device> Device for BadLink<'s, D> {
             ));
         }
         for _ in 0..RX_ATTEMPTS {
+            // Drawn before the device is asked for a frame (a token handed
+            // back borrows it); a draw with no frame to apply to is taken
+            // back, so the faults and counts follow the frames, not the polls.
+            let before = self.rx.rng.clone();
             let mut fate = self.rx.draw(now);
-            if fate.hold_until.is_some() && !self.rx.has_free_hold() {
-                self.rx.stats.held_full += 1;
+            let full = fate.hold_until.is_some() && !self.rx.has_free_hold();
+            if full {
                 fate.hold_until = None;
             }
-            if fate.drop {
-                let (token, _) = self.inner.receive(now)?;
-                token.consume(|_| ());
-                continue;
-            }
-            if let Some(due) = fate.hold_until {
-                let (token, _) = self.inner.receive(now)?;
+            if fate.drop || fate.hold_until.is_some() {
+                let Some((token, _)) = self.inner.receive(now) else {
+                    self.rx.rng = before;
+                    return None;
+                };
                 let side = &mut self.rx;
-                // A buffer is free; only a frame bigger than the buffers is lost.
-                token.consume(|frame| side.hold(fate, frame, due));
+                side.stats.frames += 1;
+                match fate.hold_until {
+                    // A buffer is free; only a frame bigger than the buffers is lost.
+                    Some(due) => token.consume(|frame| side.hold(fate, frame, due)),
+                    None => {
+                        token.consume(|_| ());
+                        side.stats.dropped += 1;
+                        false
+                    }
+                };
                 continue;
             }
-            let (token, tx) = self.inner.receive(now)?;
+            let Some((token, tx)) = self.inner.receive(now) else {
+                self.rx.rng = before;
+                return None;
+            };
+            self.rx.stats.frames += 1;
+            if full {
+                self.rx.stats.held_full += 1;
+            }
             return Some((
                 BadRx {
                     source: RxSource::Live { token, fate, now },
@@ -493,6 +607,7 @@ impl<'s, D: Device> Device for BadLink<'s, D> {
     }
 
     fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
+        self.publish();
         self.release_tx(now);
         let token = self.inner.transmit(now)?;
         Some(BadTx {
@@ -667,6 +782,33 @@ mod test {
         }
         assert!(l.inner.sent.is_empty());
         assert_eq!(l.stats().1.dropped, 10);
+    }
+
+    #[test]
+    fn polls_without_frames_count_nothing_and_counts_are_published() {
+        let faults = Faults {
+            drop_ppm: Faults::ppm(50.0),
+            reorder_ppm: Faults::ppm(50.0),
+            ..Faults::default()
+        };
+        let mut storage = std::vec![0; storage_bytes(HELD, FRAME)];
+        let mut l = link(&mut storage, faults, 9, 0);
+        for step in 0..1000 {
+            assert!(l.receive(Instant::from_millis(step)).is_none());
+        }
+        assert_eq!(l.stats().0, LinkStats::default());
+        l.inner.incoming = frames(400);
+        let got = receive_all(&mut l);
+        let rx = l.stats().0;
+        assert_eq!(rx.frames, 400);
+        assert_eq!(got.len() as u64, 400 - rx.dropped, "{rx:?}");
+        assert!((140..260).contains(&rx.dropped), "{rx:?}");
+        assert!(rx.reordered + rx.held_full > 50, "{rx:?}");
+        l.receive(Instant::from_millis(20_000));
+        // Other tests' links publish too: this one's counts were there at
+        // the last look.
+        let published = COUNTS.rx.load();
+        assert!(published.frames > 0, "{published:?}");
     }
 
     #[test]

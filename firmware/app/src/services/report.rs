@@ -10,6 +10,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::socket::udp;
 use smoltcp::time::Instant;
 
+use crate::phy::badlink::COUNTS;
 use crate::pool::closing::ClosingPool;
 use crate::pool::socket::{socket_addr, state_name};
 use crate::services::service::{Declared, Inventory, Listed, Peers, Role, Transport, Values};
@@ -49,6 +50,20 @@ pub(crate) const DEVICE_INFO_KEYS: &[&str] = &[
     info::CLOSING_IN_USE,
     info::TIME_WAIT_RECYCLED,
     info::CLOSING_TIMEOUT_MS,
+    info::BADLINK_RX_FRAMES,
+    info::BADLINK_RX_DROPPED,
+    info::BADLINK_RX_CORRUPTED,
+    info::BADLINK_RX_DUPLICATED,
+    info::BADLINK_RX_REORDERED,
+    info::BADLINK_RX_DELAYED,
+    info::BADLINK_RX_HELD_FULL,
+    info::BADLINK_TX_FRAMES,
+    info::BADLINK_TX_DROPPED,
+    info::BADLINK_TX_CORRUPTED,
+    info::BADLINK_TX_DUPLICATED,
+    info::BADLINK_TX_REORDERED,
+    info::BADLINK_TX_DELAYED,
+    info::BADLINK_TX_HELD_FULL,
 ];
 
 /// Everything the device-wide reports read, borrowed for one row.
@@ -224,6 +239,20 @@ impl<'r, 'a> Device<'r, 'a> {
             }
             info::TIME_WAIT_RECYCLED => write!(out, "{}", c.time_wait_recycled),
             info::CLOSING_TIMEOUT_MS => write!(out, "{}", t.closing_ms),
+            info::BADLINK_RX_FRAMES => write!(out, "{}", COUNTS.rx.load().frames),
+            info::BADLINK_RX_DROPPED => write!(out, "{}", COUNTS.rx.load().dropped),
+            info::BADLINK_RX_CORRUPTED => write!(out, "{}", COUNTS.rx.load().corrupted),
+            info::BADLINK_RX_DUPLICATED => write!(out, "{}", COUNTS.rx.load().duplicated),
+            info::BADLINK_RX_REORDERED => write!(out, "{}", COUNTS.rx.load().reordered),
+            info::BADLINK_RX_DELAYED => write!(out, "{}", COUNTS.rx.load().delayed),
+            info::BADLINK_RX_HELD_FULL => write!(out, "{}", COUNTS.rx.load().held_full),
+            info::BADLINK_TX_FRAMES => write!(out, "{}", COUNTS.tx.load().frames),
+            info::BADLINK_TX_DROPPED => write!(out, "{}", COUNTS.tx.load().dropped),
+            info::BADLINK_TX_CORRUPTED => write!(out, "{}", COUNTS.tx.load().corrupted),
+            info::BADLINK_TX_DUPLICATED => write!(out, "{}", COUNTS.tx.load().duplicated),
+            info::BADLINK_TX_REORDERED => write!(out, "{}", COUNTS.tx.load().reordered),
+            info::BADLINK_TX_DELAYED => write!(out, "{}", COUNTS.tx.load().delayed),
+            info::BADLINK_TX_HELD_FULL => write!(out, "{}", COUNTS.tx.load().held_full),
             _ => write!(out, "{}", info::NONE),
         }
     }

@@ -728,6 +728,34 @@ pub mod info {
     pub const CLOSING_IN_USE: &str = "closing_in_use";
     /// TIME-WAIT sockets recycled early because the closing pool was full.
     pub const TIME_WAIT_RECYCLED: &str = "time_wait_recycled";
+    /// Frames that met the bad link, received (host to device); 0 without a bad link.
+    pub const BADLINK_RX_FRAMES: &str = "badlink_rx_frames";
+    /// Frames the bad link dropped, received (host to device); 0 without a bad link.
+    pub const BADLINK_RX_DROPPED: &str = "badlink_rx_dropped";
+    /// Frames the bad link corrupted (one bit flipped), received (host to device); 0 without a bad link.
+    pub const BADLINK_RX_CORRUPTED: &str = "badlink_rx_corrupted";
+    /// Extra copies the bad link delivered, received (host to device); 0 without a bad link.
+    pub const BADLINK_RX_DUPLICATED: &str = "badlink_rx_duplicated";
+    /// Frames the bad link held back to be overtaken, received (host to device); 0 without a bad link.
+    pub const BADLINK_RX_REORDERED: &str = "badlink_rx_reordered";
+    /// Frames the bad link delayed, received (host to device); 0 without a bad link.
+    pub const BADLINK_RX_DELAYED: &str = "badlink_rx_delayed";
+    /// Faults the bad link skipped: no hold buffer free, received (host to device); 0 without a bad link.
+    pub const BADLINK_RX_HELD_FULL: &str = "badlink_rx_held_full";
+    /// Frames that met the bad link, sent (device to host); 0 without a bad link.
+    pub const BADLINK_TX_FRAMES: &str = "badlink_tx_frames";
+    /// Frames the bad link dropped, sent (device to host); 0 without a bad link.
+    pub const BADLINK_TX_DROPPED: &str = "badlink_tx_dropped";
+    /// Frames the bad link corrupted (one bit flipped), sent (device to host); 0 without a bad link.
+    pub const BADLINK_TX_CORRUPTED: &str = "badlink_tx_corrupted";
+    /// Extra copies the bad link delivered, sent (device to host); 0 without a bad link.
+    pub const BADLINK_TX_DUPLICATED: &str = "badlink_tx_duplicated";
+    /// Frames the bad link held back to be overtaken, sent (device to host); 0 without a bad link.
+    pub const BADLINK_TX_REORDERED: &str = "badlink_tx_reordered";
+    /// Frames the bad link delayed, sent (device to host); 0 without a bad link.
+    pub const BADLINK_TX_DELAYED: &str = "badlink_tx_delayed";
+    /// Faults the bad link skipped: no hold buffer free, sent (device to host); 0 without a bad link.
+    pub const BADLINK_TX_HELD_FULL: &str = "badlink_tx_held_full";
     /// Largest IP datagram payload reassembled from fragments, bytes.
     pub const REASSEMBLY_BUFFER: &str = "reassembly_buffer";
     /// Datagrams reassembled at once.

@@ -1,7 +1,9 @@
 //! The bench's results: the figure model ([`model`]: what was measured,
 //! serialized as the `--json` result) and its rendering for people
-//! ([`text`]: header, table, Markdown). The chart is [`crate::bench::svg`].
+//! ([`text`]: header, table, Markdown), and the comparison of a run with a
+//! reference run ([`compare`]). The chart is [`crate::bench::svg`].
 
+pub mod compare;
 pub mod model;
 pub mod text;
 
