@@ -14,6 +14,7 @@
 //! [`thirdparty`] drives tools we did not write (tshark, nmap, hping3, ping,
 //! a Java client, Python asyncio) against the device from its namespace.
 
+pub mod boot;
 pub mod browser;
 pub mod cases;
 pub mod crash;

@@ -3,10 +3,12 @@
 //! 127.0.0.1; each device gets a free port base, so cases run side by side.
 //! Ping and IPv6 do not cross QEMU's user-mode NAT: they run on `qemu_tap`.
 //!
-//! Also: a firmware crash fails a case at once and shows the UART log.
+//! Also: a firmware crash fails a case at once and shows the UART log; the boot
+//! record counts a reset and names its reason.
 
 use socklab_host::launch::Machine;
-use socklab_tests::{crash_cases, transport_cases, BoardKind};
+use socklab_tests::{boot_cases, crash_cases, transport_cases, BoardKind};
 
 transport_cases!(BoardKind::MPS2_USER);
 crash_cases!(Machine::Mps2An385);
+boot_cases!(Machine::Mps2An385);

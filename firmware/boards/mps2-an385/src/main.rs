@@ -21,8 +21,11 @@ use core::fmt::Write;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
 use log::{info, LevelFilter};
-use socklab_app::Sizes;
-use socklab_baremetal::{console, small_pool, take_storage, Board, Buffered, Console, UartLogger};
+use socklab_app::{BootReason, Sizes};
+use socklab_baremetal::{
+    boardstatus, bootrecord, console, small_pool, take_storage, Board, Buffered, Console,
+    UartLogger,
+};
 
 use crate::health::NicHealth;
 use crate::lan9118::Lan9118;
@@ -76,6 +79,7 @@ impl Board for Mps2 {
 fn main() -> ! {
     // Interrupts stay masked for the whole run: interrupt lines only end `wfi` (idle).
     cortex_m::interrupt::disable();
+    let status = boardstatus::start(None);
     clock::init();
     Uart::init();
     console::install(&LOGGER, LOG_LEVEL);
@@ -84,6 +88,7 @@ fn main() -> ! {
         env!("CARGO_PKG_VERSION"),
         SIZES.total_bytes()
     );
+    boardstatus::log_boot(&status);
 
     // SAFETY: the LAN9118's registers on this machine; `nic` is their only user.
     let mut nic = unsafe { Lan9118::new(lan9118::MPS2_AN385_BASE) };
@@ -97,6 +102,7 @@ fn main() -> ! {
     // No entropy source on this machine; the NIC's cycle counter at least varies with
     // how long QEMU took to get here.
     config.random_seed ^= u64::from(nic.free_run());
+    config.status = status;
     nic.set_mac_address(config.mac.0);
     let mac = nic.mac_address();
     assert_eq!(mac, config.mac.0, "LAN9118 kept another MAC address");
@@ -120,6 +126,7 @@ fn main() -> ! {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     cortex_m::interrupt::disable();
+    bootrecord::note(BootReason::Fault);
     console::report_panic(Uart::init(), clock::now_ms(), info);
     exit_failure()
 }
@@ -128,6 +135,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 /// ends QEMU with a failure status.
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    bootrecord::note(BootReason::Fault);
     let mut uart = Console(Uart::init());
     // SAFETY: read-only use of the System Control Block's fault status registers.
     let scb = unsafe { &*cortex_m::peripheral::SCB::PTR };

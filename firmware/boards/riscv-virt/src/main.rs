@@ -23,8 +23,10 @@ use static_cell::ConstStaticCell;
 
 use log::{info, warn, LevelFilter};
 use socklab_app::smoltcp::wire::EthernetAddress;
-use socklab_app::Sizes;
-use socklab_baremetal::{console, small_pool, take_storage, Board, Console, UartLogger};
+use socklab_app::{BootReason, Sizes};
+use socklab_baremetal::{
+    boardstatus, bootrecord, console, small_pool, take_storage, Board, Console, UartLogger,
+};
 
 use crate::nic::VirtioNet;
 use crate::uart::Uart;
@@ -93,12 +95,14 @@ impl Board for RiscvVirt {
 
 #[riscv_rt::entry]
 fn main() -> ! {
+    let status = boardstatus::start(None);
     console::install(&LOGGER, LOG_LEVEL);
     info!(
         "socklab-riscv {}: riscv32imac, pool {} B",
         env!("CARGO_PKG_VERSION"),
         SIZES.total_bytes()
     );
+    boardstatus::log_boot(&status);
 
     let nic =
         VirtioNet::probe(RX_FRAMES.take(), TX_FRAMES.take()).unwrap_or_else(|e| panic!("{e}"));
@@ -111,6 +115,7 @@ fn main() -> ! {
     config.random_seed ^= RiscvVirt::counter() ^ clock::now_ticks();
     // QEMU's `mac=` sets the device's address; the application uses whichever it has.
     config.mac = EthernetAddress(nic.mac_address());
+    config.status = status;
     info!(
         "virtio-net in slot {} (PLIC source {}), MAC {}, {} rx / {} tx buffers",
         nic.slot(),
@@ -143,6 +148,7 @@ fn exit_failure() -> ! {
 /// Prints the panic on the UART and ends QEMU with a failure status.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
+    bootrecord::note(BootReason::Fault);
     console::report_panic(Uart, clock::now_ms(), info);
     exit_failure()
 }
@@ -151,6 +157,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 /// ends QEMU with a failure status.
 #[export_name = "ExceptionHandler"]
 fn exception(frame: &riscv_rt::TrapFrame) -> ! {
+    bootrecord::note(BootReason::Fault);
     let mut uart = Console(Uart);
     let _ = writeln!(
         uart,
