@@ -2,7 +2,8 @@
 //! `boot_reason=power-on` and `boot_count=1`; a machine reset (QEMU's monitor
 //! `system_reset`, which reloads the image as a reset does) boots again with
 //! the record kept, as `software-reset` and count 2; the painted stack's
-//! high-water mark lies inside its reservation.
+//! high-water mark lies inside its reservation; a hung serve loop is reset by
+//! the watchdog and the device comes back with `boot_reason=watchdog`.
 //!
 //! The cases are written once here and run on each QEMU machine
 //! (`tests/tests/qemu_user.rs`, `tests/tests/riscv.rs`).
@@ -10,7 +11,7 @@
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socklab_app::protocol::info;
 use socklab_host::client::LabClient;
@@ -111,7 +112,7 @@ pub fn boot_record_counts_resets_and_names_the_reason(machine: Machine) {
     dut.assert_running();
 }
 
-/// Declares the boot record cases as tests for a QEMU machine:
+/// Declares the boot record and watchdog cases as tests for a QEMU machine:
 /// `boot_cases!(Machine::RiscvVirt)`.
 #[macro_export]
 macro_rules! boot_cases {
@@ -120,5 +121,56 @@ macro_rules! boot_cases {
         fn boot_record_counts_resets_and_names_the_reason() {
             $crate::boot::boot_record_counts_resets_and_names_the_reason($machine);
         }
+
+        #[test]
+        fn watchdog_resets_a_hung_loop() {
+            $crate::boot::watchdog_resets_a_hung_loop($machine);
+        }
     };
+}
+
+/// When the test hook hangs the serve loop (on the power-on boot only), the
+/// watchdog reports on the UART and resets the machine within its timeout;
+/// the device boots again, answers HELLO and reports `boot_reason=watchdog`.
+pub fn watchdog_resets_a_hung_loop(machine: Machine) {
+    const HANG_AFTER_MS: u64 = 2000;
+    let image = find_image(machine, &Image::Rebuilt)
+        .unwrap_or_else(|e| panic!("the {} image: {e}", machine.spec().board));
+    let device = QemuDevice::start(QemuOptions {
+        firmware_args: vec!["--test-hang-after-ms".into(), HANG_AFTER_MS.to_string()],
+        ..crash::user_options(machine, image)
+    })
+    .expect("the image boots");
+    let dut = Dut::from_device(BoardKind::QemuUser(machine), Box::new(device));
+    let mut client = dut.lab_client().expect("lab client gets HELLO");
+    let timeout = client
+        .info()
+        .expect("INFO answered")
+        .parse::<u64>(info::WATCHDOG_MS)
+        .expect("INFO has a numeric watchdog_ms");
+    assert!((1000..=10_000).contains(&timeout), "watchdog_ms={timeout}");
+    drop(client);
+
+    let hung = eventually(REBOOT_WAIT, || {
+        dut.log()
+            .contains("the serve loop hangs now")
+            .then(Instant::now)
+    })
+    .unwrap_or_else(|| panic!("the hook did not hang the loop:\n{}", dut.log()));
+    eventually(REBOOT_WAIT, || {
+        dut.log().contains("boot 2 (watchdog)").then_some(())
+    })
+    .unwrap_or_else(|| panic!("no watchdog reset in the UART log:\n{}", dut.log()));
+    let reset_after = hung.elapsed();
+    assert!(
+        reset_after <= Duration::from_millis(timeout + 2000),
+        "the reset took {reset_after:?} for a {timeout} ms watchdog"
+    );
+    assert!(dut.log().contains("WATCHDOG at"), "{}", dut.log());
+    let mut client = eventually(REBOOT_WAIT, || dut.lab_client().ok())
+        .unwrap_or_else(|| panic!("no HELLO after the watchdog's reset:\n{}", dut.log()));
+    let (reason, count, _, _) = boot_info(&mut client);
+    assert_eq!((reason.as_str(), count), ("watchdog", 2));
+    println!("watchdog reset {reset_after:?} after the hang (watchdog_ms={timeout})");
+    dut.assert_running();
 }

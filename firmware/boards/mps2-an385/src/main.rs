@@ -15,6 +15,7 @@ mod health;
 mod idle;
 mod lan9118;
 mod uart;
+mod watchdog;
 
 use core::fmt::Write;
 
@@ -70,6 +71,10 @@ impl Board for Mps2 {
         self.health.check(nic.nic());
     }
 
+    fn feed_watchdog(&mut self) {
+        watchdog::feed();
+    }
+
     fn idle(&mut self, nic: &mut Buffered<Lan9118>, ms: u64) {
         idle::wait(nic.nic(), ms);
     }
@@ -79,7 +84,7 @@ impl Board for Mps2 {
 fn main() -> ! {
     // Interrupts stay masked for the whole run: interrupt lines only end `wfi` (idle).
     cortex_m::interrupt::disable();
-    let status = boardstatus::start(None);
+    let status = boardstatus::start(Some(watchdog::TIMEOUT_MS));
     clock::init();
     Uart::init();
     console::install(&LOGGER, LOG_LEVEL);
@@ -119,7 +124,25 @@ fn main() -> ! {
         health: NicHealth::new(&mut nic),
     };
     let storage = take_storage!(SIZES);
+    watchdog::start();
     socklab_baremetal::serve(board, Buffered::new(nic), config, SIZES, storage, options)
+}
+
+/// The watchdog's first expiry (its interrupt is the NMI here): notes the watchdog as
+/// the cause of the reset that follows and says so on UART0.
+#[exception]
+unsafe fn NonMaskableInt() {
+    bootrecord::note(BootReason::Watchdog);
+    let _ = writeln!(
+        Console(Uart::init()),
+        "\nWATCHDOG at {} ms: the serve loop did not come round in {} ms; reset follows",
+        clock::now_ms(),
+        watchdog::TIMEOUT_MS / 2
+    );
+    // The watchdog's second expiry resets the machine.
+    loop {
+        cortex_m::asm::nop();
+    }
 }
 
 /// Prints the panic on UART0 and ends QEMU with a failure status.

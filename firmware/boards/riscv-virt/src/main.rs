@@ -16,6 +16,7 @@ mod idle;
 mod nic;
 mod semihosting;
 mod uart;
+mod watchdog;
 
 use core::fmt::Write;
 use core::ptr::write_volatile;
@@ -88,6 +89,10 @@ impl Board for RiscvVirt {
         }
     }
 
+    fn feed_watchdog(&mut self) {
+        watchdog::feed();
+    }
+
     fn idle(&mut self, nic: &mut VirtioNet, ms: u64) {
         idle::wait(nic, ms);
     }
@@ -95,7 +100,7 @@ impl Board for RiscvVirt {
 
 #[riscv_rt::entry]
 fn main() -> ! {
-    let status = boardstatus::start(None);
+    let status = boardstatus::start(Some(watchdog::TIMEOUT_MS));
     console::install(&LOGGER, LOG_LEVEL);
     info!(
         "socklab-riscv {}: riscv32imac, pool {} B",
@@ -126,6 +131,7 @@ fn main() -> ! {
     );
     idle::init(&nic);
     let storage = take_storage!(SIZES);
+    watchdog::start();
     socklab_baremetal::serve(
         RiscvVirt { errors: 0 },
         nic,
