@@ -10,7 +10,8 @@
 //! within its range), `--backlog wait|refuse|busy`,
 //! `--profile` (the board logs every few seconds where its time goes),
 //! `--test-hang-after-ms N` (a test's hook, never given otherwise: on the power-on boot
-//! the serve loop stops coming round N ms after boot, so the watchdog resets the device).
+//! the serve loop stops coming round N ms after boot, so the watchdog resets the device),
+//! `--test-stack-overflow` (a test's hook: the board recurses until its stack overflows).
 //! A percentage `P` is `5`, `0.5` or `12.25`; the first word, if it is not an option, is
 //! the program's name and is skipped. The host tool runs the same parser on `socklab run
 //! qemu`'s device options before it starts QEMU, so a bad option never reaches an image.
@@ -23,7 +24,7 @@ use crate::board::config::{BacklogPolicy, Config, TimeoutError, TimeoutOption, T
 use crate::phy::badlink::{Faults, MAX_DELAY_MS, MILLION};
 
 /// The options besides the timeouts (which [`TIMEOUT_OPTIONS`] lists).
-const NAMES: [&str; 10] = [
+const NAMES: [&str; 11] = [
     "--drop-chance",
     "--corrupt-chance",
     "--duplicate-chance",
@@ -34,6 +35,7 @@ const NAMES: [&str; 10] = [
     "--backlog",
     "--profile",
     "--test-hang-after-ms",
+    "--test-stack-overflow",
 ];
 
 /// What the command line asks for beyond the [`Config`].
@@ -48,6 +50,9 @@ pub struct BootOptions {
     /// A test's hook (`--test-hang-after-ms N`): on the power-on boot the serve
     /// loop hangs, without feeding the watchdog, once the clock reaches N ms.
     pub hang_after_ms: Option<u64>,
+    /// A test's hook (`--test-stack-overflow`): the board recurses until its
+    /// stack overflows, before it serves.
+    pub stack_overflow: bool,
 }
 
 /// A command line the image cannot follow; its `Display` says what to change.
@@ -145,6 +150,7 @@ pub fn parse<'a>(text: &'a str, config: &mut Config) -> Result<BootOptions, Boot
         seed: 1,
         profile: false,
         hang_after_ms: None,
+        stack_overflow: false,
     };
     let mut words = text.split_ascii_whitespace().peekable();
     if words.peek().is_some_and(|w| !w.starts_with("--")) {
@@ -153,6 +159,10 @@ pub fn parse<'a>(text: &'a str, config: &mut Config) -> Result<BootOptions, Boot
     while let Some(option) = words.next() {
         if option == "--profile" {
             options.profile = true;
+            continue;
+        }
+        if option == "--test-stack-overflow" {
+            options.stack_overflow = true;
             continue;
         }
         let value = words.next();

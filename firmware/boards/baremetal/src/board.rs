@@ -12,6 +12,10 @@ pub trait Board {
     /// (`"cycles"`, `"ticks"`).
     const COUNTER_UNIT: &'static str;
 
+    /// Whether a stack overflow faults (and is reported) on this board, rather than
+    /// running on into other memory: `--test-stack-overflow` runs only where it does.
+    const OVERFLOW_FAULTS: bool;
+
     /// Milliseconds since boot: the application's clock. Never goes backwards.
     fn now_ms() -> u64;
 

@@ -47,6 +47,15 @@ pub fn serve<B: Board>(
     storage: Storage<'static>,
     options: BootOptions,
 ) -> ! {
+    if options.stack_overflow {
+        assert!(
+            B::OVERFLOW_FAULTS,
+            "--test-stack-overflow: this board has no guard below its stack, so an overflow \
+             would run on instead of faulting; run the hook on mps2-an385"
+        );
+        warn!("--test-stack-overflow: recursing until the stack overflows");
+        crate::stack::overflow(0);
+    }
     let mut device = NicDevice::<B>::new(nic);
     let app = App::new(config, sizes, storage, &mut device, now::<B>())
         .unwrap_or_else(|e| panic!("pool storage: {e}"));

@@ -74,3 +74,14 @@ impl Stack {
         self.top - word
     }
 }
+
+/// The test hook `--test-stack-overflow`: recurses, each level holding a buffer the
+/// optimiser cannot drop, until the stack overflows. Never returns on a board whose
+/// stack faults when it overflows.
+pub fn overflow(depth: u32) -> u32 {
+    let frame = core::hint::black_box([depth; 64]);
+    if core::hint::black_box(depth) == u32::MAX {
+        return 0;
+    }
+    overflow(depth + 1).wrapping_add(frame[(depth % 64) as usize])
+}

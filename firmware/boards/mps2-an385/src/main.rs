@@ -57,6 +57,8 @@ struct Mps2 {
 impl Board for Mps2 {
     type Nic = Buffered<Lan9118>;
     const COUNTER_UNIT: &'static str = "ticks";
+    /// The stack lies at the bottom of SRAM: below it nothing is RAM.
+    const OVERFLOW_FAULTS: bool = true;
 
     fn now_ms() -> u64 {
         clock::now_ms()
@@ -84,6 +86,7 @@ impl Board for Mps2 {
 fn main() -> ! {
     // Interrupts stay masked for the whole run: interrupt lines only end `wfi` (idle).
     cortex_m::interrupt::disable();
+    use_process_stack();
     let status = boardstatus::start(Some(watchdog::TIMEOUT_MS));
     clock::init();
     Uart::init();
@@ -128,6 +131,34 @@ fn main() -> ! {
     socklab_baremetal::serve(board, Buffered::new(nic), config, SIZES, storage, options)
 }
 
+/// The handler stack: exceptions (HardFault, the watchdog's NMI) run on it, apart from
+/// the program's stack, so a program stack that overflowed can still be reported.
+const HANDLER_STACK_WORDS: usize = 512;
+static mut HANDLER_STACK: [u64; HANDLER_STACK_WORDS / 2] = [0; HANDLER_STACK_WORDS / 2];
+
+/// Moves the program onto the process stack (PSP, the same stack it is on) and gives
+/// the main stack (MSP, which exceptions use) the handler stack. On an overflow the
+/// program's push faults and the HardFault handler still has a stack to report on.
+fn use_process_stack() {
+    let handler_top = (&raw mut HANDLER_STACK as usize) + HANDLER_STACK_WORDS * 4;
+    // SAFETY: PSP takes the current stack pointer and CONTROL.SPSEL switches to it in
+    // one step, so the stack the compiler uses does not move; MSP is written only once
+    // the program no longer runs on it, and points to the top of a static that nothing
+    // else uses.
+    unsafe {
+        core::arch::asm!(
+            "mrs {t}, msp",
+            "msr psp, {t}",
+            "movs {t}, #2",
+            "msr control, {t}",
+            "isb",
+            "msr msp, {h}",
+            t = out(reg) _,
+            h = in(reg) handler_top,
+        );
+    }
+}
+
 /// The watchdog's first expiry (its interrupt is the NMI here): notes the watchdog as
 /// the cause of the reset that follows and says so on UART0.
 #[exception]
@@ -162,6 +193,25 @@ unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     let mut uart = Console(Uart::init());
     // SAFETY: read-only use of the System Control Block's fault status registers.
     let scb = unsafe { &*cortex_m::peripheral::SCB::PTR };
+    let sp = cortex_m::register::psp::read() as usize;
+    let stack = socklab_baremetal::stack::board_stack();
+    if sp < stack.bottom + 32 {
+        // The program's stack overflowed: its registers were never stacked (the frame
+        // would lie below RAM, so the PC is lost), and the stack pointer and the fault's
+        // address (bfar) tell what happened.
+        let _ = writeln!(
+            uart,
+            "\nSTACK OVERFLOW: HardFault with sp={sp:#010x} below the stack's bottom \
+             {:#010x} ({} B reserved); pc unknown (not stacked); cfsr={:#010x} \
+             hfsr={:#010x} bfar={:#010x}",
+            stack.bottom,
+            stack.reserved(),
+            scb.cfsr.read(),
+            scb.hfsr.read(),
+            scb.bfar.read(),
+        );
+        exit_failure()
+    }
     let _ = writeln!(
         uart,
         "\nHARDFAULT pc={:#010x} lr={:#010x} xpsr={:#010x} \
