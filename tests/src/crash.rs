@@ -242,3 +242,27 @@ macro_rules! crash_cases {
         }
     };
 }
+
+/// The test hook `--test-stack-overflow` recurses until the stack overflows:
+/// the board faults below its stack (which lies under the statics), prints a
+/// stack overflow report with the stack pointer on the UART and ends QEMU
+/// with status 1 before it serves. For a board whose overflow faults
+/// (mps2-an385; riscv-virt has no guard below its stack).
+pub fn stack_overflow_faults_with_a_report(machine: Machine) {
+    let image = find_image(machine, &Image::Rebuilt)
+        .unwrap_or_else(|e| panic!("the {} image: {e}", machine.spec().board));
+    let error = QemuDevice::start(QemuOptions {
+        firmware_args: vec!["--test-stack-overflow".to_owned()],
+        ..user_options(machine, image)
+    })
+    .expect_err("an overflowing image cannot start");
+    let LaunchError::Exited { status, log } = &error else {
+        panic!("expected an exit, got: {error}");
+    };
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("STACK OVERFLOW: HardFault with sp=0x"),
+        "{log}"
+    );
+    assert!(log.contains("below the stack's bottom"), "{log}");
+}

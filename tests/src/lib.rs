@@ -18,6 +18,7 @@
 //! [`area`] keeps the areas from running at the same time.
 
 pub mod area;
+pub mod boot;
 pub mod browser;
 pub mod cases;
 pub mod crash;

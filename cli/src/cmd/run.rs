@@ -189,7 +189,21 @@ fn wait_for_stop(
     what: &str,
     crash_hint: &str,
 ) -> ExitCode {
+    let mut boots = last_boot(&device.log()).map_or(1, |(count, _)| count);
     loop {
+        if let Some((count, reason)) = last_boot(&device.log()).filter(|(n, _)| *n > boots) {
+            boots = count;
+            if reason == "watchdog" {
+                eprintln!(
+                    "socklab: {what}: the device's watchdog reset it (boot {count}): its serve \
+                     loop stopped coming round; the UART log has the WATCHDOG line"
+                );
+            } else {
+                eprintln!(
+                    "socklab: {what}: the device reset and booted again (boot {count}, {reason})"
+                );
+            }
+        }
         if stop_rx.recv_timeout(Duration::from_millis(200)).is_ok() {
             eprintln!("socklab: stopping {what} ...");
             return ExitCode::SUCCESS;
@@ -203,6 +217,17 @@ fn wait_for_stop(
             return ExitCode::FAILURE;
         }
     }
+}
+
+/// The last boot line of a bare-metal board's log (`boot 2 (watchdog), stack ...`):
+/// the boot's count and reason.
+fn last_boot(log: &str) -> Option<(u32, &str)> {
+    log.lines().rev().find_map(|line| {
+        let (_, rest) = line.split_once("] boot ")?;
+        let (count, rest) = rest.split_once(" (")?;
+        let (reason, _) = rest.split_once(')')?;
+        Some((count.parse().ok()?, reason))
+    })
 }
 
 /// Says what was stopped and which namespace or TAP went with it.
@@ -461,6 +486,16 @@ mod test {
     struct Cli {
         #[command(flatten)]
         args: Args,
+    }
+
+    #[test]
+    fn the_last_boot_line_gives_count_and_reason() {
+        let log = "[     0.001 INFO  socklab_baremetal::boardstatus] boot 1 (power-on), stack 131072 B reserved\n\
+                   WATCHDOG at 4002 ms: the serve loop did not come round in 4000 ms; reset\n\
+                   [     0.001 INFO  socklab_baremetal::boardstatus] boot 2 (watchdog), stack 131072 B reserved\n\
+                   [     0.200 INFO  socklab_app] lab client 10.0.2.2:5000 (boot time)\n";
+        assert_eq!(last_boot(log), Some((2, "watchdog")));
+        assert_eq!(last_boot("no boot line\n"), None);
     }
 
     #[test]

@@ -46,7 +46,7 @@ mod wire;
 pub use smoltcp;
 
 pub use app::App;
-pub use board::config::{BacklogPolicy, Config, Timeouts};
+pub use board::config::{BacklogPolicy, BoardStatus, BootReason, Config, StackMeter, Timeouts};
 pub use board::sizes::Sizes;
 pub use board::storage::{Storage, StorageError, UdpPacketMetadata};
 pub use board::{bootopts, config, storage};

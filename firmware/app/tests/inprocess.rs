@@ -16,7 +16,9 @@ use socklab_app::protocol::{
 };
 use socklab_app::services;
 use socklab_app::smoltcp::socket::tcp::State;
-use socklab_app::{config, ClosingSizes, Config, LabSizes, Sizes, Timeouts};
+use socklab_app::{
+    config, BoardStatus, BootReason, ClosingSizes, Config, LabSizes, Sizes, StackMeter, Timeouts,
+};
 
 /// A config with `timeouts` and the defaults otherwise.
 fn with_timeouts(timeouts: Timeouts) -> Config {
@@ -218,11 +220,22 @@ fn netstat_lists_every_socket_listening_ones_too() {
 }
 
 /// Every `INFO` key of the service table has a value of its own: no key is
-/// left to the `none` fallback (ipv4 is static and offload given here).
+/// left to the `none` fallback (ipv4 is static, offload and the board's
+/// status given here).
 #[test]
 fn every_info_key_has_its_own_value_in_table_order() {
+    fn stack_used() -> usize {
+        1234
+    }
     let config = Config {
         offload: "on",
+        status: BoardStatus {
+            boot_reason: Some(BootReason::Watchdog),
+            boot_count: Some(3),
+            stack_reserved: Some(65536),
+            stack_used: Some(StackMeter(stack_used)),
+            watchdog_ms: Some(2000),
+        },
         ..Config::default()
     };
     let mut net = Net::new(config, SMALL);
@@ -232,6 +245,15 @@ fn every_info_key_has_its_own_value_in_table_order() {
     for ((key, value), expected) in info.iter().zip(services::INFO_KEYS) {
         assert_eq!(key, expected);
         assert!(!value.is_empty() && value != info::NONE, "{key}={value}");
+    }
+    for (key, expected) in [
+        (info::BOOT_REASON, "watchdog"),
+        (info::BOOT_COUNT, "3"),
+        (info::STACK_USED, "1234"),
+        (info::STACK_RESERVED, "65536"),
+        (info::WATCHDOG_MS, "2000"),
+    ] {
+        assert_eq!(value(&info, key), expected, "{key}");
     }
 }
 

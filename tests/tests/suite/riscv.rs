@@ -1,9 +1,9 @@
 //! The riscv-virt board (riscv32imac, virtio-net) in QEMU: the conformance suite over
 //! user networking (ports forwarded on 127.0.0.1, no root) and over a TAP in a private
 //! namespace (the device's own addresses, ping and IPv6), the abrupt-death reliability
-//! cases, crash tests (a patched image faults and QEMU exits with status 1, no hang), and
-//! the command line QEMU really runs with. One area, so its cases run side by side. The
-//! TAP cases need root.
+//! cases, crash tests (a patched image faults and QEMU exits with status 1, no hang), the
+//! boot record across a reset, and the command line QEMU really runs with. One area, so
+//! its cases run side by side. The TAP cases need root.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,9 @@ use socklab_host::launch::{
     find_image, Image, LaunchError, Machine, QemuDevice, QemuNet, QemuOptions, RunningBoard,
     FORWARDED_PORTS,
 };
-use socklab_tests::{crash, crash_cases, network_cases, reliability, transport_cases, BoardKind};
+use socklab_tests::{
+    boot_cases, crash, crash_cases, network_cases, reliability, transport_cases, BoardKind,
+};
 
 mod user {
     use super::*;
@@ -37,6 +39,7 @@ mod tap {
 }
 
 crash_cases!(Machine::RiscvVirt);
+boot_cases!(Machine::RiscvVirt);
 
 /// A boot option the image does not know is refused before QEMU starts, by the
 /// image's own parser, with a message that names it.

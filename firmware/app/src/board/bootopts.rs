@@ -8,7 +8,10 @@
 //! `--handshake-timeout-ms N`, `--closing-timeout-ms N`, `--keep-alive-ms N`,
 //! `--dead-peer-ms N`, `--http-request-timeout-ms N`, `--http-idle-timeout-ms N`, each
 //! within its range), `--backlog wait|refuse|busy`,
-//! `--profile` (the board logs every few seconds where its time goes).
+//! `--profile` (the board logs every few seconds where its time goes),
+//! `--test-hang-after-ms N` (a test's hook, never given otherwise: on the power-on boot
+//! the serve loop stops coming round N ms after boot, so the watchdog resets the device),
+//! `--test-stack-overflow` (a test's hook: the board recurses until its stack overflows).
 //! A percentage `P` is `5`, `0.5` or `12.25`; the first word, if it is not an option, is
 //! the program's name and is skipped. The host tool runs the same parser on `socklab run
 //! qemu`'s device options before it starts QEMU, so a bad option never reaches an image.
@@ -21,7 +24,7 @@ use crate::board::config::{BacklogPolicy, Config, TimeoutError, TimeoutOption, T
 use crate::phy::badlink::{Faults, MAX_DELAY_MS, MILLION};
 
 /// The options besides the timeouts (which [`TIMEOUT_OPTIONS`] lists).
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 11] = [
     "--drop-chance",
     "--corrupt-chance",
     "--duplicate-chance",
@@ -31,6 +34,8 @@ const NAMES: [&str; 9] = [
     "--seed",
     "--backlog",
     "--profile",
+    "--test-hang-after-ms",
+    "--test-stack-overflow",
 ];
 
 /// What the command line asks for beyond the [`Config`].
@@ -42,6 +47,12 @@ pub struct BootOptions {
     pub seed: u64,
     /// Log where the time goes every few seconds (`--profile`).
     pub profile: bool,
+    /// A test's hook (`--test-hang-after-ms N`): on the power-on boot the serve
+    /// loop hangs, without feeding the watchdog, once the clock reaches N ms.
+    pub hang_after_ms: Option<u64>,
+    /// A test's hook (`--test-stack-overflow`): the board recurses until its
+    /// stack overflows, before it serves.
+    pub stack_overflow: bool,
 }
 
 /// A command line the image cannot follow; its `Display` says what to change.
@@ -138,6 +149,8 @@ pub fn parse<'a>(text: &'a str, config: &mut Config) -> Result<BootOptions, Boot
         faults: Faults::default(),
         seed: 1,
         profile: false,
+        hang_after_ms: None,
+        stack_overflow: false,
     };
     let mut words = text.split_ascii_whitespace().peekable();
     if words.peek().is_some_and(|w| !w.starts_with("--")) {
@@ -146,6 +159,10 @@ pub fn parse<'a>(text: &'a str, config: &mut Config) -> Result<BootOptions, Boot
     while let Some(option) = words.next() {
         if option == "--profile" {
             options.profile = true;
+            continue;
+        }
+        if option == "--test-stack-overflow" {
+            options.stack_overflow = true;
             continue;
         }
         let value = words.next();
@@ -163,6 +180,7 @@ pub fn parse<'a>(text: &'a str, config: &mut Config) -> Result<BootOptions, Boot
                 options.faults.delay = Duration::from_millis(ms);
             }
             "--seed" => options.seed = number(option, value)?,
+            "--test-hang-after-ms" => options.hang_after_ms = Some(number(option, value)?),
             "--backlog" => {
                 config.backlog = match value {
                     Some("wait") => BacklogPolicy::Wait,
@@ -198,7 +216,7 @@ mod test {
         let mut config = Config::default();
         let o = parse(
             "socklab-riscv --drop-chance 5 --corrupt-chance 0.5 --seed 7 --backlog busy \
-             --idle-timeout-ms 2000 --profile",
+             --idle-timeout-ms 2000 --profile --test-hang-after-ms 3000",
             &mut config,
         )
         .unwrap();
@@ -206,6 +224,7 @@ mod test {
         assert_eq!(o.faults.corrupt_ppm, 5_000);
         assert_eq!(o.seed, 7);
         assert!(o.profile);
+        assert_eq!(o.hang_after_ms, Some(3000));
         assert_eq!(config.backlog, BacklogPolicy::Busy);
         assert_eq!(config.timeouts.idle_ms, 2000);
         assert_eq!(parse("", &mut config).unwrap().faults, Faults::default());

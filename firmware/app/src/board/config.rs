@@ -45,7 +45,73 @@ pub struct Config {
     /// `none` on a board without any, otherwise the board's own words
     /// (`on`, `off`, `off-<reason>`).
     pub offload: &'static str,
+    /// What the board knows about its own health (boot reason, stack), as
+    /// `INFO` shows it; every field `None` on a board that keeps none.
+    pub status: BoardStatus,
 }
+
+/// Why the device booted, as a board that keeps a boot record tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootReason {
+    /// The first boot after power was applied: no boot record in RAM.
+    PowerOn,
+    /// The watchdog reset the device: the serve loop stopped feeding it.
+    Watchdog,
+    /// A reset asked for by software (the CPU's or the machine's reset
+    /// request), with the boot record intact.
+    SoftwareReset,
+    /// A fault or panic reset the device after its report.
+    Fault,
+}
+
+impl BootReason {
+    /// The name `INFO` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            BootReason::PowerOn => "power-on",
+            BootReason::Watchdog => "watchdog",
+            BootReason::SoftwareReset => "software-reset",
+            BootReason::Fault => "fault",
+        }
+    }
+}
+
+/// The board-facing half of the device's own health keys in `INFO`: the board
+/// fills it in before [`crate::App::new`]; a field left `None` shows as `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BoardStatus {
+    /// Why this boot happened (`boot_reason`).
+    pub boot_reason: Option<BootReason>,
+    /// Boots since power-on, this one included (`boot_count`).
+    pub boot_count: Option<u32>,
+    /// Bytes reserved for the stack (`stack_reserved`).
+    pub stack_reserved: Option<usize>,
+    /// Measures the stack's high-water mark in bytes (`stack_used`): called
+    /// when `INFO` is read.
+    pub stack_used: Option<StackMeter>,
+    /// The watchdog's timeout: a serve loop that does not come round in this
+    /// time resets the device (`watchdog_ms`).
+    pub watchdog_ms: Option<u32>,
+}
+
+/// A board's measure of its stack's high-water mark, in bytes.
+#[derive(Clone, Copy)]
+pub struct StackMeter(pub fn() -> usize);
+
+impl fmt::Debug for StackMeter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StackMeter")
+    }
+}
+
+/// Two meters are equal when both measure: a board has one stack.
+impl PartialEq for StackMeter {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for StackMeter {}
 
 /// What a lab client meets when every slot is busy.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -523,6 +589,7 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             backlog: BacklogPolicy::Wait,
             offload: "none",
+            status: BoardStatus::default(),
         }
     }
 }

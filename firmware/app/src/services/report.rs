@@ -10,6 +10,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::socket::udp;
 use smoltcp::time::Instant;
 
+use crate::board::config::BootReason;
 use crate::phy::badlink::COUNTS;
 use crate::pool::closing::ClosingPool;
 use crate::pool::socket::{socket_addr, state_name};
@@ -64,6 +65,11 @@ pub(crate) const DEVICE_INFO_KEYS: &[&str] = &[
     info::BADLINK_TX_REORDERED,
     info::BADLINK_TX_DELAYED,
     info::BADLINK_TX_HELD_FULL,
+    info::BOOT_REASON,
+    info::BOOT_COUNT,
+    info::STACK_USED,
+    info::STACK_RESERVED,
+    info::WATCHDOG_MS,
 ];
 
 /// Everything the device-wide reports read, borrowed for one row.
@@ -194,6 +200,7 @@ impl<'r, 'a> Device<'r, 'a> {
         let c = self.counters;
         let t = &view.config.timeouts;
         let m = view.config.mac.0;
+        let status = &view.config.status;
         match key {
             info::BOARD => write!(out, "{}", view.config.board),
             info::VERSION => write!(out, "{VERSION}"),
@@ -253,8 +260,21 @@ impl<'r, 'a> Device<'r, 'a> {
             info::BADLINK_TX_REORDERED => write!(out, "{}", COUNTS.tx.load().reordered),
             info::BADLINK_TX_DELAYED => write!(out, "{}", COUNTS.tx.load().delayed),
             info::BADLINK_TX_HELD_FULL => write!(out, "{}", COUNTS.tx.load().held_full),
+            info::BOOT_REASON => optional(out, status.boot_reason.map(BootReason::name)),
+            info::BOOT_COUNT => optional(out, status.boot_count),
+            info::STACK_USED => optional(out, status.stack_used.map(|meter| (meter.0)())),
+            info::STACK_RESERVED => optional(out, status.stack_reserved),
+            info::WATCHDOG_MS => optional(out, status.watchdog_ms),
             _ => write!(out, "{}", info::NONE),
         }
+    }
+}
+
+/// Writes `value`, or `none` for a value the board does not give.
+fn optional(out: &mut dyn Write, value: Option<impl fmt::Display>) -> fmt::Result {
+    match value {
+        Some(value) => write!(out, "{value}"),
+        None => out.write_str(info::NONE),
     }
 }
 

@@ -693,6 +693,19 @@ pub mod info {
     /// has none), `on`, `off` (asked), `off-kernel` (the kernel refused them),
     /// `off-bad-link` or `off-rate-limit` (a layer that works per frame).
     pub const OFFLOAD: &str = "offload";
+    /// Why the device booted: `power-on`, `watchdog`, `software-reset` or
+    /// `fault` (`none` on a board that keeps no boot record).
+    pub const BOOT_REASON: &str = "boot_reason";
+    /// Boots since power-on, this one included, kept in RAM the runtime
+    /// does not clear.
+    pub const BOOT_COUNT: &str = "boot_count";
+    /// The stack's high-water mark: bytes of it ever written since boot.
+    pub const STACK_USED: &str = "stack_used";
+    /// Bytes reserved for the stack.
+    pub const STACK_RESERVED: &str = "stack_reserved";
+    /// The watchdog's timeout, ms: a serve loop stuck this long resets the
+    /// device.
+    pub const WATCHDOG_MS: &str = "watchdog_ms";
     /// Sockets on the iperf3 port (one control, the streams, one to answer "busy").
     pub const IPERF3_SOCKETS: &str = "iperf3_sockets";
     /// Most TCP streams one iperf3 test may open (`-P`, twice that with `--bidir`).

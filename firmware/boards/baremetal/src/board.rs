@@ -12,6 +12,10 @@ pub trait Board {
     /// (`"cycles"`, `"ticks"`).
     const COUNTER_UNIT: &'static str;
 
+    /// Whether a stack overflow faults (and is reported) on this board, rather than
+    /// running on into other memory: `--test-stack-overflow` runs only where it does.
+    const OVERFLOW_FAULTS: bool;
+
     /// Milliseconds since boot: the application's clock. Never goes backwards.
     fn now_ms() -> u64;
 
@@ -21,6 +25,10 @@ pub trait Board {
 
     /// Called after every poll: logs what changed in the NIC's health (link, errors).
     fn check_nic(&mut self, nic: &mut Self::Nic);
+
+    /// Tells the board's watchdog that the serve loop came round: called once per
+    /// poll. A loop that stops calling it is reset after the board's timeout.
+    fn feed_watchdog(&mut self);
 
     /// Sleeps until the NIC holds something for the stack (a received frame, a transmit
     /// buffer it was waiting for) or `ms` milliseconds have passed; at once for 0.

@@ -15,18 +15,25 @@
 //! 5. [`serve`] runs the application for good over the NIC, with the board's
 //!    [`Board`] hooks: clock, profile counter, NIC health, idle.
 //!
+//! First thing in `main`, [`boardstatus::start`] paints the [`stack`] and reads the
+//! [`bootrecord`]; the board hands the result to the application in `Config::status`
+//! for `INFO`. The board's `memory.x` defines the symbols both read.
+//!
 //! A panic or fault is written with [`console::report_panic`] or a [`Console`]; the board
 //! ends the machine with its failure status.
 #![no_std]
 
 pub mod board;
+pub mod boardstatus;
 pub mod bootopts;
+pub mod bootrecord;
 pub mod console;
 pub mod nic;
 pub mod phy;
 pub mod profile;
 pub mod serve;
 pub mod sizes;
+pub mod stack;
 pub mod storage;
 
 pub use board::Board;

@@ -2,12 +2,12 @@
 //! through the bad link, sleeping between polls until a frame, the application's next
 //! deadline or the bad link's next held frame.
 
-use log::info;
+use log::{info, warn};
 use socklab_app::badlink::{self, BadLink};
 use socklab_app::bootopts::BootOptions;
 use socklab_app::smoltcp::phy::Device;
 use socklab_app::smoltcp::time::Instant;
-use socklab_app::{App, Config, Sizes, Storage};
+use socklab_app::{App, BootReason, Config, Sizes, Storage};
 use static_cell::ConstStaticCell;
 
 use crate::board::Board;
@@ -47,12 +47,26 @@ pub fn serve<B: Board>(
     storage: Storage<'static>,
     options: BootOptions,
 ) -> ! {
+    if options.stack_overflow {
+        assert!(
+            B::OVERFLOW_FAULTS,
+            "--test-stack-overflow: this board has no guard below its stack, so an overflow \
+             would run on instead of faulting; run the hook on mps2-an385"
+        );
+        warn!("--test-stack-overflow: recursing until the stack overflows");
+        crate::stack::overflow(0);
+    }
     let mut device = NicDevice::<B>::new(nic);
     let app = App::new(config, sizes, storage, &mut device, now::<B>())
         .unwrap_or_else(|e| panic!("pool storage: {e}"));
     let profile = options.profile.then(|| Profile::new(device.driver_time()));
+    // The test hook hangs the power-on boot only, so the device the watchdog resets
+    // comes back and stays.
+    let hang = options
+        .hang_after_ms
+        .filter(|_| config.status.boot_reason == Some(BootReason::PowerOn));
     if options.faults.is_clean() {
-        run(board, app, device, profile, |d| d, |_| None)
+        run(board, app, device, profile, hang, |d| d, |_| None)
     } else {
         const { assert!(<B::Nic as Nic>::MAX_FRAME_LEN <= BAD_LINK_FRAME) };
         info!("bad link: {:?}, seed {}", options.faults, options.seed);
@@ -70,24 +84,32 @@ pub fn serve<B: Board>(
             app,
             link,
             profile,
+            hang,
             |l| l.inner_mut(),
             |l| l.next_due(),
         )
     }
 }
 
-/// The loop: poll, flush what the NIC batched, check its health, sleep until a frame, the application's
-/// deadline or (with a bad link) the next held frame; with `--profile`, count where the
-/// time went.
+/// The loop: feed the watchdog, poll, flush what the NIC batched, check its health,
+/// sleep until a frame, the application's deadline or (with a bad link) the next held
+/// frame; with `--profile`, count where the time went. With `hang_after_ms` (a test's
+/// hook) it stops coming round once the clock reaches it.
+#[allow(clippy::too_many_arguments)]
 fn run<B: Board, D: Device>(
     mut board: B,
     mut app: App<'static>,
     mut device: D,
     mut profile: Option<Profile<B>>,
+    hang_after_ms: Option<u64>,
     nic: impl Fn(&mut D) -> &mut NicDevice<B>,
     next_due: impl Fn(&D) -> Option<Instant>,
 ) -> ! {
     loop {
+        board.feed_watchdog();
+        if hang_after_ms.is_some_and(|at| B::now_ms() >= at) {
+            hang();
+        }
         let now = now::<B>();
         let polled = B::counter();
         let delay = app.poll(now, &mut device);
@@ -103,5 +125,14 @@ fn run<B: Board, D: Device>(
         if let Some(profile) = profile.as_mut() {
             profile.record(idled - polled, B::counter() - idled, adapter.driver_time());
         }
+    }
+}
+
+/// The test hook `--test-hang-after-ms`: a service stuck for good, which only the
+/// watchdog ends.
+fn hang() -> ! {
+    warn!("--test-hang-after-ms: the serve loop hangs now, without feeding the watchdog");
+    loop {
+        core::hint::spin_loop();
     }
 }

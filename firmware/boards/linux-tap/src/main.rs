@@ -34,8 +34,8 @@ use socklab_app::smoltcp::phy::{Device, FaultInjector, PcapMode, PcapWriter};
 use socklab_app::smoltcp::time::Duration;
 use socklab_app::smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
 use socklab_app::{
-    config, App, BacklogPolicy, BulkSizes, ClosingSizes, ClosingSocket, Config, Iperf2Sizes,
-    Iperf3Sizes, LabSizes, LabSlot, Sizes, Storage, UdpPacketMetadata,
+    config, App, BacklogPolicy, BoardStatus, BulkSizes, ClosingSizes, ClosingSocket, Config,
+    Iperf2Sizes, Iperf3Sizes, LabSizes, LabSlot, Sizes, Storage, UdpPacketMetadata,
 };
 
 /// The default pool: 64 lab clients at once and 16 more waiting, 32
@@ -389,6 +389,8 @@ impl Args {
             },
             timeouts,
             offload,
+            // A Linux process keeps no boot record, stack watch or watchdog: `none`.
+            status: BoardStatus::default(),
         }
     }
 }

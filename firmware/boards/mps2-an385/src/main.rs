@@ -15,14 +15,18 @@ mod health;
 mod idle;
 mod lan9118;
 mod uart;
+mod watchdog;
 
 use core::fmt::Write;
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
 use log::{info, LevelFilter};
-use socklab_app::Sizes;
-use socklab_baremetal::{console, small_pool, take_storage, Board, Buffered, Console, UartLogger};
+use socklab_app::{BootReason, Sizes};
+use socklab_baremetal::{
+    boardstatus, bootrecord, console, small_pool, take_storage, Board, Buffered, Console,
+    UartLogger,
+};
 
 use crate::health::NicHealth;
 use crate::lan9118::Lan9118;
@@ -53,6 +57,8 @@ struct Mps2 {
 impl Board for Mps2 {
     type Nic = Buffered<Lan9118>;
     const COUNTER_UNIT: &'static str = "ticks";
+    /// The stack lies at the bottom of SRAM: below it nothing is RAM.
+    const OVERFLOW_FAULTS: bool = true;
 
     fn now_ms() -> u64 {
         clock::now_ms()
@@ -67,6 +73,10 @@ impl Board for Mps2 {
         self.health.check(nic.nic());
     }
 
+    fn feed_watchdog(&mut self) {
+        watchdog::feed();
+    }
+
     fn idle(&mut self, nic: &mut Buffered<Lan9118>, ms: u64) {
         idle::wait(nic.nic(), ms);
     }
@@ -76,6 +86,8 @@ impl Board for Mps2 {
 fn main() -> ! {
     // Interrupts stay masked for the whole run: interrupt lines only end `wfi` (idle).
     cortex_m::interrupt::disable();
+    use_process_stack();
+    let status = boardstatus::start(Some(watchdog::TIMEOUT_MS));
     clock::init();
     Uart::init();
     console::install(&LOGGER, LOG_LEVEL);
@@ -84,6 +96,7 @@ fn main() -> ! {
         env!("CARGO_PKG_VERSION"),
         SIZES.total_bytes()
     );
+    boardstatus::log_boot(&status);
 
     // SAFETY: the LAN9118's registers on this machine; `nic` is their only user.
     let mut nic = unsafe { Lan9118::new(lan9118::MPS2_AN385_BASE) };
@@ -97,6 +110,7 @@ fn main() -> ! {
     // No entropy source on this machine; the NIC's cycle counter at least varies with
     // how long QEMU took to get here.
     config.random_seed ^= u64::from(nic.free_run());
+    config.status = status;
     nic.set_mac_address(config.mac.0);
     let mac = nic.mac_address();
     assert_eq!(mac, config.mac.0, "LAN9118 kept another MAC address");
@@ -113,13 +127,60 @@ fn main() -> ! {
         health: NicHealth::new(&mut nic),
     };
     let storage = take_storage!(SIZES);
+    watchdog::start();
     socklab_baremetal::serve(board, Buffered::new(nic), config, SIZES, storage, options)
+}
+
+/// The handler stack: exceptions (HardFault, the watchdog's NMI) run on it, apart from
+/// the program's stack, so a program stack that overflowed can still be reported.
+const HANDLER_STACK_WORDS: usize = 512;
+static mut HANDLER_STACK: [u64; HANDLER_STACK_WORDS / 2] = [0; HANDLER_STACK_WORDS / 2];
+
+/// Moves the program onto the process stack (PSP, the same stack it is on) and gives
+/// the main stack (MSP, which exceptions use) the handler stack. On an overflow the
+/// program's push faults and the HardFault handler still has a stack to report on.
+fn use_process_stack() {
+    let handler_top = (&raw mut HANDLER_STACK as usize) + HANDLER_STACK_WORDS * 4;
+    // SAFETY: PSP takes the current stack pointer and CONTROL.SPSEL switches to it in
+    // one step, so the stack the compiler uses does not move; MSP is written only once
+    // the program no longer runs on it, and points to the top of a static that nothing
+    // else uses.
+    unsafe {
+        core::arch::asm!(
+            "mrs {t}, msp",
+            "msr psp, {t}",
+            "movs {t}, #2",
+            "msr control, {t}",
+            "isb",
+            "msr msp, {h}",
+            t = out(reg) _,
+            h = in(reg) handler_top,
+        );
+    }
+}
+
+/// The watchdog's first expiry (its interrupt is the NMI here): notes the watchdog as
+/// the cause of the reset that follows and says so on UART0.
+#[exception]
+unsafe fn NonMaskableInt() {
+    bootrecord::note(BootReason::Watchdog);
+    let _ = writeln!(
+        Console(Uart::init()),
+        "\nWATCHDOG at {} ms: the serve loop did not come round in {} ms; reset follows",
+        clock::now_ms(),
+        watchdog::TIMEOUT_MS / 2
+    );
+    // The watchdog's second expiry resets the machine.
+    loop {
+        cortex_m::asm::nop();
+    }
 }
 
 /// Prints the panic on UART0 and ends QEMU with a failure status.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     cortex_m::interrupt::disable();
+    bootrecord::note(BootReason::Fault);
     console::report_panic(Uart::init(), clock::now_ms(), info);
     exit_failure()
 }
@@ -128,9 +189,29 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 /// ends QEMU with a failure status.
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    bootrecord::note(BootReason::Fault);
     let mut uart = Console(Uart::init());
     // SAFETY: read-only use of the System Control Block's fault status registers.
     let scb = unsafe { &*cortex_m::peripheral::SCB::PTR };
+    let sp = cortex_m::register::psp::read() as usize;
+    let stack = socklab_baremetal::stack::board_stack();
+    if sp < stack.bottom + 32 {
+        // The program's stack overflowed: its registers were never stacked (the frame
+        // would lie below RAM, so the PC is lost), and the stack pointer and the fault's
+        // address (bfar) tell what happened.
+        let _ = writeln!(
+            uart,
+            "\nSTACK OVERFLOW: HardFault with sp={sp:#010x} below the stack's bottom \
+             {:#010x} ({} B reserved); pc unknown (not stacked); cfsr={:#010x} \
+             hfsr={:#010x} bfar={:#010x}",
+            stack.bottom,
+            stack.reserved(),
+            scb.cfsr.read(),
+            scb.hfsr.read(),
+            scb.bfar.read(),
+        );
+        exit_failure()
+    }
     let _ = writeln!(
         uart,
         "\nHARDFAULT pc={:#010x} lr={:#010x} xpsr={:#010x} \

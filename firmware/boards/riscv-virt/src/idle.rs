@@ -2,8 +2,9 @@
 //!
 //! Two interrupts wake the hart: the NIC's, routed through the PLIC as a machine external
 //! interrupt, and the CLINT's machine timer (the alarm in `clock`). Both are enabled in
-//! `mie`, but `mstatus.MIE` stays clear for the whole run, so no handler ever runs: a
-//! pending, enabled interrupt still ends `wfi`, and this module clears it again. The
+//! `mie` around the `wfi`, with `mstatus.MIE` clear, so no handler runs: a pending,
+//! enabled interrupt still ends `wfi`, and this module clears it again. Outside the
+//! wait, the timer belongs to the [`watchdog`], whose handler runs. The
 //! conditions themselves (a frame waiting, the deadline reached) are read from the
 //! hardware after every wake-up, so a spurious or missed wake-up costs one more round.
 
@@ -11,6 +12,7 @@ use core::ptr::{read_volatile, write_volatile};
 
 use crate::clock;
 use crate::nic::VirtioNet;
+use crate::watchdog;
 
 /// The PLIC of QEMU's virt machine.
 const PLIC_BASE: usize = 0x0C00_0000;
@@ -44,12 +46,9 @@ pub fn init(nic: &VirtioNet) {
     write(PLIC_ENABLE_CTX0 + 4 * (irq / 32), 1 << (irq % 32));
     write(PLIC_THRESHOLD_CTX0, 0);
     clock::disarm_alarm();
-    // SAFETY: with mstatus.MIE clear no handler can run; these bits only let the two
-    // interrupts end `wfi`.
-    unsafe {
-        riscv::register::mie::set_mext();
-        riscv::register::mie::set_mtimer();
-    }
+    // SAFETY: with mstatus.MIE clear no handler can run; the bit only lets the timer
+    // end `wfi` (`wait` enables the NIC's interrupt around its own `wfi`).
+    unsafe { riscv::register::mie::set_mtimer() };
 }
 
 /// Takes every pending PLIC source off the pending list.
@@ -74,6 +73,12 @@ pub fn wait(nic: &mut VirtioNet, ms: u64) {
         return;
     }
     let deadline = clock::now_ticks() + ms * clock::TICKS_PER_MS;
+    // The watchdog's timer interrupt stays off while the alarm holds `mtimecmp`; the
+    // external interrupt only ends `wfi`, with no handler.
+    watchdog::pause();
+    // SAFETY: with mstatus.MIE clear no handler can run; the bit only lets the NIC's
+    // interrupt end `wfi`.
+    unsafe { riscv::register::mie::set_mext() };
     loop {
         // Drop the NIC's interrupt first, then look: an event after the look raises it
         // again and ends the `wfi` below at once. Arming the alarm for a later time
@@ -86,4 +91,7 @@ pub fn wait(nic: &mut VirtioNet, ms: u64) {
         clock::arm_alarm(deadline);
         riscv::asm::wfi();
     }
+    // SAFETY: only stops the NIC's interrupt from ending a `wfi`, or reaching a handler.
+    unsafe { riscv::register::mie::clear_mext() };
+    watchdog::resume();
 }

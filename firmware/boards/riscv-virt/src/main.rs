@@ -17,6 +17,7 @@ mod kick;
 mod nic;
 mod semihosting;
 mod uart;
+mod watchdog;
 
 use core::fmt::Write;
 use core::ptr::write_volatile;
@@ -24,8 +25,10 @@ use static_cell::ConstStaticCell;
 
 use log::{info, warn, LevelFilter};
 use socklab_app::smoltcp::wire::EthernetAddress;
-use socklab_app::Sizes;
-use socklab_baremetal::{console, small_pool, take_storage, Board, Console, UartLogger};
+use socklab_app::{BootReason, Sizes};
+use socklab_baremetal::{
+    boardstatus, bootrecord, console, small_pool, take_storage, Board, Console, UartLogger,
+};
 
 use crate::nic::VirtioNet;
 use crate::uart::Uart;
@@ -65,6 +68,8 @@ struct RiscvVirt {
 impl Board for RiscvVirt {
     type Nic = VirtioNet;
     const COUNTER_UNIT: &'static str = "cycles";
+    /// Below the stack is the free top of the code's region: no guard (no PMP).
+    const OVERFLOW_FAULTS: bool = false;
 
     fn now_ms() -> u64 {
         clock::now_ms()
@@ -87,6 +92,10 @@ impl Board for RiscvVirt {
         }
     }
 
+    fn feed_watchdog(&mut self) {
+        watchdog::feed();
+    }
+
     fn idle(&mut self, nic: &mut VirtioNet, ms: u64) {
         idle::wait(nic, ms);
     }
@@ -94,12 +103,14 @@ impl Board for RiscvVirt {
 
 #[riscv_rt::entry]
 fn main() -> ! {
+    let status = boardstatus::start(Some(watchdog::TIMEOUT_MS));
     console::install(&LOGGER, LOG_LEVEL);
     info!(
         "socklab-riscv {}: riscv32imac, pool {} B",
         env!("CARGO_PKG_VERSION"),
         SIZES.total_bytes()
     );
+    boardstatus::log_boot(&status);
 
     let nic =
         VirtioNet::probe(RX_FRAMES.take(), TX_FRAMES.take()).unwrap_or_else(|e| panic!("{e}"));
@@ -112,6 +123,7 @@ fn main() -> ! {
     config.random_seed ^= RiscvVirt::counter() ^ clock::now_ticks();
     // QEMU's `mac=` sets the device's address; the application uses whichever it has.
     config.mac = EthernetAddress(nic.mac_address());
+    config.status = status;
     info!(
         "virtio-net in slot {} (PLIC source {}), MAC {}, {} rx / {} tx buffers, \
          notification suppression by {}",
@@ -128,6 +140,7 @@ fn main() -> ! {
     );
     idle::init(&nic);
     let storage = take_storage!(SIZES);
+    watchdog::start();
     socklab_baremetal::serve(
         RiscvVirt { errors: 0 },
         nic,
@@ -150,6 +163,7 @@ fn exit_failure() -> ! {
 /// Prints the panic on the UART and ends QEMU with a failure status.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
+    bootrecord::note(BootReason::Fault);
     console::report_panic(Uart, clock::now_ms(), info);
     exit_failure()
 }
@@ -158,6 +172,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 /// ends QEMU with a failure status.
 #[export_name = "ExceptionHandler"]
 fn exception(frame: &riscv_rt::TrapFrame) -> ! {
+    bootrecord::note(BootReason::Fault);
     let mut uart = Console(Uart);
     let _ = writeln!(
         uart,
