@@ -50,14 +50,14 @@ impl Sizes {
     };
 
     /// The pool of a minimal image (the lab, the management port and TCP
-    /// echo; the other services' features off): four lab clients and two
+    /// echo; the other services' features off): four lab clients and four
     /// waiting with half the default buffers, one echo connection with
     /// 2 KiB each way, a small closing pool, no iperf sockets. It fits a
     /// part with 64 KiB of RAM.
     pub const MINIMAL: Sizes = Sizes {
         lab: LabSizes {
             slots: 4,
-            backlog: 2,
+            backlog: 4,
             rx: 512,
             tx: 1024,
         },
