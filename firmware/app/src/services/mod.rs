@@ -53,10 +53,13 @@
 //!      value per declared key, in order), `role` if its sockets have one;
 //!    * `impl Service`: `inventory`, `poll` (and `every_poll` and
 //!      `changed` for a service that waits to be woken).
-//! 3. Here: `mod foo;`, its field in `Table` built in `Table::new` and
+//! 3. A feature `foo` in this crate's `Cargo.toml` (in `default`) and in
+//!    each board's, forwarding it; `scripts/image-sizes` lists it.
+//! 4. Here: `mod foo;`, its field in `Table` built in `Table::new` and
 //!    listed in `Table::all_mut` (and `COUNT`), its `DECLARED` in
 //!    `DECLARED`, and its `FOOTPRINT` in [`FIXED`] (a configurable one
-//!    adds its part to `Parts` and to [`Sizes`](crate::Sizes) instead).
+//!    adds its part to `Parts` and to [`Sizes`](crate::Sizes) instead),
+//!    each behind `#[cfg(feature = "foo")]`, and its term in `COUNT`.
 //!
 //! Nothing else: `INFO`, `NETSTAT`, `/api/info`, `/api/sockets`, the page,
 //! the event history, the startup log and the ports the host forwards (from
