@@ -41,7 +41,7 @@ fn lab_rows(rows: &[Socket]) -> Vec<&Socket> {
 
 /// Connects to the device's `port` and asserts that the device refused the
 /// connection, as the board's network shows it (see [`Refusal`]).
-fn assert_refused(dut: &Dut, port: u16) {
+pub fn assert_refused(dut: &Dut, port: u16) {
     match dut.refusal() {
         Refusal::Reset => {
             let err = dut.connect(port).expect_err("nothing listens there");

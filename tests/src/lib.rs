@@ -24,6 +24,7 @@ pub mod cases;
 pub mod crash;
 pub mod flood;
 pub mod http;
+pub mod image;
 pub mod iperf;
 pub mod page;
 pub mod reliability;

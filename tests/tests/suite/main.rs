@@ -12,6 +12,10 @@
 //! * services: [`http`], [`browser`] (the page in Chromium), [`iperf`],
 //!   [`iperf_agreement`] (the bench against iperf3, alone on the CPUs);
 //! * the `socklab` command: [`cli`], [`bad_input`], [`demo`], [`top`];
+//! * the images: [`image_budget`] (flash and RAM budgets); the minimal build's
+//!   conformance cases are a binary of their own (`tests/tests/minimal_image.rs`):
+//!   they point the mps2-an385 image variable at the minimal image for the whole
+//!   process;
 //! * the link: [`offload`], [`bad_link`];
 //! * abuse: [`reliability_tap`], [`reliability_qemu`];
 //! * tools we did not write: [`thirdparty_tap`], [`thirdparty_qemu`],
@@ -23,6 +27,7 @@ mod browser;
 mod cli;
 mod demo;
 mod http;
+mod image_budget;
 mod iperf;
 mod iperf_agreement;
 mod offload;

@@ -49,6 +49,28 @@ impl Sizes {
         closing: ClosingSizes::DEFAULT,
     };
 
+    /// The pool of a minimal image (the lab, the management port and TCP
+    /// echo; the other services' features off): four lab clients and four
+    /// waiting with half the default buffers, one echo connection with
+    /// 2 KiB each way, a small closing pool, no iperf sockets. It fits a
+    /// part with 64 KiB of RAM.
+    pub const MINIMAL: Sizes = Sizes {
+        lab: LabSizes {
+            slots: 4,
+            backlog: 4,
+            rx: 512,
+            tx: 1024,
+        },
+        bulk: BulkSizes {
+            slots: 1,
+            rx: 2 * 1024,
+            tx: 2 * 1024,
+        },
+        iperf3: Iperf3Sizes::NONE,
+        iperf2: Iperf2Sizes::NONE,
+        closing: ClosingSizes { lab: 2, bulk: 1 },
+    };
+
     /// Socket slots the board must provide.
     pub const fn sockets(&self) -> usize {
         self.tcp_sockets() + FIXED.udp_sockets + EXTRA_SOCKETS
@@ -76,7 +98,9 @@ impl Sizes {
         Parts {
             lab: self.lab,
             bulk: self.bulk,
+            #[cfg(feature = "iperf3")]
             iperf3: self.iperf3,
+            #[cfg(feature = "iperf2")]
             iperf2: self.iperf2,
         }
     }
@@ -96,8 +120,8 @@ impl Sizes {
     pub const fn tcp_sockets(&self) -> usize {
         self.lab.states()
             + self.bulk.sockets()
-            + self.iperf3.sockets
-            + self.iperf2.sockets
+            + self.iperf3_part().sockets
+            + self.iperf2_part().sockets
             + self.closing.sockets()
             + FIXED.tcp_sockets
     }
@@ -106,8 +130,8 @@ impl Sizes {
     pub const fn buffer_bytes(&self) -> usize {
         self.lab.buffer_bytes()
             + self.bulk.buffer_bytes()
-            + self.iperf3.buffer_bytes()
-            + self.iperf2.buffer_bytes()
+            + self.iperf3_part().buffer_bytes()
+            + self.iperf2_part().buffer_bytes()
             + self.closing.lab * self.lab.socket_bytes()
             + self.closing.bulk * self.bulk.socket_bytes()
             + FIXED.buffer_bytes
@@ -131,9 +155,28 @@ impl Sizes {
         if let Err(why) = self.bulk.check() {
             return Err(why);
         }
-        if let Err(why) = self.iperf3.check() {
+        if let Err(why) = self.iperf3_part().check() {
             return Err(why);
         }
-        self.iperf2.check()
+        self.iperf2_part().check()
+    }
+
+    /// The iperf3 part, or none (no sockets, no bytes) without the `iperf3`
+    /// feature.
+    const fn iperf3_part(&self) -> Iperf3Sizes {
+        if cfg!(feature = "iperf3") {
+            self.iperf3
+        } else {
+            Iperf3Sizes::NONE
+        }
+    }
+
+    /// The iperf2 part, or none without the `iperf2` feature.
+    const fn iperf2_part(&self) -> Iperf2Sizes {
+        if cfg!(feature = "iperf2") {
+            self.iperf2
+        } else {
+            Iperf2Sizes::NONE
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The bulk services: echo (RFC 862), discard (RFC 863) and chargen (RFC 864),
-//! a few sockets each, all moving bytes as fast as the buffers allow.
+//! a few sockets each, all moving bytes as fast as the buffers allow. Echo is
+//! always built; discard and chargen with the `discard-chargen` feature.
 
 use heapless::Vec;
 use log::info;
@@ -7,16 +8,25 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 
-use crate::pool::closing::{drain, finished, Class};
+#[cfg(feature = "discard-chargen")]
+use crate::pool::closing::drain;
+use crate::pool::closing::{finished, Class};
 use crate::pool::socket::{end_of_connection, listen, orderly, socket_addr};
 use crate::services::service::{
     Context, Declared, HoldsSocket, Inventory, Service, ServicePort, SocketFactory, Sockets, Values,
 };
 use crate::status::view::View;
-use crate::wire::protocol::{self, chargen_fill, info as key, CHARGEN_LINE_LEN};
+#[cfg(feature = "discard-chargen")]
+use crate::wire::protocol::chargen_fill;
+use crate::wire::protocol::{self, info as key, CHARGEN_LINE_LEN};
 
-/// Number of bulk services (echo, discard, chargen).
-pub const BULK_SERVICES: usize = 3;
+/// Number of bulk services built: echo, and discard and chargen with the
+/// `discard-chargen` feature.
+pub const BULK_SERVICES: usize = if cfg!(feature = "discard-chargen") {
+    3
+} else {
+    1
+};
 /// Most sockets one bulk service may have.
 pub const MAX_BULK_SLOTS: usize = 64;
 /// Bytes echo moves per copy between a socket's receive and transmit buffers.
@@ -26,7 +36,9 @@ const ECHO_CHUNK: usize = 2048;
 pub const DECLARED: Declared = Declared {
     ports: &[
         ServicePort::tcp("echo", protocol::ECHO_PORT),
+        #[cfg(feature = "discard-chargen")]
         ServicePort::tcp("discard", protocol::DISCARD_PORT),
+        #[cfg(feature = "discard-chargen")]
         ServicePort::tcp("chargen", protocol::CHARGEN_PORT),
     ],
     info_keys: &[key::BULK_SLOTS, key::BULK_RX_BUFFER, key::BULK_TX_BUFFER],
@@ -82,12 +94,20 @@ impl BulkSizes {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Echo,
+    #[cfg(feature = "discard-chargen")]
     Discard,
+    #[cfg(feature = "discard-chargen")]
     Chargen,
 }
 
 impl Kind {
-    const ALL: [Kind; BULK_SERVICES] = [Kind::Echo, Kind::Discard, Kind::Chargen];
+    const ALL: [Kind; BULK_SERVICES] = [
+        Kind::Echo,
+        #[cfg(feature = "discard-chargen")]
+        Kind::Discard,
+        #[cfg(feature = "discard-chargen")]
+        Kind::Chargen,
+    ];
 
     /// Its port entry.
     fn port(self) -> &'static ServicePort {
@@ -199,7 +219,9 @@ impl Bulk {
                     }
                     match bulk.kind {
                         Kind::Echo => echo(socket),
+                        #[cfg(feature = "discard-chargen")]
                         Kind::Discard => drain(socket),
+                        #[cfg(feature = "discard-chargen")]
                         Kind::Chargen => {
                             drain(socket);
                             bulk.chargen_pos = chargen(socket, bulk.chargen_pos);
@@ -279,6 +301,7 @@ fn echo(socket: &mut tcp::Socket) {
 
 /// Fills the transmit buffer with the chargen stream from `pos`; returns the
 /// new position.
+#[cfg(feature = "discard-chargen")]
 fn chargen(socket: &mut tcp::Socket, mut pos: u64) -> u64 {
     while socket.may_send() && socket.can_send() {
         let sent = socket.send(|buf| {

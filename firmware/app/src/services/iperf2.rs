@@ -41,6 +41,12 @@ impl Iperf2Sizes {
         rx: 8 * 1024,
     };
 
+    /// No iperf2 server: what the part counts without the `iperf2` feature.
+    pub const NONE: Iperf2Sizes = Iperf2Sizes {
+        sockets: 0,
+        ..Iperf2Sizes::DEFAULT
+    };
+
     /// Buffer bytes of every iperf2 socket.
     pub const fn buffer_bytes(&self) -> usize {
         self.sockets * (self.rx + IPERF2_TX_BUFFER)

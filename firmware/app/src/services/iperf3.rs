@@ -208,6 +208,12 @@ impl Iperf3Sizes {
         tx: 8 * 1024,
     };
 
+    /// No iperf3 server: what the part counts without the `iperf3` feature.
+    pub const NONE: Iperf3Sizes = Iperf3Sizes {
+        sockets: 0,
+        ..Iperf3Sizes::DEFAULT
+    };
+
     /// Streams one test may open (`-P`, or twice `-P` with `--bidir`).
     pub const fn max_streams(&self) -> usize {
         self.sockets.saturating_sub(IPERF3_RESERVED_SOCKETS)

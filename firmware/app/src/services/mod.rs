@@ -17,15 +17,19 @@
 //! closing pool's come after them all, so that a SYN finds a listening
 //! socket first):
 //!
-//! | service | ports | polled |
-//! |---|---|---|
-//! | `lab` | TCP 6666 (the lab line protocol), TCP 6668 (the management port) | when woken |
-//! | `bulk` | TCP 7 echo, 9 discard, 19 chargen | when woken |
-//! | `iperf3` | TCP 5201 | every poll |
-//! | `iperf2` | TCP 5001 | every poll |
-//! | [`http`] | TCP 80 | every poll |
-//! | `udp` | UDP 7 echo, 9 discard, 19 chargen | every poll |
-//! | `daytime` | TCP 13, UDP 13 (RFC 867) | every poll |
+//! | service | ports | polled | feature |
+//! |---|---|---|---|
+//! | `lab` | TCP 6666 (the lab line protocol), TCP 6668 (the management port) | when woken | always |
+//! | `bulk` | TCP 7 echo, 9 discard, 19 chargen | when woken | echo always, discard and chargen `discard-chargen` |
+//! | `iperf3` | TCP 5201 | every poll | `iperf3` |
+//! | `iperf2` | TCP 5001 | every poll | `iperf2` |
+//! | [`http`] | TCP 80 | every poll | `http` |
+//! | `udp` | UDP 7 echo, 9 discard, 19 chargen | every poll | `udp` |
+//! | `daytime` | TCP 13, UDP 13 (RFC 867) | every poll | `daytime` |
+//!
+//! The features are the crate's (all on by default): a service whose feature
+//! is off is not in the table, so its ports are closed, its `INFO` keys and
+//! `NETSTAT` rows absent, its code not linked and its storage zero.
 //!
 //! A service that waits to be woken runs when a TCP segment came for one of
 //! its ports in this poll (the counted-frames layer records the destination
@@ -49,25 +53,34 @@
 //!      value per declared key, in order), `role` if its sockets have one;
 //!    * `impl Service`: `inventory`, `poll` (and `every_poll` and
 //!      `changed` for a service that waits to be woken).
-//! 3. Here: `mod foo;`, its field in `Table` built in `Table::new` and
+//! 3. A feature `foo` in this crate's `Cargo.toml` (in `default`) and in
+//!    each board's, forwarding it; `scripts/image-sizes` lists it.
+//! 4. Here: `mod foo;`, its field in `Table` built in `Table::new` and
 //!    listed in `Table::all_mut` (and `COUNT`), its `DECLARED` in
 //!    `DECLARED`, and its `FOOTPRINT` in [`FIXED`] (a configurable one
-//!    adds its part to `Parts` and to [`Sizes`](crate::Sizes) instead).
+//!    adds its part to `Parts` and to [`Sizes`](crate::Sizes) instead),
+//!    each behind `#[cfg(feature = "foo")]`, and its term in `COUNT`.
 //!
 //! Nothing else: `INFO`, `NETSTAT`, `/api/info`, `/api/sockets`, the page,
 //! the event history, the startup log and the ports the host forwards (from
 //! [`PORTS`]) pick it up from the table, and the boards' storage grows with
 //! [`FIXED`].
 
-pub mod http;
-
+// A service whose feature is off keeps its module (its sizes, constants and
+// declaration stay nameable) but is not in the table: its code is not linked.
 pub(crate) mod bulk;
+#[cfg_attr(not(feature = "daytime"), allow(dead_code))]
 pub(crate) mod daytime;
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub mod http;
+#[cfg_attr(not(feature = "iperf2"), allow(dead_code))]
 pub(crate) mod iperf2;
+#[cfg_attr(not(feature = "iperf3"), allow(dead_code))]
 pub(crate) mod iperf3;
 pub(crate) mod lab;
 pub(crate) mod report;
 pub(crate) mod service;
+#[cfg_attr(not(feature = "udp"), allow(dead_code))]
 pub(crate) mod udp;
 
 pub use bulk::{BulkSizes, BULK_SERVICES, MAX_BULK_SLOTS};
@@ -82,26 +95,43 @@ use crate::board::config::Config;
 use crate::services::report::DEVICE_INFO_KEYS;
 
 use bulk::Bulk;
+#[cfg(feature = "daytime")]
 use daytime::Daytime;
+#[cfg(feature = "http")]
 use http::Http;
+#[cfg(feature = "iperf2")]
 use iperf2::Iperf2;
+#[cfg(feature = "iperf3")]
 use iperf3::Iperf3;
 use lab::Lab;
 use service::{Service, SocketFactory};
+#[cfg(feature = "udp")]
 use udp::Udp;
 
-/// The services whose size is fixed, summed: what they add to the
-/// [`Sizes`](crate::Sizes).
-pub const FIXED: Footprint = Footprint::sum(&[http::FOOTPRINT, udp::FOOTPRINT, daytime::FOOTPRINT]);
+/// The services whose size is fixed and that are built, summed: what they
+/// add to the [`Sizes`](crate::Sizes).
+pub const FIXED: Footprint = Footprint::sum(&[
+    #[cfg(feature = "http")]
+    http::FOOTPRINT,
+    #[cfg(feature = "udp")]
+    udp::FOOTPRINT,
+    #[cfg(feature = "daytime")]
+    daytime::FOOTPRINT,
+]);
 
 /// What each service of the `Table` declares, in table order.
 pub(crate) const DECLARED: [&Declared; COUNT] = [
     &lab::DECLARED,
     &bulk::DECLARED,
+    #[cfg(feature = "iperf3")]
     &iperf3::DECLARED,
+    #[cfg(feature = "iperf2")]
     &iperf2::DECLARED,
+    #[cfg(feature = "http")]
     &http::DECLARED,
+    #[cfg(feature = "udp")]
     &udp::DECLARED,
+    #[cfg(feature = "daytime")]
     &daytime::DECLARED,
 ];
 
@@ -172,8 +202,14 @@ const fn tcp_ports() -> [u16; TCP_PORT_COUNT] {
     out
 }
 
-/// Number of services in the table.
-pub(crate) const COUNT: usize = 7;
+/// Number of services in the table: the lab and bulk, and one for each
+/// service feature that is on.
+pub(crate) const COUNT: usize = 2
+    + cfg!(feature = "iperf3") as usize
+    + cfg!(feature = "iperf2") as usize
+    + cfg!(feature = "http") as usize
+    + cfg!(feature = "udp") as usize
+    + cfg!(feature = "daytime") as usize;
 
 /// The configurable services' parts of the [`Sizes`](crate::Sizes).
 #[derive(Debug, Clone, Copy)]
@@ -183,8 +219,10 @@ pub(crate) struct Parts {
     /// The bulk services'.
     pub bulk: BulkSizes,
     /// The iperf3 server's.
+    #[cfg(feature = "iperf3")]
     pub iperf3: Iperf3Sizes,
     /// The iperf2 server's.
+    #[cfg(feature = "iperf2")]
     pub iperf2: Iperf2Sizes,
 }
 
@@ -192,10 +230,15 @@ pub(crate) struct Parts {
 pub(crate) struct Table<'a> {
     lab: Lab<'a>,
     bulk: Bulk,
+    #[cfg(feature = "iperf3")]
     iperf3: Iperf3,
+    #[cfg(feature = "iperf2")]
     iperf2: Iperf2,
+    #[cfg(feature = "http")]
     http: Http,
+    #[cfg(feature = "udp")]
     udp: Udp,
+    #[cfg(feature = "daytime")]
     daytime: Daytime,
 }
 
@@ -212,10 +255,15 @@ impl<'a> Table<'a> {
         Table {
             lab: Lab::new(factory, config, &parts.lab, lab_slots),
             bulk: Bulk::new(factory, &parts.bulk),
+            #[cfg(feature = "iperf3")]
             iperf3: Iperf3::new(factory, &parts.iperf3),
+            #[cfg(feature = "iperf2")]
             iperf2: Iperf2::new(factory, &parts.iperf2),
+            #[cfg(feature = "http")]
             http: Http::new(factory),
+            #[cfg(feature = "udp")]
             udp: Udp::new(factory, config.random_seed),
+            #[cfg(feature = "daytime")]
             daytime: Daytime::new(factory),
         }
     }
@@ -225,10 +273,15 @@ impl<'a> Table<'a> {
         [
             &mut self.lab,
             &mut self.bulk,
+            #[cfg(feature = "iperf3")]
             &mut self.iperf3,
+            #[cfg(feature = "iperf2")]
             &mut self.iperf2,
+            #[cfg(feature = "http")]
             &mut self.http,
+            #[cfg(feature = "udp")]
             &mut self.udp,
+            #[cfg(feature = "daytime")]
             &mut self.daytime,
         ]
     }

@@ -902,28 +902,40 @@ pub const fn chargen_byte(pos: u64) -> u8 {
 /// Bytes after which the chargen stream repeats: 95 lines.
 pub const CHARGEN_PERIOD: usize = CHARGEN_ALPHABET * CHARGEN_LINE_LEN;
 
-/// One whole period of the chargen stream, built at compile time, so that
-/// filling a buffer is a few `memcpy`s (chargen is the device's bulk source).
-static CHARGEN_STREAM: [u8; CHARGEN_PERIOD] = {
-    let mut stream = [0u8; CHARGEN_PERIOD];
+/// The printing characters twice over (less the last line's overhang): line
+/// `n` of the chargen stream is the 72 of them from `n mod 95`, so filling a
+/// buffer is one `memcpy` per line from 167 bytes of flash (chargen is the
+/// device's bulk source).
+static CHARGEN_CHARS: [u8; CHARGEN_ALPHABET + CHARGEN_LINE_CHARS] = {
+    let mut chars = [0u8; CHARGEN_ALPHABET + CHARGEN_LINE_CHARS];
     let mut i = 0;
-    while i < CHARGEN_PERIOD {
-        stream[i] = chargen_byte(i as u64);
+    while i < chars.len() {
+        chars[i] = b' ' + (i % CHARGEN_ALPHABET) as u8;
         i += 1;
     }
-    stream
+    chars
 };
 
 /// Fills `out` with the chargen stream starting at position `pos`.
 pub fn chargen_fill(pos: u64, out: &mut [u8]) {
-    let mut offset = (pos % CHARGEN_PERIOD as u64) as usize;
+    let mut line = ((pos / CHARGEN_LINE_LEN as u64) % CHARGEN_ALPHABET as u64) as usize;
+    let mut col = (pos % CHARGEN_LINE_LEN as u64) as usize;
     let mut out = out;
     while !out.is_empty() {
-        let take = (CHARGEN_PERIOD - offset).min(out.len());
+        let rest: &[u8] = if col < CHARGEN_LINE_CHARS {
+            &CHARGEN_CHARS[line + col..line + CHARGEN_LINE_CHARS]
+        } else {
+            &b"\r\n"[col - CHARGEN_LINE_CHARS..]
+        };
+        let take = rest.len().min(out.len());
         let (head, tail) = out.split_at_mut(take);
-        head.copy_from_slice(&CHARGEN_STREAM[offset..offset + take]);
+        head.copy_from_slice(&rest[..take]);
         out = tail;
-        offset = 0;
+        col += take;
+        if col == CHARGEN_LINE_LEN {
+            col = 0;
+            line = (line + 1) % CHARGEN_ALPHABET;
+        }
     }
 }
 

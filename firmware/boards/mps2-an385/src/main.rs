@@ -24,7 +24,7 @@ use cortex_m_semihosting::debug;
 use log::{info, LevelFilter};
 use socklab_app::{BootReason, Sizes};
 use socklab_baremetal::{
-    boardstatus, bootrecord, console, small_pool, take_storage, Board, Buffered, Console,
+    boardstatus, bootrecord, console, take_storage, Board, Buffered, Console,
     UartLogger,
 };
 
@@ -33,13 +33,18 @@ use crate::lan9118::Lan9118;
 use crate::uart::Uart;
 
 /// The socket pool, sized for a microcontroller (180 KiB of socket buffers): a
-/// [`small_pool`] with 8 KiB receive and 16 KiB transmit buffers per bulk socket.
+/// [`small_pool`](socklab_baremetal::small_pool) with 8 KiB receive and 16 KiB transmit
+/// buffers per bulk socket.
 ///
 /// A bulk socket's receive window stays below the LAN9118's RX FIFO (2640 words, about
 /// 10.5 KB in QEMU's model), which drops frames silently when full: a bigger window lets
 /// the host overrun it and every such loss costs a retransmission timeout. The transmit
 /// side has no such bound and is bigger, so that more is in flight towards the host.
-pub const SIZES: Sizes = small_pool(8 * 1024, 16 * 1024);
+#[cfg(not(feature = "minimal"))]
+pub const SIZES: Sizes = socklab_baremetal::small_pool(8 * 1024, 16 * 1024);
+/// The minimal image's pool (feature `minimal`): the app's [`Sizes::MINIMAL`].
+#[cfg(feature = "minimal")]
+pub const SIZES: Sizes = Sizes::MINIMAL;
 
 /// Board name the application reports in `INFO`.
 const BOARD: &str = "mps2-an385";

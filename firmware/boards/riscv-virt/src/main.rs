@@ -27,19 +27,24 @@ use log::{info, warn, LevelFilter};
 use socklab_app::smoltcp::wire::EthernetAddress;
 use socklab_app::{BootReason, Sizes};
 use socklab_baremetal::{
-    boardstatus, bootrecord, console, small_pool, take_storage, Board, Console, UartLogger,
+    boardstatus, bootrecord, console, take_storage, Board, Console, UartLogger,
 };
 
 use crate::nic::VirtioNet;
 use crate::uart::Uart;
 
-/// The socket pool: a [`small_pool`] (the microcontroller's lab side, like mps2-an385)
-/// whose bulk sockets get larger buffers, 64 KiB to receive and 256 KiB to send,
-/// because this board's RAM (16 MiB given to the image) is plentiful and virtio-net,
+/// The socket pool: a [`small_pool`](socklab_baremetal::small_pool) (the microcontroller's
+/// lab side, like mps2-an385) whose bulk sockets get larger buffers, 64 KiB to receive
+/// and 256 KiB to send, because this board's RAM (16 MiB given to the image) is
+/// plentiful and virtio-net,
 /// unlike a FIFO, queues what arrives behind its posted buffers, so a large window is a
 /// fast one. The transmit side is the larger: unacknowledged data stays in it, so it
 /// bounds what is in flight towards the host across QEMU's round trip.
-pub const SIZES: Sizes = small_pool(64 * 1024, 256 * 1024);
+#[cfg(not(feature = "minimal"))]
+pub const SIZES: Sizes = socklab_baremetal::small_pool(64 * 1024, 256 * 1024);
+/// The minimal image's pool (feature `minimal`): the app's [`Sizes::MINIMAL`].
+#[cfg(feature = "minimal")]
+pub const SIZES: Sizes = Sizes::MINIMAL;
 
 /// Board name the application reports in `INFO`.
 const BOARD: &str = "riscv-virt";
