@@ -24,8 +24,7 @@ use cortex_m_semihosting::debug;
 use log::{info, LevelFilter};
 use socklab_app::{BootReason, Sizes};
 use socklab_baremetal::{
-    boardstatus, bootrecord, console, take_storage, Board, Buffered, Console,
-    UartLogger,
+    boardstatus, bootrecord, console, take_storage, Board, Buffered, Console, UartLogger,
 };
 
 use crate::health::NicHealth;
