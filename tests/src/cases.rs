@@ -616,6 +616,14 @@ pub fn lab_session_over_ipv6(dut: &Dut) {
     a.quit().unwrap();
 }
 
+/// Port 0 on the unspecified address of `ip`'s family: where a UDP client binds.
+fn unspecified(ip: std::net::IpAddr) -> SocketAddr {
+    match ip {
+        std::net::IpAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        std::net::IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
+}
+
 /// The UDP services over kernel UDP sockets, IPv4 and IPv6: echo sends the
 /// datagram back, chargen answers with at most 512 bytes of the RFC 864
 /// pattern, discard answers nothing, and a connected socket to a port
@@ -625,11 +633,7 @@ pub fn udp_services_answer(dut: &Dut) {
     let targets = [Some(dut.addr(0)), dut.addr6(0)];
     for target in targets.into_iter().flatten() {
         let ip = target.ip();
-        let any: SocketAddr = if ip.is_ipv6() {
-            "[::]:0".parse().unwrap()
-        } else {
-            "0.0.0.0:0".parse().unwrap()
-        };
+        let any = unspecified(ip);
         let result = dut.host_net().run(move || -> Result<(), String> {
             let socket = |port: u16| {
                 let s = UdpSocket::bind(any).map_err(|e| e.to_string())?;
@@ -732,11 +736,7 @@ pub fn daytime_answers_over_udp(dut: &Dut) {
     let targets = [Some(dut.addr(0)), dut.addr6(0)];
     for target in targets.into_iter().flatten() {
         let ip = target.ip();
-        let any: SocketAddr = if ip.is_ipv6() {
-            "[::]:0".parse().unwrap()
-        } else {
-            "0.0.0.0:0".parse().unwrap()
-        };
+        let any = unspecified(ip);
         let board = board.clone();
         let result = dut.host_net().run(move || -> Result<(), String> {
             let socket = UdpSocket::bind(any).map_err(|e| e.to_string())?;
