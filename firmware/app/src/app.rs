@@ -1,5 +1,20 @@
-//! The application: the interface, the service table, the closing pool and
-//! the poll loop that runs them.
+//! The application: the network interfaces, the service table, the closing pool
+//! and the poll loop that runs them.
+//!
+//! Every interface is its own smoltcp `Interface` (its NIC, MAC, addresses,
+//! ARP/NDP cache and counters), and all of them share one `SocketSet`: a
+//! listening socket bound to a port and no address takes a SYN from whichever
+//! interface it came in on, as a kernel's `INADDR_ANY` listener does, so the
+//! lab's slots and backlog are one pool for every network.
+//!
+//! Each interface polls every socket of the set. smoltcp resets a TCP socket
+//! whose local address the polling interface does not hold ("source IP address
+//! no longer available"), so each interface also holds the others' addresses,
+//! as host routes (/32, /128): it never routes to their networks (no ARP or NDP
+//! for them goes out on it), and a connection of another network fails the
+//! route lookup and is sent by its own interface. A kernel's weak host model
+//! does the same. docs/ARCHITECTURE.md says why this arrangement and what it
+//! costs.
 
 use log::info;
 use smoltcp::iface::{
@@ -8,9 +23,9 @@ use smoltcp::iface::{
 use smoltcp::phy::Device;
 use smoltcp::socket::{dhcpv4, Socket};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr};
+use smoltcp::wire::{HardwareAddress, IpCidr, Ipv4Cidr, Ipv6Cidr};
 
-use crate::board::config::Config;
+use crate::board::config::{Config, NetConfig, MAX_NETS};
 use crate::board::sizes::Sizes;
 use crate::board::storage::{self, Storage, StorageError};
 use crate::phy::counted::{Counted, FrameCounters};
@@ -19,7 +34,7 @@ use crate::services::service::{Context, Peers, SocketFactory};
 use crate::services::{Table, Transport, COUNT, DECLARED};
 use crate::status::counters::Counters;
 use crate::status::events::Events;
-use crate::status::view::View;
+use crate::status::view::{NetStatus, View};
 use crate::wire::protocol;
 
 /// Frames processed per call of [`App::poll`] before the services run and
@@ -47,45 +62,20 @@ impl Ipv4Source {
     }
 }
 
-/// The application: interface, service table and closing pool.
-pub struct App<'a> {
-    config: Config,
-    sizes: Sizes,
+/// One network interface: smoltcp's interface over one of the board's devices,
+/// its frame counters and where its IPv4 address came from.
+struct Net {
     iface: Interface,
-    sockets: SocketSet<'a>,
-    services: Table<'a>,
-    /// When each service of the table next needs a look, by table index.
-    deadlines: [Option<Instant>; COUNT],
-    closing: ClosingPool<'a>,
-    dhcp: Option<SocketHandle>,
-    ipv4_source: Ipv4Source,
-    counters: Counters,
     frames: FrameCounters,
+    ipv4_source: Ipv4Source,
+    /// The IP MTU (smoltcp counts the Ethernet header in the device's).
     mtu: usize,
-    started: Instant,
-    events: Events,
 }
 
-impl<'a> App<'a> {
-    /// Builds the interface and every socket over the board's storage.
-    pub fn new<D: Device + ?Sized>(
-        config: Config,
-        sizes: Sizes,
-        storage: Storage<'a>,
-        device: &mut D,
-        now: Instant,
-    ) -> Result<Self, StorageError> {
-        storage::check(&sizes, &storage)?;
-        let Storage {
-            sockets: socket_storage,
-            lab: lab_slots,
-            closing,
-            buffers,
-            udp: udp_meta,
-        } = storage;
-
+impl Net {
+    fn new<D: Device + ?Sized>(config: &NetConfig, seed: u64, device: &mut D, now: Instant) -> Net {
         let mut iface_config = iface::Config::new(HardwareAddress::Ethernet(config.mac));
-        iface_config.random_seed = config.random_seed;
+        iface_config.random_seed = seed;
         let mut iface = Interface::new(iface_config, device, now);
         iface.update_ip_addrs(|addrs| {
             // Two addresses fit smoltcp's default IFACE_MAX_ADDR_COUNT.
@@ -98,6 +88,101 @@ impl<'a> App<'a> {
         if let Some(gateway) = config.gateway6 {
             let _ = iface.routes_mut().add_default_ipv6_route(gateway);
         }
+        let mtu = device
+            .capabilities()
+            .max_transmission_unit
+            .saturating_sub(smoltcp::wire::EthernetFrame::<&[u8]>::header_len());
+        Net {
+            iface,
+            frames: FrameCounters::new(config.mac),
+            ipv4_source: if config.dhcp {
+                Ipv4Source::Fallback
+            } else {
+                Ipv4Source::Static
+            },
+            mtu,
+        }
+    }
+
+    /// What `IFCONFIG` and `INFO` show of this interface.
+    fn status(&self, config: &NetConfig) -> NetStatus {
+        let f = &self.frames;
+        NetStatus {
+            config: *config,
+            ipv4: self.ipv4(),
+            ipv4_source: self.ipv4_source.name(),
+            mtu: self.mtu,
+            rx_frames: f.rx.get(),
+            rx_bytes: f.rx_bytes.get(),
+            rx_dropped: f.rx_dropped.get(),
+            tx_frames: f.tx.get(),
+            tx_bytes: f.tx_bytes.get(),
+            tx_dropped: f.tx_dropped.get(),
+        }
+    }
+
+    /// The IPv4 address in use (static, or from DHCP).
+    fn ipv4(&self) -> Option<Ipv4Cidr> {
+        self.iface.ip_addrs().iter().find_map(|cidr| match cidr {
+            IpCidr::Ipv4(v4) => Some(*v4),
+            _ => None,
+        })
+    }
+}
+
+/// The application: network interfaces, service table and closing pool.
+pub struct App<'a> {
+    config: Config,
+    sizes: Sizes,
+    nets: heapless::Vec<Net, MAX_NETS>,
+    sockets: SocketSet<'a>,
+    services: Table<'a>,
+    /// When each service of the table next needs a look, by table index.
+    deadlines: [Option<Instant>; COUNT],
+    closing: ClosingPool<'a>,
+    /// The DHCP client of the first interface, if it asks for a lease.
+    dhcp: Option<SocketHandle>,
+    counters: Counters,
+    started: Instant,
+    events: Events,
+    /// Which interface sends first when none received (turns about each poll).
+    turn: usize,
+}
+
+impl<'a> App<'a> {
+    /// Builds one interface per device in `devices` (interface `i` on
+    /// `devices[i]`, with `config.nets[i]`, or [`NetConfig::default_for`] where
+    /// the board gave fewer) and every socket over the board's storage. Devices
+    /// beyond [`MAX_NETS`] are left out; `config.nets` keeps as many interfaces
+    /// as there are devices.
+    pub fn new<D: Device>(
+        mut config: Config,
+        sizes: Sizes,
+        storage: Storage<'a>,
+        devices: &mut [D],
+        now: Instant,
+    ) -> Result<Self, StorageError> {
+        storage::check(&sizes, &storage)?;
+        let Storage {
+            sockets: socket_storage,
+            lab: lab_slots,
+            closing,
+            buffers,
+            udp: udp_meta,
+        } = storage;
+
+        let count = devices.len().clamp(1, MAX_NETS);
+        while config.nets.len() < count {
+            let next = NetConfig::default_for(config.nets.len());
+            let _ = config.nets.push(next);
+        }
+        config.nets.truncate(count);
+        let mut nets = heapless::Vec::new();
+        for (index, (net, device)) in config.nets.iter().zip(devices.iter_mut()).enumerate() {
+            let seed = config.random_seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let _ = nets.push(Net::new(net, seed, device, now));
+        }
+        share_addresses(&mut nets, &config.nets);
 
         let mut sockets = SocketSet::new(socket_storage);
         let mut factory = SocketFactory {
@@ -123,13 +208,10 @@ impl<'a> App<'a> {
             socket.set_ack_delay(None);
             pool.add(index, factory.sockets.add(socket), class);
         }
-        let dhcp = config.dhcp.then(|| sockets.add(dhcpv4::Socket::new()));
+        let dhcp = config.nets[0]
+            .dhcp
+            .then(|| sockets.add(dhcpv4::Socket::new()));
 
-        // smoltcp counts the Ethernet header in the device's MTU; INFO shows the IP MTU.
-        let mtu = device
-            .capabilities()
-            .max_transmission_unit
-            .saturating_sub(smoltcp::wire::EthernetFrame::<&[u8]>::header_len());
         info!(
             "socklab {} on {}: {} lab slots ({} B rx, {} B tx), {} per bulk service, {} buffer bytes",
             protocol::VERSION,
@@ -140,10 +222,13 @@ impl<'a> App<'a> {
             sizes.bulk.slots,
             sizes.buffer_bytes()
         );
-        info!(
-            "listening on {} and {}, {}",
-            config.ipv4, config.ipv6, Ports
-        );
+        for (index, net) in config.nets.iter().enumerate() {
+            info!(
+                "interface {} ({}): {} and {}",
+                index, net.mac, net.ipv4, net.ipv6
+            );
+        }
+        info!("listening on every interface: {}", Ports);
         info!(
             "iperf3: {} sockets ({} B rx, {} B tx), at most {} streams; iperf2: {} sockets",
             sizes.iperf3.sockets,
@@ -155,56 +240,65 @@ impl<'a> App<'a> {
         Ok(App {
             config,
             sizes,
-            iface,
+            nets,
             sockets,
             services,
             deadlines: [None; COUNT],
             closing: pool,
             dhcp,
-            ipv4_source: if config.dhcp {
-                Ipv4Source::Fallback
-            } else {
-                Ipv4Source::Static
-            },
             counters: Counters::default(),
-            frames: FrameCounters::default(),
-            mtu,
             started: now,
+            turn: 0,
             events: Events::new(),
         })
     }
 
-    /// Processes the frames waiting in `device`, runs the services that have
-    /// something to do, and sends what they wrote. Returns how long the board
-    /// may sleep before the next call if no frame arrives (`None`: until a
-    /// frame arrives).
+    /// Processes the frames waiting in each of `devices` (the ones [`App::new`]
+    /// was given, in the same order), runs the services that have something to
+    /// do, and sends what they wrote. Returns how long the board may sleep
+    /// before the next call if no frame arrives (`None`: until a frame arrives).
     ///
     /// In that order, so that an acknowledgment rides on the answer it
     /// acknowledges: one frame per echo round trip, not two. The services
     /// run in table order ([`crate::services`]), then the closing pool.
-    pub fn poll<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> Option<Duration> {
-        self.iface.poll_maintenance(now);
-        let mut counted = Counted {
-            inner: &mut *device,
-            counters: &self.frames,
-        };
+    pub fn poll<D: Device>(&mut self, now: Instant, devices: &mut [D]) -> Option<Duration> {
         let mut frames = 0;
+        let mut full = false;
         let mut cut_short = false;
-        while frames < MAX_INGRESS_PER_POLL {
-            match self
-                .iface
-                .poll_ingress_single(now, &mut counted, &mut self.sockets)
-            {
-                PollIngressSingleResult::None => break,
-                _ => frames += 1,
+        let mut seen = crate::phy::counted::TcpSeen::default();
+        let mut received = [false; MAX_NETS];
+        for ((net, device), received) in self
+            .nets
+            .iter_mut()
+            .zip(devices.iter_mut())
+            .zip(received.iter_mut())
+        {
+            net.iface.poll_maintenance(now);
+            let mut counted = Counted {
+                inner: &mut *device,
+                counters: &net.frames,
+            };
+            let mut taken = 0;
+            while taken < MAX_INGRESS_PER_POLL {
+                match net
+                    .iface
+                    .poll_ingress_single(now, &mut counted, &mut self.sockets)
+                {
+                    PollIngressSingleResult::None => break,
+                    _ => taken += 1,
+                }
+                if net.frames.reset_seen() {
+                    // A reset may have sent a socket in SYN-RECEIVED back to
+                    // LISTEN with that handshake's timers: the services renew
+                    // it before the next SYN can reach it.
+                    cut_short = true;
+                    break;
+                }
             }
-            if self.frames.reset_seen() {
-                // A reset may have sent a socket in SYN-RECEIVED back to
-                // LISTEN with that handshake's timers: the services renew
-                // it before the next SYN can reach it.
-                cut_short = true;
-                break;
-            }
+            frames += taken;
+            *received = taken > 0;
+            full |= taken == MAX_INGRESS_PER_POLL;
+            seen.merge(net.frames.take_seen());
         }
         self.poll_dhcp();
 
@@ -213,17 +307,15 @@ impl<'a> App<'a> {
         // timer, when its own deadline is due, or on any wake-up without
         // traffic. Otherwise a busy echo stream would scan every lab slot on
         // every frame.
-        let seen = self.frames.take_seen();
         let woken_by_time = frames == 0;
-        self.counters.frames_rx = self.frames.rx.get();
-        self.counters.frames_tx = self.frames.tx.get();
-        self.counters.refused = self.frames.refused.get();
-        let ipv4 = self.ipv4();
+        self.counters = self.counters();
+        let mut statuses = heapless::Vec::<NetStatus, MAX_NETS>::new();
+        for (net, config) in self.nets.iter().zip(self.config.nets.iter()) {
+            let _ = statuses.push(net.status(config));
+        }
         let view = View {
             config: &self.config,
-            mtu: self.mtu,
-            ipv4,
-            ipv4_source: self.ipv4_source.name(),
+            nets: &statuses,
             started: self.started,
             buffer_bytes: self.sizes.buffer_bytes(),
             events: &self.events,
@@ -267,14 +359,35 @@ impl<'a> App<'a> {
 
         // Send everything the sockets have: one pass sends at most one
         // segment per socket. A frame that arrives meanwhile stays queued in
-        // the device, so the board's wait returns at once.
-        let mut counted = Counted {
-            inner: device,
-            counters: &self.frames,
-        };
-        while self.iface.poll_egress(now, &mut counted, &mut self.sockets)
-            == PollResult::SocketStateChanged
-        {}
+        // the device, so the board's wait returns at once. Each interface
+        // walks every socket and sends what it has a route for; a
+        // connection of another network fails its route lookup there, and
+        // smoltcp then holds that socket back for a second unless its own
+        // interface knows the peer's link address. So the interfaces that
+        // just received go first (the answer to a SYN can ask for its
+        // peer's address at once), the others in turn (see
+        // docs/ARCHITECTURE.md).
+        let count = self.nets.len().min(devices.len());
+        self.turn = self.turn.wrapping_add(1);
+        let mut order = heapless::Vec::<usize, MAX_NETS>::new();
+        for first in [true, false] {
+            for k in 0..count {
+                let index = (self.turn + k) % count;
+                if received[index] == first {
+                    let _ = order.push(index);
+                }
+            }
+        }
+        for &index in &order {
+            let (net, device) = (&mut self.nets[index], &mut devices[index]);
+            let mut counted = Counted {
+                inner: &mut *device,
+                counters: &net.frames,
+            };
+            while net.iface.poll_egress(now, &mut counted, &mut self.sockets)
+                == PollResult::SocketStateChanged
+            {}
+        }
         self.events.scan(&self.sockets, now, self.started);
 
         // A stack timer that fired while sending (a dead peer dropped, a
@@ -286,12 +399,15 @@ impl<'a> App<'a> {
             .iter()
             .any(|s| !s.every_poll() && s.changed(&self.sockets))
             || self.closing.changed(&self.sockets);
-        let stack = if cut_short || frames == MAX_INGRESS_PER_POLL || moved {
+        let stack = if cut_short || full || moved {
             // More may be waiting, or there is work for the services: come
             // back at once.
             Some(Duration::ZERO)
         } else {
-            self.iface.poll_delay(now, &self.sockets)
+            self.nets
+                .iter_mut()
+                .filter_map(|net| net.iface.poll_delay(now, &self.sockets))
+                .min()
         };
         let app = self
             .deadlines
@@ -310,7 +426,7 @@ impl<'a> App<'a> {
     /// peer is aborted and its RST sent through `device` now, so that clients see
     /// the reset at once instead of waiting on a device that is gone. Returns how
     /// many connections were reset. The app is not polled again after this.
-    pub fn reset_all<D: Device + ?Sized>(&mut self, now: Instant, device: &mut D) -> usize {
+    pub fn reset_all<D: Device>(&mut self, now: Instant, devices: &mut [D]) -> usize {
         let mut reset = 0;
         for (_, socket) in self.sockets.iter_mut() {
             if let Socket::Tcp(socket) = socket {
@@ -320,21 +436,25 @@ impl<'a> App<'a> {
                 }
             }
         }
-        let mut counted = Counted {
-            inner: &mut *device,
-            counters: &self.frames,
-        };
-        self.iface.poll_egress(now, &mut counted, &mut self.sockets);
+        for (net, device) in self.nets.iter_mut().zip(devices.iter_mut()) {
+            let mut counted = Counted {
+                inner: &mut *device,
+                counters: &net.frames,
+            };
+            net.iface.poll_egress(now, &mut counted, &mut self.sockets);
+        }
         info!("stopping: reset {reset} connections");
         reset
     }
 
-    /// The shared connection counters `INFO` shows.
+    /// The shared connection counters `INFO` shows (frames summed over every
+    /// interface).
     pub fn counters(&self) -> Counters {
         let mut counters = self.counters;
-        counters.frames_rx = self.frames.rx.get();
-        counters.frames_tx = self.frames.tx.get();
-        counters.refused = self.frames.refused.get();
+        let sum = |f: fn(&FrameCounters) -> u64| self.nets.iter().map(|n| f(&n.frames)).sum();
+        counters.frames_rx = sum(|f| f.rx.get());
+        counters.frames_tx = sum(|f| f.tx.get());
+        counters.refused = sum(|f| f.refused.get());
         counters
     }
 
@@ -353,21 +473,24 @@ impl<'a> App<'a> {
         self.sizes
     }
 
-    /// The IPv4 address in use (static, or from DHCP).
-    pub fn ipv4(&self) -> Option<Ipv4Cidr> {
-        self.iface.ip_addrs().iter().find_map(|cidr| match cidr {
-            IpCidr::Ipv4(v4) => Some(*v4),
-            _ => None,
-        })
+    /// The network interfaces in use, the first one first.
+    pub fn nets(&self) -> &[NetConfig] {
+        &self.config.nets
     }
 
-    /// Applies DHCP events: a lease replaces the static address, losing it
-    /// brings the static one back.
+    /// The IPv4 address in use on interface `index` (static, or from DHCP).
+    pub fn ipv4(&self, index: usize) -> Option<Ipv4Cidr> {
+        self.nets.get(index).and_then(Net::ipv4)
+    }
+
+    /// Applies DHCP events to the first interface: a lease replaces the static
+    /// address, losing it brings the static one back.
     fn poll_dhcp(&mut self) {
         let Some(handle) = self.dhcp else {
             return;
         };
         let event = self.sockets.get_mut::<dhcpv4::Socket>(handle).poll();
+        let (net, config) = (&mut self.nets[0], &self.config.nets[0]);
         let (address, router, source) = match event {
             None => return,
             Some(dhcpv4::Event::Configured(lease)) => {
@@ -375,25 +498,55 @@ impl<'a> App<'a> {
                 (lease.address, lease.router, Ipv4Source::Dhcp)
             }
             Some(dhcpv4::Event::Deconfigured) => {
-                if self.ipv4_source == Ipv4Source::Fallback {
+                if net.ipv4_source == Ipv4Source::Fallback {
                     return;
                 }
-                info!("DHCP lease lost: back to {}", self.config.ipv4);
-                (self.config.ipv4, self.config.gateway4, Ipv4Source::Fallback)
+                info!("DHCP lease lost: back to {}", config.ipv4);
+                (config.ipv4, config.gateway4, Ipv4Source::Fallback)
             }
         };
-        self.iface.update_ip_addrs(|addrs| {
+        net.iface.update_ip_addrs(|addrs| {
             for cidr in addrs.iter_mut() {
                 if let IpCidr::Ipv4(v4) = cidr {
                     *v4 = address;
                 }
             }
         });
-        self.iface.routes_mut().remove_default_ipv4_route();
+        net.iface.routes_mut().remove_default_ipv4_route();
         if let Some(router) = router {
-            let _ = self.iface.routes_mut().add_default_ipv4_route(router);
+            let _ = net.iface.routes_mut().add_default_ipv4_route(router);
         }
-        self.ipv4_source = source;
+        net.ipv4_source = source;
+        share_addresses(&mut self.nets, &self.config.nets);
+    }
+}
+
+/// Gives every interface its own addresses first, then each other interface's as a
+/// host route (/32, /128; the IPv4 one as in use, leased or static): see the module
+/// documentation for why.
+fn share_addresses(nets: &mut [Net], configs: &[NetConfig]) {
+    let held: heapless::Vec<(Option<Ipv4Cidr>, Ipv6Cidr), MAX_NETS> = nets
+        .iter()
+        .zip(configs)
+        .map(|(net, config)| (net.ipv4(), config.ipv6))
+        .collect();
+    for (index, net) in nets.iter_mut().enumerate() {
+        let (own4, own6) = held[index];
+        net.iface.update_ip_addrs(|addrs| {
+            addrs.clear();
+            // Own two, and two per other interface: smoltcp's address list is
+            // sized for MAX_NETS interfaces (`iface-max-addr-count-4`).
+            let _ = addrs.push(IpCidr::Ipv4(own4.unwrap_or(configs[index].ipv4)));
+            let _ = addrs.push(IpCidr::Ipv6(own6));
+            for (other, (v4, v6)) in held.iter().enumerate() {
+                if other != index {
+                    if let Some(v4) = v4 {
+                        let _ = addrs.push(IpCidr::Ipv4(Ipv4Cidr::new(v4.address(), 32)));
+                    }
+                    let _ = addrs.push(IpCidr::Ipv6(Ipv6Cidr::new(v6.address(), 128)));
+                }
+            }
+        });
     }
 }
 

@@ -46,11 +46,14 @@ mod wire;
 pub use smoltcp;
 
 pub use app::App;
-pub use board::config::{BacklogPolicy, BoardStatus, BootReason, Config, StackMeter, Timeouts};
+pub use board::config::{
+    BacklogPolicy, BoardStatus, BootReason, Config, NetConfig, Nets, StackMeter, Timeouts, MAX_NETS,
+};
 pub use board::sizes::Sizes;
 pub use board::storage::{Storage, StorageError, UdpPacketMetadata};
 pub use board::{bootopts, config, storage};
 pub use phy::badlink;
+pub use phy::optional::Optional;
 pub use pool::closing::{ClosingSizes, ClosingSocket};
 pub use services::{BulkSizes, Iperf2Sizes, Iperf3Sizes, LabSizes, LabSlot};
 pub use status::counters::Counters;

@@ -517,6 +517,7 @@ fn lab(mut stream: TcpStream) {
                     LabCommand::Empty => {}
                     LabCommand::Who
                     | LabCommand::Netstat
+                    | LabCommand::Ifconfig
                     | LabCommand::Events(_)
                     | LabCommand::Unknown => {
                         out.extend_from_slice(ERR_UNKNOWN.as_bytes());

@@ -6,22 +6,25 @@ use core::fmt;
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr};
 
 /// The device's default Ethernet address (smoltcp's examples use the same).
-pub const DEFAULT_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
+pub const DEFAULT_MAC: EthernetAddress = NetConfig::default_for(0).mac;
 /// The device's default IPv4 address.
-pub const DEFAULT_IPV4: Ipv4Cidr = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24);
+pub const DEFAULT_IPV4: Ipv4Cidr = NetConfig::default_for(0).ipv4;
 /// The device's default IPv6 address.
-pub const DEFAULT_IPV6: Ipv6Cidr = Ipv6Cidr::new(Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 1), 64);
+pub const DEFAULT_IPV6: Ipv6Cidr = NetConfig::default_for(0).ipv6;
 /// The host side of the default IPv4 network (the TAP's address).
 pub const HOST_IPV4: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
 /// The host side of the default IPv6 network.
 pub const HOST_IPV6: Ipv6Address = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x100);
 
-/// Network identity of the device. `Config::default()` gives the README's defaults
-/// (192.168.69.1/24, fdaa::1/64, 02:00:00:00:00:01).
+/// The most network interfaces one device serves: the size of [`Nets`]. A board
+/// may serve fewer (mps2-an385's machine has one NIC); `INFO` shows both.
+pub const MAX_NETS: usize = 2;
+
+/// One network interface's identity. [`NetConfig::default_for`] gives each
+/// interface's defaults: 192.168.69.1/24, fdaa::1/64, 02:00:00:00:00:01 for the
+/// first, 192.168.70.1/24, fdab::1/64, 02:00:00:00:00:02 for the second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Config {
-    /// Board name shown by `INFO`.
-    pub board: &'static str,
+pub struct NetConfig {
     /// Ethernet address.
     pub mac: EthernetAddress,
     /// Static IPv4 address; with `dhcp` it is the fallback until a lease arrives.
@@ -32,8 +35,104 @@ pub struct Config {
     pub gateway4: Option<Ipv4Address>,
     /// IPv6 default gateway, if any.
     pub gateway6: Option<Ipv6Address>,
-    /// Ask for an IPv4 lease with DHCPv4 (QEMU user networking).
+    /// Ask for an IPv4 lease with DHCPv4 (QEMU user networking). Only the first
+    /// interface may: smoltcp's DHCP socket is tied to no interface, so in the
+    /// one socket set every interface shares it would answer on whichever
+    /// interface polled first.
     pub dhcp: bool,
+}
+
+impl NetConfig {
+    /// Interface `index`'s defaults: network 192.168.(69 + index).0/24, fda(a + index)::/64,
+    /// MAC 02:00:00:00:00:(01 + index), no gateway, no DHCP.
+    pub const fn default_for(index: usize) -> NetConfig {
+        let i = index as u8;
+        NetConfig {
+            mac: EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x01 + i]),
+            ipv4: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69 + i, 1), 24),
+            ipv6: Ipv6Cidr::new(Ipv6Address::new(0xfdaa + i as u16, 0, 0, 0, 0, 0, 0, 1), 64),
+            gateway4: None,
+            gateway6: None,
+            dhcp: false,
+        }
+    }
+
+    /// Checks the addresses and gateways (see [`check_mac`], [`check_ipv4`],
+    /// [`check_ipv6`], [`check_gateway4`], [`check_gateway6`]).
+    pub fn check(&self) -> Result<(), AddressError> {
+        check_mac(self.mac)?;
+        check_ipv4(self.ipv4)?;
+        check_ipv6(self.ipv6)?;
+        if let Some(gateway) = self.gateway4 {
+            check_gateway4(gateway, self.ipv4)?;
+        }
+        if let Some(gateway) = self.gateway6 {
+            check_gateway6(gateway, self.ipv6)?;
+        }
+        Ok(())
+    }
+}
+
+/// The device's network interfaces, one to [`MAX_NETS`], in order: interface
+/// `i` is the board's NIC `i`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nets {
+    list: [NetConfig; MAX_NETS],
+    len: usize,
+}
+
+impl Nets {
+    /// One interface.
+    pub const fn one(net: NetConfig) -> Nets {
+        let mut list = [net; MAX_NETS];
+        let mut i = 1;
+        while i < MAX_NETS {
+            list[i] = NetConfig::default_for(i);
+            i += 1;
+        }
+        Nets { list, len: 1 }
+    }
+
+    /// Adds interface `len()`; fails with the interface when [`MAX_NETS`] are there.
+    pub fn push(&mut self, net: NetConfig) -> Result<(), NetConfig> {
+        if self.len == MAX_NETS {
+            return Err(net);
+        }
+        self.list[self.len] = net;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Keeps the first `len` interfaces (at least one).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len.max(1));
+    }
+}
+
+impl core::ops::Deref for Nets {
+    type Target = [NetConfig];
+    fn deref(&self) -> &[NetConfig] {
+        &self.list[..self.len]
+    }
+}
+
+impl core::ops::DerefMut for Nets {
+    fn deref_mut(&mut self) -> &mut [NetConfig] {
+        &mut self.list[..self.len]
+    }
+}
+
+/// What a board tells the application: its name, its network interfaces, its
+/// timeouts and its health. `Config::default()` gives the README's defaults
+/// (one interface: 192.168.69.1/24, fdaa::1/64, 02:00:00:00:00:01).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Board name shown by `INFO`.
+    pub board: &'static str,
+    /// The network interfaces, the first one first.
+    pub nets: Nets,
+    /// The most interfaces the board drives (at most [`MAX_NETS`]), as `INFO` shows it.
+    pub max_nets: usize,
     /// Seed for TCP initial sequence numbers; a board passes something that
     /// differs from boot to boot.
     pub random_seed: u64,
@@ -473,11 +572,93 @@ pub fn check_gateway6(gateway: Ipv6Address, cidr: Ipv6Cidr) -> Result<(), Addres
     Ok(())
 }
 
+/// Why two interfaces cannot be on one device: by their indices (0 is the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetsError {
+    /// Both have this Ethernet address.
+    SameMac(usize, usize, EthernetAddress),
+    /// Their IPv4 subnets overlap: a reply could leave by either.
+    Ipv4Overlap(usize, usize, Ipv4Cidr, Ipv4Cidr),
+    /// Their IPv6 subnets overlap.
+    Ipv6Overlap(usize, usize, Ipv6Cidr, Ipv6Cidr),
+    /// DHCP asked on an interface other than the first.
+    DhcpNotFirst(usize),
+}
+
+impl fmt::Display for NetsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetsError::SameMac(a, b, mac) => {
+                let m = mac.0;
+                write!(
+                    f,
+                    "interfaces {} and {} both have MAC \
+                     {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}: give each its own \
+                     (--mac after each --tap)",
+                    a + 1,
+                    b + 1,
+                    m[0],
+                    m[1],
+                    m[2],
+                    m[3],
+                    m[4],
+                    m[5]
+                )
+            }
+            NetsError::Ipv4Overlap(a, b, x, y) => write!(
+                f,
+                "interfaces {} and {} have overlapping IPv4 subnets {x} and {y}: give each \
+                 network its own subnet (e.g. 192.168.69.1/24 and 192.168.70.1/24)",
+                a + 1,
+                b + 1
+            ),
+            NetsError::Ipv6Overlap(a, b, x, y) => write!(
+                f,
+                "interfaces {} and {} have overlapping IPv6 subnets {x} and {y}: give each \
+                 network its own prefix (e.g. fdaa::1/64 and fdab::1/64)",
+                a + 1,
+                b + 1
+            ),
+            NetsError::DhcpNotFirst(i) => write!(
+                f,
+                "interface {} asks for DHCP: only the first interface may",
+                i + 1
+            ),
+        }
+    }
+}
+
+/// Checks that the interfaces can share one device: distinct MACs, subnets that do
+/// not overlap (each reply must have one way out), DHCP on the first only.
+pub fn check_nets(nets: &[NetConfig]) -> Result<(), NetsError> {
+    for (a, x) in nets.iter().enumerate() {
+        if a > 0 && x.dhcp {
+            return Err(NetsError::DhcpNotFirst(a));
+        }
+        for (b, y) in nets.iter().enumerate().skip(a + 1) {
+            if x.mac == y.mac {
+                return Err(NetsError::SameMac(a, b, x.mac));
+            }
+            let prefix = x.ipv4.prefix_len().min(y.ipv4.prefix_len());
+            if Ipv4Cidr::new(x.ipv4.address(), prefix).contains_addr(&y.ipv4.address()) {
+                return Err(NetsError::Ipv4Overlap(a, b, x.ipv4, y.ipv4));
+            }
+            let prefix = x.ipv6.prefix_len().min(y.ipv6.prefix_len());
+            if Ipv6Cidr::new(x.ipv6.address(), prefix).contains_addr(&y.ipv6.address()) {
+                return Err(NetsError::Ipv6Overlap(a, b, x.ipv6, y.ipv6));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A [`Config`] a device cannot run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigError {
     /// An address it cannot take.
     Address(AddressError),
+    /// Two interfaces that cannot share the device.
+    Nets(NetsError),
     /// A timeout out of its range: the option and the value.
     Timeout(&'static TimeoutOption, u64),
 }
@@ -486,6 +667,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Address(error) => error.fmt(f),
+            ConfigError::Nets(error) => error.fmt(f),
             ConfigError::Timeout(t, ms) => write!(
                 f,
                 "option --{}: {ms} ms is not a timeout from {} to {} ms",
@@ -498,6 +680,14 @@ impl fmt::Display for ConfigError {
 impl core::error::Error for AddressError {}
 
 impl core::error::Error for ConfigError {}
+
+impl core::error::Error for NetsError {}
+
+impl From<NetsError> for ConfigError {
+    fn from(error: NetsError) -> Self {
+        ConfigError::Nets(error)
+    }
+}
 
 impl From<AddressError> for ConfigError {
     fn from(error: AddressError) -> Self {
@@ -556,15 +746,10 @@ impl Config {
     /// calls it before [`crate::App::new`], whose network stack would panic on a
     /// multicast address.
     pub fn check(&self) -> Result<(), ConfigError> {
-        check_mac(self.mac)?;
-        check_ipv4(self.ipv4)?;
-        check_ipv6(self.ipv6)?;
-        if let Some(gateway) = self.gateway4 {
-            check_gateway4(gateway, self.ipv4)?;
+        for net in self.nets.iter() {
+            net.check()?;
         }
-        if let Some(gateway) = self.gateway6 {
-            check_gateway6(gateway, self.ipv6)?;
-        }
+        check_nets(&self.nets)?;
         for option in TIMEOUT_OPTIONS {
             let ms = option.get(&self.timeouts);
             if !(option.min_ms..=option.max_ms).contains(&ms) {
@@ -579,12 +764,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             board: "unknown",
-            mac: DEFAULT_MAC,
-            ipv4: DEFAULT_IPV4,
-            ipv6: DEFAULT_IPV6,
-            gateway4: None,
-            gateway6: None,
-            dhcp: false,
+            nets: Nets::one(NetConfig::default_for(0)),
+            max_nets: 1,
             random_seed: 0x5eed_50c1_1ab0_0001,
             timeouts: Timeouts::default(),
             backlog: BacklogPolicy::Wait,
@@ -674,10 +855,32 @@ mod test {
         config.timeouts.keep_alive_ms = u64::MAX;
         let error = config.check().unwrap_err().to_string();
         assert!(error.contains("--keep-alive-ms"), "{error}");
-        let config = Config {
-            mac: EthernetAddress([0xff; 6]),
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.nets[0].mac = EthernetAddress([0xff; 6]);
         assert!(matches!(config.check(), Err(ConfigError::Address(_))));
+    }
+
+    #[test]
+    fn two_interfaces_need_their_own_mac_subnets_and_no_second_dhcp() {
+        let mut config = Config::default();
+        config.nets.push(NetConfig::default_for(1)).unwrap();
+        config.check().unwrap();
+        assert_eq!(config.nets.len(), 2);
+        assert!(config.nets.push(NetConfig::default_for(2)).is_err());
+        for (change, words) in [
+            (
+                (|n: &mut NetConfig| n.mac = DEFAULT_MAC) as fn(&mut NetConfig),
+                "both have MAC",
+            ),
+            (|n| n.ipv4 = v4("192.168.69.200/16"), "overlapping IPv4"),
+            (|n| n.ipv4 = v4("192.168.69.7/32"), "overlapping IPv4"),
+            (|n| n.ipv6 = v6("fdaa::2/48"), "overlapping IPv6"),
+            (|n| n.dhcp = true, "only the first"),
+        ] {
+            let mut bad = config;
+            change(&mut bad.nets[1]);
+            let error = bad.check().unwrap_err().to_string();
+            assert!(error.contains(words), "{error}");
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Device middleware that counts frames and connection refusals on their way
-//! between smoltcp and the board's device, and records the destination
+//! Device middleware that counts frames, bytes and connection refusals on their
+//! way between smoltcp and one of the board's devices, and records the destination
 //! ports of the TCP segments it passes in (which service they concern is the
 //! application's business, not this layer's).
 
@@ -8,7 +8,8 @@ use core::cell::Cell;
 use smoltcp::phy::{Device, DeviceCapabilities, RxToken, TxToken};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
-    EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, TcpSeqNumber,
+    EthernetAddress, EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet,
+    TcpPacket, TcpSeqNumber,
 };
 
 /// Distinct TCP destination ports remembered between two looks; a segment
@@ -24,6 +25,16 @@ pub(crate) struct PortSet {
 }
 
 impl PortSet {
+    /// Adds every port of `other`.
+    fn merge(&mut self, other: &PortSet) {
+        if other.overflow {
+            self.overflow = true;
+        }
+        for port in &other.ports[..other.len] {
+            self.insert(*port);
+        }
+    }
+
     fn insert(&mut self, port: u16) {
         if self.overflow || self.ports[..self.len].contains(&port) {
             return;
@@ -58,20 +69,47 @@ pub(crate) struct TcpSeen {
     pub resets: PortSet,
 }
 
+impl TcpSeen {
+    /// Adds what another interface saw.
+    pub fn merge(&mut self, other: TcpSeen) {
+        self.ports.merge(&other.ports);
+        self.resets.merge(&other.resets);
+    }
+}
+
 /// Counters the device middleware updates from inside smoltcp's tokens,
-/// which only borrow them shared.
+/// which only borrow them shared: one set per network interface.
 #[derive(Debug, Default)]
 pub(crate) struct FrameCounters {
+    /// The interface's own Ethernet address: a unicast frame for another is dropped.
+    pub mac: EthernetAddress,
     /// Frames received.
     pub rx: Cell<u64>,
+    /// Bytes received, Ethernet headers included.
+    pub rx_bytes: Cell<u64>,
+    /// Frames received for another unicast Ethernet address: the stack drops them.
+    pub rx_dropped: Cell<u64>,
     /// Frames sent.
     pub tx: Cell<u64>,
+    /// Bytes sent, Ethernet headers included.
+    pub tx_bytes: Cell<u64>,
+    /// Frames the stack had to send when the device had no transmit buffer free:
+    /// they wait in their sockets for the next poll.
+    pub tx_dropped: Cell<u64>,
     /// SYNs answered with RST by the interface (no socket took them).
     pub refused: Cell<u64>,
     seen: Cell<TcpSeen>,
 }
 
 impl FrameCounters {
+    /// Zero counters for the interface with Ethernet address `mac`.
+    pub fn new(mac: EthernetAddress) -> Self {
+        FrameCounters {
+            mac,
+            ..FrameCounters::default()
+        }
+    }
+
     /// What TCP segments came since the last call.
     pub fn take_seen(&self) -> TcpSeen {
         self.seen.take()
@@ -83,7 +121,11 @@ impl FrameCounters {
     }
 
     fn bump(cell: &Cell<u64>) {
-        cell.set(cell.get().wrapping_add(1));
+        FrameCounters::add(cell, 1);
+    }
+
+    fn add(cell: &Cell<u64>, n: usize) {
+        cell.set(cell.get().wrapping_add(n as u64));
     }
 
     fn record(&self, port: u16, reset: bool) {
@@ -140,9 +182,11 @@ impl<D: Device + ?Sized> Device for Counted<'_, D> {
 
     fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
         let counters = self.counters;
-        self.inner
-            .transmit(timestamp)
-            .map(|token| CountedTx { token, counters })
+        let token = self.inner.transmit(timestamp);
+        if token.is_none() {
+            FrameCounters::bump(&counters.tx_dropped);
+        }
+        token.map(|token| CountedTx { token, counters })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -155,6 +199,10 @@ impl<T: RxToken> RxToken for CountedRx<'_, T> {
         let counters = self.counters;
         FrameCounters::bump(&counters.rx);
         self.token.consume(|frame| {
+            FrameCounters::add(&counters.rx_bytes, frame.len());
+            if frame.len() >= 6 && frame[0] & 1 == 0 && frame[..6] != counters.mac.0 {
+                FrameCounters::bump(&counters.rx_dropped);
+            }
             if let Some(tcp) = tcp_of(frame) {
                 counters.record(tcp.dst_port(), tcp.rst());
             }
@@ -171,6 +219,7 @@ impl<T: TxToken> TxToken for CountedTx<'_, T> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let counters = self.counters;
         FrameCounters::bump(&counters.tx);
+        FrameCounters::add(&counters.tx_bytes, len);
         self.token.consume(len, |frame| {
             let result = f(frame);
             if is_refusal(frame) {

@@ -169,6 +169,10 @@ enum Reply {
     Info {
         next: usize,
     },
+    /// `IFCONFIG`: interface `next` next.
+    Ifconfig {
+        next: usize,
+    },
     /// `EVENTS`: the next event at or after sequence number `next`.
     Events {
         next: u64,
@@ -871,6 +875,13 @@ impl Lab<'_> {
                     Some(next) => (false, Reply::Events { next }),
                     None => (true, Reply::None),
                 },
+                Reply::Ifconfig { next } => {
+                    if report::iface_row(cx.view, next, &mut out) {
+                        (false, Reply::Ifconfig { next: next + 1 })
+                    } else {
+                        (true, Reply::None)
+                    }
+                }
                 Reply::Info { next } => {
                     if self.device(cx).info_line(next, &mut out) {
                         (false, Reply::Info { next: next + 1 })
@@ -928,6 +939,7 @@ impl Lab<'_> {
             Command::Who => slot.reply = Reply::Who { next: 0 },
             Command::Netstat => slot.reply = Reply::Netstat { next: 0 },
             Command::Info => slot.reply = Reply::Info { next: 0 },
+            Command::Ifconfig => slot.reply = Reply::Ifconfig { next: 0 },
             Command::Events(since) => slot.reply = Reply::Events { next: since },
             Command::Quit => {
                 send_line(socket, protocol::BYE.as_bytes());

@@ -17,7 +17,9 @@ use crate::pool::socket::{socket_addr, state_name};
 use crate::services::service::{Declared, Inventory, Listed, Peers, Role, Transport, Values};
 use crate::status::counters::Counters;
 use crate::status::view::View;
-use crate::wire::protocol::{info, EventRow, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION};
+use crate::wire::protocol::{
+    info, EventRow, IfaceRow, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION,
+};
 
 /// The device's own `INFO` keys, before every service's.
 pub(crate) const DEVICE_INFO_KEYS: &[&str] = &[
@@ -28,6 +30,8 @@ pub(crate) const DEVICE_INFO_KEYS: &[&str] = &[
     info::IPV6,
     info::IPV4_SOURCE,
     info::MTU,
+    info::INTERFACES,
+    info::INTERFACES_MAX,
     info::UPTIME_MS,
     info::SOCKETS,
     info::BUFFER_BYTES,
@@ -199,7 +203,8 @@ impl<'r, 'a> Device<'r, 'a> {
         let view = self.view;
         let c = self.counters;
         let t = &view.config.timeouts;
-        let m = view.config.mac.0;
+        let first = &view.nets[0];
+        let m = first.config.mac.0;
         let status = &view.config.status;
         match key {
             info::BOARD => write!(out, "{}", view.config.board),
@@ -209,13 +214,12 @@ impl<'r, 'a> Device<'r, 'a> {
                 "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
                 m[0], m[1], m[2], m[3], m[4], m[5]
             ),
-            info::IPV4 => match view.ipv4 {
-                Some(cidr) => write!(out, "{cidr}"),
-                None => write!(out, "{}", info::NONE),
-            },
-            info::IPV6 => write!(out, "{}", view.config.ipv6),
-            info::IPV4_SOURCE => write!(out, "{}", view.ipv4_source),
-            info::MTU => write!(out, "{}", view.mtu),
+            info::IPV4 => optional(out, first.ipv4),
+            info::IPV6 => write!(out, "{}", first.config.ipv6),
+            info::IPV4_SOURCE => write!(out, "{}", first.ipv4_source),
+            info::MTU => write!(out, "{}", first.mtu),
+            info::INTERFACES => write!(out, "{}", view.nets.len()),
+            info::INTERFACES_MAX => write!(out, "{}", view.config.max_nets),
             info::UPTIME_MS => write!(out, "{}", view.uptime(self.now).total_millis()),
             info::SOCKETS => write!(out, "{}", self.service_sockets()),
             info::BUFFER_BYTES => write!(out, "{}", view.buffer_bytes),
@@ -268,6 +272,30 @@ impl<'r, 'a> Device<'r, 'a> {
             _ => write!(out, "{}", info::NONE),
         }
     }
+}
+
+/// Formats `IFCONFIG` row `index` (interface `index`); false past the last.
+pub(crate) fn iface_row(view: &View<'_>, index: usize, out: &mut dyn Write) -> bool {
+    let Some(net) = view.nets.get(index) else {
+        return false;
+    };
+    let mut name = heapless::String::<8>::new();
+    let _ = write!(name, "eth{index}");
+    let row = IfaceRow {
+        name: &name,
+        mac: net.config.mac,
+        mtu: net.mtu,
+        ipv4: net.ipv4,
+        ipv4_source: net.ipv4_source,
+        ipv6: net.config.ipv6,
+        rx_frames: net.rx_frames,
+        rx_bytes: net.rx_bytes,
+        rx_dropped: net.rx_dropped,
+        tx_frames: net.tx_frames,
+        tx_bytes: net.tx_bytes,
+        tx_dropped: net.tx_dropped,
+    };
+    write!(out, "{row}").is_ok()
 }
 
 /// Writes `value`, or `none` for a value the board does not give.

@@ -9,6 +9,8 @@ use core::fmt;
 use core::net::SocketAddr;
 use core::str::FromStr;
 
+use smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
+
 /// Product name, the first half of the `HELLO` banner's `socklab/<version>`.
 pub const PRODUCT: &str = "socklab";
 /// Version announced in `HELLO`.
@@ -57,6 +59,8 @@ pub const WHO: &str = "WHO";
 pub const NETSTAT: &str = "NETSTAT";
 /// Command word: the [`info`] table's `key=value` lines, then [`END`].
 pub const INFO: &str = "INFO";
+/// Command word: each network interface, one [`IfaceRow`] each, then [`END`].
+pub const IFCONFIG: &str = "IFCONFIG";
 /// Command word: [`BYE`], then the device closes.
 pub const QUIT: &str = "QUIT";
 /// The first word of a line another client said with `SAY` ([`From`]).
@@ -83,7 +87,7 @@ pub const ERR_TOO_LONG: &str = "ERR line too long";
 pub const ERR_BUSY: &str = "ERR busy";
 /// Reply on the management port to `ECHO` and `SAY`: they belong to the lab.
 pub const ERR_READ_ONLY: &str =
-    "ERR read-only management port: WHO NETSTAT INFO EVENTS QUIT; chat on port 6666";
+    "ERR read-only management port: WHO NETSTAT INFO IFCONFIG EVENTS QUIT; chat on port 6666";
 /// Said before the device closes an idle client.
 pub const BYE_IDLE: &str = "BYE idle";
 
@@ -144,6 +148,8 @@ pub enum Command<'a> {
     Netstat,
     /// `INFO`: `key=value` lines, then `END`.
     Info,
+    /// `IFCONFIG`: one [`IfaceRow`] per network interface, then `END`.
+    Ifconfig,
     /// `EVENTS [since]`: the recent connection state changes with a
     /// sequence number at or after `since` (0 if absent), one [`EventRow`]
     /// each, then `END`.
@@ -176,6 +182,7 @@ impl<'a> Command<'a> {
             None if is(WHO) => Command::Who,
             None if is(NETSTAT) => Command::Netstat,
             None if is(INFO) => Command::Info,
+            None if is(IFCONFIG) => Command::Ifconfig,
             None if is(QUIT) => Command::Quit,
             None if is(EVENTS) => Command::Events(0),
             Some(since) if is(EVENTS) => match since.iter().all(u8::is_ascii_digit) {
@@ -540,6 +547,99 @@ impl fmt::Display for NetstatRow<'_> {
     }
 }
 
+/// The first word of an `IFCONFIG` row ([`IfaceRow`]).
+pub const IFACE: &str = "iface";
+
+/// One `IFCONFIG` row: `iface <name> <mac> <mtu> <ipv4> <ipv4_source> <ipv6>
+/// <rx_frames> <rx_bytes> <rx_dropped> <tx_frames> <tx_bytes> <tx_dropped>`,
+/// e.g. `iface eth0 02:00:00:00:00:01 1500 192.168.69.1/24 static fdaa::1/64
+/// 12 1340 0 11 1202 0` (`none` for an IPv4 address the device has not got).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfaceRow<'a> {
+    /// `eth0`, `eth1`, ...: the board's NIC of that index.
+    pub name: &'a str,
+    /// Ethernet address.
+    pub mac: EthernetAddress,
+    /// IP MTU in bytes.
+    pub mtu: usize,
+    /// The IPv4 address in use, if any.
+    pub ipv4: Option<Ipv4Cidr>,
+    /// Where it came from: `static`, `dhcp` or `dhcp-fallback`.
+    pub ipv4_source: &'a str,
+    /// The IPv6 address.
+    pub ipv6: Ipv6Cidr,
+    /// Frames received.
+    pub rx_frames: u64,
+    /// Bytes received, Ethernet headers included.
+    pub rx_bytes: u64,
+    /// Frames received for another unicast Ethernet address (dropped).
+    pub rx_dropped: u64,
+    /// Frames sent.
+    pub tx_frames: u64,
+    /// Bytes sent, Ethernet headers included.
+    pub tx_bytes: u64,
+    /// Sends the device had no buffer for (the segment waits for the next poll).
+    pub tx_dropped: u64,
+}
+
+impl<'a> IfaceRow<'a> {
+    /// Parses an `IFCONFIG` row (not the closing `END`).
+    pub fn parse(line: &'a str) -> Result<Self, ParseError> {
+        let mut words = line.split_ascii_whitespace();
+        if words.next() != Some(IFACE) {
+            return Err(ParseError::WrongKind);
+        }
+        let row = IfaceRow {
+            name: words.next().ok_or(ParseError::Missing("name"))?,
+            mac: field(words.next(), "mac")?,
+            mtu: field(words.next(), "mtu")?,
+            ipv4: match words.next() {
+                Some(info::NONE) => None,
+                word => Some(field(word, "ipv4")?),
+            },
+            ipv4_source: words.next().ok_or(ParseError::Missing("ipv4_source"))?,
+            ipv6: field(words.next(), "ipv6")?,
+            rx_frames: field(words.next(), "rx_frames")?,
+            rx_bytes: field(words.next(), "rx_bytes")?,
+            rx_dropped: field(words.next(), "rx_dropped")?,
+            tx_frames: field(words.next(), "tx_frames")?,
+            tx_bytes: field(words.next(), "tx_bytes")?,
+            tx_dropped: field(words.next(), "tx_dropped")?,
+        };
+        match words.next() {
+            None => Ok(row),
+            Some(_) => Err(ParseError::Invalid("tx_dropped")),
+        }
+    }
+}
+
+impl fmt::Display for IfaceRow<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.mac.0;
+        write!(
+            f,
+            "{IFACE} {} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {} ",
+            self.name, m[0], m[1], m[2], m[3], m[4], m[5], self.mtu
+        )?;
+        match self.ipv4 {
+            Some(cidr) => write!(f, "{cidr}")?,
+            None => f.write_str(info::NONE)?,
+        }
+        write!(
+            f,
+            " {} {} {} {} {} {} {} {}",
+            self.ipv4_source,
+            self.ipv6,
+            self.rx_frames,
+            self.rx_bytes,
+            self.rx_dropped,
+            self.tx_frames,
+            self.tx_bytes,
+            self.tx_dropped
+        )
+    }
+}
+
 /// One `EVENTS` row: `event <seq> <ms> <socket> <port> <FROM> <TO> <peer>`,
 /// the peer as `-` when the socket has none (back in LISTEN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -631,6 +731,11 @@ pub mod info {
     pub const IPV4_SOURCE: &str = "ipv4_source";
     /// Interface MTU in bytes.
     pub const MTU: &str = "mtu";
+    /// Network interfaces in use (`IFCONFIG` lists each; `mac`, `ipv4`,
+    /// `ipv6`, `ipv4_source` and `mtu` are the first one's).
+    pub const INTERFACES: &str = "interfaces";
+    /// The most network interfaces this board drives (a board constant).
+    pub const INTERFACES_MAX: &str = "interfaces_max";
     /// Milliseconds since the application started.
     pub const UPTIME_MS: &str = "uptime_ms";
     /// Size of the lab pool.
@@ -941,6 +1046,10 @@ pub fn chargen_fill(pos: u64, out: &mut [u8]) {
 
 #[cfg(test)]
 mod test {
+    extern crate std;
+    use std::string::ToString;
+    use std::vec::Vec;
+
     use super::*;
 
     #[test]
@@ -986,6 +1095,30 @@ mod test {
             Hello::parse("HELLO socklab/1 slot=x peer=1.2.3.4:5 local=1.2.3.4:6"),
             Err(ParseError::Invalid("slot"))
         );
+    }
+
+    #[test]
+    fn iface_rows_round_trip_and_refuse_what_is_not_one() {
+        let line = "iface eth1 02:00:00:00:00:02 1500 192.168.70.1/24 static fdab::1/64 \
+                    12 1340 0 11 1202 3";
+        let row = IfaceRow::parse(line).unwrap();
+        assert_eq!(row.name, "eth1");
+        assert_eq!(row.mac, EthernetAddress([2, 0, 0, 0, 0, 2]));
+        assert_eq!(row.ipv4, Some("192.168.70.1/24".parse().unwrap()));
+        assert_eq!((row.rx_bytes, row.tx_dropped), (1340, 3));
+        assert_eq!(
+            row.to_string(),
+            line.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        let none = IfaceRow { ipv4: None, ..row };
+        assert_eq!(IfaceRow::parse(&none.to_string()), Ok(none));
+        assert_eq!(IfaceRow::parse("tcp a b"), Err(ParseError::WrongKind));
+        assert_eq!(
+            IfaceRow::parse("iface eth0 02:00:00:00:00:01 1500 none"),
+            Err(ParseError::Missing("ipv4_source"))
+        );
+        assert!(IfaceRow::parse(&(line.to_string() + " 9")).is_err());
+        assert_eq!(Command::parse(b"ifconfig"), Command::Ifconfig);
     }
 
     #[test]

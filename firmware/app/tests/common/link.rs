@@ -135,7 +135,13 @@ impl Net {
     pub fn with_storage(config: Config, sizes: Sizes, storage: Storage<'static>) -> Net {
         let now = Instant::from_secs(1);
         let mut app_dev = QueueDevice::default();
-        let app = match App::new(config, sizes, storage, &mut app_dev, now) {
+        let app = match App::new(
+            config,
+            sizes,
+            storage,
+            core::slice::from_mut(&mut app_dev),
+            now,
+        ) {
             Ok(app) => app,
             Err(error) => panic!("storage does not fit the sizes: {error}"),
         };
@@ -191,7 +197,9 @@ impl Net {
     /// Polls the application once at the current time, then moves what it
     /// sent to the client's queue (the client is not polled).
     pub fn poll_app(&mut self) -> Option<Duration> {
-        self.app_delay = self.app.poll(self.now, &mut self.app_dev);
+        self.app_delay = self
+            .app
+            .poll(self.now, core::slice::from_mut(&mut self.app_dev));
         self.app_delay
     }
 

@@ -23,14 +23,15 @@ pub trait Board {
     /// counter, or a timer). Never goes backwards.
     fn counter() -> u64;
 
-    /// Called after every poll: logs what changed in the NIC's health (link, errors).
+    /// Called after every poll, for each NIC: logs what changed in its health (link,
+    /// errors).
     fn check_nic(&mut self, nic: &mut Self::Nic);
 
     /// Tells the board's watchdog that the serve loop came round: called once per
     /// poll. A loop that stops calling it is reset after the board's timeout.
     fn feed_watchdog(&mut self);
 
-    /// Sleeps until the NIC holds something for the stack (a received frame, a transmit
-    /// buffer it was waiting for) or `ms` milliseconds have passed; at once for 0.
-    fn idle(&mut self, nic: &mut Self::Nic, ms: u64);
+    /// Sleeps until one of the NICs holds something for the stack (a received frame, a
+    /// transmit buffer it was waiting for) or `ms` milliseconds have passed; at once for 0.
+    fn idle(&mut self, nics: &mut [&mut Self::Nic], ms: u64);
 }

@@ -29,8 +29,8 @@ fn read_cmdline(
     core::str::from_utf8(text).unwrap_or_else(|_| panic!("the command line is not UTF-8"))
 }
 
-/// The application's configuration for the board named `board` (DHCP on, the rest
-/// default) with the command line applied, and the boot options it gave: timeouts and
+/// The application's configuration for the board named `board` (one interface, DHCP on,
+/// the rest default) with the command line applied, and the boot options it gave: timeouts and
 /// backlog go into the configuration, the bad link's settings and `--profile` come back
 /// beside it. A line the image cannot follow stops it with a panic that says why (the
 /// host sees it in the UART log and in QEMU's exit status).
@@ -45,9 +45,9 @@ pub fn boot_options(
 ) -> (Config, BootOptions) {
     let mut config = Config {
         board,
-        dhcp: true,
         ..Config::default()
     };
+    config.nets[0].dhcp = true;
     let mut buffer = [0u8; CMDLINE_BYTES];
     let text = read_cmdline(&mut buffer, semihosting);
     let options =

@@ -8,7 +8,6 @@
 mod capture;
 mod clock;
 mod logger;
-mod optional;
 mod tap;
 mod vnet;
 
@@ -25,9 +24,10 @@ use nix::sys::time::TimeSpec;
 use socklab_app::badlink::{self, BadLink, Faults, MAX_DELAY_MS};
 use socklab_app::config::{TimeoutOption, TIMEOUT_OPTIONS};
 
+use socklab_app::Optional;
+
 use crate::capture::CaptureView;
 use crate::clock::Clock;
-use crate::optional::Optional;
 use crate::tap::Tap;
 use socklab_app::smoltcp::iface::SocketStorage;
 use socklab_app::smoltcp::phy::{Device, FaultInjector, PcapMode, PcapWriter};
@@ -35,7 +35,8 @@ use socklab_app::smoltcp::time::Duration;
 use socklab_app::smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
 use socklab_app::{
     config, App, BacklogPolicy, BoardStatus, BulkSizes, ClosingSizes, ClosingSocket, Config,
-    Iperf2Sizes, Iperf3Sizes, LabSizes, LabSlot, Sizes, Storage, UdpPacketMetadata,
+    Iperf2Sizes, Iperf3Sizes, LabSizes, LabSlot, NetConfig, Nets, Sizes, Storage,
+    UdpPacketMetadata, MAX_NETS,
 };
 
 /// The default pool: 64 lab clients at once and 16 more waiting, 32
@@ -163,27 +164,31 @@ struct Args {
     /// up to 65535), large (1024 lab slots).
     #[arg(long, value_enum, default_value_t = PoolPreset::Default)]
     pool: PoolPreset,
-    /// TAP interface to attach to.
-    #[arg(long, default_value = "tap0")]
-    tap: String,
+    /// TAP interface to attach to [default: tap0]. Give it again for a second network
+    /// interface (at most 2); the --ip, --ip6, --mac, --gateway and --gateway6 that
+    /// follow a --tap are that interface's.
+    #[arg(long, action = clap::ArgAction::Append)]
+    tap: Vec<String>,
     /// Device IPv4 address with prefix: a unicast host address of its subnet (not
     /// 0.0.0.0, 127.0.0.0/8, multicast, the subnet's network or broadcast address),
-    /// prefix /1 to /32.
-    #[arg(long, default_value_t = config::DEFAULT_IPV4, value_parser = parse_ipv4)]
-    ip: Ipv4Cidr,
+    /// prefix /1 to /32 [default: 192.168.69.1/24, 192.168.70.1/24 for the second].
+    #[arg(long, value_parser = parse_ipv4, action = clap::ArgAction::Append)]
+    ip: Vec<Ipv4Cidr>,
     /// Device IPv6 address with prefix: unicast (not ::, ::1, multicast, the
-    /// subnet's all-zero address), prefix /1 to /128.
-    #[arg(long, default_value_t = config::DEFAULT_IPV6, value_parser = parse_ipv6)]
-    ip6: Ipv6Cidr,
-    /// IPv4 default gateway: a unicast address in the device's subnet.
-    #[arg(long)]
-    gateway: Option<std::net::Ipv4Addr>,
+    /// subnet's all-zero address), prefix /1 to /128 [default: fdaa::1/64, fdab::1/64
+    /// for the second].
+    #[arg(long, value_parser = parse_ipv6, action = clap::ArgAction::Append)]
+    ip6: Vec<Ipv6Cidr>,
+    /// IPv4 default gateway: a unicast address in the interface's subnet.
+    #[arg(long, action = clap::ArgAction::Append)]
+    gateway: Vec<std::net::Ipv4Addr>,
     /// IPv6 default gateway: a unicast address.
-    #[arg(long)]
-    gateway6: Option<std::net::Ipv6Addr>,
-    /// Device Ethernet address, unicast and not all zero, e.g. 02:00:00:00:00:01.
-    #[arg(long, default_value = "02:00:00:00:00:01", value_parser = parse_mac)]
-    mac: EthernetAddress,
+    #[arg(long, action = clap::ArgAction::Append)]
+    gateway6: Vec<std::net::Ipv6Addr>,
+    /// Device Ethernet address, unicast and not all zero [default: 02:00:00:00:00:01,
+    /// 02:00:00:00:00:02 for the second].
+    #[arg(long, value_parser = parse_mac, action = clap::ArgAction::Append)]
+    mac: Vec<EthernetAddress>,
     /// Write every frame in and out to this pcap file (Wireshark, tcpdump -r).
     #[arg(long, value_name = "FILE")]
     pcap: Option<std::path::PathBuf>,
@@ -248,6 +253,9 @@ struct Args {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, default_value = "info", value_parser = parse_level)]
     log_level: log::LevelFilter,
+    /// The network interfaces the options above describe, grouped by [`interfaces`].
+    #[arg(skip)]
+    interfaces: Vec<Interface>,
 }
 
 /// Parses a device IPv4 address with smoltcp's `FromStr` (whose error says
@@ -305,7 +313,98 @@ fn parse_args() -> Args {
         });
     }
     let matches = command.get_matches();
-    Args::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+    let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    args.interfaces = interfaces(&args, &matches).unwrap_or_else(|message| {
+        Args::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit()
+    });
+    args
+}
+
+/// One network interface of the device: the TAP it attaches to and its addresses.
+#[derive(Debug, Clone)]
+struct Interface {
+    tap: String,
+    net: NetConfig,
+}
+
+/// The interfaces the command line asks for: each --tap starts one, and the address
+/// options after it (up to the next --tap) are its; options before the first --tap
+/// belong to the first interface. No --tap: one interface on `tap0`. An option given
+/// twice for one interface, the same TAP twice, more interfaces than [`MAX_NETS`], the
+/// same MAC twice or overlapping subnets are refused with what to do.
+fn interfaces(args: &Args, matches: &clap::ArgMatches) -> Result<Vec<Interface>, String> {
+    let taps: Vec<usize> = matches
+        .indices_of("tap")
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    if taps.len() > MAX_NETS {
+        return Err(format!(
+            "{} --tap options: linux-tap serves at most {MAX_NETS} network interfaces",
+            taps.len()
+        ));
+    }
+    let names = if args.tap.is_empty() {
+        vec!["tap0".to_string()]
+    } else {
+        args.tap.clone()
+    };
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(format!(
+                "--tap {name} is given twice: each network interface needs its own TAP \
+                 (e.g. --tap tap0 --tap tap1)"
+            ));
+        }
+    }
+    let mut list: Vec<Interface> = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, tap)| Interface {
+            tap,
+            net: NetConfig::default_for(i),
+        })
+        .collect();
+    // Which interface an option at command-line position `at` belongs to.
+    let owner = |at: usize| taps.iter().filter(|&&t| t < at).count().saturating_sub(1);
+    let mut given = vec![[false; 5]; list.len()];
+    let mut place = |id: &str, option: usize, set: &mut dyn FnMut(&mut NetConfig, usize)| {
+        let positions: Vec<usize> = matches
+            .indices_of(id)
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        for (value, at) in positions.into_iter().enumerate() {
+            let i = owner(at);
+            if std::mem::replace(&mut given[i][option], true) {
+                return Err(format!(
+                    "--{} is given twice for interface {} ({}): give each --tap its own, \
+                     after it",
+                    id.replace('_', "-"),
+                    i + 1,
+                    list[i].tap
+                ));
+            }
+            set(&mut list[i].net, value);
+        }
+        Ok(())
+    };
+    place("ip", 0, &mut |n, v| n.ipv4 = args.ip[v])?;
+    place("ip6", 1, &mut |n, v| n.ipv6 = args.ip6[v])?;
+    place("mac", 2, &mut |n, v| n.mac = args.mac[v])?;
+    place("gateway", 3, &mut |n, v| n.gateway4 = Some(args.gateway[v]))?;
+    place("gateway6", 4, &mut |n, v| {
+        n.gateway6 = Some(args.gateway6[v])
+    })?;
+    let mut nets = Nets::one(list[0].net);
+    for interface in &list[1..] {
+        let _ = nets.push(interface.net);
+    }
+    for net in nets.iter() {
+        net.check().map_err(|e| e.to_string())?;
+    }
+    config::check_nets(&nets).map_err(|e| e.to_string())?;
+    Ok(list)
 }
 
 fn main() {
@@ -373,14 +472,14 @@ impl Args {
         ]) {
             option.set(&mut timeouts, ms);
         }
+        let mut nets = Nets::one(self.interfaces[0].net);
+        for interface in &self.interfaces[1..] {
+            let _ = nets.push(interface.net);
+        }
         Config {
             board: "linux-tap",
-            mac: self.mac,
-            ipv4: self.ip,
-            ipv6: self.ip6,
-            gateway4: self.gateway,
-            gateway6: self.gateway6,
-            dhcp: false,
+            nets,
+            max_nets: MAX_NETS,
             random_seed: seed,
             backlog: match self.backlog {
                 Backlog::Wait => BacklogPolicy::Wait,
@@ -430,28 +529,39 @@ fn run(args: Args) -> Result<()> {
     args.config("none", 0)
         .check()
         .context("the device cannot take these options")?;
-    check_tap_exists(&args.tap)?;
+    for interface in &args.interfaces {
+        check_tap_exists(&interface.tap)?;
+    }
     let stop = stop_signals()?;
     let request = args.offload_request();
-    let mut tap = Tap::open(&args.tap, request.is_ok()).with_context(|| {
-        format!(
-            "cannot attach to TAP `{}`: create it first (`socklab tap up --name {0}` or \
-             `ip tuntap add {0} mode tap user $USER && ip link set {0} up`)",
-            args.tap
-        )
-    })?;
+    let mut taps = Vec::with_capacity(args.interfaces.len());
+    for (index, interface) in args.interfaces.iter().enumerate() {
+        let mut tap = Tap::open(&interface.tap, request.is_ok()).with_context(|| {
+            format!(
+                "cannot attach to TAP `{}`: create it first (`socklab tap up --name {0}` or \
+                 `ip tuntap add {0} mode tap user $USER && ip link set {0} up`)",
+                interface.tap
+            )
+        })?;
+        // The capture (--pcap) records the first interface.
+        tap.complete_tcp_checksums(index == 0 && args.pcap.is_some());
+        taps.push(tap);
+    }
     let offload = match request {
-        Ok(()) if tap.offload() => OFFLOAD_ON,
+        Ok(()) if taps.iter().all(Tap::offload) => OFFLOAD_ON,
         Ok(()) => "off-kernel",
         Err(word) => word,
     };
     log::info!("offload {offload}");
-    tap.complete_tcp_checksums(args.pcap.is_some());
-    let wake = tap
-        .as_fd()
-        .try_clone_to_owned()
-        .context("duplicating the TAP's descriptor")?;
-    let pcap = match &args.pcap {
+    let wake = Wake {
+        taps: taps
+            .iter()
+            .map(|tap| tap.as_fd().try_clone_to_owned())
+            .collect::<Result<_, _>>()
+            .context("duplicating a TAP's descriptor")?,
+        stop,
+    };
+    let mut pcap = match &args.pcap {
         Some(path) => Some(std::io::BufWriter::with_capacity(
             PCAP_RECORD_BUFFER,
             std::fs::File::create(path)
@@ -459,34 +569,41 @@ fn run(args: Args) -> Result<()> {
         )),
         None => None,
     };
-    let wake = Wake { tap: wake, stop };
     let clock = Clock::start();
     let faults = args.faults();
     if args.rate_limit == 0 && faults.is_clean() && pcap.is_none() {
-        // A plain run: the TAP itself, no wrapper in the path of a frame.
-        return serve(&args, wake, offload, clock, tap);
+        // A plain run: the TAPs themselves, no wrapper in the path of a frame.
+        return serve(&args, wake, offload, clock, taps);
     }
     // TAP -> rate limit -> bad link -> capture -> application: each wrapper only when
-    // asked for; an absent one passes frames straight through.
-    let limited = Optional::wrap_if(args.rate_limit != 0, tap, |tap| {
-        rate_limited(tap, args.rate_limit)
-    });
-    let faulty = if faults.is_clean() {
-        Optional::Off(limited)
-    } else {
-        Optional::On(bad_link(limited, faults, args.seed)?)
-    };
-    // The capture shows the frames as the application sees them, stamped with the time
-    // of day, checksums complete.
-    let device = match pcap {
-        Some(file) => Optional::On(CaptureView {
-            inner: PcapWriter::new(faulty, file, PcapMode::Both),
-            clock,
-            complete_checksums: offload == OFFLOAD_ON,
-        }),
-        None => Optional::Off(faulty),
-    };
-    serve(&args, wake, offload, clock, device)
+    // asked for; an absent one passes frames straight through. Each interface has its
+    // own rate limit and bad link (its dice seeded apart); the capture is the first's.
+    let mut devices = Vec::with_capacity(taps.len());
+    for (index, tap) in taps.into_iter().enumerate() {
+        let limited = Optional::wrap_if(args.rate_limit != 0, tap, |tap| {
+            rate_limited(tap, args.rate_limit)
+        });
+        let faulty = if faults.is_clean() {
+            Optional::Off(limited)
+        } else {
+            Optional::On(bad_link(
+                limited,
+                faults,
+                args.seed.wrapping_add(index as u64),
+            )?)
+        };
+        // The capture shows the frames as the application sees them, stamped with the
+        // time of day, checksums complete.
+        devices.push(match pcap.take() {
+            Some(file) => Optional::On(CaptureView {
+                inner: PcapWriter::new(faulty, file, PcapMode::Both),
+                clock,
+                complete_checksums: offload == OFFLOAD_ON,
+            }),
+            None => Optional::Off(faulty),
+        });
+    }
+    serve(&args, wake, offload, clock, devices)
 }
 
 /// The capture's write buffer: bigger than any record (a 16-byte record
@@ -522,14 +639,15 @@ fn leak<T>(len: usize, value: impl Fn() -> T) -> &'static mut [T] {
     (0..len).map(|_| value()).collect::<Vec<_>>().leak()
 }
 
-/// Runs the application on `device` until a stop signal: announces readiness on
-/// stdout, polls, and sleeps on `wake` between polls.
+/// Runs the application on `devices` (one per interface, the first first) until a
+/// stop signal: announces readiness on stdout, polls, and sleeps on `wake` between
+/// polls.
 fn serve<D: Device>(
     args: &Args,
     wake: Wake,
     offload: &'static str,
     clock: Clock,
-    mut device: D,
+    mut devices: Vec<D>,
 ) -> Result<()> {
     let now = || clock.now();
     let seed = std::time::SystemTime::now()
@@ -554,57 +672,63 @@ fn serve<D: Device>(
         buffers: leak(sizes.buffer_bytes(), || 0u8),
         udp: leak(sizes.udp_packets(), || UdpPacketMetadata::EMPTY),
     };
-    let mut app = match App::new(config, sizes, storage, &mut device, now()) {
+    let mut app = match App::new(config, sizes, storage, &mut devices, now()) {
         Ok(app) => app,
         Err(error) => bail!("the pool's storage does not fit its sizes: {error}"),
     };
     let mut out = std::io::stdout().lock();
+    let first = &args.interfaces[0];
     writeln!(
         out,
-        "socklab-tap ready tap={} ipv4={} ipv6={} mac={}",
-        args.tap,
-        args.ip,
-        args.ip6,
-        args.mac.to_string().replace('-', ":")
+        "socklab-tap ready tap={} ipv4={} ipv6={} mac={} interfaces={}",
+        first.tap,
+        first.net.ipv4,
+        first.net.ipv6,
+        first.net.mac.to_string().replace('-', ":"),
+        args.interfaces.len()
     )?;
     out.flush()?;
     drop(out);
     let tick = (!args.faults().is_clean()).then_some(BAD_LINK_TICK);
     loop {
-        let delay = app.poll(now(), &mut device);
+        let delay = app.poll(now(), &mut devices);
         let delay = match (delay, tick) {
             (Some(d), Some(t)) => Some(d.min(t)),
             (d, t) => d.or(t),
         };
         if let Some(signal) = wake.wait(delay)? {
             log::info!("{signal}: resetting every connection before stopping");
-            app.reset_all(now(), &mut device);
+            app.reset_all(now(), &mut devices);
             return Ok(());
         }
     }
 }
 
-/// What the poll loop sleeps on: the TAP's descriptor (a duplicate) and the stop
+/// What the poll loop sleeps on: each TAP's descriptor (a duplicate) and the stop
 /// signals.
 struct Wake {
-    tap: OwnedFd,
+    taps: Vec<OwnedFd>,
     stop: SignalFd,
 }
 
 impl Wake {
-    /// Sleeps until a frame arrives on the TAP, `delay` passes, or a stop signal
+    /// Sleeps until a frame arrives on a TAP, `delay` passes, or a stop signal
     /// comes (returned).
     fn wait(&self, delay: Option<Duration>) -> Result<Option<Signal>> {
-        let mut fds = [
-            PollFd::new(self.tap.as_fd(), PollFlags::POLLIN),
-            PollFd::new(self.stop.as_fd(), PollFlags::POLLIN),
-        ];
+        let mut fds: Vec<PollFd> = std::iter::once(&self.stop)
+            .map(|stop| PollFd::new(stop.as_fd(), PollFlags::POLLIN))
+            .chain(
+                self.taps
+                    .iter()
+                    .map(|tap| PollFd::new(tap.as_fd(), PollFlags::POLLIN)),
+            )
+            .collect();
         let timeout = delay.map(|d| TimeSpec::from_duration(d.into()));
         match ppoll(&mut fds, timeout, None) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(error) => return Err(error).context("waiting on the TAP"),
         }
-        let signalled = fds[1]
+        let signalled = fds[0]
             .revents()
             .is_some_and(|events| events.contains(PollFlags::POLLIN));
         if !signalled {

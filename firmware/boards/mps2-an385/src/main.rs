@@ -81,8 +81,11 @@ impl Board for Mps2 {
         watchdog::feed();
     }
 
-    fn idle(&mut self, nic: &mut Buffered<Lan9118>, ms: u64) {
-        idle::wait(nic.nic(), ms);
+    /// The machine has one LAN9118: `nics` holds it alone.
+    fn idle(&mut self, nics: &mut [&mut Buffered<Lan9118>], ms: u64) {
+        if let [nic] = nics {
+            idle::wait(nic.nic(), ms);
+        }
     }
 }
 
@@ -115,15 +118,18 @@ fn main() -> ! {
     // how long QEMU took to get here.
     config.random_seed ^= u64::from(nic.free_run());
     config.status = status;
-    nic.set_mac_address(config.mac.0);
+    // QEMU's mps2-an385 has one LAN9118: one interface.
+    config.max_nets = 1;
+    let net = config.nets[0];
+    nic.set_mac_address(net.mac.0);
     let mac = nic.mac_address();
-    assert_eq!(mac, config.mac.0, "LAN9118 kept another MAC address");
+    assert_eq!(mac, net.mac.0, "LAN9118 kept another MAC address");
     nic.enable();
     info!(
         "LAN9118 id {:#010x}, PHY {:#010x}, MAC {}, link {}",
         chip.id_rev,
         chip.phy_id,
-        config.mac,
+        net.mac,
         if nic.is_link_up() { "up" } else { "down" }
     );
     idle::init(&mut nic);
@@ -132,7 +138,9 @@ fn main() -> ! {
     };
     let storage = take_storage!(SIZES);
     watchdog::start();
-    socklab_baremetal::serve(board, Buffered::new(nic), config, SIZES, storage, options)
+    let mut nics = socklab_baremetal::serve::Nics::new();
+    let _ = nics.push(Buffered::new(nic));
+    socklab_baremetal::serve(board, nics, config, SIZES, storage, options)
 }
 
 /// The handler stack: exceptions (HardFault, the watchdog's NMI) run on it, apart from

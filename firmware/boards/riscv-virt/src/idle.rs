@@ -35,15 +35,18 @@ fn read(addr: usize) -> u32 {
     unsafe { read_volatile(addr as *const u32) }
 }
 
-/// Routes the NIC's interrupt to hart 0 and lets it and the timer end `wfi`.
-pub fn init(nic: &VirtioNet) {
+/// Routes every NIC's interrupt to hart 0 and lets them and the timer end `wfi`.
+pub fn init<'a>(nics: impl IntoIterator<Item = &'a VirtioNet>) {
     assert!(
         !riscv::register::mstatus::read().mie(),
         "idle::init needs interrupts off (mstatus.MIE clear)"
     );
-    let irq = nic.irq() as usize;
-    write(PLIC_PRIORITY + 4 * irq, 1);
-    write(PLIC_ENABLE_CTX0 + 4 * (irq / 32), 1 << (irq % 32));
+    for nic in nics {
+        let irq = nic.irq() as usize;
+        write(PLIC_PRIORITY + 4 * irq, 1);
+        let enable = PLIC_ENABLE_CTX0 + 4 * (irq / 32);
+        write(enable, read(enable) | 1 << (irq % 32));
+    }
     write(PLIC_THRESHOLD_CTX0, 0);
     clock::disarm_alarm();
     // SAFETY: with mstatus.MIE clear no handler can run; the bit only lets the timer
@@ -62,14 +65,16 @@ fn clear_external() {
     }
 }
 
-/// Returns when the NIC holds a received frame, frees a transmit buffer the stack was
-/// waiting for, or `ms` milliseconds have passed, whichever is first (at once for 0 or
-/// when a frame is already waiting).
+/// Returns when one of the NICs holds a received frame, frees a transmit buffer the
+/// stack was waiting for, or `ms` milliseconds have passed, whichever is first (at once
+/// for 0 or when a frame is already waiting).
 ///
 /// The checks read the virtqueues in RAM; the interrupt and timer registers (MMIO, each
 /// access a trip through QEMU's global lock) are touched only on the way to `wfi`.
-pub fn wait(nic: &mut VirtioNet, ms: u64) {
-    if ms == 0 || nic.rx_waiting() || nic.tx_freed() {
+pub fn wait(nics: &mut [&mut VirtioNet], ms: u64) {
+    let ready =
+        |nics: &mut [&mut VirtioNet]| nics.iter_mut().any(|n| n.rx_waiting() || n.tx_freed());
+    if ms == 0 || ready(nics) {
         return;
     }
     let deadline = clock::now_ticks() + ms * clock::TICKS_PER_MS;
@@ -83,9 +88,11 @@ pub fn wait(nic: &mut VirtioNet, ms: u64) {
         // Drop the NIC's interrupt first, then look: an event after the look raises it
         // again and ends the `wfi` below at once. Arming the alarm for a later time
         // clears the timer's.
-        nic.ack_interrupt();
+        for nic in nics.iter_mut() {
+            nic.ack_interrupt();
+        }
         clear_external();
-        if nic.rx_waiting() || nic.tx_freed() || clock::now_ticks() >= deadline {
+        if ready(nics) || clock::now_ticks() >= deadline {
             break;
         }
         clock::arm_alarm(deadline);

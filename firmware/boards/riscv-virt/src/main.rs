@@ -58,16 +58,28 @@ const SIFIVE_TEST_FAIL: u32 = 0x3333;
 /// The `log` sink: the UART, stamped with the CLINT's clock.
 static LOGGER: UartLogger<Uart> = UartLogger::new(Uart, clock::now_ms);
 
-// The NIC's frame buffers: statics, handed out once without `unsafe`.
-static RX_FRAMES: ConstStaticCell<[[u8; nic::BUFFER_LEN]; nic::RX_BUFFERS]> =
-    ConstStaticCell::new([[0; nic::BUFFER_LEN]; nic::RX_BUFFERS]);
-static TX_FRAMES: ConstStaticCell<[[u8; nic::BUFFER_LEN]; nic::TX_BUFFERS]> =
-    ConstStaticCell::new([[0; nic::BUFFER_LEN]; nic::TX_BUFFERS]);
+/// The most virtio-net devices the image drives: one network interface each.
+#[cfg(not(feature = "minimal"))]
+const NICS: usize = 2;
+/// The minimal image drives one NIC.
+#[cfg(feature = "minimal")]
+const NICS: usize = 1;
+const _: () = assert!(NICS <= socklab_app::MAX_NETS);
+
+/// One NIC's receive frame buffers.
+type RxFrames = [[u8; nic::BUFFER_LEN]; nic::RX_BUFFERS];
+/// One NIC's transmit frame buffers.
+type TxFrames = [[u8; nic::BUFFER_LEN]; nic::TX_BUFFERS];
+// The NICs' frame buffers: statics, handed out once without `unsafe`.
+static RX_FRAMES: ConstStaticCell<[RxFrames; NICS]> =
+    ConstStaticCell::new([[[0; nic::BUFFER_LEN]; nic::RX_BUFFERS]; NICS]);
+static TX_FRAMES: ConstStaticCell<[TxFrames; NICS]> =
+    ConstStaticCell::new([[[0; nic::BUFFER_LEN]; nic::TX_BUFFERS]; NICS]);
 
 /// The virt machine as the serve loop sees it.
 struct RiscvVirt {
-    /// The driver's error count the log last showed.
-    errors: u64,
+    /// Each NIC's error count the log last showed, by virtio-mmio slot.
+    errors: [u64; nic::SLOTS],
 }
 
 impl Board for RiscvVirt {
@@ -88,11 +100,16 @@ impl Board for RiscvVirt {
     /// Logs the driver's errors as they grow.
     fn check_nic(&mut self, nic: &mut VirtioNet) {
         let counters = nic.counters();
-        if counters.errors != self.errors {
-            self.errors = counters.errors;
+        let shown = &mut self.errors[nic.slot()];
+        if counters.errors != *shown {
+            *shown = counters.errors;
             warn!(
-                "virtio-net errors: {} ({} frames in, {} out, {} notifies)",
-                counters.errors, counters.rx_frames, counters.tx_frames, counters.kicks
+                "virtio-net in slot {}: errors {} ({} frames in, {} out, {} notifies)",
+                nic.slot(),
+                counters.errors,
+                counters.rx_frames,
+                counters.tx_frames,
+                counters.kicks
             );
         }
     }
@@ -101,8 +118,8 @@ impl Board for RiscvVirt {
         watchdog::feed();
     }
 
-    fn idle(&mut self, nic: &mut VirtioNet, ms: u64) {
-        idle::wait(nic, ms);
+    fn idle(&mut self, nics: &mut [&mut VirtioNet], ms: u64) {
+        idle::wait(nics, ms);
     }
 }
 
@@ -117,8 +134,6 @@ fn main() -> ! {
     );
     boardstatus::log_boot(&status);
 
-    let nic =
-        VirtioNet::probe(RX_FRAMES.take(), TX_FRAMES.take()).unwrap_or_else(|e| panic!("{e}"));
     let (mut config, options) = socklab_baremetal::boot_options(BOARD, |op, block| {
         // SAFETY: a semihosting call with the block `boot_options` keeps alive across it.
         unsafe { semihosting::call(op, block) }
@@ -126,29 +141,52 @@ fn main() -> ! {
     // No entropy source on this machine; the cycle counter at least varies with how long
     // QEMU took to get here.
     config.random_seed ^= RiscvVirt::counter() ^ clock::now_ticks();
-    // QEMU's `mac=` sets the device's address; the application uses whichever it has.
-    config.mac = EthernetAddress(nic.mac_address());
     config.status = status;
-    info!(
-        "virtio-net in slot {} (PLIC source {}), MAC {}, {} rx / {} tx buffers, \
-         notification suppression by {}",
-        nic.slot(),
-        nic.irq(),
-        config.mac,
-        nic::RX_BUFFERS,
-        nic::TX_BUFFERS,
-        if nic.event_idx() {
-            "event index"
-        } else {
-            "ring flags"
+    config.max_nets = NICS;
+    // One interface per virtio-net device QEMU gives, in slot order, up to NICS.
+    let mut nics = socklab_baremetal::serve::Nics::new();
+    let mut first_slot = 0;
+    for (index, (rx, tx)) in RX_FRAMES
+        .take()
+        .iter_mut()
+        .zip(TX_FRAMES.take())
+        .enumerate()
+    {
+        let nic = match VirtioNet::probe(first_slot, rx, tx) {
+            Ok(nic) => nic,
+            Err(nic::ProbeError::NoNetDevice) if index > 0 => break,
+            Err(e) => panic!("{e}"),
+        };
+        first_slot = nic.slot() + 1;
+        if index > 0 {
+            let _ = config.nets.push(socklab_app::NetConfig::default_for(index));
         }
-    );
-    idle::init(&nic);
+        // QEMU's `mac=` sets the device's address; the application uses whichever it has.
+        config.nets[index].mac = EthernetAddress(nic.mac_address());
+        info!(
+            "virtio-net in slot {} (PLIC source {}), MAC {}, {} rx / {} tx buffers, \
+             notification suppression by {}",
+            nic.slot(),
+            nic.irq(),
+            config.nets[index].mac,
+            nic::RX_BUFFERS,
+            nic::TX_BUFFERS,
+            if nic.event_idx() {
+                "event index"
+            } else {
+                "ring flags"
+            }
+        );
+        let _ = nics.push(nic);
+    }
+    idle::init(nics.iter());
     let storage = take_storage!(SIZES);
     watchdog::start();
     socklab_baremetal::serve(
-        RiscvVirt { errors: 0 },
-        nic,
+        RiscvVirt {
+            errors: [0; nic::SLOTS],
+        },
+        nics,
         config,
         SIZES,
         storage,

@@ -30,7 +30,7 @@ const SLOT_BASE: usize = 0x1000_1000;
 /// Distance between two slots, and the size of each.
 const SLOT_STRIDE: usize = 0x1000;
 /// Number of virtio-mmio slots. QEMU fills them from the top: one device lands in slot 7.
-const SLOTS: usize = 8;
+pub const SLOTS: usize = 8;
 /// PLIC source of slot 0; slot `i` raises source `SLOT_IRQ_BASE + i`.
 const SLOT_IRQ_BASE: u32 = 1;
 
@@ -137,15 +137,18 @@ pub struct Transmitter<'a> {
 }
 
 impl VirtioNet {
-    /// Finds the network device among the virtio-mmio slots, starts it, and posts every
-    /// receive buffer. `rx` and `tx` become the device's for the whole run.
+    /// Finds the first network device among the virtio-mmio slots from `first_slot` on,
+    /// starts it, and posts every receive buffer. `rx` and `tx` become the device's for
+    /// the whole run. A second device is found by probing again after this one's
+    /// [`slot`](Self::slot).
     /// `virtio-drivers` negotiates event indices where the device offers them; either
     /// way of notification suppression is honoured (see [`kick`]).
     pub fn probe(
+        first_slot: usize,
         rx: &'static mut [Buffer; RX_BUFFERS],
         tx: &'static mut [Buffer; TX_BUFFERS],
     ) -> Result<VirtioNet, ProbeError> {
-        let (slot, transport) = (0..SLOTS)
+        let (slot, transport) = (first_slot..SLOTS)
             .find_map(|slot| {
                 let header = NonNull::new((SLOT_BASE + slot * SLOT_STRIDE) as *mut VirtIOHeader)?;
                 // SAFETY: each slot is a virtio-mmio register window of SLOT_STRIDE bytes on

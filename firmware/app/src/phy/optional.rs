@@ -3,8 +3,8 @@
 //! smoltcp's `PcapWriter` and `FaultInjector` and the poll loop is one function. An
 //! absent wrapper passes every frame straight through.
 
-use socklab_app::smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken, TxToken};
-use socklab_app::smoltcp::time::Instant;
+use smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken, TxToken};
+use smoltcp::time::Instant;
 
 /// `On(wrapper)` when the option is given, `Off(device)` when not.
 pub enum Optional<W, D> {
