@@ -63,6 +63,11 @@ enum Command {
         socklab info 192.168.69.1\n  \
         socklab --netns lab info 192.168.69.1 --json")]
     Info(cmd::info::Args),
+    /// Show the device's network interfaces: one address per interface, as `ip addr` does.
+    #[command(after_help = "Examples:\n  \
+        socklab ifconfig 192.168.69.1\n  \
+        socklab ifconfig 192.168.70.1 --json      the second network of `run --networks 2`")]
+    Ifconfig(cmd::ifconfig::Args),
     /// List the clients connected to the lab service.
     #[command(after_help = "Examples:\n  \
         socklab who 192.168.69.1\n  \
@@ -102,6 +107,7 @@ impl Command {
             Command::Connect(args) => Some(args.wait),
             Command::Netstat(args) => Some(args.wait),
             Command::Info(args) => Some(args.wait),
+            Command::Ifconfig(args) => Some(args.wait),
             Command::Who(args) => Some(args.wait),
             Command::Ping(args) => Some(args.wait),
             Command::Top(args) => Some(args.wait),
@@ -126,6 +132,7 @@ fn main() -> std::process::ExitCode {
         Command::Connect(args) => cmd::connect::run(&global, args),
         Command::Netstat(args) => cmd::netstat::run(&global, args),
         Command::Info(args) => cmd::info::run(&global, args),
+        Command::Ifconfig(args) => cmd::ifconfig::run(&global, args),
         Command::Who(args) => cmd::who::run(&global, args),
         Command::Ping(args) => cmd::ping::run(&global, args),
         Command::Top(args) => cmd::top::run(&global, args),

@@ -1,7 +1,7 @@
 //! Renders device answers for people: the socket table as aligned columns
 //! (like `netstat`), `INFO` as `key  value` lines. JSON comes from serde.
 
-use socklab_host::client::{Info, Socket};
+use socklab_host::client::{Info, Interface, Socket};
 
 /// Column headers of the socket table.
 pub const NETSTAT_HEADERS: [&str; 6] = ["Proto", "Local", "Remote", "State", "Recv-Q", "Send-Q"];
@@ -92,6 +92,45 @@ pub fn netstat_table_noted(sockets: &[(&Socket, String)]) -> String {
 }
 
 /// `INFO` as `key  value` lines, keys aligned. Ends with a newline.
+/// The device's interfaces as `ip -s addr` lays them out: a numbered line per
+/// interface, its link address, its IPv4 and IPv6 addresses, then its frame
+/// and byte counters each way.
+pub fn ifconfig_table(interfaces: &[Interface]) -> String {
+    let mut out = String::new();
+    for (index, i) in interfaces.iter().enumerate() {
+        out += &format!("{}: {}: <UP> mtu {}\n", index + 1, i.name, i.mtu);
+        out += &format!("    link/ether {}\n", i.mac);
+        match &i.ipv4 {
+            Some(v4) => out += &format!("    inet {v4} ({})\n", i.ipv4_source),
+            None => out += &format!("    inet none ({})\n", i.ipv4_source),
+        }
+        out += &format!("    inet6 {}\n", i.ipv6);
+        let width = [i.rx_bytes, i.tx_bytes]
+            .iter()
+            .map(|n| n.to_string().len())
+            .max()
+            .unwrap_or(1)
+            .max(5);
+        out += &format!(
+            "    RX: {:>width$}  {:>9}  {:>7}\n",
+            "bytes", "packets", "dropped"
+        );
+        out += &format!(
+            "        {:>width$}  {:>9}  {:>7}\n",
+            i.rx_bytes, i.rx_frames, i.rx_dropped
+        );
+        out += &format!(
+            "    TX: {:>width$}  {:>9}  {:>7}\n",
+            "bytes", "packets", "dropped"
+        );
+        out += &format!(
+            "        {:>width$}  {:>9}  {:>7}\n",
+            i.tx_bytes, i.tx_frames, i.tx_dropped
+        );
+    }
+    out
+}
+
 pub fn info_table(info: &Info) -> String {
     let width = info.entries.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     info.entries
@@ -103,6 +142,25 @@ pub fn info_table(info: &Info) -> String {
 #[cfg(test)]
 mod test {
     use super::*;
+
+    #[test]
+    fn ifconfig_looks_like_ip_addr() {
+        let rows = [
+            "iface eth0 02:00:00:00:00:01 1500 192.168.69.1/24 static fdaa::1/64 10 900 0 8 700 0",
+            "iface eth1 02:00:00:00:00:02 1500 none dhcp-fallback fdab::1/64 1 60 1 0 0 2",
+        ];
+        let interfaces: Vec<Interface> =
+            rows.iter().map(|r| Interface::parse(r).unwrap()).collect();
+        let table = ifconfig_table(&interfaces);
+        assert!(table.starts_with("1: eth0: <UP> mtu 1500\n    link/ether 02:00:00:00:00:01\n"));
+        assert!(table.contains("    inet 192.168.69.1/24 (static)\n    inet6 fdaa::1/64\n"));
+        assert!(table.contains("2: eth1: <UP> mtu 1500\n"));
+        assert!(table.contains("    inet none (dhcp-fallback)\n"));
+        assert!(
+            table.contains("          900         10        0\n"),
+            "{table}"
+        );
+    }
 
     #[test]
     fn netstat_columns_align() {

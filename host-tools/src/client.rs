@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use socklab_app::protocol::{
-    self, state, Hello, NetstatRow, ParseError, SockName, WaitRow, WhoRow, ECHO, END, INFO,
-    NETSTAT, OK, QUIT, SAY, WHO,
+    self, state, Hello, IfaceRow, NetstatRow, ParseError, SockName, WaitRow, WhoRow, ECHO, END,
+    IFCONFIG, INFO, NETSTAT, OK, QUIT, SAY, WHO,
 };
 
 use crate::netns::HostNet;
@@ -325,6 +325,60 @@ fn display<T: fmt::Display, S: serde::Serializer>(value: &T, s: S) -> Result<S::
     s.collect_str(value)
 }
 
+/// One network interface of the device, as `IFCONFIG` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interface {
+    /// `eth0`, `eth1`, ...
+    pub name: String,
+    /// Ethernet address, `02:00:00:00:00:01`.
+    pub mac: String,
+    /// IP MTU in bytes.
+    pub mtu: usize,
+    /// The IPv4 address in use with its prefix, if any.
+    pub ipv4: Option<String>,
+    /// `static`, `dhcp` or `dhcp-fallback`.
+    pub ipv4_source: String,
+    /// The IPv6 address with its prefix.
+    pub ipv6: String,
+    /// Frames received.
+    pub rx_frames: u64,
+    /// Bytes received, Ethernet headers included.
+    pub rx_bytes: u64,
+    /// Frames received for another unicast Ethernet address (dropped).
+    pub rx_dropped: u64,
+    /// Frames sent.
+    pub tx_frames: u64,
+    /// Bytes sent, Ethernet headers included.
+    pub tx_bytes: u64,
+    /// Sends the device had no buffer for (retried on its next poll).
+    pub tx_dropped: u64,
+}
+
+impl Interface {
+    /// Parses an `IFCONFIG` row.
+    pub fn parse(line: &str) -> Result<Self, ParseError> {
+        let row = IfaceRow::parse(line)?;
+        let m = row.mac.0;
+        Ok(Interface {
+            name: row.name.to_owned(),
+            mac: format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                m[0], m[1], m[2], m[3], m[4], m[5]
+            ),
+            mtu: row.mtu,
+            ipv4: row.ipv4.map(|cidr| cidr.to_string()),
+            ipv4_source: row.ipv4_source.to_owned(),
+            ipv6: row.ipv6.to_string(),
+            rx_frames: row.rx_frames,
+            rx_bytes: row.rx_bytes,
+            rx_dropped: row.rx_dropped,
+            tx_frames: row.tx_frames,
+            tx_bytes: row.tx_bytes,
+            tx_dropped: row.tx_dropped,
+        })
+    }
+}
+
 /// The `INFO` answer: `key=value` pairs in the device's order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Info {
@@ -492,6 +546,11 @@ impl LabClient {
     /// `NETSTAT`: every socket of the device.
     pub fn netstat(&mut self) -> Result<Vec<Socket>, ClientError> {
         self.list(NETSTAT, Socket::parse)
+    }
+
+    /// `IFCONFIG`: the device's network interfaces, the first one first.
+    pub fn ifconfig(&mut self) -> Result<Vec<Interface>, ClientError> {
+        self.list(IFCONFIG, Interface::parse)
     }
 
     /// `INFO`: the device's key=value facts.

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod connect;
 pub mod demo;
+pub mod ifconfig;
 pub mod info;
 pub mod netstat;
 pub mod ping;
