@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6, HOST_IPV4, HOST_IPV6};
+use socklab_app::NetConfig;
 
 use crate::cleanup;
 
@@ -288,12 +288,53 @@ impl Tap {
             netns: netns.map(|ns| ns.name().to_owned()),
             owned: true,
         };
-        let v4 = format!("{HOST_IPV4}/{}", DEFAULT_IPV4.prefix_len());
-        let v6 = format!("{HOST_IPV6}/{}", DEFAULT_IPV6.prefix_len());
+        tap.configure(0)?;
+        Ok(tap)
+    }
+
+    /// Gives the TAP the host-side addresses of the device's network `index`
+    /// (192.168.(69 + index).100/24, fda(a + index)::100/64) and brings it up.
+    fn configure(&self, index: usize) -> Result<(), NetnsError> {
+        let (v4, v6) = NetConfig::host_side(index);
+        let net = NetConfig::default_for(index);
+        let v4 = format!("{v4}/{}", net.ipv4.prefix_len());
+        let v6 = format!("{v6}/{}", net.ipv6.prefix_len());
+        let name = self.name.as_str();
+        let run = |args: &[&str]| match &self.netns {
+            Some(ns) => ip(["-n", ns.as_str()].iter().chain(args)),
+            None => ip(args),
+        };
         run(&["addr", "add", &v4, "dev", name])?;
         run(&["addr", "add", &v6, "dev", name, "nodad"])?;
-        run(&["link", "set", name, "up"])?;
-        Ok(tap)
+        run(&["link", "set", name, "up"]).map(drop)
+    }
+
+    /// Moves the TAP into `netns` (a device that has it open keeps its
+    /// descriptor: its frames now meet that namespace), gives it the host-side
+    /// addresses of the device's network `index` there and brings it up. The
+    /// TAP is then deleted on drop from there if it was before.
+    pub fn move_to(mut self, netns: &Netns, index: usize) -> Result<Tap, NetnsError> {
+        let mut args = Vec::new();
+        if let Some(ns) = &self.netns {
+            args.extend(["-n", ns.as_str()]);
+        }
+        args.extend([
+            "link",
+            "set",
+            "dev",
+            self.name.as_str(),
+            "netns",
+            netns.name(),
+        ]);
+        ip(args)?;
+        let moved = Tap {
+            name: self.name.clone(),
+            netns: Some(netns.name().to_owned()),
+            owned: self.owned,
+        };
+        self.owned = false;
+        moved.configure(index)?;
+        Ok(moved)
     }
 
     /// Sets the TAP's MTU (68 to 65521: the kernel keeps room for the
@@ -439,7 +480,7 @@ mod test {
         );
         // A listener bound to the TAP's address exists only inside.
         let listener = ns
-            .run(|| std::net::TcpListener::bind((HOST_IPV4, 0)))
+            .run(|| std::net::TcpListener::bind((socklab_app::config::HOST_IPV4, 0)))
             .unwrap()
             .unwrap();
         let addr = listener.local_addr().unwrap();

@@ -26,6 +26,7 @@ pub mod flood;
 pub mod http;
 pub mod image;
 pub mod iperf;
+pub mod networks;
 pub mod page;
 pub mod reliability;
 pub mod thirdparty;
@@ -84,11 +85,8 @@ impl Dut {
 
     /// Wraps a device started by other means (e.g. with fault options).
     pub fn from_device(board: BoardKind, device: Box<dyn RunningBoard>) -> Dut {
-        Dut {
-            board,
-            device,
-            tap: None,
-        }
+        let tap = device.tap_name().map(str::to_owned);
+        Dut { board, device, tap }
     }
 
     /// The host side of the device's TAP (in the device's namespace), if it

@@ -81,6 +81,13 @@ pub struct Args {
     #[arg(long)]
     pub no_forward: bool,
 
+    /// tap: network interfaces, 1 or 2. The second network gets its own TAP in its own
+    /// network namespace (device 192.168.70.1 and fdab::1 there), so each network's
+    /// clients reach only their own address: one device, two networks. The 127.0.0.1
+    /// forwarding reaches the first network.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub networks: u8,
+
     /// tap: device log level (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
     pub log_level: String,
@@ -155,6 +162,7 @@ fn run_tap(global: &Global, mut args: Args) -> anyhow::Result<ExitCode> {
         ready_timeout: global.timeout().max(Duration::from_secs(10)),
         binary: None,
         mtu: args.mtu,
+        networks: usize::from(args.networks),
     };
     let device = TapDevice::start(opts)?;
     // The device's log waits until the banner is out.
@@ -242,6 +250,14 @@ fn report_stopped(what: &str, netns: Option<String>, tap: Option<String>) {
 }
 
 fn run_qemu(global: &Global, args: Args, machine: Machine) -> anyhow::Result<ExitCode> {
+    if args.networks > 1 {
+        bail!(
+            "--networks {} is for `socklab run tap`: QEMU's machines here get one network \
+             from socklab (mps2-an385 has one LAN9118; riscv-virt drives two virtio-net \
+             devices given with --qemu-arg)",
+            args.networks
+        );
+    }
     if args.mtu.is_some() {
         bail!("--mtu is for `socklab run tap`: the QEMU boards take 1500-byte frames");
     }
@@ -474,6 +490,20 @@ fn print_how_to_reach(device: &TapDevice) {
     println!("  {prefix} ping {}", lab.ip());
     if let Some(ns) = device.host_net().netns_name() {
         println!("  sudo ip netns exec {ns} nc {} {}", lab.ip(), lab.port());
+    }
+    if let Some(second) = device.second_network() {
+        let ns = second.host_net.netns_name().unwrap_or_default();
+        println!(
+            "second network: TAP {} in network namespace {ns}, device {}  {}",
+            second.tap, second.ipv4, second.ipv6
+        );
+        println!("  socklab --netns {ns} connect {}", second.ipv4);
+        println!("  socklab --netns {ns} ifconfig {}", second.ipv4);
+        println!(
+            "  (from the first network, {} has no route: each network reaches only its own \
+             address)",
+            second.ipv4
+        );
     }
 }
 

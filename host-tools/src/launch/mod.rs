@@ -14,7 +14,7 @@
 //! of them.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -47,6 +47,20 @@ pub const KEEP_LOGS_ENV: &str = "SOCKLAB_KEEP_LOGS";
 /// How long a launcher waits for the `HELLO` by default.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A device's second network, as its clients reach it: its own namespace and TAP
+/// (`socklab run --networks 2`), apart from the first network's.
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// Where that network's clients open their sockets.
+    pub host_net: HostNet,
+    /// The TAP the device's second interface is on (in that namespace).
+    pub tap: String,
+    /// The device's IPv4 address there.
+    pub ipv4: Ipv4Addr,
+    /// The device's IPv6 address there.
+    pub ipv6: Ipv6Addr,
+}
+
 /// A board that a launcher started and that runs, whatever the board: where
 /// its services are, how to reach them from the host, and its log. (The
 /// firmware's `smoltcp::phy::Device` is the NIC under the stack; this is the
@@ -75,6 +89,11 @@ pub trait RunningBoard {
 
     /// The device's log so far (empty if it goes straight to stderr).
     fn log(&self) -> String;
+
+    /// The device's second network, if it was started with one.
+    fn second_network(&self) -> Option<&Network> {
+        None
+    }
 
     /// The lab service's address (IPv4).
     fn lab_addr(&self) -> SocketAddr {
@@ -176,6 +195,9 @@ pub enum LaunchError {
     /// QEMU's user networking cannot forward the device's ports.
     #[error("cannot forward the device's ports: {0}")]
     Ports(String),
+    /// More networks than the board serves.
+    #[error("{0}")]
+    Networks(String),
     /// The machine's QEMU is not installed.
     #[error(
         "{program} is not on PATH: install it with scripts/setup, or \

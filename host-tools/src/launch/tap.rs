@@ -13,8 +13,10 @@ use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6, DEFAULT_MAC};
 use super::artifacts::find_tap_binary;
 use super::hostnet::HostSide;
 use super::supervise::{await_hello, DeviceLog, Process, Stream};
-use super::{LaunchError, NetnsChoice, RunningBoard, DEFAULT_READY_TIMEOUT};
+use super::{LaunchError, NetnsChoice, Network, RunningBoard, DEFAULT_READY_TIMEOUT};
 use crate::netns::{self, HostNet, Netns, NetnsError, Tap};
+use socklab_app::protocol::LAB_PORT;
+use socklab_app::{NetConfig, MAX_NETS};
 
 /// What `socklab-tap` prints on stdout once it runs.
 const READY_PREFIX: &str = "socklab-tap ready";
@@ -44,6 +46,10 @@ pub struct TapOptions {
     /// The TAP's MTU (e.g. 65000 with the device's `--pool jumbo`); `None`:
     /// leave it (1500 for a new TAP).
     pub mtu: Option<u32>,
+    /// Network interfaces, 1 or 2: the second is a TAP of its own in a namespace
+    /// of its own (192.168.70.1, fdab::1), so each network's clients see only
+    /// their own.
+    pub networks: usize,
 }
 
 impl Default for TapOptions {
@@ -58,6 +64,7 @@ impl Default for TapOptions {
             ready_timeout: DEFAULT_READY_TIMEOUT,
             binary: None,
             mtu: None,
+            networks: 1,
         }
     }
 }
@@ -122,6 +129,8 @@ pub struct TapDevice {
     ready: ReadyLine,
     host_net: HostNet,
     host: HostSide,
+    /// The second network's TAP and namespace (dropped after the first's).
+    second: Option<(Network, HostSide)>,
 }
 
 impl TapDevice {
@@ -141,13 +150,33 @@ impl TapDevice {
             opts.mtu,
         )?;
         let host_net = host.host_net();
+        if !(1..=MAX_NETS).contains(&opts.networks) {
+            return Err(LaunchError::Networks(format!(
+                "--networks {}: linux-tap serves 1 to {MAX_NETS} networks, one TAP each",
+                opts.networks
+            )));
+        }
+        // The second network's TAP starts beside the first, where the device opens
+        // it, and moves to a namespace of its own once the device has it open.
+        let second_tap = if opts.networks == 2 {
+            let name = format!("{}b", host.tap.name());
+            Some(Tap::create(
+                &name,
+                host.netns.as_ref(),
+                opts.tap_user.as_deref(),
+            )?)
+        } else {
+            None
+        };
         let mut command = match &host.netns {
             Some(ns) => ns.command(&binary),
             None => Command::new(&binary),
         };
+        command.arg("--tap").arg(host.tap.name());
+        if let Some(tap) = &second_tap {
+            command.arg("--tap").arg(tap.name());
+        }
         command
-            .arg("--tap")
-            .arg(host.tap.name())
             .arg("--log-level")
             .arg(&opts.log_level)
             .args(&opts.device_args)
@@ -178,8 +207,42 @@ impl TapDevice {
             ready: ReadyLine::parse(READY_PREFIX).expect("the prefix parses"),
             host_net,
             host,
+            second: None,
         };
         device.wait_ready(started + opts.ready_timeout, opts.ready_timeout)?;
+        if let Some(tap) = second_tap {
+            let netns = Netns::create(&format!("socklab-{id}-b"))?;
+            let tap = tap.move_to(&netns, 1)?;
+            let net = NetConfig::default_for(1);
+            let network = Network {
+                host_net: HostNet::from_option(Some(netns.name())),
+                tap: tap.name().to_owned(),
+                ipv4: net.ipv4.address(),
+                ipv6: net.ipv6.address(),
+            };
+            let addr = SocketAddr::new(IpAddr::V4(network.ipv4), LAB_PORT);
+            let deadline = Instant::now() + opts.ready_timeout;
+            let timeout = opts.ready_timeout;
+            let reached = await_hello(
+                &network.host_net,
+                addr,
+                deadline,
+                || device.check_alive(),
+                |reason| LaunchError::NotReady {
+                    timeout,
+                    reason: format!("on its second network: {reason}"),
+                    log: device.log(),
+                },
+            );
+            device.second = Some((
+                network,
+                HostSide {
+                    tap,
+                    netns: Some(netns),
+                },
+            ));
+            reached?;
+        }
         Ok(device)
     }
 
@@ -309,6 +372,10 @@ impl RunningBoard for TapDevice {
 
     fn tap_name(&self) -> Option<&str> {
         Some(self.host.tap.name())
+    }
+
+    fn second_network(&self) -> Option<&Network> {
+        self.second.as_ref().map(|(network, _)| network)
     }
 
     fn log(&self) -> String {

@@ -41,3 +41,4 @@ mod thirdparty_qemu;
 mod thirdparty_riscv;
 mod thirdparty_tap;
 mod top;
+mod two_networks;

@@ -12,9 +12,9 @@ pub const DEFAULT_IPV4: Ipv4Cidr = NetConfig::default_for(0).ipv4;
 /// The device's default IPv6 address.
 pub const DEFAULT_IPV6: Ipv6Cidr = NetConfig::default_for(0).ipv6;
 /// The host side of the default IPv4 network (the TAP's address).
-pub const HOST_IPV4: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
+pub const HOST_IPV4: Ipv4Address = NetConfig::host_side(0).0;
 /// The host side of the default IPv6 network.
-pub const HOST_IPV6: Ipv6Address = Ipv6Address::new(0xfdaa, 0, 0, 0, 0, 0, 0, 0x100);
+pub const HOST_IPV6: Ipv6Address = NetConfig::host_side(0).1;
 
 /// The most network interfaces one device serves: the size of [`Nets`]. A board
 /// may serve fewer (mps2-an385's machine has one NIC); `INFO` shows both.
@@ -55,6 +55,16 @@ impl NetConfig {
             gateway6: None,
             dhcp: false,
         }
+    }
+
+    /// The host side of interface `index`'s default network (the TAP's addresses):
+    /// 192.168.(69 + index).100 and fda(a + index)::100.
+    pub const fn host_side(index: usize) -> (Ipv4Address, Ipv6Address) {
+        let i = index as u8;
+        (
+            Ipv4Address::new(192, 168, 69 + i, 100),
+            Ipv6Address::new(0xfdaa + i as u16, 0, 0, 0, 0, 0, 0, 0x100),
+        )
     }
 
     /// Checks the addresses and gateways (see [`check_mac`], [`check_ipv4`],
