@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use socklab_app::protocol::{ECHO_PORT, LAB_PORT, MGMT_PORT};
+use socklab_app::protocol::{ECHO_PORT, LAB_PORT};
 use socklab_app::services::Transport;
 use socklab_host::launch::RunningBoard;
 use socklab_host::netns::HostNet;
@@ -20,7 +20,7 @@ use socklab_tests::networks::{
     start_two_networks,
 };
 use socklab_tests::thirdparty::nmap::{table_ports, Scan};
-use socklab_tests::thirdparty::{in_netns, require, run};
+use socklab_tests::thirdparty::{alone, in_netns, require, run};
 use socklab_tests::{area, socklab_bin, Dut};
 
 /// The conformance cases, each on a fresh two-network device, on its second
@@ -238,6 +238,8 @@ fn nmap_open_ports(dut: &Dut, flags: &[&str], target: &str) -> BTreeSet<u16> {
 #[test]
 fn nmap_finds_the_same_open_ports_on_both_networks() {
     let _area = area::enter(module_path!());
+    // Heavy on the CPU: never beside another of the area's tools.
+    let _alone = alone();
     let second = second_network_dut();
     let table = table_ports(Transport::Tcp);
     for (flags, target) in [
@@ -335,6 +337,8 @@ impl Capture {
 #[test]
 fn tshark_sees_each_networks_conversations_on_its_own_tap_only() {
     let _area = area::enter(module_path!());
+    // Heavy on the CPU: never beside another of the area's tools.
+    let _alone = alone();
     let device = start_two_networks();
     let second = device.second_network().expect("two networks").clone();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -429,6 +433,8 @@ fn tshark_sees_each_networks_conversations_on_its_own_tap_only() {
 #[test]
 fn sixty_four_mebibytes_echo_byte_exact_on_both_networks_at_once() {
     let _area = area::enter(module_path!());
+    // Heavy on the CPU: never beside another of the area's tools.
+    let _alone = alone();
     let device = start_two_networks();
     let second = device.second_network().expect("two networks").clone();
     const TOTAL: usize = 64 * 1024 * 1024;
@@ -440,8 +446,9 @@ fn sixty_four_mebibytes_echo_byte_exact_on_both_networks_at_once() {
     };
     let first = echo_byte_exact(device.host_net(), device.addr(ECHO_PORT), TOTAL);
     let second_result = other.join().expect("the echo thread");
-    assert_eq!(first.expect("network A echo"), TOTAL);
-    assert_eq!(second_result.expect("network B echo"), TOTAL);
+    let first = first.unwrap_or_else(|e| panic!("network A echo: {e}"));
+    let second_result = second_result.unwrap_or_else(|e| panic!("network B echo: {e}"));
+    assert_eq!((first, second_result), (TOTAL, TOTAL));
     println!(
         "figures: 64 MiB echoed byte-exact on each network at once in {:?}",
         started.elapsed()
@@ -468,6 +475,8 @@ const ROUND_TRIP_BOUND: Duration = Duration::from_millis(50);
 #[test]
 fn a_flood_on_one_network_leaves_the_other_echoing() {
     let _area = area::enter(module_path!());
+    // Heavy on the CPU: never beside another of the area's tools.
+    let _alone = alone();
     require("hping3");
     let device = start_two_networks();
     let second = device.second_network().expect("two networks").clone();
