@@ -81,10 +81,11 @@ pub struct Args {
     #[arg(long)]
     pub no_forward: bool,
 
-    /// tap: network interfaces, 1 or 2. The second network gets its own TAP in its own
-    /// network namespace (device 192.168.70.1 and fdab::1 there), so each network's
+    /// tap, riscv: network interfaces, 1 or 2. The second network gets its own TAP in its
+    /// own network namespace (device 192.168.70.1 and fdab::1 there), so each network's
     /// clients reach only their own address: one device, two networks. The 127.0.0.1
-    /// forwarding reaches the first network.
+    /// forwarding (and QEMU's user networking) reaches the first network only;
+    /// mps2-an385 has one NIC.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub networks: u8,
 
@@ -250,14 +251,6 @@ fn report_stopped(what: &str, netns: Option<String>, tap: Option<String>) {
 }
 
 fn run_qemu(global: &Global, args: Args, machine: Machine) -> anyhow::Result<ExitCode> {
-    if args.networks > 1 {
-        bail!(
-            "--networks {} is for `socklab run tap`: QEMU's machines here get one network \
-             from socklab (mps2-an385 has one LAN9118; riscv-virt drives two virtio-net \
-             devices given with --qemu-arg)",
-            args.networks
-        );
-    }
     if args.mtu.is_some() {
         bail!("--mtu is for `socklab run tap`: the QEMU boards take 1500-byte frames");
     }
@@ -310,6 +303,7 @@ fn run_qemu(global: &Global, args: Args, machine: Machine) -> anyhow::Result<Exi
         image,
         firmware_args,
         qemu_args: args.qemu_arg,
+        networks: usize::from(args.networks),
     };
     let device = QemuDevice::start(opts).map_err(|error| {
         let taken = matches!(&error, LaunchError::Exited { log, .. } if log.contains("host forwarding rule"));
@@ -423,6 +417,12 @@ fn print_qemu(device: &QemuDevice) {
         }
         (QemuLink::Tap, None) => println!("  {prefix} ping {target}"),
     }
+    if device.second_network().is_some() {
+        if let QemuLink::User { .. } = device.link() {
+            println!("QEMU's user networking forwards the first network only:");
+        }
+    }
+    print_second_network(device);
     println!("press Ctrl-C to stop it");
 }
 
@@ -491,6 +491,11 @@ fn print_how_to_reach(device: &TapDevice) {
     if let Some(ns) = device.host_net().netns_name() {
         println!("  sudo ip netns exec {ns} nc {} {}", lab.ip(), lab.port());
     }
+    print_second_network(device);
+}
+
+/// The banner's lines for a device's second network, if it has one.
+fn print_second_network(device: &dyn RunningBoard) {
     if let Some(second) = device.second_network() {
         let ns = second.host_net.netns_name().unwrap_or_default();
         println!(

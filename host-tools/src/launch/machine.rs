@@ -67,8 +67,10 @@ pub struct MachineSpec {
     pub qemu_package: String,
     /// `-machine ... -cpu ...` and whatever else the machine needs.
     pub machine: String,
-    /// The NIC on netdev `n0`; `{mac}` stands for the device's MAC.
+    /// The NIC; `{netdev}` stands for its QEMU netdev, `{mac}` for the device's MAC.
     pub nic: String,
+    /// The most network interfaces the image serves, one NIC each.
+    pub networks: String,
     /// The image's file name: its `argv[0]` through semihosting.
     pub elf: String,
     /// Environment variable naming a prebuilt image to boot instead.
@@ -85,12 +87,17 @@ impl MachineSpec {
         self.machine.split_whitespace()
     }
 
-    /// QEMU's arguments for the NIC, with `mac` in place of `{mac}`.
-    pub fn nic_args(&self, mac: &str) -> Vec<String> {
+    /// QEMU's arguments for the NIC on `netdev`, with address `mac`.
+    pub fn nic_args(&self, netdev: &str, mac: &str) -> Vec<String> {
         self.nic
             .split_whitespace()
-            .map(|word| word.replace("{mac}", mac))
+            .map(|word| word.replace("{netdev}", netdev).replace("{mac}", mac))
             .collect()
+    }
+
+    /// The most network interfaces the image serves.
+    pub fn max_networks(&self) -> usize {
+        self.networks.parse().unwrap_or(1)
     }
 
     /// The board crate's folder, from the source root.

@@ -152,7 +152,7 @@ impl TapDevice {
         let host_net = host.host_net();
         if !(1..=MAX_NETS).contains(&opts.networks) {
             return Err(LaunchError::Networks(format!(
-                "--networks {}: linux-tap serves 1 to {MAX_NETS} networks, one TAP each",
+                "--networks {}: linux-tap serves 1 to {MAX_NETS} (one network per TAP)",
                 opts.networks
             )));
         }

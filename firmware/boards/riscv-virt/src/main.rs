@@ -143,21 +143,22 @@ fn main() -> ! {
     config.random_seed ^= RiscvVirt::counter() ^ clock::now_ticks();
     config.status = status;
     config.max_nets = NICS;
-    // One interface per virtio-net device QEMU gives, in slot order, up to NICS.
+    // One interface per virtio-net device QEMU gives, in its command line's order, up to
+    // NICS.
     let mut nics = socklab_baremetal::serve::Nics::new();
-    let mut first_slot = 0;
+    let mut below_slot = nic::SLOTS;
     for (index, (rx, tx)) in RX_FRAMES
         .take()
         .iter_mut()
         .zip(TX_FRAMES.take())
         .enumerate()
     {
-        let nic = match VirtioNet::probe(first_slot, rx, tx) {
+        let nic = match VirtioNet::probe(below_slot, rx, tx) {
             Ok(nic) => nic,
             Err(nic::ProbeError::NoNetDevice) if index > 0 => break,
             Err(e) => panic!("{e}"),
         };
-        first_slot = nic.slot() + 1;
+        below_slot = nic.slot();
         if index > 0 {
             let _ = config.nets.push(socklab_app::NetConfig::default_for(index));
         }

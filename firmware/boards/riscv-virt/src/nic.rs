@@ -137,18 +137,21 @@ pub struct Transmitter<'a> {
 }
 
 impl VirtioNet {
-    /// Finds the first network device among the virtio-mmio slots from `first_slot` on,
+    /// Finds the network device in the highest virtio-mmio slot below `below_slot`,
     /// starts it, and posts every receive buffer. `rx` and `tx` become the device's for
-    /// the whole run. A second device is found by probing again after this one's
-    /// [`slot`](Self::slot).
+    /// the whole run. QEMU's virt machine fills the slots from the top, so the first
+    /// `-device` on QEMU's command line is in the highest slot: probing with
+    /// [`SLOTS`], then below each device's [`slot`](Self::slot), finds them in
+    /// command-line order.
     /// `virtio-drivers` negotiates event indices where the device offers them; either
     /// way of notification suppression is honoured (see [`kick`]).
     pub fn probe(
-        first_slot: usize,
+        below_slot: usize,
         rx: &'static mut [Buffer; RX_BUFFERS],
         tx: &'static mut [Buffer; TX_BUFFERS],
     ) -> Result<VirtioNet, ProbeError> {
-        let (slot, transport) = (first_slot..SLOTS)
+        let (slot, transport) = (0..below_slot.min(SLOTS))
+            .rev()
             .find_map(|slot| {
                 let header = NonNull::new((SLOT_BASE + slot * SLOT_STRIDE) as *mut VirtIOHeader)?;
                 // SAFETY: each slot is a virtio-mmio register window of SLOT_STRIDE bytes on

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use socklab_app::config::DEFAULT_MAC;
+use socklab_app::NetConfig;
 
 use crate::launch::machine::MachineSpec;
 use crate::launch::ports::FORWARDED_PORTS;
@@ -28,8 +28,8 @@ pub enum QemuLink {
 }
 
 /// The device's MAC as QEMU writes it.
-pub fn mac_text() -> String {
-    let m = DEFAULT_MAC.0;
+pub fn mac_text(index: usize) -> String {
+    let m = NetConfig::default_for(index).mac.0;
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
         m[0], m[1], m[2], m[3], m[4], m[5]
@@ -38,11 +38,13 @@ pub fn mac_text() -> String {
 
 /// QEMU's arguments for `spec` up to (not including) the caller's extra ones
 /// and `-kernel`: the machine, semihosting (the exit status of a panic or
-/// fault, and the firmware's command line), the network and the capture.
+/// fault, and the firmware's command line), the network (a second NIC on
+/// `second_tap` when given) and the capture.
 pub fn qemu_args(
     spec: &MachineSpec,
     link: &QemuLink,
     tap: Option<&str>,
+    second_tap: Option<&str>,
     pcap: Option<&Path>,
     firmware_args: &[String],
 ) -> Vec<OsString> {
@@ -83,7 +85,20 @@ pub fn qemu_args(
         .map(OsString::from),
     );
     // A named netdev (not `-nic`): `filter-dump` needs one.
-    args.extend(spec.nic_args(&mac_text()).into_iter().map(OsString::from));
+    args.extend(
+        spec.nic_args("n0", &mac_text(0))
+            .into_iter()
+            .map(OsString::from),
+    );
+    if let Some(tap) = second_tap {
+        args.push("-netdev".into());
+        args.push(format!("tap,id=n1,ifname={tap},script=no,downscript=no,vnet_hdr=off").into());
+        args.extend(
+            spec.nic_args("n1", &mac_text(1))
+                .into_iter()
+                .map(OsString::from),
+        );
+    }
     if let Some(pcap) = pcap {
         let mut object = OsString::from("filter-dump,id=d0,netdev=n0,file=");
         object.push(pcap);
@@ -109,7 +124,14 @@ mod test {
             port_base: DEFAULT_PORT_BASE,
             lease: Ipv4Addr::new(10, 0, 2, 15),
         };
-        let args = words(qemu_args(Machine::Mps2An385.spec(), &link, None, None, &[]));
+        let args = words(qemu_args(
+            Machine::Mps2An385.spec(),
+            &link,
+            None,
+            None,
+            None,
+            &[],
+        ));
         let netdev = &args[args.iter().position(|a| a == "-netdev").unwrap() + 1];
         for (host, device) in [
             (16666, 6666),
@@ -136,14 +158,25 @@ mod test {
             Machine::RiscvVirt.spec(),
             &QemuLink::Tap,
             Some("sl1-0"),
+            Some("sl1-0b"),
             None,
             &[],
         ));
-        let device = &args[args.iter().position(|a| a == "-device").unwrap() + 1];
+        let devices: Vec<&String> = args
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| *a == "-device")
+            .map(|(i, _)| &args[i + 1])
+            .collect();
         assert_eq!(
-            device,
-            "virtio-net-device,netdev=n0,mac=02:00:00:00:00:01,event_idx=off"
+            devices,
+            [
+                "virtio-net-device,netdev=n0,mac=02:00:00:00:00:01,event_idx=off",
+                "virtio-net-device,netdev=n1,mac=02:00:00:00:00:02,event_idx=off"
+            ]
         );
+        assert!(args
+            .contains(&"tap,id=n1,ifname=sl1-0b,script=no,downscript=no,vnet_hdr=off".to_owned()));
         assert_eq!(args[..4], ["-machine", "virt", "-bios", "none"]);
     }
 
@@ -153,6 +186,7 @@ mod test {
             Machine::Mps2An385.spec(),
             &QemuLink::Tap,
             Some("sl1-0"),
+            None,
             Some(Path::new("/tmp/x.pcap")),
             &["--drop-chance".to_owned(), "5".to_owned(), "a,b".to_owned()],
         ));

@@ -24,6 +24,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6};
+use socklab_app::protocol::LAB_PORT;
+use socklab_app::NetConfig;
 
 use crate::launch::artifacts::{find_image, find_qemu, Image};
 use crate::launch::hostnet::HostSide;
@@ -32,7 +34,7 @@ use crate::launch::ports::{
     free_port_base, DEFAULT_PORT_BASE, FORWARDED_PORTS, HIGHEST_FORWARDED_PORT, MAX_PORT_BASE,
 };
 use crate::launch::supervise::{await_hello, DeviceLog, Process, Stream};
-use crate::launch::{LaunchError, NetnsChoice, RunningBoard, DEFAULT_READY_TIMEOUT};
+use crate::launch::{LaunchError, NetnsChoice, Network, RunningBoard, DEFAULT_READY_TIMEOUT};
 use crate::netns::{self, HostNet, Netns, Tap};
 use crate::ping::PingError;
 
@@ -111,6 +113,10 @@ pub struct QemuOptions {
     pub firmware_args: Vec<String>,
     /// More arguments for QEMU (before `-kernel`).
     pub qemu_args: Vec<OsString>,
+    /// Network interfaces, 1 up to the machine's `networks`: the second is a NIC
+    /// on a TAP of its own in a namespace of its own (192.168.70.1, fdab::1); QEMU's
+    /// user networking, when chosen, is the first network's only.
+    pub networks: usize,
 }
 
 impl Default for QemuOptions {
@@ -124,6 +130,7 @@ impl Default for QemuOptions {
             image: Image::default(),
             firmware_args: Vec::new(),
             qemu_args: Vec::new(),
+            networks: 1,
         }
     }
 }
@@ -145,6 +152,8 @@ pub struct QemuDevice {
     ready_after: Duration,
     pcap: Option<PathBuf>,
     host: Option<HostSide>,
+    /// The second network's TAP and namespace (dropped after the first's).
+    second: Option<(Network, HostSide)>,
 }
 
 /// Runs the images' own boot-option parser on `args`, so that an option an
@@ -230,11 +239,27 @@ impl QemuDevice {
             }
         };
         let host_net = host.as_ref().map(HostSide::host_net).unwrap_or_default();
+        let max = spec.max_networks();
+        if !(1..=max).contains(&opts.networks) {
+            return Err(LaunchError::Networks(format!(
+                "--networks {}: {} serves at most {max} (one network per NIC)",
+                opts.networks, spec.board
+            )));
+        }
+        // The second network's TAP starts where QEMU opens it and moves to a
+        // namespace of its own once the device answers.
+        let qemu_netns = host.as_ref().and_then(|h| h.netns.as_ref());
+        let second_tap = if opts.networks == 2 {
+            Some(Tap::create(&format!("sl{id}b"), qemu_netns, None)?)
+        } else {
+            None
+        };
         let pcap = opts.pcap.as_deref().map(absolute);
         let args = qemu_args(
             spec,
             &link,
             host.as_ref().map(|h| h.tap.name()),
+            second_tap.as_ref().map(Tap::name),
             pcap.as_deref(),
             &opts.firmware_args,
         );
@@ -279,8 +304,42 @@ impl QemuDevice {
             ready_after: Duration::ZERO,
             pcap,
             host,
+            second: None,
         };
         device.wait_ready(started, opts.ready_timeout)?;
+        if let Some(tap) = second_tap {
+            let netns = Netns::create(&format!("socklab-{id}-b"))?;
+            let tap = tap.move_to(&netns, 1)?;
+            let net = NetConfig::default_for(1);
+            let network = Network {
+                host_net: HostNet::from_option(Some(netns.name())),
+                tap: tap.name().to_owned(),
+                ipv4: net.ipv4.address(),
+                ipv6: net.ipv6.address(),
+            };
+            let addr = SocketAddr::new(IpAddr::V4(network.ipv4), LAB_PORT);
+            let deadline = Instant::now() + opts.ready_timeout;
+            let timeout = opts.ready_timeout;
+            let reached = await_hello(
+                &network.host_net,
+                addr,
+                deadline,
+                || device.check_alive(),
+                |reason| LaunchError::NotReady {
+                    timeout,
+                    reason: format!("on its second network: {reason}"),
+                    log: device.log(),
+                },
+            );
+            device.second = Some((
+                network,
+                HostSide {
+                    tap,
+                    netns: Some(netns),
+                },
+            ));
+            reached?;
+        }
         Ok(device)
     }
 
@@ -466,6 +525,10 @@ impl QemuDevice {
 impl RunningBoard for QemuDevice {
     fn board(&self) -> &str {
         &self.machine.spec().board
+    }
+
+    fn second_network(&self) -> Option<&Network> {
+        self.second.as_ref().map(|(network, _)| network)
     }
 
     fn host_net(&self) -> &HostNet {
