@@ -274,22 +274,33 @@ impl Tap {
         netns: Option<&Netns>,
         user: Option<&str>,
     ) -> Result<Self, NetnsError> {
-        let run = |args: &[&str]| match netns {
-            Some(ns) => ns.ip(args),
-            None => ip(args),
-        };
+        let tap = Self::create_bare(name, netns, user)?;
+        tap.configure(0)?;
+        Ok(tap)
+    }
+
+    /// Creates TAP `name` in `netns` (or the current namespace), owned by
+    /// `user` if given, with no address and down: for a device to open before
+    /// it moves to the namespace of its network ([`Tap::move_to`]). Deleted on
+    /// drop.
+    pub fn create_bare(
+        name: &str,
+        netns: Option<&Netns>,
+        user: Option<&str>,
+    ) -> Result<Self, NetnsError> {
         let mut add = vec!["tuntap", "add", "dev", name, "mode", "tap"];
         if let Some(user) = user {
             add.extend(["user", user]);
         }
-        run(&add)?;
-        let tap = Tap {
+        match netns {
+            Some(ns) => ns.ip(&add)?,
+            None => ip(&add)?,
+        };
+        Ok(Tap {
             name: name.to_owned(),
             netns: netns.map(|ns| ns.name().to_owned()),
             owned: true,
-        };
-        tap.configure(0)?;
-        Ok(tap)
+        })
     }
 
     /// Gives the TAP the host-side addresses of the device's network `index`

@@ -368,7 +368,15 @@ impl<'a> App<'a> {
         // peer's address at once), the others in turn (see
         // docs/ARCHITECTURE.md).
         let count = self.nets.len().min(devices.len());
-        self.turn = self.turn.wrapping_add(1);
+        // smoltcp's DHCP client is tied to no interface: while the first
+        // interface waits for its lease, it sends first, so the request
+        // leaves where the DHCP server is.
+        let leasing = self.dhcp.is_some() && self.nets[0].ipv4_source != Ipv4Source::Dhcp;
+        self.turn = if leasing {
+            0
+        } else {
+            self.turn.wrapping_add(1)
+        };
         let mut order = heapless::Vec::<usize, MAX_NETS>::new();
         for first in [true, false] {
             for k in 0..count {

@@ -160,7 +160,7 @@ impl TapDevice {
         // it, and moves to a namespace of its own once the device has it open.
         let second_tap = if opts.networks == 2 {
             let name = format!("{}b", host.tap.name());
-            Some(Tap::create(
+            Some(Tap::create_bare(
                 &name,
                 host.netns.as_ref(),
                 opts.tap_user.as_deref(),

@@ -250,7 +250,7 @@ impl QemuDevice {
         // namespace of its own once the device answers.
         let qemu_netns = host.as_ref().and_then(|h| h.netns.as_ref());
         let second_tap = if opts.networks == 2 {
-            Some(Tap::create(&format!("sl{id}b"), qemu_netns, None)?)
+            Some(Tap::create_bare(&format!("sl{id}b"), qemu_netns, None)?)
         } else {
             None
         };
