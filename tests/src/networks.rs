@@ -8,24 +8,38 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use socklab_host::launch::{Network, RunningBoard, TapDevice, TapOptions};
+use socklab_host::launch::{
+    Machine, Network, QemuDevice, QemuNet, QemuOptions, RunningBoard, TapDevice, TapOptions,
+};
 use socklab_host::netns::HostNet;
 
 use crate::{BoardKind, Dut};
 
-/// Starts linux-tap with two networks: the first in the device's namespace,
-/// the second on a TAP in a namespace of its own.
-pub fn start_two_networks() -> TapDevice {
-    TapDevice::start(TapOptions {
-        networks: 2,
-        ..TapOptions::default()
-    })
-    .unwrap_or_else(|e| panic!("start linux-tap with two networks: {e}"))
+/// Starts `board` with two networks: the first on a TAP in the device's
+/// namespace, the second on a TAP in a namespace of its own. linux-tap and
+/// riscv-virt (on TAPs) have two network interfaces.
+pub fn start_two_networks(board: BoardKind) -> Box<dyn RunningBoard> {
+    let started: Result<Box<dyn RunningBoard>, _> = match board {
+        BoardKind::Tap => TapDevice::start(TapOptions {
+            networks: 2,
+            ..TapOptions::default()
+        })
+        .map(|d| Box::new(d) as Box<dyn RunningBoard>),
+        BoardKind::QemuTap(Machine::RiscvVirt) => QemuDevice::start(QemuOptions {
+            machine: Machine::RiscvVirt,
+            net: QemuNet::private_tap(),
+            networks: 2,
+            ..QemuOptions::default()
+        })
+        .map(|d| Box::new(d) as Box<dyn RunningBoard>),
+        other => panic!("{other} has one network interface"),
+    };
+    started.unwrap_or_else(|e| panic!("start {board} with two networks: {e}"))
 }
 
 /// A device's second network, as a [`RunningBoard`]: its addresses, its
 /// namespace and its TAP are the second network's; the process is the same.
-pub struct OnSecondNetwork(pub TapDevice);
+pub struct OnSecondNetwork(pub Box<dyn RunningBoard>);
 
 impl OnSecondNetwork {
     fn network(&self) -> &Network {
@@ -69,17 +83,14 @@ impl RunningBoard for OnSecondNetwork {
     }
 }
 
-/// A fresh two-network device, seen from its second network.
-pub fn second_network_dut() -> Dut {
-    Dut::from_device(
-        BoardKind::Tap,
-        Box::new(OnSecondNetwork(start_two_networks())),
-    )
+/// A fresh two-network device on `board`, seen from its second network.
+pub fn second_network_dut(board: BoardKind) -> Dut {
+    Dut::from_device(board, Box::new(OnSecondNetwork(start_two_networks(board))))
 }
 
-/// A fresh two-network device, seen from its first network.
-pub fn first_network_dut() -> Dut {
-    Dut::from_device(BoardKind::Tap, Box::new(start_two_networks()))
+/// A fresh two-network device on `board`, seen from its first network.
+pub fn first_network_dut(board: BoardKind) -> Dut {
+    Dut::from_device(board, start_two_networks(board))
 }
 
 /// A lab client opened in `net` to `addr`: the stream and the `HELLO` line.

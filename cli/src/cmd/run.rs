@@ -105,6 +105,26 @@ pub struct Args {
 
 /// Runs `socklab run`.
 pub fn run(global: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    let (board, max) = match args.board {
+        BoardArg::Tap => ("linux-tap", socklab_app::MAX_NETS),
+        BoardArg::Qemu => (
+            args.machine.spec().board.as_str(),
+            args.machine.spec().max_networks(),
+        ),
+        BoardArg::Riscv => ("riscv-virt", Machine::RiscvVirt.spec().max_networks()),
+    };
+    if usize::from(args.networks) > max {
+        // A usage error, as clap reports its own: exit status 2.
+        clap::Error::raw(
+            clap::error::ErrorKind::ValueValidation,
+            format!(
+                "--networks {}: {board} serves at most {max} (one network per NIC); \
+                 riscv-virt and tap serve two\n",
+                args.networks
+            ),
+        )
+        .exit();
+    }
     match args.board {
         BoardArg::Tap => run_tap(global, args),
         BoardArg::Qemu => {
