@@ -6,6 +6,7 @@ pub mod demo;
 pub mod info;
 pub mod netstat;
 pub mod ping;
+pub mod report;
 pub mod run;
 pub mod tap;
 pub mod top;
