@@ -240,6 +240,21 @@ pub fn routes_answer_with_the_page_and_json(dut: &Dut) {
         "conn_accepted: INFO {accepted_before}, then /api/sockets {accepted}, then INFO {accepted_after}"
     );
 
+    // The bad link's counts: every INFO key of it, each 0 on a device
+    // without a bad link.
+    let link = sockets["badlink"].as_object().expect("a badlink object");
+    let mut keys: Vec<&str> = link.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut want: Vec<&str> = said
+        .entries
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| k.starts_with("badlink_"))
+        .collect();
+    want.sort_unstable();
+    assert_eq!(keys, want, "{sockets}");
+    assert!(link.values().all(|v| v == 0), "{sockets}");
+
     // Its history: LISTEN -> SYN-RECEIVED -> ESTABLISHED on that socket.
     let id = served[0]["id"].clone();
     let events = json(&curl(dut, &["/api/events?since=0"]).body);
