@@ -93,6 +93,11 @@ enum Command {
     /// Measure a device's throughput, latency, connection rate and concurrency, optionally
     /// next to Linux's own TCP stack (`--baseline kernel`).
     Bench(cmd::bench::Args),
+    /// Print the Markdown table of a committed file of figures (as the docs show it).
+    #[command(after_help = "Examples:\n  \
+        socklab report docs/figures/page-cost-tap.json     what scripts/page-cost measured\n  \
+        socklab report docs/bench/reference-tap.json       a socklab bench --json result")]
+    Report(cmd::report::Args),
     /// The kernel baseline's server (started by `socklab bench --baseline kernel`).
     #[command(hide = true)]
     KernelServer(cmd::bench::ServerArgs),
@@ -112,7 +117,7 @@ impl Command {
             Command::Ping(args) => Some(args.wait),
             Command::Top(args) => Some(args.wait),
             Command::Bench(args) => Some(args.wait),
-            Command::Tap(_) | Command::KernelServer(_) => None,
+            Command::Tap(_) | Command::Report(_) | Command::KernelServer(_) => None,
         }
     }
 }
@@ -138,6 +143,7 @@ fn main() -> std::process::ExitCode {
         Command::Top(args) => cmd::top::run(&global, args),
         Command::Tap(args) => cmd::tap::run(&global, args),
         Command::Bench(args) => cmd::bench::run(&global, args),
+        Command::Report(args) => cmd::report::run(args),
         Command::KernelServer(args) => cmd::bench::serve(args),
     };
     match result {

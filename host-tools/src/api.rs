@@ -133,6 +133,10 @@ pub struct SocketsDoc {
     pub lab_queued: u64,
     /// The counters, by their `INFO` names (`frames_rx`, `conn_accepted`, ...).
     pub counters: BTreeMap<String, u64>,
+    /// The bad link's counts, by their `INFO` names (`badlink_rx_dropped`,
+    /// ...): every one 0 on a device that runs without a bad link.
+    #[serde(default)]
+    pub badlink: BTreeMap<String, u64>,
 }
 
 /// The sockets listening on one port.

@@ -17,7 +17,9 @@
 //! * [`api`] reads the device's JSON API (port 80) into typed documents
 //!   (`socklab top`), over the small HTTP/1.1 client in [`http`];
 //! * [`bench`](mod@bench) measures a device, and Linux's TCP stack as a baseline
-//!   (`socklab bench`).
+//!   (`socklab bench`);
+//! * [`figures`] renders the docs' tables of figures from the JSON their
+//!   measuring command wrote (`socklab report`).
 //!
 //! * [`print`] holds `println!`, `print!` and `eprintln!` that never panic
 //!   on a closed stdout or stderr, for this library and the `socklab`
@@ -38,6 +40,7 @@ pub mod bench;
 pub mod board;
 pub mod cleanup;
 pub mod client;
+pub mod figures;
 pub mod forward;
 pub mod http;
 pub mod ip;

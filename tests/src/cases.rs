@@ -11,7 +11,7 @@ use socklab_app::protocol::{
     self, info, CHARGEN_LINE_LEN, CHARGEN_PORT, DAYTIME_PORT, DISCARD_PORT, ECHO_PORT, LAB_PORT,
 };
 use socklab_app::services::{Transport, PORTS};
-use socklab_host::client::{LabClient, Socket};
+use socklab_host::client::{Info, LabClient, Socket};
 
 use crate::{eventually, Dut, Refusal};
 
@@ -218,10 +218,37 @@ pub fn info_reports_sizes_and_counters(dut: &Dut) {
     assert_eq!(info.parse::<u64>(info::LAB_IN_USE), Some(2));
     assert!(info.parse::<u64>(info::LAB_SLOTS).unwrap() >= 8);
     assert!(info.parse::<u64>(info::CONN_ACCEPTED).unwrap() >= 2);
-    assert!(info.parse::<u64>(info::FRAMES_RX).unwrap() > 0);
-    assert!(info.parse::<u64>(info::FRAMES_TX).unwrap() > 0);
     assert!(info.parse::<u64>(info::MTU).unwrap() >= 576);
+
+    // The frame counters count this client's round trips: each ECHO is at
+    // least a frame each way, and at most a few (its ACKs, a retransmission).
+    let frames = |info: &Info| {
+        (
+            info.parse::<u64>(info::FRAMES_RX).expect("frames_rx"),
+            info.parse::<u64>(info::FRAMES_TX).expect("frames_tx"),
+        )
+    };
+    let (rx0, tx0) = frames(&info);
+    for n in 0..ECHO_ROUND_TRIPS {
+        assert_eq!(
+            a.echo(&format!("round trip {n}")).unwrap(),
+            format!("round trip {n}")
+        );
+    }
+    let (rx1, tx1) = frames(&a.info().unwrap());
+    // The INFO exchange itself adds a frame or two each way.
+    let (least, most) = (ECHO_ROUND_TRIPS, 4 * ECHO_ROUND_TRIPS + 20);
+    for (what, before, after) in [("frames_rx", rx0, rx1), ("frames_tx", tx0, tx1)] {
+        assert!(
+            (least..=most).contains(&(after - before.min(after))),
+            "{what} went from {before} to {after} over {ECHO_ROUND_TRIPS} ECHO round trips; \
+             expected {least} to {most} more"
+        );
+    }
 }
+
+/// ECHO round trips [`info_reports_sizes_and_counters`] counts frames over.
+const ECHO_ROUND_TRIPS: u64 = 20;
 
 /// `QUIT` answers BYE and the device closes the connection.
 pub fn quit_says_bye_and_closes(dut: &Dut) {

@@ -185,10 +185,30 @@ pub fn routes_answer_with_the_page_and_json(dut: &Dut) {
         info["http_sockets"],
         socklab_app::services::http::HTTP_SOCKETS
     );
-    assert!(info["lab_slots"].as_u64().unwrap() >= 1);
+    // The same facts as INFO says them over the lab protocol.
+    let mut lab = dut.lab_client().expect("a lab client");
+    let said = lab.info().expect("INFO");
+    for key in [
+        "lab_slots",
+        "lab_backlog",
+        "lab_rx_buffer",
+        "lab_tx_buffer",
+        "sockets",
+        "buffer_bytes",
+        "mtu",
+    ] {
+        let number: u64 = said
+            .parse(key)
+            .unwrap_or_else(|| panic!("INFO has no number for {key}"));
+        assert_eq!(info[key], number, "/api/info's {key} against INFO's");
+    }
+    for key in ["mac", "ipv4", "ipv6", "version"] {
+        let text = said.get(key).unwrap_or_else(|| panic!("INFO has no {key}"));
+        assert_eq!(info[key], text, "/api/info's {key} against INFO's");
+    }
+    let accepted_before: u64 = said.parse("conn_accepted").expect("INFO's conn_accepted");
 
     // One lab client: its socket shows, ESTABLISHED, in a slot.
-    let lab = dut.lab_client().expect("a lab client");
     let sockets = json(&curl(dut, &["/api/sockets"]).body);
     let list = sockets["sockets"].as_array().expect("a socket list");
     assert!(
@@ -206,7 +226,34 @@ pub fn routes_answer_with_the_page_and_json(dut: &Dut) {
     assert!(list
         .iter()
         .any(|s| s["service"] == "http" && s["state"] == "ESTABLISHED"));
-    assert!(sockets["counters"]["conn_accepted"].as_u64().unwrap() >= 1);
+    // The lab client was counted before INFO answered it; nothing else
+    // connects to a counted service (HTTP connections are not counted), so
+    // /api/sockets and the next INFO say the same.
+    let accepted = sockets["counters"]["conn_accepted"].as_u64().unwrap();
+    let accepted_after: u64 = lab
+        .info()
+        .expect("INFO again")
+        .parse("conn_accepted")
+        .expect("INFO's conn_accepted");
+    assert!(
+        accepted_before >= 1 && accepted_before == accepted && accepted == accepted_after,
+        "conn_accepted: INFO {accepted_before}, then /api/sockets {accepted}, then INFO {accepted_after}"
+    );
+
+    // The bad link's counts: every INFO key of it, each 0 on a device
+    // without a bad link.
+    let link = sockets["badlink"].as_object().expect("a badlink object");
+    let mut keys: Vec<&str> = link.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut want: Vec<&str> = said
+        .entries
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| k.starts_with("badlink_"))
+        .collect();
+    want.sort_unstable();
+    assert_eq!(keys, want, "{sockets}");
+    assert!(link.values().all(|v| v == 0), "{sockets}");
 
     // Its history: LISTEN -> SYN-RECEIVED -> ESTABLISHED on that socket.
     let id = served[0]["id"].clone();

@@ -7,9 +7,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+use std::io::Write;
+
 use serde_json::Value;
 use socket2::{Domain, Socket, Type};
-use socklab_host::client::LabClient;
+use socklab_app::protocol::DISCARD_PORT;
+use socklab_host::client::{Info, LabClient};
 
 use crate::browser::Browser;
 use crate::Dut;
@@ -52,6 +56,12 @@ return {
   })),
   scroll_width: document.documentElement.scrollWidth,
   inner_width: window.innerWidth,
+  badlink: {
+    on: q(document, "#badlink")?.dataset.on ?? "",
+    text: text(document, "#badlink"),
+    counts: Object.fromEntries([...document.querySelectorAll("#badlink td[data-key]")]
+      .map(td => [td.dataset.key, td.textContent])),
+  },
 };
 "##;
 
@@ -84,10 +94,15 @@ pub fn scripted_session(browser: &Browser, session: &Session) -> Seen {
     let dut = session.dut;
     browser.window_size(DESKTOP.0, DESKTOP.1);
     browser.goto(&session.url);
-    browser.wait_for("its first refresh", SHOWS_WITHIN, READ_PAGE, |p| {
+    let first = browser.wait_for("its first refresh", SHOWS_WITHIN, READ_PAGE, |p| {
         (p["refreshes"].as_u64()? >= 1 && text(&p["board"]).contains(dut.board_name()))
-            .then_some(())
+            .then(|| p.clone())
     });
+    // This device runs without a bad link: the page says so, with no counts.
+    let link = &first["badlink"];
+    assert_eq!(text(&link["on"]), "no", "the bad link's panel: {link}");
+    assert_eq!(text(&link["text"]), "no bad link", "{link}");
+    assert_eq!(link["counts"], serde_json::json!({}), "{link}");
 
     // Three clients, each in its own slot; the first will stop reading.
     let mut quiet = quiet_client(dut);
@@ -353,6 +368,183 @@ fn write_png(path: &Path, png: &[u8]) {
     assert!(png.starts_with(b"\x89PNG"), "a PNG from the browser");
     std::fs::write(path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     eprintln!("screenshot: {}", path.display());
+}
+
+/// The bad link the page's bad-link test boots its device with: every fault
+/// often enough that each count grows within the frames the test moves, a
+/// fixed seed, and a dead-peer timeout that outlasts a stalled transfer (see
+/// `reliability::bad_link`).
+pub const PAGE_BAD_LINK: &[&str] = &[
+    "--drop-chance",
+    "3",
+    "--corrupt-chance",
+    "3",
+    "--duplicate-chance",
+    "3",
+    "--reorder-chance",
+    "3",
+    "--delay-chance",
+    "3",
+    "--delay-ms",
+    "20",
+    "--seed",
+    "6666",
+    "--dead-peer-ms",
+    "600000",
+];
+/// The counts the page shows per direction, as `INFO` names them
+/// (`badlink_<rx|tx>_<count>`).
+pub const LINK_COUNTS: [&str; 7] = [
+    "frames",
+    "dropped",
+    "corrupted",
+    "duplicated",
+    "reordered",
+    "delayed",
+    "held_full",
+];
+/// The faults: each must grow while data crosses the link.
+const LINK_FAULTS: [&str; 5] = ["dropped", "corrupted", "duplicated", "reordered", "delayed"];
+/// Bytes written into discard through the bad link: about 1,400 frames to the
+/// device and the ACKs back, tens of each fault at 3 %.
+const LINK_BYTES: usize = 2 << 20;
+/// How long the page may take to show a change through the bad link (a lost
+/// frame costs smoltcp at least a second).
+const LINK_SHOWS_WITHIN: Duration = Duration::from_secs(90);
+
+/// Every `badlink_*` key of `INFO` this test reads, in order.
+fn link_keys() -> Vec<String> {
+    ["rx", "tx"]
+        .iter()
+        .flat_map(|dir| {
+            LINK_COUNTS
+                .iter()
+                .map(move |c| format!("badlink_{dir}_{c}"))
+        })
+        .collect()
+}
+
+/// The bad link's counts as the page renders them, every key of [`link_keys`]
+/// as a number, or `None` while the page shows no bad link or lacks a key.
+fn page_counts(page: &Value) -> Option<BTreeMap<String, u64>> {
+    let link = &page["badlink"];
+    if text(&link["on"]) != "yes" {
+        return None;
+    }
+    let shown = link["counts"].as_object()?;
+    if shown.len() != link_keys().len() {
+        return None;
+    }
+    link_keys()
+        .into_iter()
+        .map(|k| {
+            let v = text(shown.get(&k)?).parse().ok()?;
+            Some((k, v))
+        })
+        .collect()
+}
+
+/// The same keys from `INFO`.
+fn info_counts(info: &Info) -> BTreeMap<String, u64> {
+    link_keys()
+        .into_iter()
+        .map(|k| {
+            let v = info
+                .parse(&k)
+                .unwrap_or_else(|| panic!("INFO has no number for {k}: {:?}", info.entries));
+            (k, v)
+        })
+        .collect()
+}
+
+/// What the bad-link page test saw.
+#[derive(Debug)]
+pub struct LinkSeen {
+    /// The counts the page showed before the transfer.
+    pub before: BTreeMap<String, u64>,
+    /// The counts the page showed between the two `INFO`s, after it.
+    pub after: BTreeMap<String, u64>,
+}
+
+/// The bad link's counts on the page of `dut` (started with
+/// [`PAGE_BAD_LINK`]) at `url`: the panel shows every count of both
+/// directions; while [`LINK_BYTES`] go into discard, each fault count the
+/// page shows grows in both directions; then what the page shows after a
+/// refresh that started once `INFO` had answered lies, key by key, between
+/// that `INFO` and the next (the same counters, read within one refresh: a
+/// count the link did not change in between must be equal).
+pub fn bad_link_counts(browser: &Browser, dut: &Dut, url: &str) -> LinkSeen {
+    browser.window_size(DESKTOP.0, DESKTOP.1);
+    browser.goto(url);
+    let before = browser.wait_for(
+        "the bad link's counts",
+        LINK_SHOWS_WITHIN,
+        READ_PAGE,
+        page_counts,
+    );
+
+    let addr = dut.addr(DISCARD_PORT);
+    let mut sink = dut
+        .host_net()
+        .run(|| TcpStream::connect_timeout(&addr, LINK_SHOWS_WITHIN))
+        .expect("enter the device's network")
+        .unwrap_or_else(|e| panic!("connect to discard at {addr} through the bad link: {e}"));
+    sink.set_write_timeout(Some(LINK_SHOWS_WITHIN))
+        .expect("a write timeout");
+    sink.write_all(&vec![0x5a; LINK_BYTES])
+        .unwrap_or_else(|e| panic!("write {LINK_BYTES} B to discard through the bad link: {e}"));
+    drop(sink);
+    let grown = browser.wait_for(
+        "every fault count grow in both directions",
+        LINK_SHOWS_WITHIN,
+        READ_PAGE,
+        |p| {
+            let now = page_counts(p)?;
+            ["rx", "tx"]
+                .iter()
+                .flat_map(|dir| {
+                    LINK_FAULTS
+                        .iter()
+                        .map(move |f| format!("badlink_{dir}_{f}"))
+                })
+                .all(|k| now[&k] > before[&k])
+                .then_some(now)
+        },
+    );
+    assert!(
+        link_keys().iter().all(|k| grown[k] >= before[k]),
+        "a count fell: before {before:?}, after {grown:?}"
+    );
+
+    let mut client = dut.lab_client().expect("a lab client for INFO");
+    client.set_timeout(LINK_SHOWS_WITHIN);
+    let first = info_counts(&client.info().expect("INFO"));
+    let refreshes = browser.eval(READ_PAGE)["refreshes"].as_u64().unwrap_or(0);
+    // A refresh in progress may have begun before INFO answered: the second
+    // one after it began after.
+    let shown = browser.wait_for(
+        "a refresh begun after INFO answered",
+        LINK_SHOWS_WITHIN,
+        READ_PAGE,
+        |p| {
+            (p["refreshes"].as_u64()? >= refreshes + 2)
+                .then(|| page_counts(p))
+                .flatten()
+        },
+    );
+    let second = info_counts(&client.info().expect("INFO again"));
+    let _ = client.quit();
+    for key in link_keys() {
+        let (low, on_page, high) = (first[&key], shown[&key], second[&key]);
+        assert!(
+            low <= on_page && on_page <= high,
+            "{key}: the page shows {on_page}, INFO said {low} before that refresh and {high} after"
+        );
+    }
+    LinkSeen {
+        before,
+        after: shown,
+    }
 }
 
 fn text(value: &Value) -> &str {

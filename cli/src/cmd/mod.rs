@@ -7,6 +7,7 @@ pub mod ifconfig;
 pub mod info;
 pub mod netstat;
 pub mod ping;
+pub mod report;
 pub mod run;
 pub mod tap;
 pub mod top;

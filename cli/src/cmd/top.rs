@@ -326,6 +326,38 @@ mod test {
     }
 
     #[test]
+    fn the_counters_show_the_bad_link_only_when_it_runs() {
+        let mut p = picture();
+        let text = render_text(&p, 120, view::rows_for_everything(&p, 120)).unwrap();
+        assert!(!text.contains("bad link"), "{text}");
+        for (dir, base) in [("rx", 1000), ("tx", 2000)] {
+            for (n, count) in ["frames", "dropped", "corrupted", "duplicated", "reordered"]
+                .into_iter()
+                .chain(["delayed", "held_full"])
+                .enumerate()
+            {
+                p.sockets
+                    .badlink
+                    .insert(format!("badlink_{dir}_{count}"), base + n as u64);
+            }
+        }
+        let height = view::rows_for_everything(&p, 120);
+        let text = render_text(&p, 120, height).unwrap();
+        assert_eq!(text.lines().count(), height as usize);
+        for needed in [
+            "│bad link              in/out│",
+            "│  frames           1000/2000│",
+            "│  dropped          1001/2001│",
+            "│  corrupted        1002/2002│",
+            "│  duplicated       1003/2003│",
+            "│  reordered        1004/2004│",
+            "│  delayed          1005/2005│",
+        ] {
+            assert!(text.contains(needed), "no {needed:?} in\n{text}");
+        }
+    }
+
+    #[test]
     fn any_terminal_size_draws_without_a_panic() {
         let mut p = picture();
         // Connected sockets with bytes queued in both buffers: the gauges fill.

@@ -85,7 +85,17 @@ fn all_answered(dut: &Dut, args: &[&str], dest: &str) -> Summary {
         "`{}` lost replies:\n{}",
         output.command, output.stdout
     );
-    assert!(summary.transmitted > 0);
+    // ping's own `-c N`: every one of the N requests went out.
+    let count: u64 = args
+        .windows(2)
+        .find(|w| w[0] == "-c")
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or_else(|| panic!("`ping {}` gives no -c count", args.join(" ")));
+    assert_eq!(
+        summary.transmitted as u64, count,
+        "`{}` sent {} of {count} requests:\n{}",
+        output.command, summary.transmitted, output.stdout
+    );
     summary
 }
 

@@ -2,15 +2,18 @@
 //! chromedriver): on linux-tap over the TAP (the browser in the device's
 //! namespace) and through the 127.0.0.1 forwarder that `socklab run tap`
 //! uses (the browser in the test's own namespace), and on mps2-an385 through
-//! QEMU's user networking (127.0.0.1:<base>+80). Each test starts its own
-//! device and browser, so the three run side by side. The TAP test writes
-//! the screenshots in docs/screenshots.
+//! QEMU's user networking (127.0.0.1:<base>+80); and the bad link's counts
+//! on the page of a linux-tap device that runs with one, against `INFO`.
+//! Each test starts its own device and browser, so they run side by side.
+//! The TAP test writes the screenshots in docs/screenshots.
 
 use socklab_app::protocol::HTTP_PORT;
 use socklab_host::forward::Forwarder;
 use socklab_host::netns::HostNet;
 use socklab_tests::browser::Browser;
-use socklab_tests::page::{screenshot_dir, scripted_session, Session};
+use socklab_tests::page::{
+    bad_link_counts, screenshot_dir, scripted_session, Session, PAGE_BAD_LINK,
+};
 use socklab_tests::{BoardKind, Dut};
 
 #[test]
@@ -74,5 +77,16 @@ fn mps2_page_through_qemu_user_networking() {
         },
     );
     eprintln!("mps2-an385 through QEMU user networking: {seen:?}");
+    dut.assert_running();
+}
+
+#[test]
+fn tap_page_shows_the_bad_links_counts() {
+    let _area = socklab_tests::area::enter(module_path!());
+    let dut = Dut::start_with(BoardKind::Tap, PAGE_BAD_LINK);
+    let browser = Browser::start(dut.host_net());
+    let url = format!("http://{}/", dut.addr(HTTP_PORT));
+    let seen = bad_link_counts(&browser, &dut, &url);
+    eprintln!("linux-tap with {}: {seen:?}", PAGE_BAD_LINK.join(" "));
     dut.assert_running();
 }

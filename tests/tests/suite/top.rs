@@ -2,16 +2,20 @@
 //! namespace: lab clients connected over IPv4 and IPv6 show in their slots
 //! with their addresses, directly (`--netns`) and through a 127.0.0.1
 //! forwarder; the same documents read through the host library's API model
-//! agree. Bad targets fail with a clear message and a non-zero exit.
+//! agree; a device with a bad link has its counts in the counters box, and
+//! one without has none. Bad targets fail with a clear message and a
+//! non-zero exit.
 
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use socklab_app::protocol::{HTTP_PORT, LAB_PORT};
+use socklab_app::protocol::{DISCARD_PORT, HTTP_PORT, LAB_PORT};
 use socklab_host::api::ApiClient;
 use socklab_host::client::LabClient;
 use socklab_host::forward::Forwarder;
+use socklab_tests::page::PAGE_BAD_LINK;
 use socklab_tests::{socklab_bin, BoardKind, Dut};
 
 /// Runs `socklab [--netns NS] top ARGS`, stdout piped.
@@ -123,6 +127,10 @@ fn top_once_shows_the_lab_clients_in_their_slots() {
         );
     }
     assert!(frame.contains("*:6666"), "{frame}");
+    assert!(
+        !frame.contains("bad link"),
+        "a device without a bad link:\n{frame}"
+    );
 
     // The same picture through the library's API model.
     let mut api = ApiClient::new(
@@ -169,6 +177,85 @@ fn top_once_shows_the_lab_clients_in_their_slots() {
     }
     assert!(frame.lines().all(|l| l.chars().count() <= 100), "{frame}");
     drop(forwarder);
+    dut.assert_running();
+}
+
+/// The counters box's row `  NAME   IN/OUT` (the bad link's counts,
+/// host→device and device→host).
+fn link_row(frame: &str, name: &str) -> (u64, u64) {
+    let row = frame
+        .lines()
+        .filter_map(|l| {
+            // The counters box is the last on its line: `│  NAME   A/B│`.
+            let inner = l.strip_suffix('│')?;
+            let cell = &inner[inner.rfind('│')? + '│'.len_utf8()..];
+            cell.strip_prefix(&format!("  {name} "))
+        })
+        .next()
+        .unwrap_or_else(|| panic!("no bad-link row {name} in\n{frame}"));
+    let (a, b) = row
+        .trim()
+        .split_once('/')
+        .unwrap_or_else(|| panic!("{name}: {row}"));
+    (
+        a.parse().expect("a count in"),
+        b.parse().expect("a count out"),
+    )
+}
+
+#[test]
+fn top_once_shows_the_bad_links_counts() {
+    let _area = socklab_tests::area::enter(module_path!());
+    let dut = Dut::start_with(BoardKind::Tap, PAGE_BAD_LINK);
+    let ns = netns(&dut);
+    // Frames through the link: 1 MiB into discard.
+    let addr = dut.addr(DISCARD_PORT);
+    let wait = Duration::from_secs(90);
+    let mut sink = dut
+        .host_net()
+        .run(|| TcpStream::connect_timeout(&addr, wait))
+        .expect("enter the device's namespace")
+        .expect("connect to discard through the bad link");
+    sink.set_write_timeout(Some(wait)).unwrap();
+    sink.write_all(&vec![0; 1 << 20])
+        .expect("1 MiB into discard");
+    drop(sink);
+
+    let mut client = dut.lab_client().expect("a lab client");
+    client.set_timeout(wait);
+    let before = client.info().expect("INFO");
+    let device = dut.addr(HTTP_PORT).ip().to_string();
+    let out = top(Some(&ns), &[&device, "--once", "--timeout", "60"]);
+    let (frame, log) = text(&out);
+    assert!(out.status.success(), "socklab top failed: {log}\n{frame}");
+    let after = client.info().expect("INFO again");
+    assert!(frame.contains("bad link"), "{frame}");
+    // What top shows lies between INFO before it and INFO after it.
+    for name in [
+        "frames",
+        "dropped",
+        "corrupted",
+        "duplicated",
+        "reordered",
+        "delayed",
+    ] {
+        let shown = link_row(&frame, name);
+        for (dir, value) in [("rx", shown.0), ("tx", shown.1)] {
+            let key = format!("badlink_{dir}_{name}");
+            let low: u64 = before.parse(&key).expect("INFO's count");
+            let high: u64 = after.parse(&key).expect("INFO's count");
+            assert!(
+                low <= value && value <= high,
+                "{key}: top shows {value}, INFO said {low} before and {high} after\n{frame}"
+            );
+        }
+    }
+    let (frames_in, frames_out) = link_row(&frame, "frames");
+    assert!(
+        frames_in >= 700 && frames_out > 0,
+        "1 MiB through the link is at least 700 frames in: {frames_in}/{frames_out}"
+    );
+    let _ = client.quit();
     dut.assert_running();
 }
 

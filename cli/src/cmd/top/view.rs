@@ -17,6 +17,16 @@ use super::Picture;
 /// Rows of the bottom band (backlog, state changes, counters): the twelve
 /// counters and the band's borders.
 const BOTTOM_ROWS: u16 = 14;
+/// The bad link's counts the counters box shows, one row each with both
+/// directions, under a heading row, when the device runs with a bad link.
+const LINK_COUNTS: [&str; 6] = [
+    "frames",
+    "dropped",
+    "corrupted",
+    "duplicated",
+    "reordered",
+    "delayed",
+];
 /// Rows the closing table takes at most (with its head and borders).
 const MAX_CLOSING_ROWS: u16 = 9;
 /// Width of one listener's entry.
@@ -31,7 +41,28 @@ pub fn rows_for_everything(picture: &Picture, width: u16) -> u16 {
     let groups = picture.sockets.groups();
     let connected = groups.connected.len().max(1) as u16 + 3;
     let closing = groups.closing.len().max(1) as u16 + 3;
-    3 + listening_rows(groups.listeners.len(), width) + connected + closing + BOTTOM_ROWS
+    3 + listening_rows(groups.listeners.len(), width) + connected + closing + bottom_rows(picture)
+}
+
+/// Rows of the bottom band: [`BOTTOM_ROWS`], and the bad link's rows when
+/// the device runs with one.
+fn bottom_rows(picture: &Picture) -> u16 {
+    if link_on(picture) {
+        BOTTOM_ROWS + 1 + LINK_COUNTS.len() as u16
+    } else {
+        BOTTOM_ROWS
+    }
+}
+
+/// The bad link's count `badlink_<dir>_<name>` (0 when the device sent none).
+fn link_count(picture: &Picture, dir: &str, name: &str) -> u64 {
+    let key = format!("badlink_{dir}_{name}");
+    picture.sockets.badlink.get(&key).copied().unwrap_or(0)
+}
+
+/// True if the device runs with a bad link: its link met a frame.
+fn link_on(picture: &Picture) -> bool {
+    link_count(picture, "rx", "frames") > 0 || link_count(picture, "tx", "frames") > 0
 }
 
 fn listening_rows(listeners: usize, width: u16) -> u16 {
@@ -49,7 +80,7 @@ pub fn draw(frame: &mut Frame, picture: &Picture) {
         Constraint::Length(listening_rows(groups.listeners.len(), area.width)),
         Constraint::Min(4),
         Constraint::Length(closing_rows),
-        Constraint::Length(BOTTOM_ROWS),
+        Constraint::Length(bottom_rows(picture)),
     ])
     .areas(area);
     frame.render_widget(heading(picture), head);
@@ -359,21 +390,33 @@ fn ladders(picture: &Picture, area: Rect) -> Paragraph<'static> {
 
 fn counters(picture: &Picture) -> Paragraph<'static> {
     let s = &picture.sockets;
-    let all = [
+    let width = SIDE_WIDTH as usize - 2;
+    let row = |key: String, value: String| {
+        let gap = width.saturating_sub(key.chars().count() + value.len());
+        Line::from(vec![key.dark_gray(), " ".repeat(gap).into(), value.bold()])
+    };
+    let mut lines: Vec<Line> = [
         (info::LAB_IN_USE.to_owned(), s.lab_in_use),
         (info::LAB_QUEUED.to_owned(), s.lab_queued),
     ]
     .into_iter()
-    .chain(s.counters.iter().map(|(k, v)| (k.clone(), *v)));
-    let width = SIDE_WIDTH as usize - 2;
-    let lines: Vec<Line> = all
-        .map(|(key, value)| {
-            let key = key.replace('_', " ");
-            let value = value.to_string();
-            let gap = width.saturating_sub(key.len() + value.len());
-            Line::from(vec![key.dark_gray(), " ".repeat(gap).into(), value.bold()])
-        })
-        .collect();
+    .chain(s.counters.iter().map(|(k, v)| (k.clone(), *v)))
+    .map(|(key, value)| row(key.replace('_', " "), value.to_string()))
+    .collect();
+    if link_on(picture) {
+        // Each row: host→device (in) / device→host (out).
+        let both = |name: &str| {
+            format!(
+                "{}/{}",
+                link_count(picture, "rx", name),
+                link_count(picture, "tx", name)
+            )
+        };
+        lines.push(row("bad link".into(), "in/out".into()));
+        for count in LINK_COUNTS {
+            lines.push(row(format!("  {count}"), both(count)));
+        }
+    }
     Paragraph::new(lines).block(Block::bordered().title(" Counters "))
 }
 

@@ -192,8 +192,12 @@ pub fn markdown_from_json(json: &serde_json::Value) -> Result<String, String> {
         .as_array()
         .ok_or_else(|| bad("no figures"))?;
     let mut out = String::new();
+    let started = json["started_unix_s"]
+        .as_u64()
+        .ok_or_else(|| bad("no `started_unix_s`"))?;
     out.push_str(&format!(
-        "Measured with `{}` ({} runs, medians; error counts summed).\n\n",
+        "Measured on {} with `{}` ({} runs, medians; error counts summed).\n\n",
+        crate::figures::utc_minute(started),
         json["command"].as_str().unwrap_or("socklab bench"),
         json["options"]["runs"].as_u64().unwrap_or(0)
     ));
@@ -316,7 +320,7 @@ mod test {
         let json = serde_json::to_value(report()).unwrap();
         let md = markdown_from_json(&json).unwrap();
         assert!(
-            md.starts_with("Measured with `socklab bench` (5 runs"),
+            md.starts_with("Measured on 1970-01-01 00:00 UTC with `socklab bench` (5 runs"),
             "{md}"
         );
         assert!(md.contains("* **kernel**: the kernel"), "{md}");

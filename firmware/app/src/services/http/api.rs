@@ -34,6 +34,8 @@ enum Stage {
     Open,
     Items,
     Close,
+    /// `/api/sockets`' bad-link counts: one piece per entry of [`SOCKETS_BADLINK`].
+    Badlink(usize),
     Done,
 }
 
@@ -76,6 +78,30 @@ const SOCKETS_COUNTERS: &[&str] = &[
     info::HTTP_REQUESTS,
 ];
 
+/// The bad link's counts `/api/sockets` ends with (its `badlink` object), by
+/// their `INFO` keys: every key 0 on a device without a bad link. One piece
+/// per direction, as both together could outgrow [`PIECE_BYTES`].
+const SOCKETS_BADLINK: [&[&str]; 2] = [
+    &[
+        info::BADLINK_RX_FRAMES,
+        info::BADLINK_RX_DROPPED,
+        info::BADLINK_RX_CORRUPTED,
+        info::BADLINK_RX_DUPLICATED,
+        info::BADLINK_RX_REORDERED,
+        info::BADLINK_RX_DELAYED,
+        info::BADLINK_RX_HELD_FULL,
+    ],
+    &[
+        info::BADLINK_TX_FRAMES,
+        info::BADLINK_TX_DROPPED,
+        info::BADLINK_TX_CORRUPTED,
+        info::BADLINK_TX_DUPLICATED,
+        info::BADLINK_TX_REORDERED,
+        info::BADLINK_TX_DELAYED,
+        info::BADLINK_TX_HELD_FULL,
+    ],
+];
+
 /// Writes `s` as a JSON string.
 struct Json<'p>(&'p mut Piece);
 
@@ -110,6 +136,23 @@ fn value(out: &mut Piece, text: &str) -> core::fmt::Result {
     }
 }
 
+/// Part `part` of `/api/sockets`' `badlink` object: its opening with the
+/// first part, the closing of the object and of the document with the last.
+fn badlink(part: usize, ctx: &Sources<'_, '_, '_>, out: &mut Piece) -> core::fmt::Result {
+    let mut w = Json(out);
+    w.write_str(if part == 0 { ",\"badlink\":{" } else { "," })?;
+    for (k, name) in SOCKETS_BADLINK[part].iter().enumerate() {
+        let comma = if k > 0 { "," } else { "" };
+        write!(w, "{comma}\"{name}\":")?;
+        ctx.device.info_value(name, &mut w)?;
+    }
+    if part + 1 == SOCKETS_BADLINK.len() {
+        w.write_str("}}")
+    } else {
+        Ok(())
+    }
+}
+
 impl Cursor {
     /// The start of `doc`.
     pub fn new(doc: Doc) -> Self {
@@ -141,8 +184,19 @@ impl Cursor {
                     self.open(ctx, out)
                 }
                 Stage::Close => {
-                    self.stage = Stage::Done;
+                    self.stage = match self.doc {
+                        Doc::Sockets => Stage::Badlink(0),
+                        _ => Stage::Done,
+                    };
                     self.close(ctx, out)
+                }
+                Stage::Badlink(part) => {
+                    self.stage = if part + 1 < SOCKETS_BADLINK.len() {
+                        Stage::Badlink(part + 1)
+                    } else {
+                        Stage::Done
+                    };
+                    badlink(part, ctx, out)
                 }
                 Stage::Items => match self.item(ctx, out) {
                     Some(result) => result,
@@ -193,7 +247,8 @@ impl Cursor {
                     write!(w, "{comma}\"{name}\":")?;
                     device.info_value(name, &mut w)?;
                 }
-                w.write_str("}}")
+                // The document's own `}` closes the last bad-link piece.
+                w.write_str("}")
             }
         }
     }

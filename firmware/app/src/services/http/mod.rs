@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `GET /` | the page (HTML, CSS and JS in one file, gzip-coded when the client takes it) |
 //! | `GET /api/info` | every `INFO` key as JSON |
-//! | `GET /api/sockets` | every TCP socket: service, slot, addresses, state, time in state, buffers |
+//! | `GET /api/sockets` | every TCP socket: service, slot, addresses, state, time in state, buffers; the counters and the bad link's counts |
 //! | `GET /api/events?since=N` | the connection state changes from sequence number `N` on |
 //! | `HEAD` of any of these | the same head, no body |
 //!
