@@ -14,6 +14,7 @@ use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 use socklab_app::protocol::DISCARD_PORT;
 use socklab_host::client::{Info, LabClient};
+use socklab_host::launch::Network;
 
 use crate::browser::Browser;
 use crate::Dut;
@@ -41,11 +42,12 @@ const bar = b => ({ queued: +b.dataset.queued, capacity: +b.dataset.capacity, wi
 const box = e => ({
   name: text(e, ".name"), badge: text(e, ".state"), tuple: text(e, ".tuple"),
   service: e.dataset.service, role: e.dataset.role, slot: e.dataset.slot, remote: e.dataset.remote,
-  rx: bar(q(e, ".bar.rx")), tx: bar(q(e, ".bar.tx")),
+  rx: bar(q(e, ".bar.rx")), tx: bar(q(e, ".bar.tx")), iface: e.dataset.iface ?? "",
 });
 return {
   refreshes: +(document.body.dataset.refreshes || 0),
   board: text(document, "#board"),
+  ifaces: [...document.querySelectorAll("#ifaces .iface")].map(e => ({ name: e.dataset.iface, text: e.textContent })),
   status: text(document, "#status"),
   connected: [...document.querySelectorAll("#connected .sock")].map(box),
   closing: [...document.querySelectorAll("#closing .sock")].map(box),
@@ -554,4 +556,49 @@ fn text(value: &Value) -> &str {
 /// `docs/screenshots` in the source tree.
 pub fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
+}
+
+/// The page of a device with two networks, read from the first: its header
+/// lists both interfaces with their addresses and counters, and a lab client
+/// on each network shows in a socket box that names its interface.
+pub fn two_networks_on_the_page(browser: &Browser, dut: &Dut, second: &Network, url: &str) {
+    browser.window_size(DESKTOP.0, DESKTOP.1);
+    browser.goto(url);
+    let alice = dut.lab_client().expect("a lab client on the first network");
+    let dave_addr = SocketAddr::new(second.ipv4.into(), socklab_app::protocol::LAB_PORT);
+    let dave = LabClient::connect_in(&second.host_net, dave_addr, Duration::from_secs(5))
+        .expect("a lab client on the second network");
+    let peers = [
+        (alice.greeting().peer, "eth0"),
+        (dave.greeting().peer, "eth1"),
+    ];
+    let page = browser.wait_for(
+        "both interfaces in the header, each client on its own",
+        SHOWS_WITHIN,
+        READ_PAGE,
+        |p| {
+            let ifaces = p["ifaces"].as_array()?;
+            let shown = |name: &str, address: &str| {
+                ifaces
+                    .iter()
+                    .any(|i| text(&i["name"]) == name && text(&i["text"]).contains(address))
+            };
+            let header = shown("eth0", "192.168.69.1/24")
+                && shown("eth0", "fdaa::1/64")
+                && shown("eth1", "192.168.70.1/24")
+                && shown("eth1", "fdab::1/64");
+            let boxes = p["connected"].as_array()?;
+            let placed = peers.iter().all(|(peer, iface)| {
+                boxes.iter().any(|b| {
+                    text(&b["tuple"]).contains(&peer.to_string()) && text(&b["iface"]) == *iface
+                })
+            });
+            (header && placed).then(|| p.clone())
+        },
+    );
+    eprintln!(
+        "figures: the page's header with two networks: {}",
+        page["ifaces"]
+    );
+    drop((alice, dave));
 }

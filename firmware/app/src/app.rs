@@ -156,12 +156,28 @@ impl<'a> App<'a> {
     /// beyond [`MAX_NETS`] are left out; `config.nets` keeps as many interfaces
     /// as there are devices.
     pub fn new<D: Device>(
-        mut config: Config,
+        config: Config,
         sizes: Sizes,
         storage: Storage<'a>,
         devices: &mut [D],
         now: Instant,
     ) -> Result<Self, StorageError> {
+        let mut slot = None;
+        Self::new_in(&mut slot, config, sizes, storage, devices, now)?;
+        Ok(slot.take().expect("new_in fills the slot"))
+    }
+
+    /// [`App::new`] into `slot`, where the application then stays: it is tens of
+    /// KiB (its interfaces' IP buffers, the services' state, the event ring), and
+    /// built in place a bare-metal board's stack holds it once, not once per move.
+    pub fn new_in<'s, D: Device>(
+        slot: &'s mut Option<Self>,
+        mut config: Config,
+        sizes: Sizes,
+        storage: Storage<'a>,
+        devices: &mut [D],
+        now: Instant,
+    ) -> Result<&'s mut Self, StorageError> {
         storage::check(&sizes, &storage)?;
         let Storage {
             sockets: socket_storage,
@@ -177,12 +193,6 @@ impl<'a> App<'a> {
             let _ = config.nets.push(next);
         }
         config.nets.truncate(count);
-        let mut nets = heapless::Vec::new();
-        for (index, (net, device)) in config.nets.iter().zip(devices.iter_mut()).enumerate() {
-            let seed = config.random_seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            let _ = nets.push(Net::new(net, seed, device, now));
-        }
-        share_addresses(&mut nets, &config.nets);
 
         let mut sockets = SocketSet::new(socket_storage);
         let mut factory = SocketFactory {
@@ -237,10 +247,10 @@ impl<'a> App<'a> {
             sizes.iperf3.max_streams(),
             sizes.iperf2.sockets
         );
-        Ok(App {
+        let app = slot.insert(App {
             config,
             sizes,
-            nets,
+            nets: heapless::Vec::new(),
             sockets,
             services,
             deadlines: [None; COUNT],
@@ -250,7 +260,15 @@ impl<'a> App<'a> {
             started: now,
             turn: 0,
             events: Events::new(),
-        })
+        });
+        // The interfaces last, each straight into its place.
+        for (index, device) in devices.iter_mut().take(count).enumerate() {
+            let net = &app.config.nets[index];
+            let seed = app.config.random_seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            let _ = app.nets.push(Net::new(net, seed, device, now));
+        }
+        share_addresses(&mut app.nets, &app.config.nets);
+        Ok(app)
     }
 
     /// Processes the frames waiting in each of `devices` (the ones [`App::new`]

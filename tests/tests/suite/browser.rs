@@ -12,7 +12,8 @@ use socklab_host::forward::Forwarder;
 use socklab_host::netns::HostNet;
 use socklab_tests::browser::Browser;
 use socklab_tests::page::{
-    bad_link_counts, screenshot_dir, scripted_session, Session, PAGE_BAD_LINK,
+    bad_link_counts, screenshot_dir, scripted_session, two_networks_on_the_page, Session,
+    PAGE_BAD_LINK,
 };
 use socklab_tests::{BoardKind, Dut};
 
@@ -88,5 +89,17 @@ fn tap_page_shows_the_bad_links_counts() {
     let url = format!("http://{}/", dut.addr(HTTP_PORT));
     let seen = bad_link_counts(&browser, &dut, &url);
     eprintln!("linux-tap with {}: {seen:?}", PAGE_BAD_LINK.join(" "));
+    dut.assert_running();
+}
+
+#[test]
+fn tap_page_shows_both_networks() {
+    let _area = socklab_tests::area::enter(module_path!());
+    let device = socklab_tests::networks::start_two_networks(BoardKind::Tap);
+    let second = device.second_network().expect("two networks").clone();
+    let dut = Dut::from_device(BoardKind::Tap, device);
+    let browser = Browser::start(dut.host_net());
+    let url = format!("http://{}/", dut.addr(HTTP_PORT));
+    two_networks_on_the_page(&browser, &dut, &second, &url);
     dut.assert_running();
 }

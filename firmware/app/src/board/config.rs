@@ -16,9 +16,11 @@ pub const HOST_IPV4: Ipv4Address = NetConfig::host_side(0).0;
 /// The host side of the default IPv6 network.
 pub const HOST_IPV6: Ipv6Address = NetConfig::host_side(0).1;
 
-/// The most network interfaces one device serves: the size of [`Nets`]. A board
-/// may serve fewer (mps2-an385's machine has one NIC); `INFO` shows both.
-pub const MAX_NETS: usize = 2;
+/// The most network interfaces one device serves: the size of [`Nets`], 2 with the
+/// `two-networks` feature, else 1 (each interface is a whole smoltcp `Interface`,
+/// its IP buffers included). A board may serve fewer than it has room for; `INFO`
+/// shows both.
+pub const MAX_NETS: usize = if cfg!(feature = "two-networks") { 2 } else { 1 };
 
 /// One network interface's identity. [`NetConfig::default_for`] gives each
 /// interface's defaults: 192.168.69.1/24, fdaa::1/64, 02:00:00:00:00:01 for the
@@ -871,6 +873,7 @@ mod test {
     }
 
     #[test]
+    #[cfg(feature = "two-networks")]
     fn two_interfaces_need_their_own_mac_subnets_and_no_second_dhcp() {
         let mut config = Config::default();
         config.nets.push(NetConfig::default_for(1)).unwrap();

@@ -93,7 +93,10 @@ pub fn serve<B: Board>(
         };
         let _ = links.push(link);
     }
-    let app = App::new(config, sizes, storage, &mut links, now::<B>())
+    // The application is tens of KiB: built in place, in this frame, once; the loop
+    // borrows it.
+    let mut slot = None;
+    let app = App::new_in(&mut slot, config, sizes, storage, &mut links, now::<B>())
         .unwrap_or_else(|e| panic!("pool storage: {e}"));
     let profile = options
         .profile
@@ -125,7 +128,7 @@ fn driver_time<B: Board>(links: &mut [Link<B>]) -> DriverTime {
 /// hook) it stops coming round once the clock reaches it.
 fn run<B: Board>(
     mut board: B,
-    mut app: App<'static>,
+    app: &mut App<'static>,
     mut links: heapless::Vec<Link<B>, MAX_NETS>,
     mut profile: Option<Profile<B>>,
     hang_after_ms: Option<u64>,

@@ -58,13 +58,9 @@ const SIFIVE_TEST_FAIL: u32 = 0x3333;
 /// The `log` sink: the UART, stamped with the CLINT's clock.
 static LOGGER: UartLogger<Uart> = UartLogger::new(Uart, clock::now_ms);
 
-/// The most virtio-net devices the image drives: one network interface each.
-#[cfg(not(feature = "minimal"))]
-const NICS: usize = 2;
-/// The minimal image drives one NIC.
-#[cfg(feature = "minimal")]
-const NICS: usize = 1;
-const _: () = assert!(NICS <= socklab_app::MAX_NETS);
+/// The most virtio-net devices the image drives: one network interface each, as many
+/// as the application has room for (feature `two-networks`: 2).
+const NICS: usize = socklab_app::MAX_NETS;
 
 /// One NIC's receive frame buffers.
 type RxFrames = [[u8; nic::BUFFER_LEN]; nic::RX_BUFFERS];

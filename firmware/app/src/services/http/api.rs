@@ -7,10 +7,12 @@ use core::fmt::Write;
 
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::Socket;
+use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use crate::pool::socket::{socket_addr, state_name};
 use crate::services::report::Device;
 use crate::status::line::{LineWriter, OutLine};
+use crate::status::view::NetStatus;
 use crate::wire::protocol::{self, info};
 
 /// Largest piece: one socket with two IPv6 addresses is about 330 bytes.
@@ -33,6 +35,8 @@ pub(crate) enum Doc {
 enum Stage {
     Open,
     Items,
+    /// `/api/info`'s `ifconfig` list: interface `n` next (one piece each, then `]`).
+    Iface(usize),
     Close,
     /// `/api/sockets`' bad-link counts: one piece per entry of [`SOCKETS_BADLINK`].
     Badlink(usize),
@@ -153,6 +157,48 @@ fn badlink(part: usize, ctx: &Sources<'_, '_, '_>, out: &mut Piece) -> core::fmt
     }
 }
 
+/// Piece `index` of `/api/info`'s `ifconfig` list: interface `index` as an object
+/// with `IFCONFIG`'s fields (the list opens before the first, closes after the last).
+fn iface(index: usize, nets: &[NetStatus], out: &mut Piece) -> core::fmt::Result {
+    let mut w = Json(out);
+    let Some(net) = nets.get(index) else {
+        return w.write_str("]");
+    };
+    w.write_str(if index == 0 { ",\"ifconfig\":[" } else { "," })?;
+    let m = net.config.mac.0;
+    write!(
+        w,
+        "{{\"name\":\"eth{index}\",\"mac\":\"{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\",\
+         \"mtu\":{},\"ipv4\":",
+        m[0], m[1], m[2], m[3], m[4], m[5], net.mtu
+    )?;
+    match net.ipv4 {
+        Some(cidr) => write!(w, "\"{cidr}\"")?,
+        None => w.write_str("null")?,
+    }
+    write!(
+        w,
+        ",\"ipv4_source\":\"{}\",\"ipv6\":\"{}\",\"rx_frames\":{},\"rx_bytes\":{},\
+         \"rx_dropped\":{},\"tx_frames\":{},\"tx_bytes\":{},\"tx_dropped\":{}}}",
+        net.ipv4_source,
+        net.config.ipv6,
+        net.rx_frames,
+        net.rx_bytes,
+        net.rx_dropped,
+        net.tx_frames,
+        net.tx_bytes,
+        net.tx_dropped
+    )
+}
+
+/// The interface whose address `local` is (`eth0`, `eth1`, ...), if any.
+fn iface_of(local: IpEndpoint, nets: &[NetStatus]) -> Option<usize> {
+    nets.iter().position(|net| match local.addr {
+        IpAddress::Ipv4(v4) => net.ipv4.is_some_and(|cidr| cidr.address() == v4),
+        IpAddress::Ipv6(v6) => net.config.ipv6.address() == v6,
+    })
+}
+
 impl Cursor {
     /// The start of `doc`.
     pub fn new(doc: Doc) -> Self {
@@ -201,10 +247,22 @@ impl Cursor {
                 Stage::Items => match self.item(ctx, out) {
                     Some(result) => result,
                     None => {
-                        self.stage = Stage::Close;
+                        self.stage = match self.doc {
+                            Doc::Info => Stage::Iface(0),
+                            _ => Stage::Close,
+                        };
                         continue;
                     }
                 },
+                Stage::Iface(index) => {
+                    let nets = ctx.device.view.nets;
+                    self.stage = if index < nets.len() {
+                        Stage::Iface(index + 1)
+                    } else {
+                        Stage::Close
+                    };
+                    iface(index, nets, out)
+                }
             };
             // A piece that overflowed is cut short: the document says so
             // rather than break the JSON (never happens by the sizes above).
@@ -344,6 +402,9 @@ impl Cursor {
                 if let Some(local) = socket.local_endpoint() {
                     result =
                         result.and_then(|_| write!(w, ",\"local\":\"{}\"", socket_addr(local)));
+                    if let Some(iface) = iface_of(local, ctx.device.view.nets) {
+                        result = result.and_then(|_| write!(w, ",\"iface\":\"eth{iface}\""));
+                    }
                 }
                 if let Some(remote) = socket.remote_endpoint() {
                     result =
