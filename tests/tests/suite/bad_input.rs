@@ -165,11 +165,7 @@ fn socklab_tap_refuses_bad_options_with_the_rule() {
         case(&["--mac", "ff:ff:ff:ff:ff:ff"], "broadcast", USAGE),
         case(&["--mac", "01:00:5e:00:00:01"], "multicast", USAGE),
         case(&["--gateway", "10.9.9.9"], "device's IPv4 subnet", USAGE),
-        case(
-            &["--gateway6", "ff02::2"],
-            "must be a unicast IPv6",
-            USAGE,
-        ),
+        case(&["--gateway6", "ff02::2"], "must be a unicast IPv6", USAGE),
         case(
             &["--delay-ms", "18446744073709551615"],
             "not in 0..=60000",

@@ -65,6 +65,35 @@ fn the_demo_passes_on_the_riscv_board() {
     demo(&["--board", "riscv"]);
 }
 
+/// `--networks 2`: the demo ends with "one device, two networks", every step of
+/// it passed (a client on each network, two local addresses on one port, two
+/// interfaces, no route from one network to the other's address).
+fn two_networks(board: &str) {
+    let transcript = demo(&["--board", board, "--networks", "2"]);
+    for step in [
+        "One device, two networks",
+        "✔ alice, on network A, connects to 192.168.69.1:6666",
+        "✔ dave, on network B, connects to 192.168.70.1:6666",
+        "✔ dave: NETSTAT: two local addresses, one port",
+        "✔ dave: IFCONFIG: two interfaces, two addresses: eth0 192.168.69.1/24, eth1 192.168.70.1/24",
+        "✔ network A connects to 192.168.70.1:6666: refused: Network is unreachable",
+    ] {
+        assert!(transcript.contains(step), "no `{step}` in:\n{transcript}");
+    }
+}
+
+#[test]
+fn the_two_network_step_passes_on_the_tap_board() {
+    let _area = socklab_tests::area::enter(module_path!());
+    two_networks("tap");
+}
+
+#[test]
+fn the_two_network_step_passes_on_the_riscv_board() {
+    let _area = socklab_tests::area::enter(module_path!());
+    two_networks("riscv");
+}
+
 /// `--pause` for a classroom: before each section after the first the demo
 /// prints a prompt and waits for a line on stdin (Enter in a terminal; here
 /// a pipe): nothing more comes until the line is sent.

@@ -61,18 +61,21 @@ impl Demo {
         args: &Args,
         timeout: Duration,
     ) -> Result<(), Stopped> {
+        let networks = usize::from(args.networks);
         println!("socklab demo: the life of a TCP socket, on a device with no hardware");
         println!("====================================================================");
         let started = match board {
-            BoardKind::Tap => self.start_tap()?.map(Started::Tap),
+            BoardKind::Tap => self.start_tap(networks)?.map(Started::Tap),
             BoardKind::QemuUser(machine) | BoardKind::QemuTap(machine) => self
-                .start_qemu(machine, board.has_real_addresses())?
+                .start_qemu(machine, board.has_real_addresses(), networks)?
                 .map(Started::Qemu),
         };
         let Some(started) = started else {
             return Ok(());
         };
-        let result = self.lifecycle(started.device(), args, timeout);
+        let result = self
+            .lifecycle(started.device(), args, timeout)
+            .and_then(|()| self.two_networks(started.device(), timeout));
         if self.failed > 0 {
             print_log_tail(&started.device().log());
         }
@@ -84,7 +87,7 @@ impl Demo {
     }
 
     /// Section 1: the device and its network.
-    fn start_tap(&mut self) -> Result<Option<TapDevice>, Stopped> {
+    fn start_tap(&mut self, networks: usize) -> Result<Option<TapDevice>, Stopped> {
         self.section("A device on a network");
         self.explain(
             "An IP address identifies a machine on a network. A machine has one network \
@@ -102,7 +105,10 @@ impl Demo {
             return Err(Stopped);
         }
         let device = self.step("device started", || {
-            let device = TapDevice::start(TapOptions::default())?;
+            let device = TapDevice::start(TapOptions {
+                networks,
+                ..TapOptions::default()
+            })?;
             let ns = device
                 .netns()
                 .map(|ns| ns.name().to_owned())
@@ -134,7 +140,12 @@ impl Demo {
     }
 
     /// Section 1 on the QEMU board: the image, QEMU, and its network.
-    fn start_qemu(&mut self, machine: Machine, tap: bool) -> Result<Option<QemuDevice>, Stopped> {
+    fn start_qemu(
+        &mut self,
+        machine: Machine,
+        tap: bool,
+        networks: usize,
+    ) -> Result<Option<QemuDevice>, Stopped> {
         self.section("A device on a network");
         self.explain(
             "An IP address identifies a machine on a network. A machine has one network \
@@ -174,6 +185,7 @@ impl Demo {
                 } else {
                     QemuNet::user_any_ports()
                 },
+                networks,
                 ..QemuOptions::default()
             };
             let device = QemuDevice::start(opts)?;

@@ -9,6 +9,7 @@
 
 mod engine;
 mod lifecycle;
+mod networks;
 
 use std::process::ExitCode;
 
@@ -44,6 +45,11 @@ pub struct Args {
     /// --board qemu: the QEMU machine.
     #[arg(long, value_enum, default_value_t = Machine::default())]
     pub machine: Machine,
+
+    /// Network interfaces of the device, 1 or 2 (tap, and riscv-virt on a TAP): with 2,
+    /// the demo ends with "one device, two networks".
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub networks: u8,
 
     /// Bytes sent through the echo service in the transfer step.
     #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
