@@ -47,7 +47,7 @@ pub use smoltcp;
 
 pub use app::App;
 pub use board::config::{BacklogPolicy, BoardStatus, BootReason, Config, StackMeter, Timeouts};
-pub use board::sizes::Sizes;
+pub use board::sizes::{BoardRam, Ram, RamRecord, Sizes, RAM};
 pub use board::storage::{Storage, StorageError, UdpPacketMetadata};
 pub use board::{bootopts, config, storage};
 pub use phy::badlink;
