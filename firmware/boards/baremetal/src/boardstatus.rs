@@ -16,12 +16,10 @@ use crate::stack::board_stack;
 /// `watchdog_ms` the watchdog's timeout if the board runs one. Called once, first thing
 /// in `main`.
 pub fn start(watchdog_ms: Option<u32>) -> BoardStatus {
-    let marker = 0u8;
-    let sp = core::ptr::addr_of!(marker) as usize;
     let stack = board_stack();
-    // SAFETY: the board's one stack, from its linker script; `sp` (this frame) is in it
-    // and everything below it is free this early in `main`.
-    unsafe { stack.paint(sp) };
+    // SAFETY: the board's one stack, from its linker script, which this runs on; this
+    // early in `main` interrupts are off and everything below the stack pointer is free.
+    unsafe { stack.paint() };
     let (reason, count) = bootrecord::boot();
     BoardStatus {
         boot_reason: Some(reason),
