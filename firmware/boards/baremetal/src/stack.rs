@@ -2,8 +2,8 @@
 //! high-water mark is how far down from the top that word has been overwritten.
 //!
 //! The board gives the stack's bounds (from its linker script) and paints it first thing
-//! in `main`; [`Stack::used`] scans up from the bottom for the first word that changed. The scan
-//! reads the whole unused part, so it runs when `INFO` asks, not every poll.
+//! in `main`; [`Stack::used`] scans up from the bottom for the first word that changed.
+//! The scan reads the whole unused part, so it runs when `INFO` asks, not every poll.
 
 use core::ptr::{read_volatile, write_volatile};
 
@@ -50,8 +50,8 @@ impl Stack {
     /// Out of line and reading the stack pointer register itself, so that every frame of
     /// its callers lies above what it paints: an address taken in the caller (a local's)
     /// would not do, because an inlined caller's frame may hold live values below that
-    /// local, which the compiler does not expect to change (riscv-virt's minimal image,
-    /// built at `opt-level = "z"`, lost its NIC's state so).
+    /// local, which the compiler does not expect to change (at `opt-level = "z"`
+    /// riscv-virt's `main` keeps its NIC driver's state there).
     ///
     /// # Safety
     /// `bottom..top` is this program's only stack, RAM that nothing else uses, both
