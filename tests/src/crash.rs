@@ -224,7 +224,8 @@ pub fn crash_at_boot_fails_start_with_the_uart_log(machine: Machine) {
     );
 }
 
-/// Declares the crash cases as tests for a QEMU machine:
+/// Declares the crash cases as tests for a QEMU machine (a patched image
+/// faulting while serving and at boot, the stack overflow hook):
 /// `crash_cases!(Machine::RiscvVirt)`.
 #[macro_export]
 macro_rules! crash_cases {
@@ -240,14 +241,21 @@ macro_rules! crash_cases {
             let _area = $crate::area::enter(module_path!());
             $crate::crash::crash_at_boot_fails_start_with_the_uart_log($machine);
         }
+
+        #[test]
+        fn stack_overflow_faults_with_a_report() {
+            let _area = $crate::area::enter(module_path!());
+            $crate::crash::stack_overflow_faults_with_a_report($machine);
+        }
     };
 }
 
 /// The test hook `--test-stack-overflow` recurses until the stack overflows:
-/// the board faults below its stack (which lies under the statics), prints a
-/// stack overflow report with the stack pointer on the UART and ends QEMU
-/// with status 1 before it serves. For a board whose overflow faults
-/// (mps2-an385; riscv-virt has no guard below its stack).
+/// the board faults below its stack (which lies under the statics: below RAM
+/// on mps2-an385, in a locked no-access PMP region on riscv-virt), prints a
+/// stack overflow report with the fault, the stack pointer (and on
+/// riscv-virt the PC and the faulting address) on the UART and ends QEMU
+/// with status 1 before it serves.
 pub fn stack_overflow_faults_with_a_report(machine: Machine) {
     let image = find_image(machine, &Image::Rebuilt)
         .unwrap_or_else(|e| panic!("the {} image: {e}", machine.spec().board));
@@ -260,9 +268,16 @@ pub fn stack_overflow_faults_with_a_report(machine: Machine) {
         panic!("expected an exit, got: {error}");
     };
     assert_eq!(status.code(), Some(1), "{log}");
-    assert!(
-        log.contains("STACK OVERFLOW: HardFault with sp=0x"),
-        "{log}"
-    );
+    let report = match machine {
+        Machine::Mps2An385 => "STACK OVERFLOW: HardFault with sp=0x",
+        // mcause 7: the store into the guard.
+        Machine::RiscvVirt => "STACK OVERFLOW: store access fault (mcause 7) at mepc=0x",
+    };
+    assert!(log.contains(report), "{log}");
     assert!(log.contains("below the stack's bottom"), "{log}");
+    if machine == Machine::RiscvVirt {
+        for part in [" with sp=0x800f", " mtval=0x800f", "in the guard"] {
+            assert!(log.contains(part), "{part:?} missing: {log}");
+        }
+    }
 }

@@ -49,7 +49,7 @@ pub use app::App;
 pub use board::config::{
     BacklogPolicy, BoardStatus, BootReason, Config, NetConfig, Nets, StackMeter, Timeouts, MAX_NETS,
 };
-pub use board::sizes::Sizes;
+pub use board::sizes::{BoardRam, Ram, RamRecord, Sizes, RAM};
 pub use board::storage::{Storage, StorageError, UdpPacketMetadata};
 pub use board::{bootopts, config, storage};
 pub use phy::badlink;

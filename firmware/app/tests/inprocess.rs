@@ -17,7 +17,8 @@ use socklab_app::protocol::{
 use socklab_app::services;
 use socklab_app::smoltcp::socket::tcp::State;
 use socklab_app::{
-    config, BoardStatus, BootReason, ClosingSizes, Config, LabSizes, Sizes, StackMeter, Timeouts,
+    config, BoardRam, BoardStatus, BootReason, ClosingSizes, Config, LabSizes, Sizes, StackMeter,
+    Timeouts, RAM,
 };
 
 /// A config with `timeouts` and the defaults otherwise.
@@ -222,8 +223,8 @@ fn netstat_lists_every_socket_listening_ones_too() {
 }
 
 /// Every `INFO` key of the service table has a value of its own: no key is
-/// left to the `none` fallback (ipv4 is static, offload and the board's
-/// status given here).
+/// left to the `none` fallback (ipv4 is static, offload, the board's status
+/// and its RAM pools given here).
 #[test]
 fn every_info_key_has_its_own_value_in_table_order() {
     fn stack_used() -> usize {
@@ -240,6 +241,15 @@ fn every_info_key_has_its_own_value_in_table_order() {
         },
         ..Config::default()
     };
+    let board = BoardRam {
+        nic: 1,
+        dma: 2,
+        bad_link: 3,
+        handler_stack: 4,
+        stack: 65536,
+    };
+    let ram = SMALL.ram().with_board(board);
+    RAM.record(&ram);
     let mut net = Net::new(config, SMALL);
     let (mut a, _) = net.lab(false);
     let info = net.info(&mut a);
@@ -254,6 +264,13 @@ fn every_info_key_has_its_own_value_in_table_order() {
         (info::STACK_USED, "1234"),
         (info::STACK_RESERVED, "65536"),
         (info::WATCHDOG_MS, "2000"),
+        (info::RAM_LAB, &ram.lab.to_string()),
+        (info::RAM_NIC, "1"),
+        (info::RAM_DMA, "2"),
+        (info::RAM_BAD_LINK, "3"),
+        (info::RAM_HANDLER_STACK, "4"),
+        (info::RAM_STACK, "65536"),
+        (info::RAM_TOTAL, &(SMALL.total_bytes() + 65546).to_string()),
     ] {
         assert_eq!(value(&info, key), expected, "{key}");
     }

@@ -10,12 +10,15 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::socket::udp;
 use smoltcp::time::Instant;
 
+use crate::app::App;
 use crate::board::config::BootReason;
+use crate::board::sizes::RAM;
 use crate::phy::badlink::COUNTS;
 use crate::pool::closing::ClosingPool;
 use crate::pool::socket::{socket_addr, state_name};
 use crate::services::service::{Declared, Inventory, Listed, Peers, Role, Transport, Values};
 use crate::status::counters::Counters;
+use crate::status::events::Events;
 use crate::status::view::View;
 use crate::wire::protocol::{
     info, EventRow, IfaceRow, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION,
@@ -74,6 +77,26 @@ pub(crate) const DEVICE_INFO_KEYS: &[&str] = &[
     info::STACK_USED,
     info::STACK_RESERVED,
     info::WATCHDOG_MS,
+    // The RAM budget: the pools that add up to `ram_total`, then the
+    // application's part of the stack.
+    info::RAM_LAB,
+    info::RAM_BULK,
+    info::RAM_IPERF3,
+    info::RAM_IPERF2,
+    info::RAM_HTTP,
+    info::RAM_UDP,
+    info::RAM_DAYTIME,
+    info::RAM_CLOSING,
+    info::RAM_DHCP,
+    info::RAM_NIC,
+    info::RAM_DMA,
+    info::RAM_BAD_LINK,
+    info::RAM_HANDLER_STACK,
+    info::RAM_STACK,
+    info::RAM_TOTAL,
+    info::RAM_APP,
+    info::RAM_EVENT_RING,
+    info::RAM_FRAGMENT_BUFFERS,
 ];
 
 /// Everything the device-wide reports read, borrowed for one row.
@@ -269,7 +292,19 @@ impl<'r, 'a> Device<'r, 'a> {
             info::STACK_USED => optional(out, status.stack_used.map(|meter| (meter.0)())),
             info::STACK_RESERVED => optional(out, status.stack_reserved),
             info::WATCHDOG_MS => optional(out, status.watchdog_ms),
-            _ => write!(out, "{}", info::NONE),
+            info::RAM_TOTAL => optional(out, RAM.pools().map(|p| p.iter().sum::<usize>())),
+            info::RAM_APP => write!(out, "{}", core::mem::size_of::<App<'static>>()),
+            info::RAM_EVENT_RING => write!(out, "{}", core::mem::size_of::<Events>()),
+            info::RAM_FRAGMENT_BUFFERS => write!(
+                out,
+                "{}",
+                smoltcp::config::REASSEMBLY_BUFFER_SIZE * smoltcp::config::REASSEMBLY_BUFFER_COUNT
+                    + smoltcp::config::FRAGMENTATION_BUFFER_SIZE
+            ),
+            _ => match info::RAM_POOLS.iter().position(|pool| *pool == key) {
+                Some(i) => optional(out, RAM.pools().map(|p| p[i])),
+                None => write!(out, "{}", info::NONE),
+            },
         }
     }
 }

@@ -811,6 +811,70 @@ pub mod info {
     /// The watchdog's timeout, ms: a serve loop stuck this long resets the
     /// device.
     pub const WATCHDOG_MS: &str = "watchdog_ms";
+    /// RAM of the lab and the management port, bytes: socket buffers,
+    /// socket slots, lab states. The `ram_*` pools ([`RAM_POOLS`]) are
+    /// `none` on a board that does not record them.
+    pub const RAM_LAB: &str = "ram_lab";
+    /// RAM of echo, discard and chargen over TCP, bytes.
+    pub const RAM_BULK: &str = "ram_bulk";
+    /// RAM of the iperf3 server, bytes (0 when it is not built).
+    pub const RAM_IPERF3: &str = "ram_iperf3";
+    /// RAM of the iperf2 server, bytes (0 when it is not built).
+    pub const RAM_IPERF2: &str = "ram_iperf2";
+    /// RAM of the HTTP server, bytes (0 when it is not built).
+    pub const RAM_HTTP: &str = "ram_http";
+    /// RAM of the UDP services, datagram entries included, bytes (0 when
+    /// they are not built).
+    pub const RAM_UDP: &str = "ram_udp";
+    /// RAM of the daytime service, bytes (0 when it is not built).
+    pub const RAM_DAYTIME: &str = "ram_daytime";
+    /// RAM of the closing pool, bytes: its sockets' buffers, slots and entries.
+    pub const RAM_CLOSING: &str = "ram_closing";
+    /// RAM of the DHCP client's socket slot, bytes.
+    pub const RAM_DHCP: &str = "ram_dhcp";
+    /// RAM of the NIC's frame buffers where they are statics, bytes.
+    pub const RAM_NIC: &str = "ram_nic";
+    /// RAM the NIC reaches by DMA (virtqueues), bytes.
+    pub const RAM_DMA: &str = "ram_dma";
+    /// RAM of the bad link's hold buffers, bytes (reserved with or without
+    /// a bad link).
+    pub const RAM_BAD_LINK: &str = "ram_bad_link";
+    /// RAM of the board's exception stack, apart from the program's, bytes.
+    pub const RAM_HANDLER_STACK: &str = "ram_handler_stack";
+    /// RAM of the program's stack, its whole reservation, bytes: the
+    /// application's own state lives in it ([`RAM_APP`]).
+    pub const RAM_STACK: &str = "ram_stack";
+    /// Every `ram_*` pool added up, bytes: what the image takes in RAM, the
+    /// stack included.
+    pub const RAM_TOTAL: &str = "ram_total";
+    /// The application's own state, bytes (`App`: the interface, the socket
+    /// set, the services, the counters, the event ring and the IP fragment
+    /// buffers), held on the stack of the board's `main`: part of
+    /// [`RAM_STACK`], not a pool of its own.
+    pub const RAM_APP: &str = "ram_app";
+    /// The event ring and the socket states it follows, bytes: part of
+    /// [`RAM_APP`].
+    pub const RAM_EVENT_RING: &str = "ram_event_ring";
+    /// The IP reassembly and fragmentation buffers, bytes: part of
+    /// [`RAM_APP`] (inside the interface).
+    pub const RAM_FRAGMENT_BUFFERS: &str = "ram_fragment_buffers";
+    /// The `ram_*` pools that add up to [`RAM_TOTAL`], in `INFO`'s order.
+    pub const RAM_POOLS: [&str; 14] = [
+        RAM_LAB,
+        RAM_BULK,
+        RAM_IPERF3,
+        RAM_IPERF2,
+        RAM_HTTP,
+        RAM_UDP,
+        RAM_DAYTIME,
+        RAM_CLOSING,
+        RAM_DHCP,
+        RAM_NIC,
+        RAM_DMA,
+        RAM_BAD_LINK,
+        RAM_HANDLER_STACK,
+        RAM_STACK,
+    ];
     /// Sockets on the iperf3 port (one control, the streams, one to answer "busy").
     pub const IPERF3_SOCKETS: &str = "iperf3_sockets";
     /// Most TCP streams one iperf3 test may open (`-P`, twice that with `--bidir`).

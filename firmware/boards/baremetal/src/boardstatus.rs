@@ -1,26 +1,25 @@
 //! What a bare-metal board tells `INFO` about itself: the boot record's reason and
-//! count, and the painted stack's size and high-water mark.
+//! count, the painted stack's size and high-water mark, and the RAM of every pool.
 //!
 //! Every board's `memory.x` defines the symbols this needs: `_stack_bottom` and
 //! `_stack_top` (the stack's bounds) and `_boot_record` (the start of the `NOINIT`
 //! region).
 
 use log::info;
-use socklab_app::{BoardStatus, BootReason, StackMeter};
+use socklab_app::{BoardRam, BoardStatus, BootReason, Sizes, StackMeter, RAM};
 
 use crate::bootrecord;
+use crate::serve::BAD_LINK_BYTES;
 use crate::stack::board_stack;
 
 /// Paints the stack and reads the boot record: the board's status for `INFO`, with
 /// `watchdog_ms` the watchdog's timeout if the board runs one. Called once, first thing
 /// in `main`.
 pub fn start(watchdog_ms: Option<u32>) -> BoardStatus {
-    let marker = 0u8;
-    let sp = core::ptr::addr_of!(marker) as usize;
     let stack = board_stack();
-    // SAFETY: the board's one stack, from its linker script; `sp` (this frame) is in it
-    // and everything below it is free this early in `main`.
-    unsafe { stack.paint(sp) };
+    // SAFETY: the board's one stack, from its linker script, which this runs on; this
+    // early in `main` interrupts are off and everything below the stack pointer is free.
+    unsafe { stack.paint() };
     let (reason, count) = bootrecord::boot();
     BoardStatus {
         boot_reason: Some(reason),
@@ -35,6 +34,25 @@ pub fn start(watchdog_ms: Option<u32>) -> BoardStatus {
 fn stack_used() -> usize {
     // SAFETY: the board's one stack, painted by `start`.
     unsafe { board_stack().used() }
+}
+
+/// Records the RAM of every pool for `INFO` (`ram_*`, `ram_total`): the application's
+/// from `sizes`, the bad link's hold buffers, the stack's reservation, and the statics
+/// the board declares in `board` (its NIC buffers, DMA memory, exception stack). Called
+/// once in `main`, with the `SIZES` it takes its storage for.
+pub fn record_ram(sizes: &Sizes, board: BoardRam) {
+    let ram = sizes.ram().with_board(BoardRam {
+        bad_link: BAD_LINK_BYTES,
+        stack: board_stack().reserved(),
+        ..board
+    });
+    RAM.record(&ram);
+    info!(
+        "RAM {} B: pools {} B, stack {} B",
+        ram.total(),
+        ram.total() - ram.board.stack,
+        ram.board.stack
+    );
 }
 
 /// Logs why the board booted, how often, and its stack's reservation.

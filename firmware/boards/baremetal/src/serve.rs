@@ -30,10 +30,13 @@ pub type Nics<N> = heapless::Vec<N, MAX_NETS>;
 /// given (on the first interface only: the bad link's buffers are one static).
 type Link<B> = Optional<BadLink<'static, NicDevice<B>>, NicDevice<B>>;
 
+/// Bytes of the bad link's hold buffers: a static of every image (INFO `ram_bad_link`).
+pub const BAD_LINK_BYTES: usize = badlink::storage_bytes(BAD_LINK_HELD, BAD_LINK_FRAME);
+
 /// The bad link's hold buffers, taken once when a fault option is given.
 fn take_bad_link_storage() -> &'static mut [u8] {
-    static STORAGE: ConstStaticCell<[u8; badlink::storage_bytes(BAD_LINK_HELD, BAD_LINK_FRAME)]> =
-        ConstStaticCell::new([0; badlink::storage_bytes(BAD_LINK_HELD, BAD_LINK_FRAME)]);
+    static STORAGE: ConstStaticCell<[u8; BAD_LINK_BYTES]> =
+        ConstStaticCell::new([0; BAD_LINK_BYTES]);
     STORAGE.take()
 }
 

@@ -2,15 +2,15 @@
 //! high-water mark is how far down from the top that word has been overwritten.
 //!
 //! The board gives the stack's bounds (from its linker script) and paints it first thing
-//! in `main`; [`used`] scans up from the bottom for the first word that changed. The scan
-//! reads the whole unused part, so it runs when `INFO` asks, not every poll.
+//! in `main`; [`Stack::used`] scans up from the bottom for the first word that changed.
+//! The scan reads the whole unused part, so it runs when `INFO` asks, not every poll.
 
 use core::ptr::{read_volatile, write_volatile};
 
 /// The word a painted, never-used stack word holds.
 pub const PAINT: u32 = 0x5354_4b21;
-/// Bytes below the current stack pointer left unpainted: room for the painting call's
-/// own frame.
+/// Bytes below the stack pointer left unpainted, for safety's sake (the painting loop
+/// itself needs none).
 const MARGIN: usize = 256;
 
 extern "C" {
@@ -44,14 +44,22 @@ impl Stack {
         self.top - self.bottom
     }
 
-    /// Fills the stack from its bottom up to a little below `sp` (the caller's stack
-    /// pointer) with [`PAINT`].
+    /// Fills the stack from its bottom up to a little below this call's own stack
+    /// pointer with [`PAINT`].
+    ///
+    /// Out of line and reading the stack pointer register itself, so that every frame of
+    /// its callers lies above what it paints: an address taken in the caller (a local's)
+    /// would not do, because an inlined caller's frame may hold live values below that
+    /// local, which the compiler does not expect to change (at `opt-level = "z"`
+    /// riscv-virt's `main` keeps its NIC driver's state there).
     ///
     /// # Safety
     /// `bottom..top` is this program's only stack, RAM that nothing else uses, both
-    /// 4-aligned, and `sp` lies in it: everything below `sp` is free.
-    pub unsafe fn paint(&self, sp: usize) {
-        let end = sp.saturating_sub(MARGIN) & !3;
+    /// 4-aligned, and this call runs on it with interrupts off: everything below the stack
+    /// pointer is free.
+    #[inline(never)]
+    pub unsafe fn paint(&self) {
+        let end = stack_pointer().saturating_sub(MARGIN) & !3;
         let mut word = self.bottom;
         while word < end {
             // SAFETY: a word of the stack below the live part, per the caller's promise.
@@ -73,6 +81,29 @@ impl Stack {
         }
         self.top - word
     }
+}
+
+/// The stack pointer register.
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: reads a register into another; touches no memory.
+    #[cfg(target_arch = "riscv32")]
+    unsafe {
+        core::arch::asm!("mv {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    // SAFETY: as above.
+    #[cfg(target_arch = "arm")]
+    unsafe {
+        core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    // A host build (the crate's unit tests) paints no stack: a local's address stands in.
+    #[cfg(not(any(target_arch = "riscv32", target_arch = "arm")))]
+    {
+        let marker = 0u8;
+        sp = core::ptr::addr_of!(marker) as usize;
+    }
+    sp
 }
 
 /// The test hook `--test-stack-overflow`: recurses, each level holding a buffer the

@@ -22,7 +22,7 @@ use core::fmt::Write;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
 use log::{info, LevelFilter};
-use socklab_app::{BootReason, Sizes};
+use socklab_app::{BoardRam, BootReason, Sizes};
 use socklab_baremetal::{
     boardstatus, bootrecord, console, take_storage, Board, Buffered, Console, UartLogger,
 };
@@ -104,6 +104,15 @@ fn main() -> ! {
         SIZES.total_bytes()
     );
     boardstatus::log_boot(&status);
+    // The LAN9118's frame buffers live in the driver, on the stack.
+    let handler_stack = HANDLER_STACK_WORDS * 4;
+    boardstatus::record_ram(
+        &SIZES,
+        BoardRam {
+            handler_stack,
+            ..BoardRam::NONE
+        },
+    );
 
     // SAFETY: the LAN9118's registers on this machine; `nic` is their only user.
     let mut nic = unsafe { Lan9118::new(lan9118::MPS2_AN385_BASE) };

@@ -5,8 +5,9 @@
 //! the DMA pool in [`dma`]), a clock from the CLINT ([`clock`]), the NS16550A UART
 //! ([`uart`]), `wfi` between polls until a frame arrives or the next deadline
 //! ([`idle`]), semihosting for the boot options ([`semihosting`]), its memory layout
-//! (`memory.x`) and the pool's [`SIZES`]. A panic or an exception prints what happened
-//! and ends QEMU with a failure status through the `sifive_test` device.
+//! (`memory.x`) and the pool's [`SIZES`], and its traps and stack guard ([`trap`]). A
+//! panic or an exception prints what happened and ends QEMU with a failure status
+//! through the `sifive_test` device.
 #![no_std]
 #![no_main]
 
@@ -16,19 +17,17 @@ mod idle;
 mod kick;
 mod nic;
 mod semihosting;
+mod trap;
 mod uart;
 mod watchdog;
 
-use core::fmt::Write;
 use core::ptr::write_volatile;
 use static_cell::ConstStaticCell;
 
 use log::{info, warn, LevelFilter};
 use socklab_app::smoltcp::wire::EthernetAddress;
-use socklab_app::{BootReason, Sizes};
-use socklab_baremetal::{
-    boardstatus, bootrecord, console, take_storage, Board, Console, UartLogger,
-};
+use socklab_app::{BoardRam, BootReason, Sizes};
+use socklab_baremetal::{boardstatus, bootrecord, console, take_storage, Board, UartLogger};
 
 use crate::nic::VirtioNet;
 use crate::uart::Uart;
@@ -45,6 +44,16 @@ pub const SIZES: Sizes = socklab_baremetal::small_pool(64 * 1024, 256 * 1024);
 /// The minimal image's pool (feature `minimal`): the app's [`Sizes::MINIMAL`].
 #[cfg(feature = "minimal")]
 pub const SIZES: Sizes = Sizes::MINIMAL;
+
+/// The board's statics beside the pool (`INFO` `ram_nic`, `ram_dma`,
+/// `ram_handler_stack`): the NICs' frame buffers, the virtqueues' DMA pages and the
+/// stack traps run on.
+const BOARD_RAM: BoardRam = BoardRam {
+    nic: NICS * nic::BUFFER_LEN * (nic::RX_BUFFERS + nic::TX_BUFFERS),
+    dma: dma::DMA_PAGES * virtio_drivers::PAGE_SIZE,
+    handler_stack: trap::TRAP_STACK_BYTES,
+    ..BoardRam::NONE
+};
 
 /// Board name the application reports in `INFO`.
 const BOARD: &str = "riscv-virt";
@@ -81,8 +90,8 @@ struct RiscvVirt {
 impl Board for RiscvVirt {
     type Nic = VirtioNet;
     const COUNTER_UNIT: &'static str = "cycles";
-    /// Below the stack is the free top of the code's region: no guard (no PMP).
-    const OVERFLOW_FAULTS: bool = false;
+    /// Below the stack is a locked no-access PMP region ([`trap`]).
+    const OVERFLOW_FAULTS: bool = true;
 
     fn now_ms() -> u64 {
         clock::now_ms()
@@ -121,6 +130,7 @@ impl Board for RiscvVirt {
 
 #[riscv_rt::entry]
 fn main() -> ! {
+    let guarded = trap::guard_stack();
     let status = boardstatus::start(Some(watchdog::TIMEOUT_MS));
     console::install(&LOGGER, LOG_LEVEL);
     info!(
@@ -129,6 +139,8 @@ fn main() -> ! {
         SIZES.total_bytes()
     );
     boardstatus::log_boot(&status);
+    boardstatus::record_ram(&SIZES, BOARD_RAM);
+    assert!(guarded, "the hart refused the stack guard's PMP entry");
 
     let (mut config, options) = socklab_baremetal::boot_options(BOARD, |op, block| {
         // SAFETY: a semihosting call with the block `boot_options` keeps alive across it.
@@ -192,7 +204,7 @@ fn main() -> ! {
 }
 
 /// Ends QEMU with exit status 1 through the `sifive_test` device.
-fn exit_failure() -> ! {
+pub(crate) fn exit_failure() -> ! {
     // SAFETY: the `sifive_test` device of QEMU's virt machine; the write ends the run.
     unsafe { write_volatile(SIFIVE_TEST as *mut u32, (1 << 16) | SIFIVE_TEST_FAIL) };
     loop {
@@ -205,27 +217,5 @@ fn exit_failure() -> ! {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     bootrecord::note(BootReason::Fault);
     console::report_panic(Uart, clock::now_ms(), info);
-    exit_failure()
-}
-
-/// Prints the exception (cause, where, what) and the trapped registers on the UART and
-/// ends QEMU with a failure status.
-#[export_name = "ExceptionHandler"]
-fn exception(frame: &riscv_rt::TrapFrame) -> ! {
-    bootrecord::note(BootReason::Fault);
-    let mut uart = Console(Uart);
-    let _ = writeln!(
-        uart,
-        "\nEXCEPTION mcause={:#010x} mepc={:#010x} mtval={:#010x} ra={:#010x}",
-        riscv::register::mcause::read().bits(),
-        riscv::register::mepc::read(),
-        riscv::register::mtval::read(),
-        frame.ra
-    );
-    let _ = writeln!(
-        uart,
-        "  a0={:#010x} a1={:#010x} a2={:#010x} a3={:#010x} t0={:#010x}",
-        frame.a0, frame.a1, frame.a2, frame.a3, frame.t0
-    );
     exit_failure()
 }
