@@ -266,15 +266,22 @@ impl<'a> App<'a> {
         }
 
         // Send everything the sockets have: one pass sends at most one
-        // segment per socket. A frame that arrives meanwhile stays queued in
-        // the device, so the board's wait returns at once.
+        // segment per socket, and another pass runs only while the stack has
+        // more to send now (its delay, needed below anyway, says so without a
+        // pass that finds nothing). A frame that arrives meanwhile stays
+        // queued in the device, so the board's wait returns at once.
         let mut counted = Counted {
             inner: device,
             counters: &self.frames,
         };
-        while self.iface.poll_egress(now, &mut counted, &mut self.sockets)
-            == PollResult::SocketStateChanged
-        {}
+        let mut stack = loop {
+            let sent = self.iface.poll_egress(now, &mut counted, &mut self.sockets)
+                == PollResult::SocketStateChanged;
+            let delay = self.iface.poll_delay(now, &self.sockets);
+            if !sent || delay != Some(Duration::ZERO) {
+                break delay;
+            }
+        };
         self.events.scan(&self.sockets, now, self.started);
 
         // A stack timer that fired while sending (a dead peer dropped, a
@@ -286,13 +293,11 @@ impl<'a> App<'a> {
             .iter()
             .any(|s| !s.every_poll() && s.changed(&self.sockets))
             || self.closing.changed(&self.sockets);
-        let stack = if cut_short || frames == MAX_INGRESS_PER_POLL || moved {
+        if cut_short || frames == MAX_INGRESS_PER_POLL || moved {
             // More may be waiting, or there is work for the services: come
             // back at once.
-            Some(Duration::ZERO)
-        } else {
-            self.iface.poll_delay(now, &self.sockets)
-        };
+            stack = Some(Duration::ZERO);
+        }
         let app = self
             .deadlines
             .iter()

@@ -11,11 +11,10 @@
 //! The pool has a fixed number of sockets per buffer class (lab-sized and
 //! bulk-sized, [`ClosingSizes`]).
 //! When every one is busy (a burst of closes faster than TIME-WAIT's 10 s
-//! can absorb), the oldest socket that has been in TIME-WAIT for
-//! [`TIME_WAIT_MIN`] (its last ACK long sent) is recycled, as Linux drops
-//! TIME-WAIT sockets beyond `tcp_max_tw_buckets`; `INFO` counts them as
-//! `time_wait_recycled`. With none of those either, a slot keeps its own
-//! closing socket and listens again when that close ends.
+//! can absorb), the oldest socket whose last ACK has left is recycled, as
+//! Linux drops TIME-WAIT sockets beyond `tcp_max_tw_buckets`; `INFO` counts
+//! them as `time_wait_recycled`. With none of those either, a slot keeps its
+//! own closing socket and listens again when that close ends.
 
 use log::{debug, info};
 use smoltcp::iface::{SocketHandle, SocketSet};
@@ -24,17 +23,6 @@ use smoltcp::time::{Duration, Instant};
 
 use crate::pool::socket::end_of_connection;
 use crate::status::counters::Counters;
-
-/// A TIME-WAIT socket younger than this is never recycled: by then its last
-/// ACK has been sent (every socket that closes acknowledges without delay,
-/// so that ACK leaves in the poll that took the FIN, a poll that ended at
-/// least a millisecond earlier). What recycling gives up is only the answer
-/// to a FIN retransmitted because that ACK was lost.
-///
-/// It bounds the connection rate of a device whose closes outrun the pool:
-/// at most `lab / TIME_WAIT_MIN` a second (32 sockets: 16,000; at 20 ms,
-/// with ACKs delayed by up to 10 ms, it would be 1,600).
-pub const TIME_WAIT_MIN: Duration = Duration::from_millis(2);
 
 /// How many closing sockets of each buffer class the device has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +66,12 @@ pub struct ClosingSocket {
     last_state: State,
     /// The end of its connection is already counted.
     counted: bool,
-    /// Since when it is in TIME-WAIT.
+    /// Since when a pass of [`ClosingPool::poll`] saw it in TIME-WAIT. Set
+    /// only by that pass, which runs before the poll's egress: a socket with
+    /// this set has sent its last ACK (every socket that closes acknowledges
+    /// without delay, so that ACK leaves in the poll that took the FIN), and
+    /// recycling it gives up only the answer to a FIN retransmitted because
+    /// that ACK was lost.
     time_wait_since: Option<Instant>,
 }
 
@@ -167,15 +160,13 @@ impl<'a> ClosingPool<'a> {
         let entry = match free {
             Some(entry) => entry,
             None => {
-                // Every one busy: recycle the oldest long-enough TIME-WAIT.
+                // Every one busy: recycle the oldest TIME-WAIT whose last
+                // ACK has left.
                 let entry = self
                     .sockets
                     .iter_mut()
                     .filter(ours)
-                    .filter(|e| {
-                        e.time_wait_since
-                            .is_some_and(|at| now - at >= TIME_WAIT_MIN)
-                    })
+                    .filter(|e| e.time_wait_since.is_some())
                     .min_by_key(|e| e.time_wait_since)?;
                 counters.time_wait_recycled += 1;
                 debug!("closing pool: full, a TIME-WAIT socket recycled");
@@ -187,7 +178,9 @@ impl<'a> ClosingPool<'a> {
         entry.since = Some(now);
         entry.last_state = state;
         entry.counted = counted;
-        entry.time_wait_since = (state == State::TimeWait).then_some(now);
+        // Even a socket that is in TIME-WAIT already may not have sent its
+        // last ACK yet: only the pool's own pass marks it recyclable.
+        entry.time_wait_since = None;
         Some(free)
     }
 
@@ -231,7 +224,15 @@ impl<'a> ClosingPool<'a> {
         now: Instant,
     ) {
         let mut next: Option<Instant> = None;
+        // Per class (lab, bulk): a socket became recyclable in this pass, and
+        // a socket is free.
+        let mut ripe = [false; 2];
+        let mut free = [false; 2];
         for entry in self.sockets.iter_mut() {
+            let class = entry.class as usize;
+            if entry.handle.is_some() && entry.since.is_none() {
+                free[class] = true;
+            }
             let (Some(handle), Some(since)) = (entry.handle, entry.since) else {
                 continue;
             };
@@ -244,25 +245,20 @@ impl<'a> ClosingPool<'a> {
                 log_end(socket, entry.last_state, state);
             }
             entry.last_state = state;
-            if state == State::TimeWait {
-                entry.time_wait_since.get_or_insert(now);
+            if state == State::TimeWait && entry.time_wait_since.is_none() {
+                entry.time_wait_since = Some(now);
+                ripe[class] = true;
             }
             if finished(socket) {
                 entry.since = None;
                 entry.time_wait_since = None;
+                free[class] = true;
                 debug!("closing pool: a socket is free again");
                 continue;
             }
             if matches!(state, State::TimeWait | State::Closed) {
                 // TIME-WAIT ends on the stack's own timer; a reset in
-                // flight goes with the next send. A young TIME-WAIT wants a
-                // look when it may be recycled, for a slot that waits.
-                if let Some(at) = entry.time_wait_since {
-                    let ripe = at + TIME_WAIT_MIN;
-                    if ripe > now {
-                        next = Some(next.map_or(ripe, |n| n.min(ripe)));
-                    }
-                }
+                // flight goes with the next send.
                 continue;
             }
             let deadline = since + closing;
@@ -278,6 +274,12 @@ impl<'a> ClosingPool<'a> {
                 continue;
             }
             next = Some(next.map_or(deadline, |n| n.min(deadline)));
+        }
+        if ripe.iter().zip(free).any(|(&ripe, free)| ripe && !free) {
+            // A slot may wait for a socket of a full class, and one is
+            // recyclable once this poll's egress has sent its last ACK: the
+            // next poll, at once, lets the services take it.
+            next = Some(now);
         }
         self.deadline = next;
     }
