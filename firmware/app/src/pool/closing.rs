@@ -24,6 +24,12 @@ use smoltcp::time::{Duration, Instant};
 use crate::pool::socket::end_of_connection;
 use crate::status::counters::Counters;
 
+/// How soon after a pass marks a TIME-WAIT socket of a full class
+/// recyclable the pool asks for another look, for a slot that waits for a
+/// socket: not at once, which would cost a poll per close under a stream of
+/// connections (where the next frame brings that poll anyway).
+const RIPE_LOOK: Duration = Duration::from_millis(1);
+
 /// How many closing sockets of each buffer class the device has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClosingSizes {
@@ -277,9 +283,11 @@ impl<'a> ClosingPool<'a> {
         }
         if ripe.iter().zip(free).any(|(&ripe, free)| ripe && !free) {
             // A slot may wait for a socket of a full class, and one is
-            // recyclable once this poll's egress has sent its last ACK: the
-            // next poll, at once, lets the services take it.
-            next = Some(now);
+            // recyclable once this poll's egress has sent its last ACK. A
+            // busy device polls again sooner anyway; an idle one wakes after
+            // [`RIPE_LOOK`] with no frame, and every service runs.
+            let look = now + RIPE_LOOK;
+            next = Some(next.map_or(look, |n| n.min(look)));
         }
         self.deadline = next;
     }
