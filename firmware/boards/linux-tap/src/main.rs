@@ -87,17 +87,16 @@ pub const JUMBO_POOL: Sizes = Sizes {
     ..DEFAULT_POOL
 };
 
-/// The large pool: 1024 lab clients at once, 64 more waiting (about 11 MB in all).
+/// The large pool: 1024 lab clients at once, 64 more waiting (about 11 MB in
+/// all), and the default pool's closing sockets: a closing socket is
+/// recycled once its last ACK has left, so more of them would not raise the
+/// connection rate, and every socket costs each poll's walk.
 pub const LARGE_POOL: Sizes = Sizes {
     lab: LabSizes {
         slots: 1024,
         backlog: 64,
         rx: 1024,
         tx: 2048,
-    },
-    closing: ClosingSizes {
-        lab: 256,
-        ..DEFAULT_POOL.closing
     },
     ..DEFAULT_POOL
 };
