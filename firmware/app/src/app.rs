@@ -192,8 +192,8 @@ impl<'a> App<'a> {
         let mut cut_short = false;
         while frames < MAX_INGRESS_PER_POLL {
             match self
-                .iface
-                .poll_ingress_single(now, &mut counted, &mut self.sockets)
+                .closing
+                .ingress(&mut self.iface, now, &mut counted, &mut self.sockets)
             {
                 PollIngressSingleResult::None => break,
                 _ => frames += 1,

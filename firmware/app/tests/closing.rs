@@ -444,3 +444,45 @@ fn a_full_pool_recycles_a_time_wait_once_its_last_ack_has_left() {
         "{rows:#?}"
     );
 }
+
+/// A client that connects again from the same port while the device still
+/// holds its previous connection in TIME-WAIT gets in at once, as with
+/// Linux: its SYN frees that TIME-WAIT socket and reaches a listener, with
+/// no challenge ACK and no reset on the way.
+#[test]
+fn a_syn_for_a_time_wait_four_tuple_reaches_a_listener() {
+    let mut net = Net::small();
+    let (mut observer, _) = net.lab(false);
+    let port = net.next_port;
+    let (mut c, _) = net.lab(false);
+    assert_eq!(c.local.port(), port);
+    assert_eq!(net.ask(&mut c, "QUIT"), protocol::BYE);
+    assert!(net.run_until(1_000, |net| !net.socket(&c).may_recv()));
+    net.socket(&c).close();
+    assert!(net.run_until(1_000, |net| net.state(&c) == State::Closed));
+    net.remove(c);
+    let rows = net.netstat(&mut observer);
+    let waits = lab_rows(&rows, "TIME-WAIT");
+    assert_eq!(waits.len(), 1, "{rows:#?}");
+    assert!(waits[0].contains(&format!(":{port} ")), "{rows:#?}");
+
+    net.set_capture(true);
+    net.next_port = port;
+    let start = net.now;
+    let (mut again, _) = net.lab(false);
+    assert_eq!(again.local.port(), port);
+    assert_eq!(net.now, start, "the SYN was not answered at once");
+    let segs: Vec<Seg> = net
+        .captured
+        .iter()
+        .filter_map(|(dir, f)| seg(*dir, f))
+        .filter(|s| s.src_port == port || s.dst_port == port)
+        .collect();
+    assert!(segs.iter().all(|s| !s.rst), "{segs:#?}");
+    // The device's first segment is its SYN-ACK, not a challenge ACK.
+    let first = segs.iter().find(|s| s.dir == Dir::ToClient);
+    assert!(first.is_some_and(|s| s.syn), "{segs:#?}");
+    assert_eq!(net.ask(&mut again, "ECHO again"), "again");
+    let rows = net.netstat(&mut observer);
+    assert!(lab_rows(&rows, "TIME-WAIT").is_empty(), "{rows:#?}");
+}

@@ -17,11 +17,14 @@
 //! own closing socket and listens again when that close ends.
 
 use log::{debug, info};
-use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::iface::{Interface, PollIngressSingleResult, SocketHandle, SocketSet};
+use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::IpEndpoint;
 
-use crate::pool::socket::end_of_connection;
+use crate::pool::reuse::{Guard, Held, HeldState};
+use crate::pool::socket::{end_of_connection, listen};
 use crate::status::counters::Counters;
 
 /// How soon after a pass marks a TIME-WAIT socket of a full class
@@ -79,6 +82,9 @@ pub struct ClosingSocket {
     /// recycling it gives up only the answer to a FIN retransmitted because
     /// that ACK was lost.
     time_wait_since: Option<Instant>,
+    /// Its four-tuple (local, remote) while `time_wait_since` is set: a SYN
+    /// for it frees the socket ([`crate::pool::reuse`]).
+    time_wait: Option<(IpEndpoint, IpEndpoint)>,
 }
 
 impl ClosingSocket {
@@ -90,7 +96,14 @@ impl ClosingSocket {
         last_state: State::Closed,
         counted: false,
         time_wait_since: None,
+        time_wait: None,
     };
+
+    /// The four-tuple (local, remote) of its TIME-WAIT connection, once that
+    /// connection's last ACK has left.
+    pub(crate) fn time_wait_tuple(&self) -> Option<(IpEndpoint, IpEndpoint)> {
+        self.time_wait.filter(|_| self.since.is_some())
+    }
 }
 
 /// True when `socket` has nothing left to do: closed, and any reset it owed
@@ -105,6 +118,8 @@ pub(crate) struct ClosingPool<'a> {
     sizes: ClosingSizes,
     /// When it next needs a look.
     deadline: Option<Instant>,
+    /// A SYN held back while its TIME-WAIT socket is freed.
+    held: Held,
 }
 
 impl<'a> ClosingPool<'a> {
@@ -115,7 +130,57 @@ impl<'a> ClosingPool<'a> {
             sockets,
             sizes,
             deadline: None,
+            held: Held::EMPTY,
         }
+    }
+
+    /// Lets smoltcp read one frame from `device` (`Interface::poll_ingress_single`),
+    /// through the [`Guard`] that holds back a SYN for a TIME-WAIT socket of
+    /// this pool; frees that socket before the next frame, which is then the
+    /// SYN.
+    pub fn ingress<D: Device + ?Sized>(
+        &mut self,
+        iface: &mut Interface,
+        now: Instant,
+        device: &mut D,
+        sockets: &mut SocketSet<'_>,
+    ) -> PollIngressSingleResult {
+        let mut guard = Guard {
+            inner: device,
+            entries: &*self.sockets,
+            held: &mut self.held,
+        };
+        let result = iface.poll_ingress_single(now, &mut guard, sockets);
+        if let HeldState::Waiting(index) = self.held.state {
+            self.release(index, sockets);
+            self.held.state = HeldState::Ready;
+        }
+        result
+    }
+
+    /// Frees entry `index`'s TIME-WAIT socket at once, without a segment: a
+    /// SYN came for its four-tuple.
+    fn release(&mut self, index: usize, sockets: &mut SocketSet<'_>) {
+        let Some(entry) = self.sockets.get_mut(index) else {
+            return;
+        };
+        let Some(handle) = entry.handle.filter(|_| entry.time_wait_tuple().is_some()) else {
+            return;
+        };
+        let socket = sockets.get_mut::<tcp::Socket>(handle);
+        if socket.state() != State::TimeWait {
+            return;
+        }
+        let port = socket.local_endpoint().map_or(0, |e| e.port);
+        // TIME-WAIT is not open: listening resets it without a segment, and
+        // aborting a listening socket sends nothing either.
+        listen(socket, port);
+        socket.abort();
+        entry.since = None;
+        entry.time_wait_since = None;
+        entry.time_wait = None;
+        entry.last_state = State::Closed;
+        debug!("closing pool: a SYN for a TIME-WAIT four-tuple freed its socket");
     }
 
     /// Its sizes.
@@ -187,6 +252,7 @@ impl<'a> ClosingPool<'a> {
         // Even a socket that is in TIME-WAIT already may not have sent its
         // last ACK yet: only the pool's own pass marks it recyclable.
         entry.time_wait_since = None;
+        entry.time_wait = None;
         Some(free)
     }
 
@@ -253,11 +319,13 @@ impl<'a> ClosingPool<'a> {
             entry.last_state = state;
             if state == State::TimeWait && entry.time_wait_since.is_none() {
                 entry.time_wait_since = Some(now);
+                entry.time_wait = socket.local_endpoint().zip(socket.remote_endpoint());
                 ripe[class] = true;
             }
             if finished(socket) {
                 entry.since = None;
                 entry.time_wait_since = None;
+                entry.time_wait = None;
                 free[class] = true;
                 debug!("closing pool: a socket is free again");
                 continue;
