@@ -297,15 +297,17 @@ impl<'a> App<'a> {
                 counters: &net.frames,
             };
             let mut taken = 0;
-            while taken < MAX_INGRESS_PER_POLL {
-                match net
-                    .iface
-                    .poll_ingress_single(now, &mut counted, &mut self.sockets)
+            // A SYN the closing pool holds back is this interface's next
+            // frame: it is read here, whatever the count.
+            while taken < MAX_INGRESS_PER_POLL || self.closing.holds() {
+                match self
+                    .closing
+                    .ingress(&mut net.iface, now, &mut counted, &mut self.sockets)
                 {
                     PollIngressSingleResult::None => break,
                     _ => taken += 1,
                 }
-                if net.frames.reset_seen() {
+                if net.frames.reset_seen() && !self.closing.holds() {
                     // A reset may have sent a socket in SYN-RECEIVED back to
                     // LISTEN with that handshake's timers: the services renew
                     // it before the next SYN can reach it.
@@ -404,15 +406,25 @@ impl<'a> App<'a> {
                 }
             }
         }
+        let mut stack: Option<Duration> = None;
         for &index in &order {
             let (net, device) = (&mut self.nets[index], &mut devices[index]);
             let mut counted = Counted {
                 inner: &mut *device,
                 counters: &net.frames,
             };
-            while net.iface.poll_egress(now, &mut counted, &mut self.sockets)
-                == PollResult::SocketStateChanged
-            {}
+            let delay = loop {
+                let sent = net.iface.poll_egress(now, &mut counted, &mut self.sockets)
+                    == PollResult::SocketStateChanged;
+                let delay = net.iface.poll_delay(now, &self.sockets);
+                if !sent || delay != Some(Duration::ZERO) {
+                    break delay;
+                }
+            };
+            stack = match (stack, delay) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
         self.events.scan(&self.sockets, now, self.started);
 
@@ -425,16 +437,11 @@ impl<'a> App<'a> {
             .iter()
             .any(|s| !s.every_poll() && s.changed(&self.sockets))
             || self.closing.changed(&self.sockets);
-        let stack = if cut_short || full || moved {
+        if cut_short || full || moved {
             // More may be waiting, or there is work for the services: come
             // back at once.
-            Some(Duration::ZERO)
-        } else {
-            self.nets
-                .iter_mut()
-                .filter_map(|net| net.iface.poll_delay(now, &self.sockets))
-                .min()
-        };
+            stack = Some(Duration::ZERO);
+        }
         let app = self
             .deadlines
             .iter()

@@ -369,8 +369,8 @@ fn the_apps_timeouts_act_when_due() {
     assert_eq!(net.app.lab_in_use(), 0);
 }
 
-/// The closing pool's size is in INFO, and a full pool recycles its oldest
-/// TIME-WAIT socket only once that one has waited a second.
+/// The closing pool's size is in INFO, and nothing is recycled before the
+/// pool is full.
 #[test]
 fn info_shows_the_closing_pool() {
     let sizes = Sizes {
@@ -389,4 +389,100 @@ fn info_shows_the_closing_pool() {
         SMALL.closing.bulk.to_string()
     );
     assert_eq!(value(&info, info::TIME_WAIT_RECYCLED), "0");
+}
+
+/// A full closing pool recycles its oldest TIME-WAIT socket as soon as that
+/// socket's last ACK has left, without waiting on the clock: two closes in
+/// the same simulated instant through a pool of one lab socket, the second
+/// takes the first's place, its slot listens again at once, and neither
+/// client sees a reset.
+#[test]
+fn a_full_pool_recycles_a_time_wait_once_its_last_ack_has_left() {
+    let sizes = Sizes {
+        closing: ClosingSizes {
+            lab: 1,
+            ..SMALL.closing
+        },
+        ..SMALL
+    };
+    let mut net = Net::new(Config::default(), sizes);
+    let (mut observer, _) = net.lab(false);
+    net.set_capture(true);
+    let start = net.now;
+    let mut ports = Vec::new();
+    for _ in 0..2 {
+        let (mut c, _) = net.lab(false);
+        ports.push(c.local.port());
+        assert_eq!(net.ask(&mut c, "QUIT"), protocol::BYE);
+        assert!(net.run_until(1_000, |net| !net.socket(&c).may_recv()));
+        net.socket(&c).close();
+        assert!(
+            net.run_until(1_000, |net| net.state(&c) == State::Closed),
+            "the client's FIN was not acknowledged: {}",
+            net.state(&c)
+        );
+    }
+    assert_eq!(net.now, start, "the closes took simulated time");
+    let resets: Vec<Seg> = net
+        .captured
+        .iter()
+        .filter_map(|(dir, f)| seg(*dir, f))
+        .filter(|s| s.rst)
+        .collect();
+    assert!(resets.is_empty(), "{resets:#?}");
+    let info = net.info(&mut observer);
+    assert_eq!(value(&info, info::TIME_WAIT_RECYCLED), "1");
+    // Only the second close is left in TIME-WAIT; every slot but the
+    // observer's listens.
+    let rows = net.netstat(&mut observer);
+    let waits = lab_rows(&rows, "TIME-WAIT");
+    assert_eq!(waits.len(), 1, "{rows:#?}");
+    assert!(waits[0].contains(&format!(":{} ", ports[1])), "{rows:#?}");
+    assert_eq!(
+        lab_rows(&rows, "LISTEN").len(),
+        SMALL.lab.slots - 1,
+        "{rows:#?}"
+    );
+}
+
+/// A client that connects again from the same port while the device still
+/// holds its previous connection in TIME-WAIT gets in at once, as with
+/// Linux: its SYN frees that TIME-WAIT socket and reaches a listener, with
+/// no challenge ACK and no reset on the way.
+#[test]
+fn a_syn_for_a_time_wait_four_tuple_reaches_a_listener() {
+    let mut net = Net::small();
+    let (mut observer, _) = net.lab(false);
+    let port = net.next_port;
+    let (mut c, _) = net.lab(false);
+    assert_eq!(c.local.port(), port);
+    assert_eq!(net.ask(&mut c, "QUIT"), protocol::BYE);
+    assert!(net.run_until(1_000, |net| !net.socket(&c).may_recv()));
+    net.socket(&c).close();
+    assert!(net.run_until(1_000, |net| net.state(&c) == State::Closed));
+    net.remove(c);
+    let rows = net.netstat(&mut observer);
+    let waits = lab_rows(&rows, "TIME-WAIT");
+    assert_eq!(waits.len(), 1, "{rows:#?}");
+    assert!(waits[0].contains(&format!(":{port} ")), "{rows:#?}");
+
+    net.set_capture(true);
+    net.next_port = port;
+    let start = net.now;
+    let (mut again, _) = net.lab(false);
+    assert_eq!(again.local.port(), port);
+    assert_eq!(net.now, start, "the SYN was not answered at once");
+    let segs: Vec<Seg> = net
+        .captured
+        .iter()
+        .filter_map(|(dir, f)| seg(*dir, f))
+        .filter(|s| s.src_port == port || s.dst_port == port)
+        .collect();
+    assert!(segs.iter().all(|s| !s.rst), "{segs:#?}");
+    // The device's first segment is its SYN-ACK, not a challenge ACK.
+    let first = segs.iter().find(|s| s.dir == Dir::ToClient);
+    assert!(first.is_some_and(|s| s.syn), "{segs:#?}");
+    assert_eq!(net.ask(&mut again, "ECHO again"), "again");
+    let rows = net.netstat(&mut observer);
+    assert!(lab_rows(&rows, "TIME-WAIT").is_empty(), "{rows:#?}");
 }

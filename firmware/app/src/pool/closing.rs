@@ -11,30 +11,27 @@
 //! The pool has a fixed number of sockets per buffer class (lab-sized and
 //! bulk-sized, [`ClosingSizes`]).
 //! When every one is busy (a burst of closes faster than TIME-WAIT's 10 s
-//! can absorb), the oldest socket that has been in TIME-WAIT for
-//! [`TIME_WAIT_MIN`] (its last ACK long sent) is recycled, as Linux drops
-//! TIME-WAIT sockets beyond `tcp_max_tw_buckets`; `INFO` counts them as
-//! `time_wait_recycled`. With none of those either, a slot keeps its own
-//! closing socket and listens again when that close ends.
+//! can absorb), the oldest socket whose last ACK has left is recycled, as
+//! Linux drops TIME-WAIT sockets beyond `tcp_max_tw_buckets`; `INFO` counts
+//! them as `time_wait_recycled`. With none of those either, a slot keeps its
+//! own closing socket and listens again when that close ends.
 
 use log::{debug, info};
-use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::iface::{Interface, PollIngressSingleResult, SocketHandle, SocketSet};
+use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::IpEndpoint;
 
-use crate::pool::socket::end_of_connection;
+use crate::pool::reuse::{Guard, Held, HeldState};
+use crate::pool::socket::{end_of_connection, listen};
 use crate::status::counters::Counters;
 
-/// A TIME-WAIT socket younger than this is never recycled: by then its last
-/// ACK has been sent (every socket that closes acknowledges without delay,
-/// so that ACK leaves in the poll that took the FIN, a poll that ended at
-/// least a millisecond earlier). What recycling gives up is only the answer
-/// to a FIN retransmitted because that ACK was lost.
-///
-/// It bounds the connection rate of a device whose closes outrun the pool:
-/// at most `lab / TIME_WAIT_MIN` a second (32 sockets: 16,000; at 20 ms,
-/// with ACKs delayed by up to 10 ms, it would be 1,600).
-pub const TIME_WAIT_MIN: Duration = Duration::from_millis(2);
+/// How soon after a pass marks a TIME-WAIT socket of a full class
+/// recyclable the pool asks for another look, for a slot that waits for a
+/// socket: not at once, which would cost a poll per close under a stream of
+/// connections (where the next frame brings that poll anyway).
+const RIPE_LOOK: Duration = Duration::from_millis(1);
 
 /// How many closing sockets of each buffer class the device has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +75,16 @@ pub struct ClosingSocket {
     last_state: State,
     /// The end of its connection is already counted.
     counted: bool,
-    /// Since when it is in TIME-WAIT.
+    /// Since when a pass of [`ClosingPool::poll`] saw it in TIME-WAIT. Set
+    /// only by that pass, which runs before the poll's egress: a socket with
+    /// this set has sent its last ACK (every socket that closes acknowledges
+    /// without delay, so that ACK leaves in the poll that took the FIN), and
+    /// recycling it gives up only the answer to a FIN retransmitted because
+    /// that ACK was lost.
     time_wait_since: Option<Instant>,
+    /// Its four-tuple (local, remote) while `time_wait_since` is set: a SYN
+    /// for it frees the socket ([`crate::pool::reuse`]).
+    time_wait: Option<(IpEndpoint, IpEndpoint)>,
 }
 
 impl ClosingSocket {
@@ -91,7 +96,14 @@ impl ClosingSocket {
         last_state: State::Closed,
         counted: false,
         time_wait_since: None,
+        time_wait: None,
     };
+
+    /// The four-tuple (local, remote) of its TIME-WAIT connection, once that
+    /// connection's last ACK has left.
+    pub(crate) fn time_wait_tuple(&self) -> Option<(IpEndpoint, IpEndpoint)> {
+        self.time_wait.filter(|_| self.since.is_some())
+    }
 }
 
 /// True when `socket` has nothing left to do: closed, and any reset it owed
@@ -106,6 +118,8 @@ pub(crate) struct ClosingPool<'a> {
     sizes: ClosingSizes,
     /// When it next needs a look.
     deadline: Option<Instant>,
+    /// A SYN held back while its TIME-WAIT socket is freed.
+    held: Held,
 }
 
 impl<'a> ClosingPool<'a> {
@@ -116,7 +130,62 @@ impl<'a> ClosingPool<'a> {
             sockets,
             sizes,
             deadline: None,
+            held: Held::EMPTY,
         }
+    }
+
+    /// True while a SYN is held back: the next frame of the device it came from.
+    pub fn holds(&self) -> bool {
+        self.held.state != HeldState::Empty
+    }
+
+    /// Lets smoltcp read one frame from `device` (`Interface::poll_ingress_single`),
+    /// through the [`Guard`] that holds back a SYN for a TIME-WAIT socket of
+    /// this pool; frees that socket before the next frame, which is then the
+    /// SYN.
+    pub fn ingress<D: Device + ?Sized>(
+        &mut self,
+        iface: &mut Interface,
+        now: Instant,
+        device: &mut D,
+        sockets: &mut SocketSet<'_>,
+    ) -> PollIngressSingleResult {
+        let mut guard = Guard {
+            inner: device,
+            entries: &*self.sockets,
+            held: &mut self.held,
+        };
+        let result = iface.poll_ingress_single(now, &mut guard, sockets);
+        if let HeldState::Waiting(index) = self.held.state {
+            self.release(index, sockets);
+            self.held.state = HeldState::Ready;
+        }
+        result
+    }
+
+    /// Frees entry `index`'s TIME-WAIT socket at once, without a segment: a
+    /// SYN came for its four-tuple.
+    fn release(&mut self, index: usize, sockets: &mut SocketSet<'_>) {
+        let Some(entry) = self.sockets.get_mut(index) else {
+            return;
+        };
+        let Some(handle) = entry.handle.filter(|_| entry.time_wait_tuple().is_some()) else {
+            return;
+        };
+        let socket = sockets.get_mut::<tcp::Socket>(handle);
+        if socket.state() != State::TimeWait {
+            return;
+        }
+        let port = socket.local_endpoint().map_or(0, |e| e.port);
+        // TIME-WAIT is not open: listening resets it without a segment, and
+        // aborting a listening socket sends nothing either.
+        listen(socket, port);
+        socket.abort();
+        entry.since = None;
+        entry.time_wait_since = None;
+        entry.time_wait = None;
+        entry.last_state = State::Closed;
+        debug!("closing pool: a SYN for a TIME-WAIT four-tuple freed its socket");
     }
 
     /// Its sizes.
@@ -167,15 +236,13 @@ impl<'a> ClosingPool<'a> {
         let entry = match free {
             Some(entry) => entry,
             None => {
-                // Every one busy: recycle the oldest long-enough TIME-WAIT.
+                // Every one busy: recycle the oldest TIME-WAIT whose last
+                // ACK has left.
                 let entry = self
                     .sockets
                     .iter_mut()
                     .filter(ours)
-                    .filter(|e| {
-                        e.time_wait_since
-                            .is_some_and(|at| now - at >= TIME_WAIT_MIN)
-                    })
+                    .filter(|e| e.time_wait_since.is_some())
                     .min_by_key(|e| e.time_wait_since)?;
                 counters.time_wait_recycled += 1;
                 debug!("closing pool: full, a TIME-WAIT socket recycled");
@@ -187,7 +254,10 @@ impl<'a> ClosingPool<'a> {
         entry.since = Some(now);
         entry.last_state = state;
         entry.counted = counted;
-        entry.time_wait_since = (state == State::TimeWait).then_some(now);
+        // Even a socket that is in TIME-WAIT already may not have sent its
+        // last ACK yet: only the pool's own pass marks it recyclable.
+        entry.time_wait_since = None;
+        entry.time_wait = None;
         Some(free)
     }
 
@@ -231,7 +301,15 @@ impl<'a> ClosingPool<'a> {
         now: Instant,
     ) {
         let mut next: Option<Instant> = None;
+        // Per class (lab, bulk): a socket became recyclable in this pass, and
+        // a socket is free.
+        let mut ripe = [false; 2];
+        let mut free = [false; 2];
         for entry in self.sockets.iter_mut() {
+            let class = entry.class as usize;
+            if entry.handle.is_some() && entry.since.is_none() {
+                free[class] = true;
+            }
             let (Some(handle), Some(since)) = (entry.handle, entry.since) else {
                 continue;
             };
@@ -244,25 +322,22 @@ impl<'a> ClosingPool<'a> {
                 log_end(socket, entry.last_state, state);
             }
             entry.last_state = state;
-            if state == State::TimeWait {
-                entry.time_wait_since.get_or_insert(now);
+            if state == State::TimeWait && entry.time_wait_since.is_none() {
+                entry.time_wait_since = Some(now);
+                entry.time_wait = socket.local_endpoint().zip(socket.remote_endpoint());
+                ripe[class] = true;
             }
             if finished(socket) {
                 entry.since = None;
                 entry.time_wait_since = None;
+                entry.time_wait = None;
+                free[class] = true;
                 debug!("closing pool: a socket is free again");
                 continue;
             }
             if matches!(state, State::TimeWait | State::Closed) {
                 // TIME-WAIT ends on the stack's own timer; a reset in
-                // flight goes with the next send. A young TIME-WAIT wants a
-                // look when it may be recycled, for a slot that waits.
-                if let Some(at) = entry.time_wait_since {
-                    let ripe = at + TIME_WAIT_MIN;
-                    if ripe > now {
-                        next = Some(next.map_or(ripe, |n| n.min(ripe)));
-                    }
-                }
+                // flight goes with the next send.
                 continue;
             }
             let deadline = since + closing;
@@ -278,6 +353,14 @@ impl<'a> ClosingPool<'a> {
                 continue;
             }
             next = Some(next.map_or(deadline, |n| n.min(deadline)));
+        }
+        if ripe.iter().zip(free).any(|(&ripe, free)| ripe && !free) {
+            // A slot may wait for a socket of a full class, and one is
+            // recyclable once this poll's egress has sent its last ACK. A
+            // busy device polls again sooner anyway; an idle one wakes after
+            // [`RIPE_LOOK`] with no frame, and every service runs.
+            let look = now + RIPE_LOOK;
+            next = Some(next.map_or(look, |n| n.min(look)));
         }
         self.deadline = next;
     }

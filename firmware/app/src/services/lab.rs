@@ -371,8 +371,8 @@ impl<'a> Lab<'a> {
             let mut socket = factory.tcp_socket(sizes.rx, sizes.tx);
             // A lab answer carries its ACK anyway; what is left to acknowledge
             // at once is a FIN, so that a TIME-WAIT socket has sent its last
-            // ACK within the poll that took the FIN (see
-            // `pool::closing::TIME_WAIT_MIN`).
+            // ACK within the poll that took the FIN (the closing pool
+            // recycles it after that poll).
             socket.set_ack_delay(None);
             let management = index >= sizes.sockets();
             let port = match management {

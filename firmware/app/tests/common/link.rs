@@ -99,7 +99,9 @@ pub struct Net {
     /// The client's sockets.
     pub sockets: SocketSet<'static>,
     app_delay: Option<Duration>,
-    next_port: u16,
+    /// The client port of the next connection (set it to connect again from
+    /// a port already used).
+    pub next_port: u16,
     capture: bool,
     /// Frames that crossed the link (or were dropped) while capture was on.
     pub captured: Vec<(Dir, Vec<u8>)>,

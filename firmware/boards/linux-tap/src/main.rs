@@ -43,12 +43,12 @@ use socklab_app::{
 /// lab-sized sockets that finish closes, and bulk sockets with buffers big
 /// enough for window scaling at MTU 1500 (about 15.4 MB in all).
 ///
-/// The closing pool bounds the connection rate: a closed connection holds
-/// its pool socket in TIME-WAIT, and when every one is busy the oldest is
-/// recycled once it is 2 ms old, so at most 32 / 2 ms = 16,000 connections a
-/// second. More closing sockets would raise that bound but cost every poll:
-/// smoltcp walks every socket on every poll (256 of them put the pinned
-/// 64-byte echo at 21-26 µs instead of 15).
+/// A closed connection holds its closing socket in TIME-WAIT; when every one
+/// is busy, the oldest whose last ACK has left is recycled, so the pool
+/// bounds for how long a retransmitted FIN still gets its ACK, not the
+/// connection rate. More closing sockets would cost every poll: smoltcp
+/// walks every socket on every poll (256 of them put the pinned 64-byte
+/// echo at 21-26 µs instead of 15).
 pub const DEFAULT_POOL: Sizes = Sizes {
     lab: LabSizes {
         slots: 64,
@@ -88,17 +88,16 @@ pub const JUMBO_POOL: Sizes = Sizes {
     ..DEFAULT_POOL
 };
 
-/// The large pool: 1024 lab clients at once, 64 more waiting (about 11 MB in all).
+/// The large pool: 1024 lab clients at once, 64 more waiting (about 11 MB in
+/// all), and the default pool's closing sockets: a closing socket is
+/// recycled once its last ACK has left, so more of them would not raise the
+/// connection rate, and every socket costs each poll's walk.
 pub const LARGE_POOL: Sizes = Sizes {
     lab: LabSizes {
         slots: 1024,
         backlog: 64,
         rx: 1024,
         tx: 2048,
-    },
-    closing: ClosingSizes {
-        lab: 256,
-        ..DEFAULT_POOL.closing
     },
     ..DEFAULT_POOL
 };
@@ -144,6 +143,12 @@ enum Offload {
     /// One MTU-sized frame per system call, every checksum in software.
     Off,
 }
+
+/// Frames the TAP's queue towards the device holds per lab socket (at least
+/// the kernel's default of 1000 in all): every client may have a request
+/// and its ACKs waiting, and a burst of clients beyond the sockets a SYN
+/// each (4096 clients of the large pool's 1088 lab sockets).
+const TAP_QUEUE_PER_LAB_SOCKET: usize = 8;
 
 /// What `INFO` shows as `offload` when the TAP offloads.
 const OFFLOAD_ON: &str = "on";
@@ -553,6 +558,13 @@ fn run(args: Args) -> Result<()> {
         Err(word) => word,
     };
     log::info!("offload {offload}");
+    let queue = args.pool.sizes().lab.sockets() * TAP_QUEUE_PER_LAB_SOCKET;
+    for interface in &args.interfaces {
+        match tap::raise_queue(&interface.tap, queue) {
+            Ok(len) => log::info!("TAP {} queue {len} frames", interface.tap),
+            Err(error) => log::warn!("{error}: a burst beyond it is dropped"),
+        }
+    }
     let wake = Wake {
         taps: taps
             .iter()
