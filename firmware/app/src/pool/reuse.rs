@@ -18,7 +18,7 @@
 //! an old duplicate SYN is what it gives up, on links that reorder SYNs by
 //! more than a connection's lifetime.
 
-use smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken, TxToken};
+use smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetFrame, EthernetProtocol, IpAddress, IpEndpoint, IpProtocol, Ipv4Packet, Ipv6Packet,
@@ -84,23 +84,20 @@ pub(crate) enum GuardRx<'g, T> {
     Held(&'g mut Held),
 }
 
-/// A transmit token of the device below.
-pub(crate) struct GuardTx<T>(T);
-
 impl<D: Device + ?Sized> Device for Guard<'_, D> {
     type RxToken<'a>
         = GuardRx<'a, D::RxToken<'a>>
     where
         Self: 'a;
     type TxToken<'a>
-        = GuardTx<D::TxToken<'a>>
+        = D::TxToken<'a>
     where
         Self: 'a;
 
     fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         if self.held.state == HeldState::Ready {
             let tx = self.inner.transmit(timestamp)?;
-            return Some((GuardRx::Held(&mut *self.held), GuardTx(tx)));
+            return Some((GuardRx::Held(&mut *self.held), tx));
         }
         let entries = self.entries;
         let held = &mut *self.held;
@@ -111,13 +108,13 @@ impl<D: Device + ?Sized> Device for Guard<'_, D> {
                     entries,
                     held,
                 },
-                GuardTx(tx),
+                tx,
             )
         })
     }
 
     fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
-        self.inner.transmit(timestamp).map(GuardTx)
+        self.inner.transmit(timestamp)
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -158,16 +155,6 @@ impl<T: RxToken> RxToken for GuardRx<'_, T> {
             GuardRx::Inner { token, .. } => token.meta(),
             GuardRx::Held(_) => PacketMeta::default(),
         }
-    }
-}
-
-impl<T: TxToken> TxToken for GuardTx<T> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        self.0.consume(len, f)
-    }
-
-    fn set_meta(&mut self, meta: PacketMeta) {
-        self.0.set_meta(meta)
     }
 }
 
