@@ -195,12 +195,30 @@ fn every_table_says_when_and_where_it_was_measured() {
     }
 }
 
+/// The lines of each RAM table, between `<!-- scripts/image-sizes --ram --board B -->`
+/// and `<!-- end -->`: that command boots the images to read their `INFO`, so the
+/// suite's `image_budget::docs_ram_tables_are_what_image_sizes_prints` runs it and
+/// compares, not this test.
+fn ram_blocks(markdown: &str) -> Vec<std::ops::Range<usize>> {
+    let lines: Vec<&str> = markdown.lines().collect();
+    let mut found = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        if line.starts_with("<!-- scripts/image-sizes --ram --board ") {
+            if let Some(end) = (n + 1..lines.len()).find(|&k| lines[k] == CLOSE) {
+                found.push(n..end + 1);
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn every_table_of_figures_is_generated() {
     for (file, markdown) in markdown_files() {
         let generated: Vec<_> = blocks(&file, &markdown)
             .into_iter()
             .map(|b| b.lines)
+            .chain(ram_blocks(&markdown))
             .collect();
         for (n, line) in markdown.lines().enumerate() {
             if right_aligned_delimiter(line) {
