@@ -69,7 +69,7 @@ pub fn serve<B: Board>(
         assert!(
             B::OVERFLOW_FAULTS,
             "--test-stack-overflow: this board has no guard below its stack, so an overflow \
-             would run on instead of faulting; run the hook on mps2-an385"
+             would run on instead of faulting; run the hook on mps2-an385 or riscv-virt"
         );
         warn!("--test-stack-overflow: recursing until the stack overflows");
         crate::stack::overflow(0);
