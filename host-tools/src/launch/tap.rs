@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6, DEFAULT_MAC};
 
 use super::artifacts::find_tap_binary;
-use super::hostnet::HostSide;
+use super::hostnet::{HostSide, SecondSide};
 use super::supervise::{await_hello, DeviceLog, Process, Stream};
 use super::{LaunchError, NetnsChoice, Network, RunningBoard, DEFAULT_READY_TIMEOUT};
 use crate::netns::{self, HostNet, Netns, NetnsError, Tap};
-use socklab_app::protocol::LAB_PORT;
-use socklab_app::{NetConfig, MAX_NETS};
+use socklab_app::MAX_NETS;
 
 /// What `socklab-tap` prints on stdout once it runs.
 const READY_PREFIX: &str = "socklab-tap ready";
@@ -130,7 +129,7 @@ pub struct TapDevice {
     host_net: HostNet,
     host: HostSide,
     /// The second network's TAP and namespace (dropped after the first's).
-    second: Option<(Network, HostSide)>,
+    second: Option<SecondSide>,
 }
 
 impl TapDevice {
@@ -211,37 +210,9 @@ impl TapDevice {
         };
         device.wait_ready(started + opts.ready_timeout, opts.ready_timeout)?;
         if let Some(tap) = second_tap {
-            let netns = Netns::create(&format!("socklab-{id}-b"))?;
-            let tap = tap.move_to(&netns, 1)?;
-            let net = NetConfig::default_for(1);
-            let network = Network {
-                host_net: HostNet::from_option(Some(netns.name())),
-                tap: tap.name().to_owned(),
-                ipv4: net.ipv4.address(),
-                ipv6: net.ipv6.address(),
-            };
-            let addr = SocketAddr::new(IpAddr::V4(network.ipv4), LAB_PORT);
-            let deadline = Instant::now() + opts.ready_timeout;
-            let timeout = opts.ready_timeout;
-            let reached = await_hello(
-                &network.host_net,
-                addr,
-                deadline,
-                || device.check_alive(),
-                |reason| LaunchError::NotReady {
-                    timeout,
-                    reason: format!("on its second network: {reason}"),
-                    log: device.log(),
-                },
-            );
-            device.second = Some((
-                network,
-                HostSide {
-                    tap,
-                    netns: Some(netns),
-                },
-            ));
-            reached?;
+            device.second = Some(SecondSide::attach(tap, &id)?);
+            let second = device.second.as_ref().expect("just attached");
+            second.await_hello(opts.ready_timeout, || device.check_alive(), || device.log())?;
         }
         Ok(device)
     }
@@ -375,7 +346,7 @@ impl RunningBoard for TapDevice {
     }
 
     fn second_network(&self) -> Option<&Network> {
-        self.second.as_ref().map(|(network, _)| network)
+        self.second.as_ref().map(|second| &second.network)
     }
 
     fn log(&self) -> String {

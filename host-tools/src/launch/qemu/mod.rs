@@ -24,11 +24,9 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use socklab_app::config::{DEFAULT_IPV4, DEFAULT_IPV6};
-use socklab_app::protocol::LAB_PORT;
-use socklab_app::NetConfig;
 
 use crate::launch::artifacts::{find_image, find_qemu, Image};
-use crate::launch::hostnet::HostSide;
+use crate::launch::hostnet::{HostSide, SecondSide};
 use crate::launch::machine::Machine;
 use crate::launch::ports::{
     free_port_base, DEFAULT_PORT_BASE, FORWARDED_PORTS, HIGHEST_FORWARDED_PORT, MAX_PORT_BASE,
@@ -153,7 +151,7 @@ pub struct QemuDevice {
     pcap: Option<PathBuf>,
     host: Option<HostSide>,
     /// The second network's TAP and namespace (dropped after the first's).
-    second: Option<(Network, HostSide)>,
+    second: Option<SecondSide>,
 }
 
 /// Runs the images' own boot-option parser on `args`, so that an option an
@@ -308,37 +306,9 @@ impl QemuDevice {
         };
         device.wait_ready(started, opts.ready_timeout)?;
         if let Some(tap) = second_tap {
-            let netns = Netns::create(&format!("socklab-{id}-b"))?;
-            let tap = tap.move_to(&netns, 1)?;
-            let net = NetConfig::default_for(1);
-            let network = Network {
-                host_net: HostNet::from_option(Some(netns.name())),
-                tap: tap.name().to_owned(),
-                ipv4: net.ipv4.address(),
-                ipv6: net.ipv6.address(),
-            };
-            let addr = SocketAddr::new(IpAddr::V4(network.ipv4), LAB_PORT);
-            let deadline = Instant::now() + opts.ready_timeout;
-            let timeout = opts.ready_timeout;
-            let reached = await_hello(
-                &network.host_net,
-                addr,
-                deadline,
-                || device.check_alive(),
-                |reason| LaunchError::NotReady {
-                    timeout,
-                    reason: format!("on its second network: {reason}"),
-                    log: device.log(),
-                },
-            );
-            device.second = Some((
-                network,
-                HostSide {
-                    tap,
-                    netns: Some(netns),
-                },
-            ));
-            reached?;
+            device.second = Some(SecondSide::attach(tap, &id)?);
+            let second = device.second.as_ref().expect("just attached");
+            second.await_hello(opts.ready_timeout, || device.check_alive(), || device.log())?;
         }
         Ok(device)
     }
@@ -528,7 +498,7 @@ impl RunningBoard for QemuDevice {
     }
 
     fn second_network(&self) -> Option<&Network> {
-        self.second.as_ref().map(|(network, _)| network)
+        self.second.as_ref().map(|second| &second.network)
     }
 
     fn host_net(&self) -> &HostNet {
