@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use socklab_app::protocol::{
-    self, state, Hello, IfaceRow, NetstatRow, ParseError, SockName, WaitRow, WhoRow, ECHO, END,
-    IFCONFIG, INFO, NETSTAT, OK, QUIT, SAY, WHO,
+    self, state, Hello, IfaceRow, Mac, NetstatRow, ParseError, SockName, WaitRow, WhoRow, ECHO,
+    END, IFCONFIG, INFO, NETSTAT, OK, QUIT, SAY, WHO,
 };
 
 use crate::netns::HostNet;
@@ -358,13 +358,9 @@ impl Interface {
     /// Parses an `IFCONFIG` row.
     pub fn parse(line: &str) -> Result<Self, ParseError> {
         let row = IfaceRow::parse(line)?;
-        let m = row.mac.0;
         Ok(Interface {
             name: row.name.to_owned(),
-            mac: format!(
-                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                m[0], m[1], m[2], m[3], m[4], m[5]
-            ),
+            mac: Mac(row.mac).to_string(),
             mtu: row.mtu,
             ipv4: row.ipv4.map(|cidr| cidr.to_string()),
             ipv4_source: row.ipv4_source.to_owned(),

@@ -34,8 +34,8 @@ use crate::services::service::{Context, Peers, SocketFactory};
 use crate::services::{Table, Transport, COUNT, DECLARED};
 use crate::status::counters::Counters;
 use crate::status::events::Events;
-use crate::status::view::{NetStatus, View};
-use crate::wire::protocol;
+use crate::status::view::View;
+use crate::wire::protocol::{self, IfaceRow};
 
 /// Frames processed per call of [`App::poll`] before the services run and
 /// what they wrote is sent: keeps acknowledgments flowing under a flood.
@@ -61,6 +61,11 @@ impl Ipv4Source {
         }
     }
 }
+
+const _: () = assert!(
+    MAX_NETS <= protocol::IFACE_NAMES.len(),
+    "an interface without a name"
+);
 
 /// One network interface: smoltcp's interface over one of the board's devices,
 /// its frame counters and where its IPv4 address came from.
@@ -104,11 +109,13 @@ impl Net {
         }
     }
 
-    /// What `IFCONFIG` and `INFO` show of this interface.
-    fn status(&self, config: &NetConfig) -> NetStatus {
+    /// What `IFCONFIG` and `INFO` show of interface `index`, configured with `config`.
+    fn status(&self, index: usize, config: &NetConfig) -> IfaceRow<'static> {
         let f = &self.frames;
-        NetStatus {
-            config: *config,
+        IfaceRow {
+            name: protocol::IFACE_NAMES[index],
+            mac: config.mac,
+            ipv6: config.ipv6,
             ipv4: self.ipv4(),
             ipv4_source: self.ipv4_source.name(),
             mtu: self.mtu,
@@ -235,7 +242,10 @@ impl<'a> App<'a> {
         for (index, net) in config.nets.iter().enumerate() {
             info!(
                 "interface {} ({}): {} and {}",
-                index, net.mac, net.ipv4, net.ipv6
+                index,
+                protocol::Mac(net.mac),
+                net.ipv4,
+                net.ipv6
             );
         }
         info!("listening on every interface: {}", Ports);
@@ -329,9 +339,9 @@ impl<'a> App<'a> {
         // every frame.
         let woken_by_time = frames == 0;
         self.counters = self.counters();
-        let mut statuses = heapless::Vec::<NetStatus, MAX_NETS>::new();
-        for (net, config) in self.nets.iter().zip(self.config.nets.iter()) {
-            let _ = statuses.push(net.status(config));
+        let mut statuses = heapless::Vec::<IfaceRow<'static>, MAX_NETS>::new();
+        for (index, (net, config)) in self.nets.iter().zip(self.config.nets.iter()).enumerate() {
+            let _ = statuses.push(net.status(index, config));
         }
         let view = View {
             config: &self.config,

@@ -102,7 +102,7 @@ impl Frame {
             return None;
         }
         // smoltcp writes 02-00-00-00-00-01, tshark 02:00:00:00:00:01.
-        let device_mac = DEFAULT_MAC.to_string().replace('-', ":");
+        let device_mac = socklab_app::protocol::Mac(DEFAULT_MAC).to_string();
         let checksums = [
             ("ip", f[2]),
             ("tcp", f[3]),

@@ -5,6 +5,8 @@ use core::fmt;
 
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr};
 
+use crate::wire::protocol::Mac;
+
 /// The device's default Ethernet address (smoltcp's examples use the same).
 pub const DEFAULT_MAC: EthernetAddress = NetConfig::default_for(0).mac;
 /// The device's default IPv4 address.
@@ -464,15 +466,12 @@ pub enum AddressError {
 impl fmt::Display for AddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AddressError::Mac(mac, rule) => {
-                let m = mac.as_bytes();
-                write!(
-                    f,
-                    "MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {rule}; give a unicast \
-                     address (first byte even, not all zero), e.g. 02:00:00:00:00:01",
-                    m[0], m[1], m[2], m[3], m[4], m[5]
-                )
-            }
+            AddressError::Mac(mac, rule) => write!(
+                f,
+                "MAC {} {rule}; give a unicast address (first byte even, not all zero), \
+                 e.g. 02:00:00:00:00:01",
+                Mac(*mac)
+            ),
             AddressError::Ipv4(cidr, rule) => write!(
                 f,
                 "IPv4 address {cidr} {rule}; give a unicast host address with a prefix \
@@ -600,23 +599,13 @@ pub enum NetsError {
 impl fmt::Display for NetsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NetsError::SameMac(a, b, mac) => {
-                let m = mac.0;
-                write!(
-                    f,
-                    "interfaces {} and {} both have MAC \
-                     {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}: give each its own \
-                     (--mac after each --tap)",
-                    a + 1,
-                    b + 1,
-                    m[0],
-                    m[1],
-                    m[2],
-                    m[3],
-                    m[4],
-                    m[5]
-                )
-            }
+            NetsError::SameMac(a, b, mac) => write!(
+                f,
+                "interfaces {} and {} both have MAC {}: give each its own (--mac after each --tap)",
+                a + 1,
+                b + 1,
+                Mac(*mac)
+            ),
             NetsError::Ipv4Overlap(a, b, x, y) => write!(
                 f,
                 "interfaces {} and {} have overlapping IPv4 subnets {x} and {y}: give each \

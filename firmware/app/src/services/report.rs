@@ -21,7 +21,7 @@ use crate::status::counters::Counters;
 use crate::status::events::Events;
 use crate::status::view::View;
 use crate::wire::protocol::{
-    info, EventRow, IfaceRow, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION,
+    info, EventRow, Mac, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION,
 };
 
 /// The device's own `INFO` keys, before every service's.
@@ -227,18 +227,13 @@ impl<'r, 'a> Device<'r, 'a> {
         let c = self.counters;
         let t = &view.config.timeouts;
         let first = &view.nets[0];
-        let m = first.config.mac.0;
         let status = &view.config.status;
         match key {
             info::BOARD => write!(out, "{}", view.config.board),
             info::VERSION => write!(out, "{VERSION}"),
-            info::MAC => write!(
-                out,
-                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                m[0], m[1], m[2], m[3], m[4], m[5]
-            ),
+            info::MAC => write!(out, "{}", Mac(first.mac)),
             info::IPV4 => optional(out, first.ipv4),
-            info::IPV6 => write!(out, "{}", first.config.ipv6),
+            info::IPV6 => write!(out, "{}", first.ipv6),
             info::IPV4_SOURCE => write!(out, "{}", first.ipv4_source),
             info::MTU => write!(out, "{}", first.mtu),
             info::INTERFACES => write!(out, "{}", view.nets.len()),
@@ -311,26 +306,9 @@ impl<'r, 'a> Device<'r, 'a> {
 
 /// Formats `IFCONFIG` row `index` (interface `index`); false past the last.
 pub(crate) fn iface_row(view: &View<'_>, index: usize, out: &mut dyn Write) -> bool {
-    let Some(net) = view.nets.get(index) else {
-        return false;
-    };
-    let mut name = heapless::String::<8>::new();
-    let _ = write!(name, "eth{index}");
-    let row = IfaceRow {
-        name: &name,
-        mac: net.config.mac,
-        mtu: net.mtu,
-        ipv4: net.ipv4,
-        ipv4_source: net.ipv4_source,
-        ipv6: net.config.ipv6,
-        rx_frames: net.rx_frames,
-        rx_bytes: net.rx_bytes,
-        rx_dropped: net.rx_dropped,
-        tx_frames: net.tx_frames,
-        tx_bytes: net.tx_bytes,
-        tx_dropped: net.tx_dropped,
-    };
-    write!(out, "{row}").is_ok()
+    view.nets
+        .get(index)
+        .is_some_and(|row| write!(out, "{row}").is_ok())
 }
 
 /// Writes `value`, or `none` for a value the board does not give.

@@ -547,6 +547,26 @@ impl fmt::Display for NetstatRow<'_> {
     }
 }
 
+/// An Ethernet address as the device writes it everywhere (`INFO`, `IFCONFIG`,
+/// the JSON API, its messages): six lower-case hex bytes joined by `:`
+/// (smoltcp's own `Display` joins them with `-`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mac(pub EthernetAddress);
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0 .0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+/// The names of the interfaces `IFCONFIG` lists, by index.
+pub const IFACE_NAMES: [&str; 2] = ["eth0", "eth1"];
+
 /// The first word of an `IFCONFIG` row ([`IfaceRow`]).
 pub const IFACE: &str = "iface";
 
@@ -615,12 +635,7 @@ impl<'a> IfaceRow<'a> {
 
 impl fmt::Display for IfaceRow<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let m = self.mac.0;
-        write!(
-            f,
-            "{IFACE} {} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {} ",
-            self.name, m[0], m[1], m[2], m[3], m[4], m[5], self.mtu
-        )?;
+        write!(f, "{IFACE} {} {} {} ", self.name, Mac(self.mac), self.mtu)?;
         match self.ipv4 {
             Some(cidr) => write!(f, "{cidr}")?,
             None => f.write_str(info::NONE)?,

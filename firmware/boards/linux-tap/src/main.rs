@@ -24,6 +24,7 @@ use nix::sys::time::TimeSpec;
 use socklab_app::badlink::{self, BadLink, Faults, MAX_DELAY_MS};
 use socklab_app::config::{TimeoutOption, TIMEOUT_OPTIONS};
 
+use socklab_app::protocol::Mac;
 use socklab_app::Optional;
 
 use crate::capture::CaptureView;
@@ -696,7 +697,7 @@ fn serve<D: Device>(
         first.tap,
         first.net.ipv4,
         first.net.ipv6,
-        first.net.mac.to_string().replace('-', ":"),
+        Mac(first.net.mac),
         args.interfaces.len()
     )?;
     out.flush()?;

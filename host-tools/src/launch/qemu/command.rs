@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use socklab_app::protocol::Mac;
 use socklab_app::NetConfig;
 
 use crate::launch::machine::MachineSpec;
@@ -29,11 +30,7 @@ pub enum QemuLink {
 
 /// The device's MAC as QEMU writes it.
 pub fn mac_text(index: usize) -> String {
-    let m = NetConfig::default_for(index).mac.0;
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
+    Mac(NetConfig::default_for(index).mac).to_string()
 }
 
 /// QEMU's arguments for `spec` up to (not including) the caller's extra ones

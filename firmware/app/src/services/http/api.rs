@@ -12,8 +12,7 @@ use smoltcp::wire::{IpAddress, IpEndpoint};
 use crate::pool::socket::{socket_addr, state_name};
 use crate::services::report::Device;
 use crate::status::line::{LineWriter, OutLine};
-use crate::status::view::NetStatus;
-use crate::wire::protocol::{self, info};
+use crate::wire::protocol::{self, info, IfaceRow, Mac};
 
 /// Largest piece: one socket with two IPv6 addresses is about 330 bytes.
 pub(crate) const PIECE_BYTES: usize = 512;
@@ -159,18 +158,18 @@ fn badlink(part: usize, ctx: &Sources<'_, '_, '_>, out: &mut Piece) -> core::fmt
 
 /// Piece `index` of `/api/info`'s `ifconfig` list: interface `index` as an object
 /// with `IFCONFIG`'s fields (the list opens before the first, closes after the last).
-fn iface(index: usize, nets: &[NetStatus], out: &mut Piece) -> core::fmt::Result {
+fn iface(index: usize, nets: &[IfaceRow<'_>], out: &mut Piece) -> core::fmt::Result {
     let mut w = Json(out);
     let Some(net) = nets.get(index) else {
         return w.write_str("]");
     };
     w.write_str(if index == 0 { ",\"ifconfig\":[" } else { "," })?;
-    let m = net.config.mac.0;
     write!(
         w,
-        "{{\"name\":\"eth{index}\",\"mac\":\"{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}\",\
-         \"mtu\":{},\"ipv4\":",
-        m[0], m[1], m[2], m[3], m[4], m[5], net.mtu
+        "{{\"name\":\"{}\",\"mac\":\"{}\",\"mtu\":{},\"ipv4\":",
+        net.name,
+        Mac(net.mac),
+        net.mtu
     )?;
     match net.ipv4 {
         Some(cidr) => write!(w, "\"{cidr}\"")?,
@@ -181,7 +180,7 @@ fn iface(index: usize, nets: &[NetStatus], out: &mut Piece) -> core::fmt::Result
         ",\"ipv4_source\":\"{}\",\"ipv6\":\"{}\",\"rx_frames\":{},\"rx_bytes\":{},\
          \"rx_dropped\":{},\"tx_frames\":{},\"tx_bytes\":{},\"tx_dropped\":{}}}",
         net.ipv4_source,
-        net.config.ipv6,
+        net.ipv6,
         net.rx_frames,
         net.rx_bytes,
         net.rx_dropped,
@@ -191,12 +190,14 @@ fn iface(index: usize, nets: &[NetStatus], out: &mut Piece) -> core::fmt::Result
     )
 }
 
-/// The interface whose address `local` is (`eth0`, `eth1`, ...), if any.
-fn iface_of(local: IpEndpoint, nets: &[NetStatus]) -> Option<usize> {
-    nets.iter().position(|net| match local.addr {
-        IpAddress::Ipv4(v4) => net.ipv4.is_some_and(|cidr| cidr.address() == v4),
-        IpAddress::Ipv6(v6) => net.config.ipv6.address() == v6,
-    })
+/// The name of the interface whose address `local` is (`eth0`, `eth1`, ...), if any.
+fn iface_of<'n>(local: IpEndpoint, nets: &[IfaceRow<'n>]) -> Option<&'n str> {
+    nets.iter()
+        .find(|net| match local.addr {
+            IpAddress::Ipv4(v4) => net.ipv4.is_some_and(|cidr| cidr.address() == v4),
+            IpAddress::Ipv6(v6) => net.ipv6.address() == v6,
+        })
+        .map(|net| net.name)
 }
 
 impl Cursor {
@@ -403,7 +404,7 @@ impl Cursor {
                     result =
                         result.and_then(|_| write!(w, ",\"local\":\"{}\"", socket_addr(local)));
                     if let Some(iface) = iface_of(local, ctx.device.view.nets) {
-                        result = result.and_then(|_| write!(w, ",\"iface\":\"eth{iface}\""));
+                        result = result.and_then(|_| write!(w, ",\"iface\":\"{iface}\""));
                     }
                 }
                 if let Some(remote) = socket.remote_endpoint() {
