@@ -201,27 +201,33 @@ pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> O
 }
 
 /// Declares one `#[test]` per conformance case for a board:
-/// `conformance!(BoardKind::Tap; hello_shows_each_client_its_own_socket, ...)`.
+/// `conformance!(BoardKind::Tap; hello_shows_each_client_its_own_socket, ...)`;
+/// or with `start = EXPR;` first, on the device `EXPR` starts for each case (a
+/// two-network device seen from its second network, say).
 #[macro_export]
 macro_rules! conformance {
-    ($board:expr; $($case:ident),+ $(,)?) => {
+    (start = $start:expr; $($case:ident),+ $(,)?) => {
         $(
             #[test]
             fn $case() {
                 let _area = $crate::area::enter(module_path!());
-                let dut = $crate::Dut::start($board);
+                let dut = $start;
                 $crate::cases::$case(&dut);
                 dut.assert_running();
             }
         )+
     };
+    ($board:expr; $($case:ident),+ $(,)?) => {
+        $crate::conformance!(start = $crate::Dut::start($board); $($case),+);
+    };
 }
 
-/// The cases every board passes, whatever its network.
+/// The cases every board passes, whatever its network (`start = EXPR` as in
+/// [`conformance!`]).
 #[macro_export]
 macro_rules! transport_cases {
-    ($board:expr) => {
-        $crate::conformance!($board;
+    (start = $start:expr) => {
+        $crate::conformance!(start = $start;
             hello_shows_each_client_its_own_socket,
             echo_answers_the_text,
             say_reaches_every_other_client,
@@ -245,19 +251,25 @@ macro_rules! transport_cases {
             daytime_answers_over_tcp,
         );
     };
+    ($board:expr) => {
+        $crate::transport_cases!(start = $crate::Dut::start($board));
+    };
 }
 
 /// The cases that need the device's own addresses on the host's network:
 /// ping, IPv6 and UDP (not through QEMU's user-mode NAT, which forwards TCP
-/// ports only).
+/// ports only). `start = EXPR` as in [`conformance!`].
 #[macro_export]
 macro_rules! network_cases {
-    ($board:expr) => {
-        $crate::conformance!($board;
+    (start = $start:expr) => {
+        $crate::conformance!(start = $start;
             ping_is_answered,
             lab_session_over_ipv6,
             udp_services_answer,
             daytime_answers_over_udp,
         );
+    };
+    ($board:expr) => {
+        $crate::network_cases!(start = $crate::Dut::start($board));
     };
 }

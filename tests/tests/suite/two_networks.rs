@@ -22,53 +22,22 @@ use socklab_tests::thirdparty::nmap::{table_ports, Scan};
 use socklab_tests::thirdparty::{alone, in_netns, require, run};
 use socklab_tests::{area, socklab_bin, BoardKind, Dut};
 
-/// The conformance cases, each on a fresh two-network device, on its second
-/// network (the first network's are each board's suite's, and a few below).
-macro_rules! on_the_second_network {
-    ($board:expr; $($case:ident),+ $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                let _area = socklab_tests::area::enter(module_path!());
-                let dut = socklab_tests::networks::second_network_dut($board);
-                socklab_tests::cases::$case(&dut);
-                dut.assert_running();
-            }
-        )+
-    };
-}
-
 /// Every case of this file on `board`, in a module of its own.
 macro_rules! two_networks {
     ($name:ident, $board:expr) => {
         mod $name {
-            use socklab_tests::BoardKind;
             #[allow(unused_imports)]
             use socklab_host::launch::Machine;
+            use socklab_tests::BoardKind;
 
-            on_the_second_network!($board;
-            hello_shows_each_client_its_own_socket,
-            echo_answers_the_text,
-            say_reaches_every_other_client,
-            who_lists_the_clients,
-            netstat_lists_connections_and_listeners,
-            info_reports_sizes_and_counters,
-            quit_says_bye_and_closes,
-            long_line_is_refused_and_connection_survives,
-            whole_pool_is_served_at_once,
-            two_hundred_cycles_leave_every_slot_listening,
-            client_that_resets_frees_its_slot,
-            echo_returns_a_mebibyte_byte_exact,
-            discard_swallows_bulk_data,
-            chargen_lines_follow_rfc_864,
-            closed_port_is_refused,
-            clients_beyond_the_pool_wait_and_beyond_the_backlog_are_refused,
-            a_full_device_answers_who_netstat_and_info,
-            daytime_answers_over_tcp,
-            ping_is_answered,
-            lab_session_over_ipv6,
-            udp_services_answer,
-            daytime_answers_over_udp,
+            // The conformance cases, each on a fresh two-network device, on its
+            // second network (the first network's are each board's suite's, and a
+            // few below).
+            socklab_tests::transport_cases!(
+                start = socklab_tests::networks::second_network_dut($board)
+            );
+            socklab_tests::network_cases!(
+                start = socklab_tests::networks::second_network_dut($board)
             );
 
             #[test]
@@ -78,7 +47,9 @@ macro_rules! two_networks {
 
             #[test]
             fn one_listener_serves_both_networks_and_each_reaches_only_its_own_address() {
-                super::one_listener_serves_both_networks_and_each_reaches_only_its_own_address($board);
+                super::one_listener_serves_both_networks_and_each_reaches_only_its_own_address(
+                    $board,
+                );
             }
 
             #[test]
