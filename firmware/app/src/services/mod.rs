@@ -298,7 +298,7 @@ impl<'a> Table<'a> {
 }
 
 /// The number of items in `parts`.
-const fn count<T>(parts: &[&[T]]) -> usize {
+pub(crate) const fn count<T>(parts: &[&[T]]) -> usize {
     let mut n = 0;
     let mut i = 0;
     while i < parts.len() {
@@ -309,7 +309,7 @@ const fn count<T>(parts: &[&[T]]) -> usize {
 }
 
 /// `parts` one after the other (`fill` only sizes the array).
-const fn concat<T: Copy, const N: usize>(parts: &[&[T]], fill: T) -> [T; N] {
+pub(crate) const fn concat<T: Copy, const N: usize>(parts: &[&[T]], fill: T) -> [T; N] {
     let mut out = [fill; N];
     let (mut i, mut k) = (0, 0);
     while i < parts.len() {

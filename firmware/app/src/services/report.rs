@@ -17,6 +17,7 @@ use crate::phy::badlink::COUNTS;
 use crate::pool::closing::ClosingPool;
 use crate::pool::socket::{socket_addr, state_name};
 use crate::services::service::{Declared, Inventory, Listed, Peers, Role, Transport, Values};
+use crate::services::{concat, count};
 use crate::status::counters::Counters;
 use crate::status::events::Events;
 use crate::status::view::View;
@@ -24,8 +25,8 @@ use crate::wire::protocol::{
     info, EventRow, Mac, NetstatRow, SockName, NO_STATE, TCP, UDP, VERSION,
 };
 
-/// The device's own `INFO` keys, before every service's.
-pub(crate) const DEVICE_INFO_KEYS: &[&str] = &[
+/// The device's own `INFO` keys before the bad link's.
+const DEVICE_INFO_BEFORE: &[&str] = &[
     info::BOARD,
     info::VERSION,
     info::MAC,
@@ -58,20 +59,10 @@ pub(crate) const DEVICE_INFO_KEYS: &[&str] = &[
     info::CLOSING_IN_USE,
     info::TIME_WAIT_RECYCLED,
     info::CLOSING_TIMEOUT_MS,
-    info::BADLINK_RX_FRAMES,
-    info::BADLINK_RX_DROPPED,
-    info::BADLINK_RX_CORRUPTED,
-    info::BADLINK_RX_DUPLICATED,
-    info::BADLINK_RX_REORDERED,
-    info::BADLINK_RX_DELAYED,
-    info::BADLINK_RX_HELD_FULL,
-    info::BADLINK_TX_FRAMES,
-    info::BADLINK_TX_DROPPED,
-    info::BADLINK_TX_CORRUPTED,
-    info::BADLINK_TX_DUPLICATED,
-    info::BADLINK_TX_REORDERED,
-    info::BADLINK_TX_DELAYED,
-    info::BADLINK_TX_HELD_FULL,
+];
+
+/// The device's own `INFO` keys after the bad link's.
+const DEVICE_INFO_AFTER: &[&str] = &[
     info::BOOT_REASON,
     info::BOOT_COUNT,
     info::STACK_USED,
@@ -98,6 +89,17 @@ pub(crate) const DEVICE_INFO_KEYS: &[&str] = &[
     info::RAM_EVENT_RING,
     info::RAM_FRAGMENT_BUFFERS,
 ];
+
+const DEVICE_INFO_PARTS: [&[&str]; 4] = [
+    DEVICE_INFO_BEFORE,
+    &info::BADLINK_RX,
+    &info::BADLINK_TX,
+    DEVICE_INFO_AFTER,
+];
+
+/// The device's own `INFO` keys, before every service's.
+pub(crate) const DEVICE_INFO_KEYS: &[&str] =
+    &concat::<&str, { count(&DEVICE_INFO_PARTS) }>(&DEVICE_INFO_PARTS, "");
 
 /// Everything the device-wide reports read, borrowed for one row.
 pub(crate) struct Device<'r, 'a> {

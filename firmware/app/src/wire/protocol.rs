@@ -953,6 +953,26 @@ pub mod info {
     pub const BADLINK_TX_DELAYED: &str = "badlink_tx_delayed";
     /// Faults the bad link skipped: no hold buffer free, sent (device to host); 0 without a bad link.
     pub const BADLINK_TX_HELD_FULL: &str = "badlink_tx_held_full";
+    /// The bad link's counts of frames towards the device, in `INFO`'s order.
+    pub const BADLINK_RX: [&str; 7] = [
+        BADLINK_RX_FRAMES,
+        BADLINK_RX_DROPPED,
+        BADLINK_RX_CORRUPTED,
+        BADLINK_RX_DUPLICATED,
+        BADLINK_RX_REORDERED,
+        BADLINK_RX_DELAYED,
+        BADLINK_RX_HELD_FULL,
+    ];
+    /// The bad link's counts of frames from the device, in `INFO`'s order.
+    pub const BADLINK_TX: [&str; 7] = [
+        BADLINK_TX_FRAMES,
+        BADLINK_TX_DROPPED,
+        BADLINK_TX_CORRUPTED,
+        BADLINK_TX_DUPLICATED,
+        BADLINK_TX_REORDERED,
+        BADLINK_TX_DELAYED,
+        BADLINK_TX_HELD_FULL,
+    ];
     /// Largest IP datagram payload reassembled from fragments, bytes.
     pub const REASSEMBLY_BUFFER: &str = "reassembly_buffer";
     /// Datagrams reassembled at once.

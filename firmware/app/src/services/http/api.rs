@@ -84,26 +84,7 @@ const SOCKETS_COUNTERS: &[&str] = &[
 /// The bad link's counts `/api/sockets` ends with (its `badlink` object), by
 /// their `INFO` keys: every key 0 on a device without a bad link. One piece
 /// per direction, as both together could outgrow [`PIECE_BYTES`].
-const SOCKETS_BADLINK: [&[&str]; 2] = [
-    &[
-        info::BADLINK_RX_FRAMES,
-        info::BADLINK_RX_DROPPED,
-        info::BADLINK_RX_CORRUPTED,
-        info::BADLINK_RX_DUPLICATED,
-        info::BADLINK_RX_REORDERED,
-        info::BADLINK_RX_DELAYED,
-        info::BADLINK_RX_HELD_FULL,
-    ],
-    &[
-        info::BADLINK_TX_FRAMES,
-        info::BADLINK_TX_DROPPED,
-        info::BADLINK_TX_CORRUPTED,
-        info::BADLINK_TX_DUPLICATED,
-        info::BADLINK_TX_REORDERED,
-        info::BADLINK_TX_DELAYED,
-        info::BADLINK_TX_HELD_FULL,
-    ],
-];
+const SOCKETS_BADLINK: [&[&str]; 2] = [&info::BADLINK_RX, &info::BADLINK_TX];
 
 /// Writes `s` as a JSON string.
 struct Json<'p>(&'p mut Piece);
